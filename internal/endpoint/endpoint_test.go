@@ -1,0 +1,358 @@
+package endpoint
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zmonitor/firmware/internal/failure"
+	"github.com/zmonitor/firmware/internal/testpki"
+)
+
+// fakeDevice answers like the engine would, recording what it was given.
+type fakeDevice struct {
+	identity *ecdsa.PrivateKey
+	payload  *ecdh.PrivateKey
+
+	mu        sync.Mutex
+	tokens    []string
+	envelopes [][]byte
+	helloErr  error
+	configErr error
+	steps     []Progress
+}
+
+func (d *fakeDevice) Hello(_ context.Context, req HelloRequest, peer *x509.Certificate) (HelloResponse, error) {
+	d.mu.Lock()
+	d.tokens = append(d.tokens, req.PairingToken)
+	err := d.helloErr
+	d.mu.Unlock()
+	if err != nil {
+		return HelloResponse{}, err
+	}
+	if peer == nil {
+		return HelloResponse{}, errors.New("no peer certificate")
+	}
+	ck, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "ZM-001"}}, ck)
+	if err != nil {
+		return HelloResponse{}, err
+	}
+	nonce := make([]byte, NonceSize)
+	_, _ = rand.Read(nonce)
+	return NewHello(d.identity, "ZM-001", nonce, d.payload.PublicKey(), csr)
+}
+
+func (d *fakeDevice) Config(_ context.Context, env []byte, _ *x509.Certificate) (<-chan Progress, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.configErr != nil {
+		return nil, d.configErr
+	}
+	d.envelopes = append(d.envelopes, env)
+	ch := make(chan Progress, len(d.steps))
+	for _, s := range d.steps {
+		ch <- s
+	}
+	close(ch)
+	return ch, nil
+}
+
+func (d *fakeDevice) Status() Status { return Status{State: "READY_TO_PAIR"} }
+
+type rig struct {
+	dev      *fakeDevice
+	srv      *Server
+	addr     string
+	anchor   *testpki.CA
+	signer   *testpki.Leaf
+	refusals chan Refusal
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	now := time.Now()
+	id, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pk, _ := ecdh.P256().GenerateKey(rand.Reader)
+	anchor, err := testpki.NewCA("provisioning root", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := anchor.NewLeaf(testpki.ClientTemplate("central station signer"), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{dev: &fakeDevice{identity: id, payload: pk}, anchor: anchor, signer: signer, refusals: make(chan Refusal, 16)}
+	r.srv, err = NewServer(r.dev, Opts{Identity: id, DeviceID: "ZM-001", Anchors: anchor.Pool(), OnRefused: func(x Refusal) { r.refusals <- x }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := r.srv.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.addr = a.String()
+	t.Cleanup(func() { _ = r.srv.Close(context.Background()) })
+	return r
+}
+
+func (r *rig) client(cert tls.Certificate) *Client {
+	return NewClient(r.addr, &r.dev.identity.PublicKey, "ZM-001", ClientOpts{Certificate: cert, Timeout: 10 * time.Second})
+}
+
+func TestHelloRoundTrip(t *testing.T) {
+	r := newRig(t)
+	c := r.client(r.signer.TLS())
+	defer c.Close()
+	h, err := c.Hello(context.Background(), "tok-123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.DeviceID != "ZM-001" || len(h.SessionNonce) != NonceSize || !h.PayloadKey.Equal(r.dev.payload.PublicKey()) {
+		t.Errorf("hello = %+v", h)
+	}
+	if r.dev.tokens[0] != "tok-123" {
+		t.Errorf("device saw token %q", r.dev.tokens[0])
+	}
+}
+
+func TestHelloSignatureCoversEveryField(t *testing.T) {
+	id, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pk, _ := ecdh.P256().GenerateKey(rand.Reader)
+	ck, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "ZM-001"}}, ck)
+	nonce := make([]byte, NonceSize)
+	_, _ = rand.Read(nonce)
+	h, err := NewHello(id, "ZM-001", nonce, pk.PublicKey(), csr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Verify(&id.PublicKey, "ZM-001"); err != nil {
+		t.Fatalf("valid hello refused: %v", err)
+	}
+	other, _ := ecdh.P256().GenerateKey(rand.Reader)
+	for name, mutate := range map[string]func(*HelloResponse){
+		"deviceId":         func(h *HelloResponse) { h.DeviceID = "ZM-002" },
+		"sessionNonce":     func(h *HelloResponse) { h.SessionNonce = base64.RawURLEncoding.EncodeToString(make([]byte, 31)) + "A" },
+		"payloadPublicKey": func(h *HelloResponse) { h.PayloadPublicKey = base64.StdEncoding.EncodeToString(other.PublicKey().Bytes()) },
+		"csr":              func(h *HelloResponse) { h.CSR = h.CSR[:len(h.CSR)-4] + "AAAA" },
+		"type":             func(h *HelloResponse) { h.Type = "zmonitor-hello-v0" },
+	} {
+		m := h
+		mutate(&m)
+		if _, err := m.Verify(&id.PublicKey, m.DeviceID); err == nil {
+			t.Errorf("tampered %s accepted", name)
+		}
+	}
+	stranger, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if _, err := h.Verify(&stranger.PublicKey, "ZM-001"); err == nil {
+		t.Error("hello verified with another identity key")
+	}
+	if _, err := h.Verify(&id.PublicKey, "ZM-002"); err == nil {
+		t.Error("hello from ZM-001 accepted for ZM-002")
+	}
+}
+
+func TestClientCertificateMustChainToAnchor(t *testing.T) {
+	r := newRig(t)
+	rogue, _ := testpki.NewCA("rogue root", time.Now())
+	imposter, _ := rogue.NewLeaf(testpki.ClientTemplate("central station signer"), time.Now())
+	c := r.client(imposter.TLS())
+	defer c.Close()
+	if _, err := c.Hello(context.Background(), "tok"); err == nil {
+		t.Fatal("hello from an untrusted signer succeeded")
+	}
+	select {
+	case ref := <-r.refusals:
+		if ref.Code != failure.SignerUntrusted || !strings.Contains(ref.Peer, "central station signer") {
+			t.Errorf("refusal = %+v", ref)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("refused handshake was not reported for the audit log")
+	}
+	if len(r.dev.tokens) != 0 {
+		t.Error("the device saw a request from an untrusted signer")
+	}
+	// No certificate at all.
+	c2 := r.client(tls.Certificate{})
+	defer c2.Close()
+	if _, err := c2.Hello(context.Background(), "tok"); err == nil {
+		t.Fatal("hello without a client certificate succeeded")
+	}
+}
+
+func TestClientRefusesDeviceWithOtherKey(t *testing.T) {
+	r := newRig(t)
+	stranger, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c := NewClient(r.addr, &stranger.PublicKey, "ZM-001", ClientOpts{Certificate: r.signer.TLS()})
+	defer c.Close()
+	_, err := c.Hello(context.Background(), "tok")
+	if err == nil || !strings.Contains(err.Error(), "pinned identity key") {
+		t.Fatalf("want a pinning error, got %v", err)
+	}
+}
+
+func TestTLS12Refused(t *testing.T) {
+	r := newRig(t)
+	conf := &tls.Config{MaxVersion: tls.VersionTLS12, InsecureSkipVerify: true, Certificates: []tls.Certificate{r.signer.TLS()}}
+	conn, err := tls.Dial("tcp", r.addr, conf)
+	if err == nil {
+		conn.Close()
+		t.Fatal("TLS 1.2 handshake succeeded")
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	r := newRig(t)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true, Certificates: []tls.Certificate{r.signer.TLS()}}}}
+	defer hc.CloseIdleConnections()
+	cases := []struct {
+		name, method, path, body string
+		status                   int
+		code                     failure.Code
+	}{
+		{"unknown field", "POST", "/v1/hello", `{"pairingToken":"x","admin":true}`, 400, failure.PayloadMalformed},
+		{"trailing data", "POST", "/v1/hello", `{"pairingToken":"x"} {}`, 400, failure.PayloadMalformed},
+		{"not json", "POST", "/v1/hello", "\x00\xff", 400, failure.PayloadMalformed},
+		{"too large hello", "POST", "/v1/hello", `{"pairingToken":"` + strings.Repeat("A", MaxHelloRequest) + `"}`, 413, failure.PayloadMalformed},
+		{"too large envelope", "POST", "/v1/config", strings.Repeat("A", MaxEnvelope+1), 413, failure.PayloadMalformed},
+		{"wrong method", "GET", "/v1/hello", "", 405, failure.PayloadMalformed},
+		{"unknown path", "GET", "/admin", "", 404, failure.PayloadMalformed},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest(c.method, "https://"+r.addr+c.path, strings.NewReader(c.body))
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != c.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, c.status)
+			}
+			select {
+			case ref := <-r.refusals:
+				if ref.Code != c.code || ref.Err == nil {
+					t.Errorf("refusal %+v, want code %s", ref, c.code)
+				}
+			case <-time.After(5 * time.Second):
+				t.Error("refusal not reported")
+			}
+		})
+	}
+}
+
+func TestDeviceRefusalCarriesCode(t *testing.T) {
+	r := newRig(t)
+	r.dev.helloErr = failure.Errorf(failure.TokenInvalid, "check token", "not the current or previous token")
+	c := r.client(r.signer.TLS())
+	defer c.Close()
+	_, err := c.Hello(context.Background(), "stale")
+	var re *RefusedError
+	if !errors.As(err, &re) || re.Code() != failure.TokenInvalid || re.HTTPStatus != http.StatusForbidden {
+		t.Fatalf("err = %v", err)
+	}
+	if !strings.Contains(re.Body.Message, "not the current or previous token") {
+		t.Errorf("message lost: %q", re.Body.Message)
+	}
+}
+
+func TestConfigStreamsProgressToFinal(t *testing.T) {
+	r := newRig(t)
+	r.dev.steps = []Progress{
+		{State: "PAIRING_RECEIVED", Step: "verifying"},
+		{State: "APPLYING_CONFIG"},
+		{State: "TESTING_CONNECTION"},
+		{State: "PROVISIONED", Final: true},
+	}
+	c := r.client(r.signer.TLS())
+	defer c.Close()
+	var seen []string
+	final, err := c.PushConfig(context.Background(), []byte(`{"version":1}`), func(p Progress) { seen = append(seen, p.State) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final.State != "PROVISIONED" || strings.Join(seen, ",") != "PAIRING_RECEIVED,APPLYING_CONFIG,TESTING_CONNECTION,PROVISIONED" {
+		t.Errorf("final %+v, seen %v", final, seen)
+	}
+	if string(r.dev.envelopes[0]) != `{"version":1}` {
+		t.Errorf("device got %q", r.dev.envelopes[0])
+	}
+	// A stream that ends without a final step is an error.
+	r.dev.steps = []Progress{{State: "PAIRING_RECEIVED"}}
+	if _, err := c.PushConfig(context.Background(), []byte(`{}`), nil); err == nil {
+		t.Error("a stream without a final step was accepted")
+	}
+	st, err := c.Status(context.Background())
+	if err != nil || st.State != "READY_TO_PAIR" {
+		t.Errorf("status = %+v, %v", st, err)
+	}
+}
+
+func TestCloseClosesThePort(t *testing.T) {
+	r := newRig(t)
+	if !r.srv.Listening() {
+		t.Fatal("not listening after Start")
+	}
+	if _, err := r.srv.Start("127.0.0.1:0"); err == nil {
+		t.Error("second Start succeeded")
+	}
+	if err := r.srv.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r.srv.Listening() {
+		t.Error("Listening after Close")
+	}
+	if conn, err := net.DialTimeout("tcp", r.addr, time.Second); err == nil {
+		conn.Close()
+		t.Fatal("port still open after Close")
+	}
+	// It can open again (next READY_TO_PAIR).
+	if _, err := r.srv.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func FuzzParseHelloRequest(f *testing.F) {
+	f.Add([]byte(`{"pairingToken":"abc"}`))
+	f.Add([]byte(`{"pairingToken":""}`))
+	f.Add([]byte(`{"pairingToken":"a"} x`))
+	f.Add([]byte(`{"pairingToken":1}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		req, err := ParseHelloRequest(b)
+		if err == nil && len(req.PairingToken) > 256 {
+			t.Fatalf("accepted a %d-byte token", len(req.PairingToken))
+		}
+	})
+}
+
+func FuzzHelloVerify(f *testing.F) {
+	id, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pk, _ := ecdh.P256().GenerateKey(rand.Reader)
+	ck, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, ck)
+	h, _ := NewHello(id, "ZM-001", make([]byte, NonceSize), pk.PublicKey(), csr)
+	f.Add(h.Type, h.DeviceID, h.SessionNonce, h.PayloadPublicKey, h.CSR, h.Signature)
+	f.Add("", "", "", "", "", "")
+	f.Fuzz(func(t *testing.T, typ, dev, nonce, pub, csr, sig string) {
+		m := HelloResponse{typ, dev, nonce, pub, csr, sig}
+		v, err := m.Verify(&id.PublicKey, dev)
+		if err == nil && (len(v.SessionNonce) != NonceSize || v.CSR == nil || v.PayloadKey == nil) {
+			t.Fatalf("accepted an incomplete hello: %+v", v)
+		}
+	})
+}
