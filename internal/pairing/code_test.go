@@ -132,7 +132,7 @@ func TestNewCodeRejectionSampling(t *testing.T) {
 	// Find eight symbol bytes whose check value has a letter.
 	in := []byte{
 		241, 255, 242, // 241 → 241%22 = 21 (Y); 255 and 242 rejected
-		0, 22,         // A, A
+		0, 22, // A, A
 		249, 250, 9, 5, // 249 → 9; 250 rejected; 9; 5
 		3, 26, // D, 26%22=4 (E)
 	}

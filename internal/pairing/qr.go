@@ -78,6 +78,14 @@ var qrFields = []struct {
 // the token's signature: that is VerifyToken, with the device's key from the
 // inventory.
 func ParseQR(b []byte) (QRContent, error) {
+	q, err := parseQR(b)
+	if err != nil {
+		return QRContent{}, err
+	}
+	return q, nil
+}
+
+func parseQR(b []byte) (QRContent, error) {
 	var q QRContent
 	if len(b) > MaxQRInput {
 		return q, fmt.Errorf("%w: %d bytes, limit %d", ErrQR, len(b), MaxQRInput)
@@ -94,7 +102,7 @@ func ParseQR(b []byte) (QRContent, error) {
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return q, fmt.Errorf("%w: %w", ErrQR, err)
+			return q, fmt.Errorf("%w: %w", ErrQR, jsonErr(err))
 		}
 		name, ok := tok.(string)
 		if !ok {
@@ -115,7 +123,7 @@ func ParseQR(b []byte) (QRContent, error) {
 		seen[name] = true
 		tok, err = dec.Token()
 		if err != nil {
-			return q, fmt.Errorf("%w: %s: %w", ErrQR, name, err)
+			return q, fmt.Errorf("%w: %s: %w", ErrQR, name, jsonErr(err))
 		}
 		s, ok := tok.(string)
 		if !ok {
@@ -124,7 +132,7 @@ func ParseQR(b []byte) (QRContent, error) {
 		*dst = s
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
-		return q, fmt.Errorf("%w: %w", ErrQR, err)
+		return q, fmt.Errorf("%w: %w", ErrQR, jsonErr(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return q, fmt.Errorf("%w: data after the JSON object", ErrQR)
@@ -134,10 +142,15 @@ func ParseQR(b []byte) (QRContent, error) {
 			return q, fmt.Errorf("%w: field %s missing", ErrQR, f.name)
 		}
 	}
-	if err := q.Validate(); err != nil {
-		return QRContent{}, err
+	return q, q.Validate()
+}
+
+// jsonErr names a premature end of the input.
+func jsonErr(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
 	}
-	return q, nil
+	return err
 }
 
 // Validate checks every field against its format and limit:
