@@ -4,7 +4,9 @@
 # kernel.fragment (everything built in, no modules), then checks that every
 # option the fragment sets really ended up in .config.
 #
-# Usage: scripts/build-kernel.sh [board]        (board defaults to qemu-virt)
+# Usage: scripts/build-kernel.sh [--cached-only] [board]
+#   board          board/<board>/kernel.fragment is used (default qemu-virt)
+#   --cached-only  print the cached Image path, or exit 3 if it is not built
 #
 # The Image is cached outside the clone:
 #   ${ZM_CACHE:-/var/cache/zmonitor}/kernel/<key>/Image
@@ -16,7 +18,17 @@
 # KERNEL_SOURCE (default /usr/src/linux-source-6.1.tar.xz).
 set -euo pipefail
 
-board="${1:-qemu-virt}"
+cached_only=0
+board=qemu-virt
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --cached-only) cached_only=1 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 0 ;;
+    -*) echo "build-kernel: unknown option $1" >&2; exit 2 ;;
+    *) board="$1" ;;
+  esac
+  shift
+done
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 script="$repo/scripts/build-kernel.sh"
 fragment="$repo/board/$board/kernel.fragment"
@@ -69,6 +81,10 @@ if [ -f "$image" ]; then
   log "cached: $image"
   echo "$image"
   exit 0
+fi
+if [ "$cached_only" -eq 1 ]; then
+  log "not built yet: $image (run scripts/build-kernel.sh $board)"
+  exit 3
 fi
 
 mkdir -p "$cache_root" || die "cannot create $cache_root (set ZM_CACHE to a writable directory)"
