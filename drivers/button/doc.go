@@ -1,0 +1,24 @@
+// Package button drives the "Enable Provisioning" push button of the Z Monitor.
+//
+// The button is a gpio.PinIn, in production a line of the Linux GPIO
+// character device obtained with OpenLine (periph.io/x/host/v3/gpioioctl).
+// The driver never looks hardware up itself: it receives the pin.
+//
+// Edges are waited for with WaitForEdge (no polling of the level) and
+// debounced by "accept the first edge to a new level, then ignore further
+// edges for Opts.Debounce". A pulse shorter than the debounce interval, such
+// as QEMU's system_powerdown pulse on PL061 line 3 (up then down within about
+// 10 ms), therefore still registers as one Press.
+//
+// Run emits Press when the button goes down and, if it is still held
+// Opts.LongPress later, one LongPress. A LongPress is always preceded by the
+// Press of the same push.
+//
+// The kernel's GPIOLine.WaitForEdge does not say which edge happened and a
+// level read after the event may already be stale (a 10 ms pulse is over by
+// the time the process runs), so the driver tracks the level by toggling it
+// on every edge, starting from the level read when the pin was configured.
+// When the line has been quiet for two consecutive waits and its level still
+// disagrees with the tracked one (the kernel dropped events), the tracked
+// level is resynchronised from the pin.
+package button
