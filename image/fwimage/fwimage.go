@@ -128,7 +128,7 @@ func Build(in Inputs, outDir string, progress io.Writer) (manifest.Manifest, err
 		{manifest.InitramfsFileName, rd.Bytes()},
 		{manifest.FileName, mb}, // last: a manifest only names files already written
 	} {
-		if err := writeAtomic(filepath.Join(outDir, f.name), f.data); err != nil {
+		if err := WriteFile(filepath.Join(outDir, f.name), f.data); err != nil {
 			return manifest.Manifest{}, err
 		}
 	}
@@ -179,9 +179,9 @@ func CheckInit(b []byte) (goVersion string, err error) {
 	return bi.GoVersion, nil
 }
 
-// writeAtomic writes data to a temporary file in the same directory and
-// renames it over name, so readers never see a partial file.
-func writeAtomic(name string, data []byte) error {
+// WriteFile writes data (mode 0644) to a temporary file in the same
+// directory and renames it over name, so readers never see a partial file.
+func WriteFile(name string, data []byte) error {
 	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", name, err)

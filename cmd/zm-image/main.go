@@ -1,0 +1,206 @@
+// Command zm-image builds and verifies firmware image directories.
+//
+//	zm-image build --kernel Image --init zmonitor-arm64 --board board.json \
+//	    --anchor anchor.pem --version v1.2.3 --out out/image
+//	zm-image initramfs --init zmonitor-arm64 --board board.json \
+//	    --anchor anchor.pem --out out/initramfs.cpio.gz
+//	zm-image verify out/image
+//
+// build writes Image, initramfs.cpio.gz and manifest.json; the same inputs
+// give byte-identical files. SOURCE_DATE_EPOCH, if set, is the time stamped
+// on every initramfs entry (default 0). verify rechecks every hash in
+// manifest.json, including the files inside the initramfs.
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+
+	"github.com/zmonitor/firmware/image/fwimage"
+	"github.com/zmonitor/firmware/image/initramfs"
+	"github.com/zmonitor/firmware/image/manifest"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+const usage = `usage:
+  zm-image build --kernel FILE --init FILE --board FILE --anchor FILE --out DIR
+                 [--version V] [--board-name NAME] [--kernel-source "PKG VERSION"]
+  zm-image initramfs --init FILE --board FILE --anchor FILE --out FILE
+  zm-image verify DIR
+`
+
+// run is main without the process: arguments, environment and outputs are
+// passed in. It returns the exit status.
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "build":
+		err = build(args[1:], getenv, stdout, stderr)
+	case "initramfs":
+		err = buildInitramfs(args[1:], getenv, stdout, stderr)
+	case "verify":
+		err = verify(args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		err = usageError(fmt.Sprintf("unknown command %q", args[0]))
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "zm-image: %s\n%s", ue, usage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "zm-image: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+func build(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("build", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var in fwimage.Inputs
+	var out string
+	fs.StringVar(&in.KernelPath, "kernel", "", "arm64 kernel `Image` (make kernel)")
+	fs.StringVar(&in.InitPath, "init", "", "static linux/arm64 firmware `binary`, becomes /init")
+	fs.StringVar(&in.BoardPath, "board", "", "board profile `JSON`")
+	fs.StringVar(&in.AnchorPath, "anchor", "", "provisioning trust anchor `PEM`")
+	fs.StringVar(&out, "out", "", "output `directory`")
+	fs.StringVar(&in.FirmwareVersion, "version", "dev", "firmware `version` recorded in the manifest")
+	fs.StringVar(&in.Board, "board-name", "", "board `name` (default: the board file's directory name)")
+	fs.StringVar(&in.KernelSource, "kernel-source", "", "kernel source `\"package version\"` (default: build-info next to the Image)")
+	if err := fs.Parse(args); err != nil {
+		return usageError(err.Error())
+	}
+	if fs.NArg() != 0 {
+		return usageError(fmt.Sprintf("build: unexpected argument %q", fs.Arg(0)))
+	}
+	for _, f := range []struct{ name, value string }{
+		{"--kernel", in.KernelPath}, {"--init", in.InitPath}, {"--board", in.BoardPath},
+		{"--anchor", in.AnchorPath}, {"--out", out},
+	} {
+		if f.value == "" {
+			return usageError("build: " + f.name + " is required")
+		}
+	}
+	epoch, err := sourceDateEpoch(getenv)
+	if err != nil {
+		return err
+	}
+	in.SourceDateEpoch = epoch
+	m, err := fwimage.Build(in, out, stderr)
+	if err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	fmt.Fprintf(stdout, "%s: firmware %s for %s\n", out, m.FirmwareVersion, m.Board)
+	printParts(stdout, m)
+	return nil
+}
+
+func verify(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return usageError(err.Error())
+	}
+	if fs.NArg() != 1 {
+		return usageError("verify: want exactly one image directory")
+	}
+	m, err := manifest.Verify(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: OK, firmware %s for %s\n", fs.Arg(0), m.FirmwareVersion, m.Board)
+	printParts(stdout, m)
+	return nil
+}
+
+func printParts(w io.Writer, m manifest.Manifest) {
+	for _, p := range []manifest.Part{m.Kernel, m.Initramfs, m.Init, m.BoardProfile, m.TrustAnchor} {
+		fmt.Fprintf(w, "  %-40s %10d  %s\n", p.Path, p.Size, p.SHA256)
+	}
+}
+
+func sourceDateEpoch(getenv func(string) string) (int64, error) {
+	s := getenv("SOURCE_DATE_EPOCH")
+	if s == "" {
+		return 0, nil
+	}
+	epoch, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("SOURCE_DATE_EPOCH %q: %w", s, err)
+	}
+	return epoch, nil
+}
+
+// buildInitramfs writes only the initramfs (no kernel needed), for a quick
+// look at its size or for booting with another kernel.
+func buildInitramfs(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("initramfs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var initPath, boardPath, anchorPath, out string
+	fs.StringVar(&initPath, "init", "", "static linux/arm64 firmware `binary`, becomes /init")
+	fs.StringVar(&boardPath, "board", "", "board profile `JSON`")
+	fs.StringVar(&anchorPath, "anchor", "", "provisioning trust anchor `PEM`")
+	fs.StringVar(&out, "out", "", "output `file` (.cpio.gz)")
+	if err := fs.Parse(args); err != nil {
+		return usageError(err.Error())
+	}
+	if fs.NArg() != 0 {
+		return usageError(fmt.Sprintf("initramfs: unexpected argument %q", fs.Arg(0)))
+	}
+	var spec initramfs.Spec
+	for _, f := range []struct {
+		flag, path string
+		dst        *[]byte
+	}{
+		{"--init", initPath, &spec.Init}, {"--board", boardPath, &spec.BoardProfile}, {"--anchor", anchorPath, &spec.TrustAnchor},
+	} {
+		if f.path == "" {
+			return usageError("initramfs: " + f.flag + " is required")
+		}
+		b, err := os.ReadFile(f.path)
+		if err != nil {
+			return fmt.Errorf("initramfs: %w", err)
+		}
+		*f.dst = b
+	}
+	if out == "" {
+		return usageError("initramfs: --out is required")
+	}
+	if _, err := fwimage.CheckInit(spec.Init); err != nil {
+		return fmt.Errorf("initramfs: init %s: %w", initPath, err)
+	}
+	epoch, err := sourceDateEpoch(getenv)
+	if err != nil {
+		return err
+	}
+	spec.ModTime = epoch
+	var buf bytes.Buffer
+	if err := initramfs.Build(spec, &buf); err != nil {
+		return fmt.Errorf("initramfs: %w", err)
+	}
+	if err := fwimage.WriteFile(out, buf.Bytes()); err != nil {
+		return fmt.Errorf("initramfs: %w", err)
+	}
+	fmt.Fprintf(stdout, "%s: %d bytes\n", out, buf.Len())
+	return nil
+}
