@@ -368,7 +368,6 @@ func TestHalt(t *testing.T) {
 	}
 }
 
-
 // nopPin is a DC pin that accepts every level.
 type nopPin struct{ gpiotest.Pin }
 
