@@ -106,7 +106,7 @@ func TestBootOnQEMU(t *testing.T) {
 			t.Errorf("kernel did not create %s", n)
 		}
 	}
-	for _, want := range []string{"getrandom ok", "bootcheck done"} {
+	for _, want := range []string{"gpio line 3 free", "getrandom ok", "bootcheck done"} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("console lacks %q", want)
 		}

@@ -8,9 +8,41 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
+
+// gpiolineInfo is struct gpioline_info of <linux/gpio.h> (ABI v1).
+type gpiolineInfo struct {
+	offset   uint32
+	flags    uint32
+	name     [32]byte
+	consumer [32]byte
+}
+
+const (
+	gpioGetLineInfo  = 0xC048B402 // _IOWR(0xB4, 0x02, struct gpioline_info)
+	gpiolineFlagUsed = 1          // GPIOLINE_FLAG_KERNEL: requested by someone
+)
+
+// buttonLine reports whether PL061 line 3 (the QEMU power button) is free
+// for userspace, i.e. gpio-keys did not claim it.
+func buttonLine() string {
+	fd, err := unix.Open("/dev/gpiochip0", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Sprintf("gpio: %v", err)
+	}
+	defer unix.Close(fd)
+	info := gpiolineInfo{offset: 3}
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), gpioGetLineInfo, uintptr(unsafe.Pointer(&info))); errno != 0 {
+		return fmt.Sprintf("gpio line info: %v", errno)
+	}
+	if info.flags&gpiolineFlagUsed != 0 {
+		return fmt.Sprintf("gpio line 3 used by %q", strings.TrimRight(string(info.consumer[:]), "\x00"))
+	}
+	return "gpio line 3 free"
+}
 
 // wanted are the nodes the firmware needs on the qemu-virt board.
 var wanted = []string{
@@ -43,6 +75,7 @@ func main() {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	fmt.Println(buttonLine())
 	// Entropy must be ready without waiting (Go's crypto/rand blocks otherwise).
 	buf := make([]byte, 16)
 	if _, err := unix.Getrandom(buf, unix.GRND_NONBLOCK); err != nil {
