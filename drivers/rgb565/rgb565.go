@@ -1,6 +1,7 @@
 package rgb565
 
 import (
+	"encoding/binary"
 	"image"
 	"image/color"
 )
@@ -75,21 +76,18 @@ func Encode(dst []byte, stride int, src image.Image, r image.Rectangle, o Order)
 			i := s.PixOffset(r.Min.X, y)
 			row := s.Pix[i : i+4*w : i+4*w]
 			out := dst[(y-r.Min.Y)*stride:]
-			out = out[:2*w]
+			out = out[: 2*w : 2*w]
+			// One 32-bit load per pixel (R in the low byte), one 16-bit store.
 			if o == BigEndian {
-				for x := 0; x < w; x++ {
-					p := row[4*x : 4*x+3 : 4*x+3]
-					o := out[2*x : 2*x+2 : 2*x+2]
-					o[0] = p[0]&0xf8 | p[1]>>5
-					o[1] = (p[1]&0x1c)<<3 | p[2]>>3
+				for x, j := 0, 0; x < len(out); x, j = x+2, j+4 {
+					p := binary.LittleEndian.Uint32(row[j:])
+					binary.BigEndian.PutUint16(out[x:], uint16(p<<8&0xf800|p>>5&0x07e0|p>>19&0x001f))
 				}
 				continue
 			}
-			for x := 0; x < w; x++ {
-				p := row[4*x : 4*x+3 : 4*x+3]
-				v := uint16(p[0]&0xf8)<<8 | uint16(p[1]&0xfc)<<3 | uint16(p[2])>>3
-				out[2*x+hi] = byte(v >> 8)
-				out[2*x+lo] = byte(v)
+			for x, j := 0, 0; x < len(out); x, j = x+2, j+4 {
+				p := binary.LittleEndian.Uint32(row[j:])
+				binary.LittleEndian.PutUint16(out[x:], uint16(p<<8&0xf800|p>>5&0x07e0|p>>19&0x001f))
 			}
 		}
 	case *image.NRGBA:
