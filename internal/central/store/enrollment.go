@@ -1,0 +1,294 @@
+package store
+
+import (
+	"bytes"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Limits of ParseEnrollments.
+const (
+	// MaxEnrollmentInput bounds one import file.
+	MaxEnrollmentInput = 16 << 20
+	// MaxEnrollmentRecords bounds the records of one file.
+	MaxEnrollmentRecords = 100000
+	// maxSPKI bounds one base64 key (a P-256 SPKI is 91 bytes).
+	maxSPKI = 256
+	maxID   = 32
+)
+
+// ErrEnrollment is wrapped by every enrollment parsing error.
+var ErrEnrollment = errors.New("enrollment record")
+
+// CSVHeader is the header line a CSV enrollment file must start with.
+var CSVHeader = []string{"deviceId", "deviceSerial", "identityPublicKey", "payloadPublicKey", "firmwareVersion"}
+
+// EnrollmentItem is one record of an import file: either a valid Enrollment
+// or the reason it is not.
+type EnrollmentItem struct {
+	// Index is the 1-based position of the record in the file (for CSV, the
+	// data line number, header not counted).
+	Index      int
+	DeviceID   string // as read, possibly invalid (for reporting)
+	Enrollment Enrollment
+	Err        error
+}
+
+// enrollmentJSON is the manufacturing line's format (camelCase, base64 DER
+// SPKI keys).
+type enrollmentJSON struct {
+	DeviceID          string `json:"deviceId"`
+	DeviceSerial      string `json:"deviceSerial"`
+	IdentityPublicKey string `json:"identityPublicKey"`
+	PayloadPublicKey  string `json:"payloadPublicKey"`
+	FirmwareVersion   string `json:"firmwareVersion"`
+}
+
+// ParseEnrollments reads an import file: JSON (one object or an array of
+// objects, exactly the five camelCase fields, all strings) or CSV (the
+// CSVHeader line, then five fields per line). The format is chosen by the
+// first non-space byte ('{' or '[' means JSON). A file-level problem
+// (size, syntax, header) is an error; a bad record is reported in its item
+// and the others are still returned.
+func ParseEnrollments(b []byte) ([]EnrollmentItem, error) {
+	if len(b) > MaxEnrollmentInput {
+		return nil, fmt.Errorf("%w: file of %d bytes, limit %d", ErrEnrollment, len(b), MaxEnrollmentInput)
+	}
+	t := bytes.TrimSpace(b)
+	if len(t) == 0 {
+		return nil, fmt.Errorf("%w: empty file", ErrEnrollment)
+	}
+	switch t[0] {
+	case '{':
+		return []EnrollmentItem{parseJSONRecord(1, t)}, nil
+	case '[':
+		var raws []json.RawMessage
+		dec := json.NewDecoder(bytes.NewReader(t))
+		if err := dec.Decode(&raws); err != nil {
+			return nil, fmt.Errorf("%w: JSON array: %w", ErrEnrollment, err)
+		}
+		if dec.More() {
+			return nil, fmt.Errorf("%w: data after the JSON array", ErrEnrollment)
+		}
+		if len(raws) == 0 {
+			return nil, fmt.Errorf("%w: empty JSON array", ErrEnrollment)
+		}
+		if len(raws) > MaxEnrollmentRecords {
+			return nil, fmt.Errorf("%w: %d records, limit %d", ErrEnrollment, len(raws), MaxEnrollmentRecords)
+		}
+		items := make([]EnrollmentItem, len(raws))
+		for i, r := range raws {
+			items[i] = parseJSONRecord(i+1, r)
+		}
+		return items, nil
+	default:
+		return parseCSV(t)
+	}
+}
+
+func parseJSONRecord(index int, raw []byte) EnrollmentItem {
+	it := EnrollmentItem{Index: index}
+	var j enrollmentJSON
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
+		it.Err = fmt.Errorf("%w %d: %w", ErrEnrollment, index, err)
+		return it
+	}
+	if dec.More() {
+		it.Err = fmt.Errorf("%w %d: data after the JSON object", ErrEnrollment, index)
+		return it
+	}
+	if err := checkDuplicateKeys(raw); err != nil {
+		it.Err = fmt.Errorf("%w %d: %w", ErrEnrollment, index, err)
+		return it
+	}
+	it.DeviceID = j.DeviceID
+	it.Enrollment, it.Err = newEnrollment(index, j)
+	return it
+}
+
+// checkDuplicateKeys refuses an object that names a member twice
+// (encoding/json would keep the last silently).
+func checkDuplicateKeys(raw []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // '{'
+		return err
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		name, _ := tok.(string)
+		if seen[name] {
+			return fmt.Errorf("field %s appears twice", name)
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func parseCSV(b []byte) ([]EnrollmentItem, error) {
+	r := csv.NewReader(bytes.NewReader(b))
+	r.FieldsPerRecord = len(CSVHeader)
+	r.ReuseRecord = false
+	head, err := r.Read()
+	if err != nil {
+		return nil, fmt.Errorf("%w: CSV header: %w", ErrEnrollment, err)
+	}
+	for i, h := range CSVHeader {
+		if strings.TrimSpace(strings.TrimPrefix(head[i], "\ufeff")) != h {
+			return nil, fmt.Errorf("%w: CSV header must be %s", ErrEnrollment, strings.Join(CSVHeader, ","))
+		}
+	}
+	var items []EnrollmentItem
+	for n := 1; ; n++ {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if n > MaxEnrollmentRecords {
+			return nil, fmt.Errorf("%w: more than %d records", ErrEnrollment, MaxEnrollmentRecords)
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) {
+				items = append(items, EnrollmentItem{Index: n, Err: fmt.Errorf("%w %d: %w", ErrEnrollment, n, err)})
+				continue
+			}
+			return nil, fmt.Errorf("%w: CSV: %w", ErrEnrollment, err)
+		}
+		j := enrollmentJSON{rec[0], rec[1], rec[2], rec[3], rec[4]}
+		e, err := newEnrollment(n, j)
+		items = append(items, EnrollmentItem{Index: n, DeviceID: j.DeviceID, Enrollment: e, Err: err})
+	}
+	if len(items) == 0 {
+		return nil, fmt.Errorf("%w: CSV has no records", ErrEnrollment)
+	}
+	return items, nil
+}
+
+func newEnrollment(index int, j enrollmentJSON) (Enrollment, error) {
+	fail := func(field string, err error) (Enrollment, error) {
+		return Enrollment{}, fmt.Errorf("%w %d: %s: %w", ErrEnrollment, index, field, err)
+	}
+	if err := checkName(j.DeviceID, false); err != nil {
+		return fail("deviceId", err)
+	}
+	if err := checkName(j.DeviceSerial, false); err != nil {
+		return fail("deviceSerial", err)
+	}
+	if err := checkName(j.FirmwareVersion, true); err != nil {
+		return fail("firmwareVersion", err)
+	}
+	id, err := decodeKey(j.IdentityPublicKey)
+	if err != nil {
+		return fail("identityPublicKey", err)
+	}
+	if _, err := parseIdentityKey(id); err != nil {
+		return fail("identityPublicKey", err)
+	}
+	pl, err := decodeKey(j.PayloadPublicKey)
+	if err != nil {
+		return fail("payloadPublicKey", err)
+	}
+	if _, err := parsePayloadKey(pl); err != nil {
+		return fail("payloadPublicKey", err)
+	}
+	if bytes.Equal(id, pl) {
+		return fail("payloadPublicKey", errors.New("same key as the identity key"))
+	}
+	return Enrollment{
+		DeviceID:        j.DeviceID,
+		DeviceSerial:    j.DeviceSerial,
+		IdentitySPKI:    id,
+		PayloadSPKI:     pl,
+		FirmwareVersion: j.FirmwareVersion,
+	}, nil
+}
+
+// Validate checks e as ParseEnrollments checks a record.
+func (e Enrollment) Validate() error {
+	_, err := newEnrollment(0, enrollmentJSON{
+		DeviceID:          e.DeviceID,
+		DeviceSerial:      e.DeviceSerial,
+		IdentityPublicKey: base64.StdEncoding.EncodeToString(e.IdentitySPKI),
+		PayloadPublicKey:  base64.StdEncoding.EncodeToString(e.PayloadSPKI),
+		FirmwareVersion:   e.FirmwareVersion,
+	})
+	return err
+}
+
+// checkName allows 1-32 of A-Z a-z 0-9 . _ - (and + for versions), the
+// same alphabet the pairing QR allows.
+func checkName(s string, plus bool) error {
+	if s == "" {
+		return errors.New("empty")
+	}
+	if len(s) > maxID {
+		return fmt.Errorf("%d bytes, limit %d", len(s), maxID)
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		switch {
+		case b >= 'A' && b <= 'Z', b >= 'a' && b <= 'z', b >= '0' && b <= '9', b == '.', b == '_', b == '-':
+		case b == '+' && plus:
+		default:
+			return fmt.Errorf("character %d: %q not allowed", i+1, rune(b))
+		}
+	}
+	return nil
+}
+
+func decodeKey(s string) ([]byte, error) {
+	if s == "" {
+		return nil, errors.New("empty")
+	}
+	if len(s) > maxSPKI {
+		return nil, fmt.Errorf("%d characters, limit %d", len(s), maxSPKI)
+	}
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err != nil {
+		return nil, errors.New("not standard base64")
+	}
+	return b, nil
+}
+
+func parseIdentityKey(spki []byte) (*ecdsa.PublicKey, error) {
+	k, err := x509.ParsePKIXPublicKey(spki)
+	if err != nil {
+		return nil, fmt.Errorf("not a DER SubjectPublicKeyInfo: %w", err)
+	}
+	ek, ok := k.(*ecdsa.PublicKey)
+	if !ok || ek.Curve != elliptic.P256() {
+		return nil, errors.New("not an ECDSA P-256 key")
+	}
+	return ek, nil
+}
+
+func parsePayloadKey(spki []byte) (*ecdh.PublicKey, error) {
+	ek, err := parseIdentityKey(spki)
+	if err != nil {
+		return nil, err
+	}
+	k, err := ek.ECDH()
+	if err != nil {
+		return nil, fmt.Errorf("not a P-256 key-agreement key: %w", err)
+	}
+	return k, nil
+}

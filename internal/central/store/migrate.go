@@ -1,0 +1,161 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migration is one numbered schema step. Statements are expanded by the
+// dialect; backend-specific statements are listed per backend.
+type migration struct {
+	version int
+	name    string
+	common  []string
+	only    map[Backend][]string
+}
+
+// migrations are applied in order, each in its own transaction, and
+// recorded in schema_migrations. Never edit a released migration: add one.
+var migrations = []migration{
+	{
+		version: 1,
+		name:    "inventory, technicians, pairings, one-time use, certificates, audit",
+		common: []string{
+			`CREATE TABLE devices (
+				device_id TEXT PRIMARY KEY,
+				device_serial TEXT NOT NULL,
+				identity_spki {{BLOB}} NOT NULL UNIQUE,
+				payload_spki {{BLOB}} NOT NULL UNIQUE,
+				firmware_version TEXT NOT NULL,
+				label TEXT NOT NULL DEFAULT '',
+				imported_at {{TIME}} NOT NULL,
+				revoked_at {{TIME}}
+			)`,
+			`CREATE TABLE technicians (
+				id TEXT PRIMARY KEY,
+				name TEXT NOT NULL,
+				token_hash {{BLOB}} NOT NULL UNIQUE,
+				created_at {{TIME}} NOT NULL,
+				revoked_at {{TIME}}
+			)`,
+			`CREATE TABLE batches (
+				id TEXT PRIMARY KEY,
+				technician_id TEXT NOT NULL,
+				size INTEGER NOT NULL,
+				created_at {{TIME}} NOT NULL
+			)`,
+			`CREATE TABLE pairings (
+				id TEXT PRIMARY KEY,
+				batch_id TEXT NOT NULL DEFAULT '',
+				device_id TEXT NOT NULL,
+				technician_id TEXT NOT NULL,
+				method TEXT NOT NULL,
+				state TEXT NOT NULL,
+				device_state TEXT NOT NULL DEFAULT '',
+				step TEXT NOT NULL DEFAULT '',
+				result_code TEXT NOT NULL DEFAULT '',
+				detail TEXT NOT NULL DEFAULT '',
+				token_nonce {{BLOB}},
+				started_at {{TIME}} NOT NULL,
+				updated_at {{TIME}} NOT NULL,
+				finished_at {{TIME}}
+			)`,
+			`CREATE INDEX pairings_batch ON pairings (batch_id)`,
+			`CREATE INDEX pairings_device ON pairings (device_id)`,
+			// One-time use: the primary keys are the enforcement.
+			`CREATE TABLE used_nonces (
+				device_id TEXT NOT NULL REFERENCES devices (device_id),
+				token_nonce {{BLOB}} NOT NULL,
+				used_at {{TIME}} NOT NULL,
+				PRIMARY KEY (device_id, token_nonce)
+			)`,
+			`CREATE TABLE used_codes (
+				device_id TEXT NOT NULL REFERENCES devices (device_id),
+				code_hash {{BLOB}} NOT NULL,
+				used_at {{TIME}} NOT NULL,
+				PRIMARY KEY (device_id, code_hash)
+			)`,
+			`CREATE TABLE issued_certificates (
+				serial TEXT PRIMARY KEY,
+				device_id TEXT NOT NULL REFERENCES devices (device_id),
+				pairing_id TEXT NOT NULL DEFAULT '',
+				not_after {{TIME}} NOT NULL,
+				der {{BLOB}} NOT NULL,
+				issued_at {{TIME}} NOT NULL
+			)`,
+			`CREATE INDEX issued_certificates_device ON issued_certificates (device_id)`,
+			`CREATE TABLE audit (
+				id {{SERIAL}},
+				at {{TIME}} NOT NULL,
+				actor TEXT NOT NULL,
+				event TEXT NOT NULL,
+				device_id TEXT NOT NULL DEFAULT '',
+				detail TEXT NOT NULL DEFAULT ''
+			)`,
+		},
+		only: map[Backend][]string{
+			SQLite: {
+				`CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END`,
+				`CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END`,
+			},
+			PostgreSQL: {
+				`CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit is append-only'; END $$`,
+				`CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit FOR EACH ROW EXECUTE FUNCTION audit_append_only()`,
+				`CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()`,
+			},
+		},
+	},
+}
+
+// SchemaVersion is the version the migrations bring a database to.
+func SchemaVersion() int { return migrations[len(migrations)-1].version }
+
+// migrate applies the missing migrations, each in one transaction. Several
+// processes may call it at once: the dialect's lock (or SQLite's immediate
+// transaction) serializes them, and each re-reads the version under it.
+func migrate(ctx context.Context, db *sql.DB, d *dialect, now func() int64) error {
+	for _, m := range migrations {
+		if err := applyOne(ctx, db, d, m, now); err != nil {
+			return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+		}
+	}
+	return nil
+}
+
+func applyOne(ctx context.Context, db *sql.DB, d *dialect, m migration, now func() int64) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	if d.migrationLock != "" {
+		if _, err := tx.ExecContext(ctx, d.migrationLock); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, d.expand(`CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY,
+		name TEXT NOT NULL,
+		applied_at {{TIME}} NOT NULL
+	)`)); err != nil {
+		return fmt.Errorf("schema_migrations: %w", err)
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, d.rebind(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), m.version).Scan(&n); err != nil {
+		return fmt.Errorf("read version: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	stmts := append(append([]string{}, m.common...), m.only[d.backend]...)
+	for i, s := range stmts {
+		if _, err := tx.ExecContext(ctx, d.expand(s)); err != nil {
+			return fmt.Errorf("statement %d: %w", i+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`), m.version, m.name, now()); err != nil {
+		return fmt.Errorf("record version: %w", err)
+	}
+	return tx.Commit()
+}

@@ -1,0 +1,99 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/zmonitor/firmware/internal/clock"
+)
+
+// Opts configure Open. A nil *Opts means defaults.
+type Opts struct {
+	// Clock stamps records (default clock.System).
+	Clock clock.Clock
+	// MaxOpenConns bounds the connection pool (default 16; SQLite writes
+	// are serialized by the database anyway).
+	MaxOpenConns int
+	// BusyTimeout is how long SQLite waits for another writer (default
+	// 10 s).
+	BusyTimeout time.Duration
+}
+
+// Open connects to the database named by dsn and brings its schema up to
+// date:
+//
+//	sqlite:/path/to/central.db     (created if missing)
+//	postgres://user@host/db?...    (or postgresql://, or a key=value
+//	                                string prefixed with "postgres:")
+func Open(ctx context.Context, dsn string, o *Opts) (Store, error) {
+	var opts Opts
+	if o != nil {
+		opts = *o
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.System{}
+	}
+	if opts.MaxOpenConns == 0 {
+		opts.MaxOpenConns = 16
+	}
+	if opts.BusyTimeout == 0 {
+		opts.BusyTimeout = 10 * time.Second
+	}
+	backend, source, err := parseDSN(dsn, opts.BusyTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	d := dialects[backend]
+	db, err := sql.Open(d.driver, source)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %s: %w", backend, err)
+	}
+	db.SetMaxOpenConns(opts.MaxOpenConns)
+	db.SetMaxIdleConns(opts.MaxOpenConns)
+	s := &sqlStore{db: db, d: d, clock: opts.Clock}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store: %s: connect: %w", backend, err)
+	}
+	if err := migrate(ctx, db, d, s.nowMicros); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	var v int
+	if err := db.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store: read schema version: %w", err)
+	}
+	if v > SchemaVersion() {
+		db.Close()
+		return nil, fmt.Errorf("open store: database schema version %d is newer than this program's %d", v, SchemaVersion())
+	}
+	return s, nil
+}
+
+// parseDSN returns the backend and the driver's data source name.
+func parseDSN(dsn string, busy time.Duration) (Backend, string, error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		path = strings.TrimPrefix(path, "//")
+		if path == "" {
+			return 0, "", errors.New("sqlite: empty path")
+		}
+		if strings.ContainsAny(path, "?#") {
+			return 0, "", errors.New("sqlite: path must not contain ? or #")
+		}
+		src := fmt.Sprintf("file:%s?_txlock=immediate&_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)",
+			path, busy.Milliseconds())
+		return SQLite, src, nil
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return PostgreSQL, dsn, nil
+	case strings.HasPrefix(dsn, "postgres:"):
+		return PostgreSQL, strings.TrimPrefix(dsn, "postgres:"), nil
+	}
+	return 0, "", errors.New("database must be sqlite:PATH or postgres://...")
+}

@@ -1,0 +1,475 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/zmonitor/firmware/internal/clock"
+)
+
+// sqlStore is Store over database/sql, for both backends.
+type sqlStore struct {
+	db    *sql.DB
+	d     *dialect
+	clock clock.Clock
+}
+
+var _ Store = (*sqlStore)(nil)
+
+// Times are stored as microseconds since the epoch, UTC.
+func toMicros(t time.Time) int64 { return t.UTC().UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func fromNullMicros(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return fromMicros(v.Int64)
+}
+
+func (s *sqlStore) nowMicros() int64 { return toMicros(s.clock.Now()) }
+
+func (s *sqlStore) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return s.db.ExecContext(ctx, s.d.rebind(q), args...)
+}
+
+func (s *sqlStore) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return s.db.QueryRowContext(ctx, s.d.rebind(q), args...)
+}
+
+func (s *sqlStore) Close() error { return s.db.Close() }
+
+// mustAffect turns "no row changed" into ErrNotFound.
+func mustAffect(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// --- devices
+
+const deviceColumns = `device_id, device_serial, identity_spki, payload_spki, firmware_version, label, imported_at, revoked_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanDevice(r scanner) (Device, error) {
+	var d Device
+	var imported int64
+	var revoked sql.NullInt64
+	if err := r.Scan(&d.ID, &d.Serial, &d.IdentitySPKI, &d.PayloadSPKI, &d.FirmwareVersion, &d.Label, &imported, &revoked); err != nil {
+		return Device{}, err
+	}
+	d.ImportedAt = fromMicros(imported)
+	d.RevokedAt = fromNullMicros(revoked)
+	return d, nil
+}
+
+func (s *sqlStore) ImportDevice(ctx context.Context, e Enrollment) (ImportResult, error) {
+	if err := e.Validate(); err != nil {
+		return 0, fmt.Errorf("import %s: %w", e.DeviceID, err)
+	}
+	res, err := s.exec(ctx, `INSERT INTO devices (device_id, device_serial, identity_spki, payload_spki, firmware_version, imported_at)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO NOTHING`,
+		e.DeviceID, e.DeviceSerial, e.IdentitySPKI, e.PayloadSPKI, e.FirmwareVersion, s.nowMicros())
+	if err != nil {
+		if s.d.isUniqueViolation(err) {
+			return 0, fmt.Errorf("import %s: %w: a key of this record is enrolled for another device", e.DeviceID, ErrConflict)
+		}
+		return 0, fmt.Errorf("import %s: %w", e.DeviceID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return 0, fmt.Errorf("import %s: %w", e.DeviceID, err)
+	} else if n == 1 {
+		return ImportAdded, nil
+	}
+	old, err := s.Device(ctx, e.DeviceID)
+	if err != nil {
+		return 0, fmt.Errorf("import %s: %w", e.DeviceID, err)
+	}
+	switch {
+	case !bytes.Equal(old.IdentitySPKI, e.IdentitySPKI):
+		return 0, fmt.Errorf("import %s: %w: a different identity key is enrolled", e.DeviceID, ErrConflict)
+	case !bytes.Equal(old.PayloadSPKI, e.PayloadSPKI):
+		return 0, fmt.Errorf("import %s: %w: a different payload key is enrolled", e.DeviceID, ErrConflict)
+	case old.Serial != e.DeviceSerial:
+		return 0, fmt.Errorf("import %s: %w: enrolled with serial %s", e.DeviceID, ErrConflict, old.Serial)
+	case old.FirmwareVersion == e.FirmwareVersion:
+		return ImportUnchanged, nil
+	}
+	if _, err := s.exec(ctx, `UPDATE devices SET firmware_version = ? WHERE device_id = ? AND identity_spki = ?`,
+		e.FirmwareVersion, e.DeviceID, e.IdentitySPKI); err != nil {
+		return 0, fmt.Errorf("import %s: update firmware version: %w", e.DeviceID, err)
+	}
+	return ImportUpdated, nil
+}
+
+func (s *sqlStore) Device(ctx context.Context, id string) (Device, error) {
+	d, err := scanDevice(s.queryRow(ctx, `SELECT `+deviceColumns+` FROM devices WHERE device_id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Device{}, fmt.Errorf("device %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Device{}, fmt.Errorf("device %q: %w", id, err)
+	}
+	return d, nil
+}
+
+func (s *sqlStore) Devices(ctx context.Context) ([]Device, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices ORDER BY device_id`)
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	defer rows.Close()
+	var out []Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list devices: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) RevokeDevice(ctx context.Context, id string) error {
+	err := mustAffect(s.exec(ctx, `UPDATE devices SET revoked_at = COALESCE(revoked_at, ?) WHERE device_id = ?`, s.nowMicros(), id))
+	if err != nil {
+		return fmt.Errorf("revoke device %q: %w", id, err)
+	}
+	return nil
+}
+
+func (s *sqlStore) SetDeviceLabel(ctx context.Context, id, label string) error {
+	if len(label) > 64 {
+		return fmt.Errorf("label device %q: label of %d bytes, limit 64", id, len(label))
+	}
+	if err := mustAffect(s.exec(ctx, `UPDATE devices SET label = ? WHERE device_id = ?`, label, id)); err != nil {
+		return fmt.Errorf("label device %q: %w", id, err)
+	}
+	return nil
+}
+
+// --- technicians
+
+const technicianColumns = `id, name, token_hash, created_at, revoked_at`
+
+func scanTechnician(r scanner) (Technician, error) {
+	var t Technician
+	var created int64
+	var revoked sql.NullInt64
+	if err := r.Scan(&t.ID, &t.Name, &t.TokenHash, &created, &revoked); err != nil {
+		return Technician{}, err
+	}
+	t.CreatedAt = fromMicros(created)
+	t.RevokedAt = fromNullMicros(revoked)
+	return t, nil
+}
+
+func (s *sqlStore) AddTechnician(ctx context.Context, id, name string, tokenHash []byte) (Technician, error) {
+	if name == "" || len(name) > 128 {
+		return Technician{}, fmt.Errorf("add technician: name must be 1-128 bytes")
+	}
+	if len(tokenHash) != sha256.Size {
+		return Technician{}, fmt.Errorf("add technician: token hash of %d bytes", len(tokenHash))
+	}
+	t := Technician{ID: id, Name: name, TokenHash: tokenHash, CreatedAt: fromMicros(s.nowMicros())}
+	_, err := s.exec(ctx, `INSERT INTO technicians (id, name, token_hash, created_at) VALUES (?, ?, ?, ?)`,
+		t.ID, t.Name, t.TokenHash, toMicros(t.CreatedAt))
+	if err != nil {
+		if s.d.isUniqueViolation(err) {
+			return Technician{}, fmt.Errorf("add technician: %w: ID or token exists", ErrConflict)
+		}
+		return Technician{}, fmt.Errorf("add technician: %w", err)
+	}
+	return t, nil
+}
+
+func (s *sqlStore) Technician(ctx context.Context, id string) (Technician, error) {
+	t, err := scanTechnician(s.queryRow(ctx, `SELECT `+technicianColumns+` FROM technicians WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Technician{}, fmt.Errorf("technician %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Technician{}, fmt.Errorf("technician %q: %w", id, err)
+	}
+	return t, nil
+}
+
+func (s *sqlStore) Technicians(ctx context.Context) ([]Technician, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+technicianColumns+` FROM technicians ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("list technicians: %w", err)
+	}
+	defer rows.Close()
+	var out []Technician
+	for rows.Next() {
+		t, err := scanTechnician(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list technicians: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list technicians: %w", err)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) RevokeTechnician(ctx context.Context, id string) error {
+	err := mustAffect(s.exec(ctx, `UPDATE technicians SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, s.nowMicros(), id))
+	if err != nil {
+		return fmt.Errorf("revoke technician %q: %w", id, err)
+	}
+	return nil
+}
+
+// --- one-time use
+
+func (s *sqlStore) ClaimToken(ctx context.Context, deviceID string, nonce []byte) error {
+	if len(nonce) == 0 {
+		return errors.New("claim token: empty nonce")
+	}
+	_, err := s.exec(ctx, `INSERT INTO used_nonces (device_id, token_nonce, used_at) VALUES (?, ?, ?)`, deviceID, nonce, s.nowMicros())
+	if err != nil {
+		if s.d.isUniqueViolation(err) {
+			return fmt.Errorf("claim token for %s: %w", deviceID, ErrAlreadyUsed)
+		}
+		return fmt.Errorf("claim token for %s: %w", deviceID, err)
+	}
+	return nil
+}
+
+// codeHash binds a pairing code to its device; the code itself is never
+// stored.
+func codeHash(deviceID, code string) []byte {
+	h := sha256.New()
+	h.Write([]byte("zmonitor-central-used-code-v1\x00"))
+	h.Write([]byte(deviceID))
+	h.Write([]byte{0})
+	h.Write([]byte(code))
+	return h.Sum(nil)
+}
+
+func (s *sqlStore) ClaimCode(ctx context.Context, deviceID, code string) error {
+	if code == "" {
+		return errors.New("claim pairing code: empty code")
+	}
+	_, err := s.exec(ctx, `INSERT INTO used_codes (device_id, code_hash, used_at) VALUES (?, ?, ?)`, deviceID, codeHash(deviceID, code), s.nowMicros())
+	if err != nil {
+		if s.d.isUniqueViolation(err) {
+			return fmt.Errorf("claim pairing code for %s: %w", deviceID, ErrAlreadyUsed)
+		}
+		return fmt.Errorf("claim pairing code for %s: %w", deviceID, err)
+	}
+	return nil
+}
+
+// --- batches and pairings
+
+func (s *sqlStore) CreateBatch(ctx context.Context, b Batch) error {
+	if b.CreatedAt.IsZero() {
+		b.CreatedAt = s.clock.Now()
+	}
+	if _, err := s.exec(ctx, `INSERT INTO batches (id, technician_id, size, created_at) VALUES (?, ?, ?, ?)`,
+		b.ID, b.TechnicianID, b.Size, toMicros(b.CreatedAt)); err != nil {
+		return fmt.Errorf("create batch: %w", err)
+	}
+	return nil
+}
+
+func (s *sqlStore) Batch(ctx context.Context, id string) (Batch, []Pairing, error) {
+	var b Batch
+	var created int64
+	err := s.queryRow(ctx, `SELECT id, technician_id, size, created_at FROM batches WHERE id = ?`, id).Scan(&b.ID, &b.TechnicianID, &b.Size, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Batch{}, nil, fmt.Errorf("batch %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Batch{}, nil, fmt.Errorf("batch %q: %w", id, err)
+	}
+	b.CreatedAt = fromMicros(created)
+	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT `+pairingColumns+` FROM pairings WHERE batch_id = ? ORDER BY started_at, id`), id)
+	if err != nil {
+		return Batch{}, nil, fmt.Errorf("batch %q: pairings: %w", id, err)
+	}
+	defer rows.Close()
+	var ps []Pairing
+	for rows.Next() {
+		p, err := scanPairing(rows)
+		if err != nil {
+			return Batch{}, nil, fmt.Errorf("batch %q: pairings: %w", id, err)
+		}
+		ps = append(ps, p)
+	}
+	if err := rows.Err(); err != nil {
+		return Batch{}, nil, fmt.Errorf("batch %q: pairings: %w", id, err)
+	}
+	return b, ps, nil
+}
+
+const pairingColumns = `id, batch_id, device_id, technician_id, method, state, device_state, step, result_code, detail, token_nonce, started_at, updated_at, finished_at`
+
+func scanPairing(r scanner) (Pairing, error) {
+	var p Pairing
+	var method, state string
+	var started, updated int64
+	var finished sql.NullInt64
+	if err := r.Scan(&p.ID, &p.BatchID, &p.DeviceID, &p.TechnicianID, &method, &state, &p.DeviceState, &p.Step,
+		&p.ResultCode, &p.Detail, &p.TokenNonce, &started, &updated, &finished); err != nil {
+		return Pairing{}, err
+	}
+	var err error
+	if p.Method, err = ParseMethod(method); err != nil {
+		return Pairing{}, err
+	}
+	if p.State, err = ParsePairingState(state); err != nil {
+		return Pairing{}, err
+	}
+	p.StartedAt, p.UpdatedAt, p.FinishedAt = fromMicros(started), fromMicros(updated), fromNullMicros(finished)
+	return p, nil
+}
+
+func (s *sqlStore) CreatePairing(ctx context.Context, p Pairing) error {
+	now := s.nowMicros()
+	var finished sql.NullInt64
+	if p.State.Final() {
+		finished = sql.NullInt64{Int64: now, Valid: true}
+	}
+	var nonce any
+	if len(p.TokenNonce) > 0 {
+		nonce = p.TokenNonce
+	}
+	_, err := s.exec(ctx, `INSERT INTO pairings (id, batch_id, device_id, technician_id, method, state, device_state, step, result_code, detail, token_nonce, started_at, updated_at, finished_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, p.BatchID, p.DeviceID, p.TechnicianID, p.Method.String(), p.State.String(), p.DeviceState, p.Step, p.ResultCode, p.Detail, nonce, now, now, finished)
+	if err != nil {
+		return fmt.Errorf("create pairing: %w", err)
+	}
+	return nil
+}
+
+func (s *sqlStore) UpdatePairing(ctx context.Context, id string, state PairingState, deviceState, step string) error {
+	if state.Final() {
+		return fmt.Errorf("update pairing %s: %s is final: use FinishPairing", id, state)
+	}
+	err := mustAffect(s.exec(ctx, `UPDATE pairings SET state = ?, device_state = ?, step = ?, updated_at = ? WHERE id = ? AND finished_at IS NULL`,
+		state.String(), deviceState, step, s.nowMicros(), id))
+	if err != nil {
+		return fmt.Errorf("update pairing %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *sqlStore) FinishPairing(ctx context.Context, id string, state PairingState, resultCode, detail string) error {
+	if !state.Final() {
+		return fmt.Errorf("finish pairing %s: %s is not final", id, state)
+	}
+	now := s.nowMicros()
+	err := mustAffect(s.exec(ctx, `UPDATE pairings SET state = ?, result_code = ?, detail = ?, updated_at = ?, finished_at = ? WHERE id = ? AND finished_at IS NULL`,
+		state.String(), resultCode, detail, now, now, id))
+	if err != nil {
+		return fmt.Errorf("finish pairing %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *sqlStore) Pairing(ctx context.Context, id string) (Pairing, error) {
+	p, err := scanPairing(s.queryRow(ctx, `SELECT `+pairingColumns+` FROM pairings WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Pairing{}, fmt.Errorf("pairing %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Pairing{}, fmt.Errorf("pairing %q: %w", id, err)
+	}
+	return p, nil
+}
+
+// --- certificates
+
+func (s *sqlStore) RecordCertificate(ctx context.Context, deviceID, pairingID string, der []byte) error {
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return fmt.Errorf("record certificate: %w", err)
+	}
+	if _, err := s.exec(ctx, `INSERT INTO issued_certificates (serial, device_id, pairing_id, not_after, der, issued_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		c.SerialNumber.Text(16), deviceID, pairingID, toMicros(c.NotAfter), der, s.nowMicros()); err != nil {
+		return fmt.Errorf("record certificate: %w", err)
+	}
+	return nil
+}
+
+func (s *sqlStore) Certificates(ctx context.Context, deviceID string) ([]IssuedCertificate, error) {
+	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT serial, device_id, pairing_id, not_after, der, issued_at FROM issued_certificates WHERE device_id = ? ORDER BY issued_at, serial`), deviceID)
+	if err != nil {
+		return nil, fmt.Errorf("certificates of %s: %w", deviceID, err)
+	}
+	defer rows.Close()
+	var out []IssuedCertificate
+	for rows.Next() {
+		var c IssuedCertificate
+		var notAfter, issued int64
+		if err := rows.Scan(&c.Serial, &c.DeviceID, &c.PairingID, &notAfter, &c.DER, &issued); err != nil {
+			return nil, fmt.Errorf("certificates of %s: %w", deviceID, err)
+		}
+		c.NotAfter, c.IssuedAt = fromMicros(notAfter), fromMicros(issued)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("certificates of %s: %w", deviceID, err)
+	}
+	return out, nil
+}
+
+// --- audit
+
+func (s *sqlStore) Audit(ctx context.Context, r AuditRecord) error {
+	if r.Actor == "" || r.Event == "" {
+		return errors.New("audit: actor and event are required")
+	}
+	if _, err := s.exec(ctx, `INSERT INTO audit (at, actor, event, device_id, detail) VALUES (?, ?, ?, ?, ?)`,
+		s.nowMicros(), r.Actor, r.Event, r.DeviceID, r.Detail); err != nil {
+		return fmt.Errorf("audit %s: %w", r.Event, err)
+	}
+	return nil
+}
+
+func (s *sqlStore) ExportAudit(ctx context.Context, fn func(AuditRecord) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, at, actor, event, device_id, detail FROM audit ORDER BY id`)
+	if err != nil {
+		return fmt.Errorf("export audit: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r AuditRecord
+		var at int64
+		if err := rows.Scan(&r.ID, &at, &r.Actor, &r.Event, &r.DeviceID, &r.Detail); err != nil {
+			return fmt.Errorf("export audit: %w", err)
+		}
+		r.At = fromMicros(at)
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("export audit: %w", err)
+	}
+	return nil
+}

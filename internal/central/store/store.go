@@ -1,0 +1,281 @@
+package store
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors callers test with errors.Is.
+var (
+	// ErrNotFound: no such device, technician, pairing or batch.
+	ErrNotFound = errors.New("not found")
+	// ErrAlreadyUsed: the pairing token nonce or pairing code was claimed
+	// before (by this or another replica).
+	ErrAlreadyUsed = errors.New("already used")
+	// ErrConflict: an enrollment record contradicts the inventory (another
+	// key or serial for an enrolled device, or a key enrolled for another
+	// device). An enrolled identity is never replaced silently.
+	ErrConflict = errors.New("conflicts with the inventory")
+	// ErrRevoked: the device or technician is revoked.
+	ErrRevoked = errors.New("revoked")
+)
+
+// Store is the Central Station's persistent state. Implementations are safe
+// for concurrent use, and several Stores (replicas) may share one database.
+type Store interface {
+	// ImportDevice adds an enrollment record to the inventory. Re-importing
+	// an identical record is a no-op (ImportUnchanged); a newer firmware
+	// version is recorded (ImportUpdated); anything else that differs is
+	// refused with ErrConflict.
+	ImportDevice(ctx context.Context, e Enrollment) (ImportResult, error)
+	// Device returns one device, ErrNotFound if it is not in the inventory.
+	Device(ctx context.Context, id string) (Device, error)
+	// Devices lists the inventory ordered by device ID.
+	Devices(ctx context.Context) ([]Device, error)
+	// RevokeDevice marks a device revoked (idempotent).
+	RevokeDevice(ctx context.Context, id string) error
+	// SetDeviceLabel sets the label pushed as deviceLabel.
+	SetDeviceLabel(ctx context.Context, id, label string) error
+
+	// AddTechnician records a technician and the SHA-256 hash of their
+	// bearer token (see NewTechnicianToken).
+	AddTechnician(ctx context.Context, id, name string, tokenHash []byte) (Technician, error)
+	// Technician returns one technician, with the token hash.
+	Technician(ctx context.Context, id string) (Technician, error)
+	// Technicians lists technicians ordered by creation.
+	Technicians(ctx context.Context) ([]Technician, error)
+	// RevokeTechnician marks a technician revoked (idempotent).
+	RevokeTechnician(ctx context.Context, id string) error
+
+	// ClaimToken records that the pairing token with this nonce was used
+	// for deviceID. It returns ErrAlreadyUsed if it was claimed before.
+	ClaimToken(ctx context.Context, deviceID string, nonce []byte) error
+	// ClaimCode does the same for a pairing code (stored hashed).
+	ClaimCode(ctx context.Context, deviceID, code string) error
+
+	// CreateBatch records a batch; its pairings carry its ID.
+	CreateBatch(ctx context.Context, b Batch) error
+	// Batch returns a batch and its pairings.
+	Batch(ctx context.Context, id string) (Batch, []Pairing, error)
+
+	// CreatePairing records a pairing attempt (p.ID chosen by the caller).
+	CreatePairing(ctx context.Context, p Pairing) error
+	// UpdatePairing records progress of a running pairing.
+	UpdatePairing(ctx context.Context, id string, state PairingState, deviceState, step string) error
+	// FinishPairing records the end of a pairing.
+	FinishPairing(ctx context.Context, id string, state PairingState, resultCode, detail string) error
+	// Pairing returns one pairing attempt.
+	Pairing(ctx context.Context, id string) (Pairing, error)
+
+	// RecordCertificate records a client certificate issued to a device.
+	RecordCertificate(ctx context.Context, deviceID, pairingID string, der []byte) error
+	// Certificates lists the certificates issued to a device, oldest first.
+	Certificates(ctx context.Context, deviceID string) ([]IssuedCertificate, error)
+
+	// Audit appends a record (ID and At are filled in).
+	Audit(ctx context.Context, r AuditRecord) error
+	// ExportAudit calls fn for every record in order.
+	ExportAudit(ctx context.Context, fn func(AuditRecord) error) error
+
+	// Close releases the database.
+	Close() error
+}
+
+// Enrollment is a device's enrollment record, exported by the device at
+// manufacturing (DESIGN.md section 3).
+type Enrollment struct {
+	DeviceID        string
+	DeviceSerial    string
+	IdentitySPKI    []byte // DER SubjectPublicKeyInfo, ECDSA P-256
+	PayloadSPKI     []byte // DER SubjectPublicKeyInfo, P-256 (ECDH)
+	FirmwareVersion string
+}
+
+// ImportResult says what ImportDevice did.
+type ImportResult int
+
+// Import results.
+const (
+	ImportAdded ImportResult = iota + 1
+	ImportUnchanged
+	ImportUpdated
+)
+
+func (r ImportResult) String() string {
+	switch r {
+	case ImportAdded:
+		return "added"
+	case ImportUnchanged:
+		return "unchanged"
+	case ImportUpdated:
+		return "updated"
+	}
+	return fmt.Sprintf("ImportResult(%d)", int(r))
+}
+
+// Device is an inventory entry.
+type Device struct {
+	ID              string
+	Serial          string
+	IdentitySPKI    []byte
+	PayloadSPKI     []byte
+	FirmwareVersion string
+	Label           string
+	ImportedAt      time.Time
+	RevokedAt       time.Time // zero if not revoked
+}
+
+// Revoked reports whether the device was revoked.
+func (d Device) Revoked() bool { return !d.RevokedAt.IsZero() }
+
+// IdentityKey parses the device identity key.
+func (d Device) IdentityKey() (*ecdsa.PublicKey, error) {
+	return parseIdentityKey(d.IdentitySPKI)
+}
+
+// PayloadKey parses the device payload (key agreement) key.
+func (d Device) PayloadKey() (*ecdh.PublicKey, error) {
+	return parsePayloadKey(d.PayloadSPKI)
+}
+
+// Technician is a person allowed to pair devices from a tablet.
+type Technician struct {
+	ID        string
+	Name      string
+	TokenHash []byte // SHA-256 of the bearer token
+	CreatedAt time.Time
+	RevokedAt time.Time // zero if not revoked
+}
+
+// Revoked reports whether the technician was revoked.
+func (t Technician) Revoked() bool { return !t.RevokedAt.IsZero() }
+
+// Method is how a pairing was requested.
+type Method int
+
+// Methods.
+const (
+	MethodQR     Method = iota + 1 // scanned QR with a signed token
+	MethodManual                   // typed pairing code
+)
+
+func (m Method) String() string {
+	switch m {
+	case MethodQR:
+		return "qr"
+	case MethodManual:
+		return "manual"
+	}
+	return fmt.Sprintf("Method(%d)", int(m))
+}
+
+// ParseMethod is the inverse of Method.String.
+func ParseMethod(s string) (Method, error) {
+	for m := MethodQR; m <= MethodManual; m++ {
+		if m.String() == s {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown pairing method %q", s)
+}
+
+// PairingState is where a pairing attempt is.
+type PairingState int
+
+// Pairing states. Refused: the Central Station refused the request before
+// contacting the device. Failed: the device was contacted and the attempt
+// failed. Succeeded: the device reported PROVISIONED.
+const (
+	PairingQueued PairingState = iota + 1
+	PairingRunning
+	PairingSucceeded
+	PairingFailed
+	PairingRefused
+)
+
+var pairingStateNames = map[PairingState]string{
+	PairingQueued:    "queued",
+	PairingRunning:   "running",
+	PairingSucceeded: "succeeded",
+	PairingFailed:    "failed",
+	PairingRefused:   "refused",
+}
+
+func (s PairingState) String() string {
+	if n, ok := pairingStateNames[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("PairingState(%d)", int(s))
+}
+
+// Final reports whether the state is an end state.
+func (s PairingState) Final() bool {
+	return s == PairingSucceeded || s == PairingFailed || s == PairingRefused
+}
+
+// ParsePairingState is the inverse of PairingState.String.
+func ParsePairingState(s string) (PairingState, error) {
+	for k, v := range pairingStateNames {
+		if v == s {
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown pairing state %q", s)
+}
+
+// Pairing is one pairing attempt.
+type Pairing struct {
+	ID           string
+	BatchID      string // empty when not part of a batch
+	DeviceID     string
+	TechnicianID string
+	Method       Method
+	State        PairingState
+	DeviceState  string // last state the device reported
+	Step         string // last step reported
+	ResultCode   string // failure code identifier when failed or refused
+	Detail       string // explanation, never secret
+	TokenNonce   []byte // QR path: the claimed token nonce
+	StartedAt    time.Time
+	UpdatedAt    time.Time
+	FinishedAt   time.Time // zero while running
+}
+
+// Batch is a group of pairings requested together.
+type Batch struct {
+	ID           string
+	TechnicianID string
+	Size         int
+	CreatedAt    time.Time
+}
+
+// IssuedCertificate is a client certificate issued to a device.
+type IssuedCertificate struct {
+	Serial    string // hexadecimal
+	DeviceID  string
+	PairingID string
+	NotAfter  time.Time
+	DER       []byte
+	IssuedAt  time.Time
+}
+
+// Certificate parses the DER.
+func (c IssuedCertificate) Certificate() (*x509.Certificate, error) {
+	return x509.ParseCertificate(c.DER)
+}
+
+// AuditRecord is one entry of the append-only audit trail. It never holds a
+// secret (no token, no pairing code, no key).
+type AuditRecord struct {
+	ID       int64     `json:"id"`
+	At       time.Time `json:"at"`
+	Actor    string    `json:"actor"`
+	Event    string    `json:"event"`
+	DeviceID string    `json:"deviceId,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+}
