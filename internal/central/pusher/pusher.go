@@ -1,0 +1,177 @@
+package pusher
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/zmonitor/firmware/internal/central/ca"
+	"github.com/zmonitor/firmware/internal/central/job"
+	"github.com/zmonitor/firmware/internal/endpoint"
+	"github.com/zmonitor/firmware/internal/failure"
+	"github.com/zmonitor/firmware/internal/payload"
+)
+
+// Signer is the Central Station's provisioning signer.
+type Signer struct {
+	// Key signs payloads and the TLS handshake toward devices.
+	Key crypto.Signer
+	// Chain is the signer's certificate first, then intermediates, up to
+	// (not including) the provisioning root the devices trust.
+	Chain []*x509.Certificate
+}
+
+// TLSCertificate is the signer as a TLS client certificate.
+func (s Signer) TLSCertificate() tls.Certificate {
+	c := tls.Certificate{PrivateKey: s.Key}
+	for _, x := range s.Chain {
+		c.Certificate = append(c.Certificate, x.Raw)
+	}
+	if len(s.Chain) > 0 {
+		c.Leaf = s.Chain[0]
+	}
+	return c
+}
+
+// Config configures a Pusher.
+type Config struct {
+	// CA issues the device's client certificate; its certificate is the
+	// payload's caCertificate (the monitoring server chains to it).
+	CA *ca.CA
+	// Signer signs the payload.
+	Signer Signer
+	// ServerURL is the monitoring server the device connects to.
+	ServerURL string
+	// ConfigVersion is the payload's configVersion (default 1).
+	ConfigVersion int
+	// Now is the Central Station's clock (default time.Now).
+	Now func() time.Time
+	// Rand (default crypto/rand).
+	Rand io.Reader
+	// Dial overrides how devices are reached (tests, tunnels).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Tamper, if set, edits the payload before it is signed. It exists for
+	// drills and tests of the device's checks (wrong code, malformed
+	// certificate); production leaves it nil.
+	Tamper func(*payload.Config)
+	// TamperSigned, if set, edits the payload after it was signed
+	// (signature drills); production leaves it nil.
+	TamperSigned func(*payload.Config)
+	// TamperEnvelope, if set, edits the sealed envelope before it is sent
+	// (decryption and replay drills); production leaves it nil.
+	TamperEnvelope func([]byte) []byte
+}
+
+// Pusher provisions devices. It is safe for concurrent use.
+type Pusher struct{ c Config }
+
+// New checks c.
+func New(c Config) (*Pusher, error) {
+	if c.CA == nil || c.Signer.Key == nil || len(c.Signer.Chain) == 0 || c.ServerURL == "" {
+		return nil, errors.New("pusher: CA, signer with chain and server URL are required")
+	}
+	if c.ConfigVersion == 0 {
+		c.ConfigVersion = 1
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
+	}
+	return &Pusher{c: c}, nil
+}
+
+// Provision implements job.Provisioner.
+func (p *Pusher) Provision(ctx context.Context, j job.Job, progress func(job.Progress)) (job.Outcome, error) {
+	start := time.Now()
+	if progress == nil {
+		progress = func(job.Progress) {}
+	}
+	client := endpoint.NewClient(j.Address, j.IdentityKey, j.DeviceID, endpoint.ClientOpts{Certificate: p.c.Signer.TLSCertificate(), Dial: p.c.Dial})
+	defer client.Close()
+
+	progress(job.Progress{Step: "hello"})
+	h, err := client.Hello(ctx, j.Token)
+	if err != nil {
+		return job.Outcome{}, deviceError("hello", err)
+	}
+
+	progress(job.Progress{Step: "issue certificate"})
+	now := p.c.Now()
+	cert, err := p.c.CA.IssueClient(h.CSR, j.DeviceID, now)
+	if err != nil {
+		return job.Outcome{}, failure.New(failure.CertificateInvalid, "issue client certificate", err)
+	}
+
+	progress(job.Progress{Step: "sign and seal"})
+	cfg := payload.Config{
+		ServerURL:         p.c.ServerURL,
+		CACertificate:     base64.StdEncoding.EncodeToString(p.c.CA.Certificate().Raw),
+		ClientCertificate: base64.StdEncoding.EncodeToString(cert.Raw),
+		DeviceID:          j.DeviceID,
+		DeviceLabel:       j.Label,
+		Timestamp:         now.UTC().Format(time.RFC3339),
+		PairingCode:       j.PairingCode,
+		SessionNonce:      base64.RawURLEncoding.EncodeToString(h.SessionNonce),
+		ConfigVersion:     p.c.ConfigVersion,
+	}
+	for _, c := range p.c.Signer.Chain {
+		cfg.SignerChain = append(cfg.SignerChain, base64.StdEncoding.EncodeToString(c.Raw))
+	}
+	if p.c.Tamper != nil {
+		p.c.Tamper(&cfg)
+	}
+	if err := payload.Sign(&cfg, p.c.Signer.Key, p.c.Rand); err != nil {
+		return job.Outcome{}, failure.New(failure.Internal, "sign payload", err)
+	}
+	if p.c.TamperSigned != nil {
+		p.c.TamperSigned(&cfg)
+	}
+	plain, err := cfg.Marshal()
+	if err != nil {
+		return job.Outcome{}, failure.New(failure.Internal, "encode payload", err)
+	}
+	env, err := payload.Seal(h.PayloadKey, h.SessionNonce, plain)
+	clear(plain)
+	if err != nil {
+		return job.Outcome{}, failure.New(failure.Internal, "seal payload", err)
+	}
+
+	if p.c.TamperEnvelope != nil {
+		env = p.c.TamperEnvelope(env)
+	}
+
+	progress(job.Progress{Step: "push"})
+	final, err := client.PushConfig(ctx, env, func(pr endpoint.Progress) {
+		progress(job.Progress{State: pr.State, Step: pr.Step})
+	})
+	if err != nil {
+		return job.Outcome{}, deviceError("push", err)
+	}
+	out := job.Outcome{State: final.State, CertificateDER: cert.Raw, Elapsed: time.Since(start)}
+	if final.Error != nil {
+		out.Code, _ = failure.Parse(final.Error.Code)
+		out.Message = final.Error.Message
+	}
+	return out, nil
+}
+
+// deviceError keeps the device's own failure code when it refused.
+func deviceError(step string, err error) error {
+	var re *endpoint.RefusedError
+	if errors.As(err, &re) {
+		return failure.New(re.Code(), step, err)
+	}
+	return failure.New(failure.ConnectionFailed, step, fmt.Errorf("device unreachable: %w", err))
+}
+
+var _ job.Provisioner = (*Pusher)(nil)
