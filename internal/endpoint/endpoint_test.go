@@ -145,11 +145,13 @@ func TestHelloSignatureCoversEveryField(t *testing.T) {
 	}
 	other, _ := ecdh.P256().GenerateKey(rand.Reader)
 	for name, mutate := range map[string]func(*HelloResponse){
-		"deviceId":         func(h *HelloResponse) { h.DeviceID = "ZM-002" },
-		"sessionNonce":     func(h *HelloResponse) { h.SessionNonce = base64.RawURLEncoding.EncodeToString(make([]byte, 31)) + "A" },
-		"payloadPublicKey": func(h *HelloResponse) { h.PayloadPublicKey = base64.StdEncoding.EncodeToString(other.PublicKey().Bytes()) },
-		"csr":              func(h *HelloResponse) { h.CSR = h.CSR[:len(h.CSR)-4] + "AAAA" },
-		"type":             func(h *HelloResponse) { h.Type = "zmonitor-hello-v0" },
+		"deviceId":     func(h *HelloResponse) { h.DeviceID = "ZM-002" },
+		"sessionNonce": func(h *HelloResponse) { h.SessionNonce = base64.RawURLEncoding.EncodeToString(make([]byte, 31)) + "A" },
+		"payloadPublicKey": func(h *HelloResponse) {
+			h.PayloadPublicKey = base64.StdEncoding.EncodeToString(other.PublicKey().Bytes())
+		},
+		"csr":  func(h *HelloResponse) { h.CSR = h.CSR[:len(h.CSR)-4] + "AAAA" },
+		"type": func(h *HelloResponse) { h.Type = "zmonitor-hello-v0" },
 	} {
 		m := h
 		mutate(&m)

@@ -485,7 +485,9 @@ func TestStaleTokenRefusedAndRotation(t *testing.T) {
 	// Two rotations later the first token is worthless.
 	for i := 0; i < 2; i++ {
 		r.clk.Advance(30 * time.Second)
-		r.waitView("rotated QR", func(v screen.View) bool { return v.State == state.ReadyToPair && string(v.QRText) != string(q0.Marshal()) })
+		r.waitView("rotated QR", func(v screen.View) bool {
+			return v.State == state.ReadyToPair && string(v.QRText) != string(q0.Marshal())
+		})
 	}
 	_, err := r.provision(q0, nil)
 	if failure.CodeOf(err) != failure.TokenInvalid {
@@ -553,7 +555,9 @@ func TestReplayedPayloadFromEarlierSession(t *testing.T) {
 
 func TestFiveWrongCodesLockProvisioning(t *testing.T) {
 	r := newRig(t, nil)
-	wrong := func(c *pusher.Config) { c.Tamper = func(p *payload.Config) { p.PairingCode = otherCode(p.PairingCode) } }
+	wrong := func(c *pusher.Config) {
+		c.Tamper = func(p *payload.Config) { p.PairingCode = otherCode(p.PairingCode) }
+	}
 	for i := 1; i <= pairing.MaxWrongCodes; i++ {
 		q := r.pair()
 		out, err := r.provision(q, wrong)
