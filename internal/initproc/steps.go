@@ -1,0 +1,126 @@
+package initproc
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"golang.org/x/sys/unix"
+)
+
+// Step is one boot step.
+type Step interface {
+	// Run does the step; it is idempotent (running it twice is fine).
+	Run(sys Syscalls) error
+	// String names the step in errors and logs ("mount devtmpfs on /dev").
+	String() string
+}
+
+// Mount mounts a file system, creating the mount point first. A mount point
+// that is already mounted (EBUSY) is not an error.
+type Mount struct {
+	Source, Target, FSType string
+	Flags                  uintptr
+	Data                   string
+	// Perm is the mode of the mount point if it must be created.
+	Perm fs.FileMode
+}
+
+// String implements Step.
+func (m Mount) String() string { return fmt.Sprintf("mount %s on %s", m.FSType, m.Target) }
+
+// Run implements Step.
+func (m Mount) Run(sys Syscalls) error {
+	perm := m.Perm
+	if perm == 0 {
+		perm = 0o755
+	}
+	if err := sys.MkdirAll(m.Target, perm); err != nil {
+		return fmt.Errorf("mount point: %w", err)
+	}
+	err := sys.Mount(m.Source, m.Target, m.FSType, m.Flags, m.Data)
+	if errors.Is(err, unix.EBUSY) {
+		return nil
+	}
+	return err
+}
+
+// Symlink creates Name pointing at Target; an existing Name is kept.
+type Symlink struct{ Target, Name string }
+
+// String implements Step.
+func (s Symlink) String() string { return fmt.Sprintf("symlink %s -> %s", s.Name, s.Target) }
+
+// Run implements Step.
+func (s Symlink) Run(sys Syscalls) error {
+	if err := sys.Symlink(s.Target, s.Name); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return nil
+}
+
+// Hostname sets the host name (the device ID).
+type Hostname string
+
+// String implements Step.
+func (h Hostname) String() string { return fmt.Sprintf("set hostname %q", string(h)) }
+
+// Run implements Step.
+func (h Hostname) Run(sys Syscalls) error {
+	if err := validHostname(string(h)); err != nil {
+		return err
+	}
+	return sys.Sethostname(string(h))
+}
+
+// validHostname accepts RFC 1123 labels joined by dots, at most 64 bytes
+// (the kernel's limit): letters, digits and hyphens.
+func validHostname(h string) error {
+	if h == "" || len(h) > 64 {
+		return fmt.Errorf("hostname length %d: want 1..64", len(h))
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.'
+		if !ok {
+			return fmt.Errorf("hostname: byte %#x at %d is not a letter, digit, '-' or '.'", c, i)
+		}
+	}
+	return nil
+}
+
+const (
+	nodevNosuidNoexec = unix.MS_NODEV | unix.MS_NOSUID | unix.MS_NOEXEC
+)
+
+// PseudoMounts are the pseudo file systems every boot mounts, in order.
+func PseudoMounts() []Step {
+	return []Step{
+		Mount{Source: "proc", Target: "/proc", FSType: "proc", Flags: nodevNosuidNoexec, Perm: 0o555},
+		Mount{Source: "sysfs", Target: "/sys", FSType: "sysfs", Flags: nodevNosuidNoexec, Perm: 0o555},
+		Mount{Source: "devtmpfs", Target: "/dev", FSType: "devtmpfs", Flags: unix.MS_NOSUID, Data: "mode=0755"},
+		Mount{Source: "devpts", Target: "/dev/pts", FSType: "devpts", Flags: unix.MS_NOSUID | unix.MS_NOEXEC, Data: "gid=5,mode=0620,ptmxmode=0666"},
+		Mount{Source: "tmpfs", Target: "/run", FSType: "tmpfs", Flags: nodevNosuidNoexec, Data: "mode=0755,size=8m"},
+		Mount{Source: "tmpfs", Target: "/tmp", FSType: "tmpfs", Flags: unix.MS_NODEV | unix.MS_NOSUID, Data: "mode=1777,size=16m", Perm: 0o777},
+	}
+}
+
+// DevFDLinks are the /dev links devtmpfs does not create.
+func DevFDLinks() []Step {
+	return []Step{
+		Symlink{Target: "/proc/self/fd", Name: "/dev/fd"},
+		Symlink{Target: "/proc/self/fd/0", Name: "/dev/stdin"},
+		Symlink{Target: "/proc/self/fd/1", Name: "/dev/stdout"},
+		Symlink{Target: "/proc/self/fd/2", Name: "/dev/stderr"},
+	}
+}
+
+// DefaultSteps are the boot steps: PseudoMounts, DevFDLinks and, when
+// hostname is not empty, Hostname.
+func DefaultSteps(hostname string) []Step {
+	s := append(PseudoMounts(), DevFDLinks()...)
+	if hostname != "" {
+		s = append(s, Hostname(hostname))
+	}
+	return s
+}
