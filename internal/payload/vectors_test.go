@@ -29,20 +29,20 @@ var update = flag.Bool("update", false, "regenerate testdata/vectors.json and th
 // from fixed scalars; certificates, the signature and the envelope were made
 // once (ECDSA and HPKE are randomized) and are checked, not re-made.
 type vectors struct {
-	Now                  string `json:"now"`
-	RootCert             string `json:"rootCertificate"`
-	SignerScalar         string `json:"signerScalar"`
-	SignerCert           string `json:"signerCertificate"`
-	HospitalCACert       string `json:"hospitalCaCertificate"`
-	ClientScalar         string `json:"clientKeyScalar"`
-	ClientCert           string `json:"clientCertificate"`
-	DevicePayloadScalar  string `json:"devicePayloadKeyScalar"`
-	DevicePayloadPublic  string `json:"devicePayloadPublicKey"`
-	SessionNonce         string `json:"sessionNonce"`
-	Payload              string `json:"payload"`
-	SigningInput         string `json:"signingInput"`
-	SigningInputSHA256   string `json:"signingInputSha256"`
-	Envelope             string `json:"envelope"`
+	Now                 string `json:"now"`
+	RootCert            string `json:"rootCertificate"`
+	SignerScalar        string `json:"signerScalar"`
+	SignerCert          string `json:"signerCertificate"`
+	HospitalCACert      string `json:"hospitalCaCertificate"`
+	ClientScalar        string `json:"clientKeyScalar"`
+	ClientCert          string `json:"clientCertificate"`
+	DevicePayloadScalar string `json:"devicePayloadKeyScalar"`
+	DevicePayloadPublic string `json:"devicePayloadPublicKey"`
+	SessionNonce        string `json:"sessionNonce"`
+	Payload             string `json:"payload"`
+	SigningInput        string `json:"signingInput"`
+	SigningInputSHA256  string `json:"signingInputSha256"`
+	Envelope            string `json:"envelope"`
 }
 
 const vectorsPath = "testdata/vectors.json"
