@@ -106,6 +106,7 @@ type Engine struct {
 
 	calls   chan func()
 	stopped chan struct{}
+	ready   chan struct{}
 
 	// Owned by the Run goroutine.
 	ctx       context.Context
@@ -191,6 +192,7 @@ func New(o Options, d Deps) (*Engine, error) {
 		log:     d.Log,
 		calls:   make(chan func(), 16),
 		stopped: make(chan struct{}),
+		ready:   make(chan struct{}),
 		lockout: pairing.NewLockout(pairing.MaxWrongCodes, o.SessionLifetime),
 	}
 	srv, err := endpoint.NewServer(endpointDevice{e}, endpoint.Opts{
@@ -206,6 +208,9 @@ func New(o Options, d Deps) (*Engine, error) {
 	e.srv = srv
 	return e, nil
 }
+
+// Ready is closed once Run has decided the boot state.
+func (e *Engine) Ready() <-chan struct{} { return e.ready }
 
 // ErrStopped is returned by calls made after Run returned.
 var ErrStopped = errors.New("engine: stopped")
@@ -247,6 +252,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.ctx = ctx
 	e.boot(ctx)
 	e.publish()
+	close(e.ready)
 	for {
 		select {
 		case <-ctx.Done():

@@ -1,0 +1,283 @@
+package device
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"periph.io/x/conn/v3/display"
+
+	"github.com/zmonitor/firmware/drivers/button"
+	"github.com/zmonitor/firmware/internal/audit"
+	"github.com/zmonitor/firmware/internal/clock"
+	"github.com/zmonitor/firmware/internal/console"
+	"github.com/zmonitor/firmware/internal/engine"
+	"github.com/zmonitor/firmware/internal/keys"
+	"github.com/zmonitor/firmware/internal/screen"
+	"github.com/zmonitor/firmware/internal/settings"
+)
+
+// ButtonSource is the Enable Provisioning button.
+type ButtonSource interface {
+	Run(ctx context.Context, out chan<- button.Event) error
+}
+
+// Config is everything Run needs. Optional parts may be nil.
+type Config struct {
+	Engine  engine.Options
+	DataDir string
+	Keys    keys.Store
+	Anchors *x509.CertPool
+	Clock   clock.Clock
+	Wall    *clock.Wall
+
+	Display display.Drawer
+	Button  ButtonSource  // nil: no button
+	Console io.ReadWriter // nil: no console
+	// ConsoleMayProvision is the board profile's permission.
+	ConsoleMayProvision bool
+
+	// Enrollment is the enrollment record JSON shown by `enroll`.
+	Enrollment []byte
+	// Address returns the device's IP address; NetLines describes the
+	// network for the console.
+	Address  func() string
+	NetLines func() []string
+	// Reboot restarts the device (PID 1) or stops the process (host).
+	Reboot func() error
+	// Version is the firmware version line.
+	Version string
+	Log     *slog.Logger
+	// Started, if set, is called with the engine once it runs (tests,
+	// benchmarks).
+	Started func(*engine.Engine)
+}
+
+// Run runs the firmware until ctx ends.
+func Run(ctx context.Context, c Config) error {
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	alog, err := audit.Open(c.DataDir, c.Wall, c.Clock)
+	if errors.Is(err, audit.ErrTampered) {
+		c.Log.Error("audit log tampered; keeping it aside and starting a new segment", "err", err)
+		alog, err = audit.Recover(c.DataDir, c.Wall, c.Clock)
+	}
+	if err != nil {
+		return fmt.Errorf("open audit log: %w", err)
+	}
+	defer alog.Close()
+	set, err := settings.Open(filepath.Join(c.DataDir, settings.FileName), alog)
+	if err != nil {
+		return fmt.Errorf("open settings: %w", err)
+	}
+	defer set.Close()
+	scr, err := screen.New(c.Display)
+	if err != nil {
+		return fmt.Errorf("screen: %w", err)
+	}
+	opts := c.Engine
+	opts.ConsoleMayProvision = c.ConsoleMayProvision
+	eng, err := engine.New(opts, engine.Deps{
+		Clock: c.Clock, Wall: c.Wall, Keys: c.Keys, Settings: set, Audit: alog,
+		Display: scr, Anchors: c.Anchors, Address: c.Address, Log: c.Log,
+	})
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if c.Button != nil {
+		events := make(chan button.Event, 8)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if err := c.Button.Run(ctx, events); err != nil && !errors.Is(err, context.Canceled) {
+				c.Log.Error("button", "err", err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case ev := <-events:
+					if ev.Kind != button.Press {
+						continue
+					}
+					_ = alog.Record(audit.Event{Event: "BUTTON_PRESSED", Actor: "button"})
+					if err := eng.Press(); err != nil {
+						c.Log.Info("button press refused", "err", err)
+					}
+				}
+			}
+		}()
+	}
+	if c.Console != nil {
+		con, err := console.New(c.Console, &consoleDevice{c: c, eng: eng, log: alog, set: set}, &console.Options{AllowProvision: c.ConsoleMayProvision, Clock: c.Clock})
+		if err != nil {
+			return fmt.Errorf("console: %w", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := con.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				c.Log.Error("console", "err", err)
+			}
+		}()
+	}
+	if c.Started != nil {
+		go func() {
+			select {
+			case <-eng.Ready():
+				c.Started(eng)
+			case <-ctx.Done():
+			}
+		}()
+	}
+	err = eng.Run(ctx)
+	cancel()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// consoleDevice is the firmware as the console sees it.
+type consoleDevice struct {
+	c   Config
+	eng *engine.Engine
+	log *audit.Log
+	set *settings.Store
+}
+
+func (d *consoleDevice) Status() console.Status {
+	s := d.eng.Status()
+	return console.Status{State: s.State, SessionLeft: s.Remaining, Locked: s.Locked, LastError: s.LastError}
+}
+
+func (d *consoleDevice) QRText() []byte { return d.eng.QRText() }
+
+func (d *consoleDevice) AuditTail(n int) ([]string, error) {
+	recs, err := d.log.Tail(n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(recs))
+	for _, r := range recs {
+		line := fmt.Sprintf("%d %s %s", r.Seq, r.WallTime.Format(time.RFC3339), r.Event.Event)
+		if !r.ClockTrusted {
+			line += " (clock untrusted)"
+		}
+		if r.From != "" || r.To != "" {
+			line += fmt.Sprintf(" %s->%s", r.From, r.To)
+		}
+		if r.Code != "" {
+			line += " code=" + r.Code
+		}
+		if r.Actor != "" {
+			line += " actor=" + r.Actor
+		}
+		if r.Reason != "" {
+			line += " reason=" + r.Reason
+		}
+		out = append(out, line)
+	}
+	return out, nil
+}
+
+func (d *consoleDevice) Config() ([]console.Setting, error) {
+	p, ok, err := d.set.Current()
+	if err != nil {
+		return nil, err
+	}
+	s := []console.Setting{{Name: "deviceId", Value: d.c.Engine.DeviceID}, {Name: "deviceSerial", Value: d.c.Engine.DeviceSerial}}
+	if !ok {
+		return append(s, console.Setting{Name: "provisioned", Value: "no"}), nil
+	}
+	s = append(s,
+		console.Setting{Name: "provisioned", Value: "yes"},
+		console.Setting{Name: "deviceLabel", Value: p.DeviceLabel},
+		console.Setting{Name: "serverUrl", Value: p.ServerURL},
+		console.Setting{Name: "configVersion", Value: fmt.Sprint(p.ConfigVersion)},
+		console.Setting{Name: "provisionedAt", Value: p.ProvisionedAt.Format(time.RFC3339)},
+		console.Setting{Name: "caCertificate", Value: certSummary(p.CACertDER)},
+		console.Setting{Name: "clientCertificate", Value: certSummary(p.ClientCertDER)},
+	)
+	return s, nil
+}
+
+func certSummary(der []byte) string {
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return "unreadable"
+	}
+	sum := sha256.Sum256(der)
+	return fmt.Sprintf("%s, until %s, sha256 %s", c.Subject.CommonName, c.NotAfter.Format("2006-01-02"), hex.EncodeToString(sum[:8]))
+}
+
+func (d *consoleDevice) PublicKeys() ([]console.PublicKey, error) {
+	var out []console.PublicKey
+	add := func(name string, pub any) error {
+		der, err := x509.MarshalPKIXPublicKey(pub)
+		if err != nil {
+			return fmt.Errorf("%s key: %w", name, err)
+		}
+		out = append(out, console.PublicKey{Name: name, SPKI: der})
+		return nil
+	}
+	if err := add("identity", d.c.Keys.Identity().Public()); err != nil {
+		return nil, err
+	}
+	if err := add("payload", d.c.Keys.PayloadKey().PublicKey()); err != nil {
+		return nil, err
+	}
+	if k, err := d.c.Keys.CommittedClientKey(); err == nil {
+		if err := add("client", k.Public()); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (d *consoleDevice) Enrollment() ([]byte, error) {
+	if len(d.c.Enrollment) == 0 {
+		return nil, errors.New("no enrollment record")
+	}
+	return d.c.Enrollment, nil
+}
+
+func (d *consoleDevice) Net() ([]string, error) {
+	if d.c.NetLines == nil {
+		return []string{"address " + d.c.Address()}, nil
+	}
+	return d.c.NetLines(), nil
+}
+
+func (d *consoleDevice) Version() string { return d.c.Version }
+
+func (d *consoleDevice) Provision() error {
+	_ = d.log.Record(audit.Event{Event: "CONSOLE_PROVISION", Actor: "console"})
+	return d.eng.ConsoleProvision()
+}
+
+func (d *consoleDevice) Reboot() error {
+	_ = d.log.Record(audit.Event{Event: "REBOOT_REQUESTED", Actor: "console"})
+	if d.c.Reboot == nil {
+		return errors.New("reboot is not available")
+	}
+	return d.c.Reboot()
+}
+
+func (d *consoleDevice) FactoryReset(ctx context.Context) error { return d.eng.FactoryReset(ctx) }

@@ -1,0 +1,141 @@
+package device
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"image"
+	"image/color"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zmonitor/firmware/drivers/button"
+	"github.com/zmonitor/firmware/internal/clock"
+	"github.com/zmonitor/firmware/internal/engine"
+	"github.com/zmonitor/firmware/internal/keys/softkeys"
+	"github.com/zmonitor/firmware/internal/state"
+)
+
+// panel is a display.Drawer into memory.
+type panel struct{ img *image.RGBA }
+
+func (p *panel) String() string          { return "panel" }
+func (p *panel) Halt() error             { return nil }
+func (p *panel) ColorModel() color.Model { return color.RGBAModel }
+func (p *panel) Bounds() image.Rectangle { return p.img.Rect }
+func (p *panel) Draw(r image.Rectangle, src image.Image, sp image.Point) error {
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			p.img.Set(x, y, src.At(sp.X+x-r.Min.X, sp.Y+y-r.Min.Y))
+		}
+	}
+	return nil
+}
+
+// fakeButton delivers presses the test sends.
+type fakeButton struct{ presses chan struct{} }
+
+func (b *fakeButton) Run(ctx context.Context, out chan<- button.Event) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-b.presses:
+			out <- button.Event{Kind: button.Press, At: time.Now()}
+		}
+	}
+}
+
+// pipeRW joins the console's input and output pipes.
+type pipeRW struct {
+	io.Reader
+	io.Writer
+}
+
+func TestRunWiresButtonConsoleAndScreen(t *testing.T) {
+	keys, err := softkeys.New(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	btn := &fakeButton{presses: make(chan struct{})}
+	started := make(chan *engine.Engine, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	clk := clock.System{}
+	go func() {
+		done <- Run(ctx, Config{
+			Engine:     engine.Options{DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", ListenAddr: "127.0.0.1:0"},
+			DataDir:    t.TempDir(),
+			Keys:       keys,
+			Anchors:    x509.NewCertPool(),
+			Clock:      clk,
+			Wall:       clock.NewWall(clk, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), nil),
+			Display:    &panel{img: image.NewRGBA(image.Rect(0, 0, 240, 240))},
+			Button:     btn,
+			Console:    pipeRW{inR, outW},
+			Enrollment: []byte(`{"deviceId":"ZM-001"}`),
+			Address:    func() string { return "127.0.0.1" },
+			Version:    "zmonitor test",
+			Started:    func(e *engine.Engine) { started <- e },
+		})
+	}()
+	eng := <-started
+	lines := bufio.NewScanner(outR)
+	readUntil := func(want string) string {
+		t.Helper()
+		got := make(chan string, 1)
+		go func() {
+			var all strings.Builder
+			for lines.Scan() {
+				all.WriteString(lines.Text() + "\n")
+				if strings.Contains(lines.Text(), want) {
+					break
+				}
+			}
+			got <- all.String()
+		}()
+		select {
+		case s := <-got:
+			if !strings.Contains(s, want) {
+				t.Fatalf("console never said %q; said:\n%s", want, s)
+			}
+			return s
+		case <-time.After(10 * time.Second):
+			t.Fatalf("console did not say %q in time", want)
+		}
+		return ""
+	}
+	send := func(s string) {
+		go inW.Write([]byte(s + "\r"))
+	}
+	send("status")
+	readUntil("UNPROVISIONED")
+	btn.presses <- struct{}{}
+	deadline := time.Now().Add(10 * time.Second)
+	for eng.Status().State != state.ReadyToPair {
+		if time.Now().After(deadline) {
+			t.Fatalf("button press did not reach the engine: %+v", eng.Status())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	send("status")
+	readUntil("READY_TO_PAIR")
+	send("enroll")
+	readUntil(`deviceId`)
+	send("audit 50")
+	out := readUntil("BUTTON_PRESSED")
+	if strings.Contains(out, "pairingCode") {
+		t.Error("audit output mentions a pairing code")
+	}
+	cancel()
+	inW.Close()
+	outR.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
