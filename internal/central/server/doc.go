@@ -1,0 +1,26 @@
+// Package server is the Central Station's HTTPS API for technicians'
+// tablets.
+//
+//	POST /v1/pairings        one device: a scanned QR, or deviceId + address + typed pairing code
+//	GET  /v1/pairings/{id}   progress and result of one attempt
+//	POST /v1/batches         many devices at once (bounded concurrency)
+//	GET  /v1/batches/{id}    per-device progress and results
+//
+// Every request carries "Authorization: Bearer <technician token>"; the
+// token's hash is compared in constant time and revoked technicians are
+// refused.
+//
+// A pairing request is validated synchronously, each check with its own
+// refusal code (Refusal) that the tablet shows with a user action: the
+// device is in the inventory and not revoked; the QR parses strictly; the
+// pairing token's signature verifies with the inventory's identity key; its
+// expiresAt has not passed (only when the device clock is trusted, see
+// Config.TrustDeviceClock); the token nonce and the pairing code are claimed
+// once in the database (two replicas or two racing requests cannot both
+// win); on the manual path the typed code is syntax-checked first, so a typo
+// costs the device no attempt. The validated job is then handed to a
+// job.Provisioner, asynchronously; progress and outcome are written to the
+// store, so any replica can answer GET.
+//
+// Nothing here logs or stores a pairing code or token in clear.
+package server

@@ -1,0 +1,220 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zmonitor/firmware/internal/central/job"
+	"github.com/zmonitor/firmware/internal/central/store"
+	"github.com/zmonitor/firmware/internal/clock"
+)
+
+// Defaults.
+const (
+	DefaultDevicePort       = 8444
+	DefaultBatchConcurrency = 4
+	DefaultMaxInFlight      = 256
+	DefaultMaxBatch         = 1000
+	DefaultJobTimeout       = 10 * time.Minute
+)
+
+// Config configures a Server. Store and Provisioner are required.
+type Config struct {
+	Store       store.Store
+	Provisioner job.Provisioner
+	// Clock is the Central Station's wall clock (default clock.System).
+	Clock clock.Clock
+	// TrustDeviceClock makes the QR's expiresAt binding. Off by default:
+	// the device's clock may be unknown (DESIGN.md section 4).
+	TrustDeviceClock bool
+	// DevicePort is the devices' provisioning port (default 8444).
+	DevicePort int
+	// DeviceAddr maps a scanned QR to the device's endpoint "host:port";
+	// nil means the QR's ipAddress and DevicePort. Tests and QEMU's hostfwd
+	// use it to redirect.
+	DeviceAddr func(deviceID, qrIP string) string
+	// BatchConcurrency bounds the pairings of one batch in flight (default
+	// 4).
+	BatchConcurrency int
+	// MaxInFlight bounds all provisionings in flight (default 256); a
+	// request beyond it is refused with Busy.
+	MaxInFlight int
+	// MaxBatch bounds the items of one batch (default 1000).
+	MaxBatch int
+	// JobTimeout bounds one provisioning (default 10 min).
+	JobTimeout time.Duration
+	// Logger receives operational logs (default: discarded).
+	Logger *slog.Logger
+	// Rand draws pairing and batch IDs (default crypto/rand).
+	Rand io.Reader
+}
+
+// Server is the tablet API.
+type Server struct {
+	cfg    Config
+	st     store.Store
+	prov   job.Provisioner
+	log    *slog.Logger
+	ctx    context.Context // cancelled by Close: stops running jobs
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	slots  chan struct{} // MaxInFlight tokens
+	mux    *http.ServeMux
+}
+
+// New returns a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Provisioner == nil {
+		return nil, errors.New("server: Store and Provisioner are required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.System{}
+	}
+	if cfg.DevicePort == 0 {
+		cfg.DevicePort = DefaultDevicePort
+	}
+	if cfg.DevicePort < 1 || cfg.DevicePort > 65535 {
+		return nil, fmt.Errorf("server: device port %d out of range", cfg.DevicePort)
+	}
+	if cfg.BatchConcurrency <= 0 {
+		cfg.BatchConcurrency = DefaultBatchConcurrency
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = DefaultMaxBatch
+	}
+	if cfg.JobTimeout <= 0 {
+		cfg.JobTimeout = DefaultJobTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.DeviceAddr == nil {
+		port := strconv.Itoa(cfg.DevicePort)
+		cfg.DeviceAddr = func(_, ip string) string { return net.JoinHostPort(ip, port) }
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg: cfg, st: cfg.Store, prov: cfg.Provisioner, log: cfg.Logger,
+		ctx: ctx, cancel: cancel,
+		slots: make(chan struct{}, cfg.MaxInFlight),
+		mux:   http.NewServeMux(),
+	}
+	s.mux.HandleFunc("POST /v1/pairings", s.authed(s.postPairing))
+	s.mux.HandleFunc("GET /v1/pairings/{id}", s.authed(s.getPairing))
+	s.mux.HandleFunc("POST /v1/batches", s.authed(s.postBatch))
+	s.mux.HandleFunc("GET /v1/batches/{id}", s.authed(s.getBatch))
+	return s, nil
+}
+
+// Handler is the API's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Wait blocks until every provisioning started so far has ended and its
+// outcome is recorded.
+func (s *Server) Wait() { s.wg.Wait() }
+
+// Close cancels running provisionings and waits for them to record their
+// outcome.
+func (s *Server) Close() {
+	s.cancel()
+	s.wg.Wait()
+}
+
+// newID draws a random identifier with prefix.
+func (s *Server) newID(prefix string) (string, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(s.cfg.Rand, b[:]); err != nil {
+		return "", fmt.Errorf("draw ID: %w", err)
+	}
+	return prefix + hex.EncodeToString(b[:]), nil
+}
+
+// --- responses
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v) //nolint:errcheck // the client went away
+}
+
+func errorBody(r Refusal, msg string) ErrorBody {
+	return ErrorBody{Code: r.String(), Title: r.Title(), Action: r.UserAction(), Message: msg}
+}
+
+func (s *Server) writeRefusal(w http.ResponseWriter, err error, pairingID string) {
+	var re *refusalError
+	if !errors.As(err, &re) {
+		s.log.Error("internal error", "err", err)
+		re = refuse(Internal, "internal error")
+	}
+	writeJSON(w, re.r.HTTPStatus(), ErrorResponse{Error: errorBody(re.r, re.msg), PairingID: pairingID})
+}
+
+// --- authentication
+
+type ctxKey int
+
+const technicianKey ctxKey = 1
+
+// dummyHash is compared against when the technician does not exist, so the
+// answer takes the same time.
+var dummyHash = store.HashTechnicianToken("no such technician")
+
+func (s *Server) authed(h func(http.ResponseWriter, *http.Request, store.Technician)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		t, err := s.authenticate(r)
+		if err != nil {
+			s.log.Warn("request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="zm-central"`)
+			s.writeRefusal(w, err, "")
+			return
+		}
+		h(w, r, t)
+	}
+}
+
+func (s *Server) authenticate(r *http.Request) (store.Technician, error) {
+	auth := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(auth, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return store.Technician{}, refuse(Unauthorized, "missing bearer token")
+	}
+	id, err := store.TechnicianIDOfToken(token)
+	if err != nil {
+		return store.Technician{}, refuse(Unauthorized, "malformed bearer token")
+	}
+	t, err := s.st.Technician(r.Context(), id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		store.TokenMatches(dummyHash, token)
+		return store.Technician{}, refuse(Unauthorized, "unknown or wrong token")
+	case err != nil:
+		return store.Technician{}, fmt.Errorf("authenticate: %w", err)
+	}
+	if !store.TokenMatches(t.TokenHash, token) {
+		return store.Technician{}, refuse(Unauthorized, "unknown or wrong token")
+	}
+	if t.Revoked() {
+		return store.Technician{}, refuse(Unauthorized, "technician revoked")
+	}
+	return t, nil
+}
