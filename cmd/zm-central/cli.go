@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/zmonitor/firmware/internal/central/store"
+)
+
+const usage = `usage: zm-central COMMAND [flags]
+
+  init --dir DIR [--hosts h1,h2] [--technician NAME]
+        create the device CA, provisioning root and signer, tablet server
+        certificate, database and a first technician (token printed once)
+  devices import [--dir DIR] [--db DSN] FILE...   enrollment records (JSON or CSV)
+  devices list   [--dir DIR] [--db DSN]
+  devices revoke [--dir DIR] [--db DSN] DEVICE-ID
+  devices label  [--dir DIR] [--db DSN] DEVICE-ID LABEL
+  technicians add    [--dir DIR] [--db DSN] NAME   (token printed once)
+  technicians list   [--dir DIR] [--db DSN]
+  technicians revoke [--dir DIR] [--db DSN] TECHNICIAN-ID
+  audit export [--dir DIR] [--db DSN]              JSON Lines to stdout
+  serve [--dir DIR] [--db DSN] [--listen 127.0.0.1:8443]
+        [--monitor-listen 127.0.0.1:9443] [--server-url URL] ...
+
+--db is sqlite:PATH (default sqlite:DIR/central.db) or postgres://...
+`
+
+// errUsage is returned for a malformed command line.
+var errUsage = errors.New("bad usage")
+
+// run is main without the process: it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := dispatch(ctx, args, stdout, stderr)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, usage)
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "zm-central: %v\n\n%s", err, usage)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "zm-central: %v\n", err)
+		return 1
+	}
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: no command", errUsage)
+	}
+	cmd, rest := args[0], args[1:]
+	sub := ""
+	if len(rest) > 0 {
+		sub = rest[0]
+	}
+	switch cmd {
+	case "help", "-h", "--help":
+		return flag.ErrHelp
+	case "init":
+		return cmdInit(ctx, rest, stdout)
+	case "serve":
+		return cmdServe(ctx, rest, stdout, stderr, nil)
+	case "devices":
+		switch sub {
+		case "import":
+			return cmdDevicesImport(ctx, rest[1:], stdout)
+		case "list":
+			return cmdDevicesList(ctx, rest[1:], stdout)
+		case "revoke":
+			return cmdDevicesRevoke(ctx, rest[1:], stdout)
+		case "label":
+			return cmdDevicesLabel(ctx, rest[1:], stdout)
+		}
+	case "technicians":
+		switch sub {
+		case "add":
+			return cmdTechniciansAdd(ctx, rest[1:], stdout)
+		case "list":
+			return cmdTechniciansList(ctx, rest[1:], stdout)
+		case "revoke":
+			return cmdTechniciansRevoke(ctx, rest[1:], stdout)
+		}
+	case "audit":
+		if sub == "export" {
+			return cmdAuditExport(ctx, rest[1:], stdout)
+		}
+	default:
+		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+	}
+	return fmt.Errorf("%w: unknown %s subcommand %q", errUsage, cmd, sub)
+}
+
+// dbFlags are the flags every database command takes.
+type dbFlags struct {
+	dir string
+	db  string
+}
+
+func newFlagSet(name string, f *dbFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&f.dir, "dir", ".", "Central Station directory (keys, certificates, default database)")
+	fs.StringVar(&f.db, "db", "", "database: sqlite:PATH or postgres://... (default sqlite:DIR/central.db)")
+	return fs
+}
+
+// parse parses args and checks the number of positional arguments.
+func parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %s: %v", errUsage, fs.Name(), err)
+	}
+	if n := fs.NArg(); n < minArgs || (maxArgs >= 0 && n > maxArgs) {
+		return fmt.Errorf("%w: %s: wrong number of arguments", errUsage, fs.Name())
+	}
+	return nil
+}
+
+func (f dbFlags) dsn() string {
+	if f.db != "" {
+		return f.db
+	}
+	return "sqlite:" + filepath.Join(f.dir, dbFile)
+}
+
+func (f dbFlags) open(ctx context.Context) (store.Store, error) {
+	dsn := f.dsn()
+	if strings.HasPrefix(dsn, "sqlite:") {
+		// Do not create a stray database where no Central Station was
+		// initialized.
+		if err := mustExist(strings.TrimPrefix(dsn, "sqlite:")); err != nil {
+			return nil, err
+		}
+	}
+	return store.Open(ctx, dsn, nil)
+}
+
+// cliActor is the audit actor of command-line operations.
+const cliActor = "cli"

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/zmonitor/firmware/internal/central/store"
+)
+
+func cmdDevicesImport(ctx context.Context, args []string, stdout io.Writer) error {
+	var f dbFlags
+	fs := newFlagSet("devices import", &f)
+	if err := parse(fs, args, 1, -1); err != nil {
+		return err
+	}
+	st, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return importFiles(ctx, st, fs.Args(), stdout)
+}
+
+// importFiles imports every record of every file, reporting one line per
+// record; it fails (after importing the good ones) if any was refused.
+func importFiles(ctx context.Context, st store.Store, files []string, stdout io.Writer) error {
+	var added, unchanged, updated, refused int
+	for _, name := range files {
+		b, err := readLimited(name, store.MaxEnrollmentInput)
+		if err != nil {
+			return fmt.Errorf("devices import: %w", err)
+		}
+		items, err := store.ParseEnrollments(b)
+		if err != nil {
+			fmt.Fprintf(stdout, "%s: refused: %v\n", name, err)
+			refused++
+			continue
+		}
+		for _, it := range items {
+			id := it.DeviceID
+			if id == "" {
+				id = "?"
+			}
+			if it.Err != nil {
+				fmt.Fprintf(stdout, "%s #%d %s: refused: %v\n", name, it.Index, id, it.Err)
+				refused++
+				continue
+			}
+			res, err := st.ImportDevice(ctx, it.Enrollment)
+			if err != nil {
+				fmt.Fprintf(stdout, "%s #%d %s: refused: %v\n", name, it.Index, id, err)
+				refused++
+				if aerr := st.Audit(ctx, store.AuditRecord{Actor: cliActor, Event: "device.import_refused", DeviceID: id, Detail: err.Error()}); aerr != nil {
+					return aerr
+				}
+				continue
+			}
+			fmt.Fprintf(stdout, "%s #%d %s: %s\n", name, it.Index, id, res)
+			switch res {
+			case store.ImportAdded:
+				added++
+			case store.ImportUpdated:
+				updated++
+			default:
+				unchanged++
+			}
+			if res != store.ImportUnchanged {
+				if err := st.Audit(ctx, store.AuditRecord{Actor: cliActor, Event: "device.import", DeviceID: id, Detail: res.String() + " firmware " + it.Enrollment.FirmwareVersion}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "%d added, %d updated, %d unchanged, %d refused\n", added, updated, unchanged, refused)
+	if refused > 0 {
+		return fmt.Errorf("devices import: %d record(s) refused", refused)
+	}
+	return nil
+}
+
+func readLimited(name string, limit int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes", name, limit)
+	}
+	return b, nil
+}
+
+func cmdDevicesList(ctx context.Context, args []string, stdout io.Writer) error {
+	var f dbFlags
+	fs := newFlagSet("devices list", &f)
+	if err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	st, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ds, err := st.Devices(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEVICE\tSERIAL\tFIRMWARE\tLABEL\tSTATUS\tIMPORTED")
+	for _, d := range ds {
+		status := "active"
+		if d.Revoked() {
+			status = "revoked " + d.RevokedAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Serial, d.FirmwareVersion, d.Label, status, d.ImportedAt.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func cmdDevicesRevoke(ctx context.Context, args []string, stdout io.Writer) error {
+	var f dbFlags
+	fs := newFlagSet("devices revoke", &f)
+	if err := parse(fs, args, 1, 1); err != nil {
+		return err
+	}
+	st, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	id := fs.Arg(0)
+	if err := st.RevokeDevice(ctx, id); err != nil {
+		return err
+	}
+	if err := st.Audit(ctx, store.AuditRecord{Actor: cliActor, Event: "device.revoke", DeviceID: id}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "device %s revoked\n", id)
+	return nil
+}
+
+func cmdDevicesLabel(ctx context.Context, args []string, stdout io.Writer) error {
+	var f dbFlags
+	fs := newFlagSet("devices label", &f)
+	if err := parse(fs, args, 2, 2); err != nil {
+		return err
+	}
+	st, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	id, label := fs.Arg(0), fs.Arg(1)
+	if err := st.SetDeviceLabel(ctx, id, label); err != nil {
+		return err
+	}
+	if err := st.Audit(ctx, store.AuditRecord{Actor: cliActor, Event: "device.label", DeviceID: id, Detail: label}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "device %s labelled %q\n", id, label)
+	return nil
+}

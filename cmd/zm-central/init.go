@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/zmonitor/firmware/internal/central/store"
+)
+
+// cmdInit creates a Central Station directory.
+func cmdInit(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("init", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	dir := fs.String("dir", "", "directory to create (must not exist, or be empty)")
+	hosts := fs.String("hosts", "localhost,127.0.0.1", "comma-separated names and IPs of the tablet API server certificate")
+	tech := fs.String("technician", "admin", "name of the first technician")
+	if err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return fmt.Errorf("%w: init: --dir is required", errUsage)
+	}
+	return initDir(ctx, *dir, strings.Split(*hosts, ","), *tech, time.Now(), stdout)
+}
+
+// initDir creates dir with the CA, the provisioning root and signer, the
+// tablet server certificate, the database and a first technician. Nothing
+// secret is printed but the technician's token, once.
+func initDir(ctx context.Context, dir string, hosts []string, techName string, now time.Time, stdout io.Writer) error {
+	if err := os.Mkdir(dir, centralDirMode); err != nil {
+		if !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("init: %w", err)
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("init: %w", err)
+		}
+		if len(entries) > 0 {
+			return fmt.Errorf("init: %s: %w", dir, errDirNotEmpty)
+		}
+	}
+	deviceCA, err := newPair(caTemplate("Z Monitor device CA", now), pair{})
+	if err == nil {
+		err = writePair(dir, deviceCACert, deviceCAKey, deviceCA)
+	}
+	if err != nil {
+		return fmt.Errorf("init: device CA: %w", err)
+	}
+	root, err := newPair(caTemplate("Z Monitor provisioning root", now), pair{})
+	if err == nil {
+		err = writePair(dir, provRootCert, provRootKey, root)
+	}
+	if err != nil {
+		return fmt.Errorf("init: provisioning root: %w", err)
+	}
+	signer, err := newPair(signerTemplate(now), root)
+	if err == nil {
+		err = writePair(dir, provSignerCert, provSignerKey, signer)
+	}
+	if err != nil {
+		return fmt.Errorf("init: provisioning signer: %w", err)
+	}
+	tablet, err := newPair(serverTemplate("Z Monitor Central Station", hosts, now), deviceCA)
+	if err == nil {
+		err = writePair(dir, tabletCert, tabletKey, tablet)
+	}
+	if err != nil {
+		return fmt.Errorf("init: tablet server certificate: %w", err)
+	}
+	st, err := store.Open(ctx, "sqlite:"+filepath.Join(dir, dbFile), nil)
+	if err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	defer st.Close()
+	if err := st.Audit(ctx, store.AuditRecord{Actor: cliActor, Event: "central.init", Detail: "device CA, provisioning root and signer created"}); err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	tok, err := addTechnician(ctx, st, techName)
+	if err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	fmt.Fprintf(stdout, "Central Station created in %s\n", dir)
+	fmt.Fprintf(stdout, "  devices must trust: %s\n", filepath.Join(dir, provRootCert))
+	fmt.Fprintf(stdout, "  tablets must trust: %s\n", filepath.Join(dir, deviceCACert))
+	fmt.Fprintf(stdout, "technician %s (%s) token, shown once:\n%s\n", tok.ID, techName, tok.Token)
+	return nil
+}
+
+func writePair(dir, certName, keyName string, p pair) error {
+	if err := writeKey(dir, keyName, p.key); err != nil {
+		return err
+	}
+	return writeCert(dir, certName, p.cert)
+}
+
+// newPair makes a key and a certificate from tmpl, signed by parent (self-
+// signed when parent is empty).
+func newPair(tmpl *x509.Certificate, parent pair) (pair, error) {
+	k, err := newKey()
+	if err != nil {
+		return pair{}, err
+	}
+	signer := parent.key
+	if parent.cert == nil {
+		signer = k
+	}
+	c, err := issue(tmpl, &k.PublicKey, parent.cert, signer)
+	if err != nil {
+		return pair{}, err
+	}
+	return pair{c, k}, nil
+}

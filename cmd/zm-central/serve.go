@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/zmonitor/firmware/internal/central/ca"
+	"github.com/zmonitor/firmware/internal/central/job"
+	"github.com/zmonitor/firmware/internal/central/pusher"
+	"github.com/zmonitor/firmware/internal/central/server"
+	"github.com/zmonitor/firmware/internal/central/server/monitor"
+)
+
+// addrOverrides is a repeatable --device-addr ID=host:port flag.
+type addrOverrides map[string]string
+
+func (a addrOverrides) String() string { return fmt.Sprint(map[string]string(a)) }
+
+func (a addrOverrides) Set(s string) error {
+	id, addr, ok := strings.Cut(s, "=")
+	if !ok || id == "" {
+		return errors.New("want DEVICE-ID=host:port")
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("%s: %w", addr, err)
+	}
+	a[id] = addr
+	return nil
+}
+
+// serveOpts are serve's settings.
+type serveOpts struct {
+	db               dbFlags
+	listen           string
+	monitorListen    string
+	serverURL        string
+	devicePort       int
+	trustDeviceClock bool
+	batchConcurrency int
+	maxInFlight      int
+	deviceAddr       addrOverrides
+}
+
+// readyFunc is told the addresses once both servers listen (tests).
+type readyFunc func(tabletAddr, monitorAddr string)
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, ready readyFunc) error {
+	o := serveOpts{deviceAddr: addrOverrides{}}
+	fs := newFlagSet("serve", &o.db)
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:8443", "tablet API address (HTTPS, TLS 1.3)")
+	fs.StringVar(&o.monitorListen, "monitor-listen", "", "also run the stand-in monitoring server here (mTLS, GET /health)")
+	fs.StringVar(&o.serverURL, "server-url", "", "monitoring server URL pushed to devices (default https://MONITOR-LISTEN)")
+	fs.IntVar(&o.devicePort, "device-port", server.DefaultDevicePort, "devices' provisioning port")
+	fs.BoolVar(&o.trustDeviceClock, "trust-device-clock", false, "refuse QR codes whose expiresAt has passed")
+	fs.IntVar(&o.batchConcurrency, "batch-concurrency", server.DefaultBatchConcurrency, "devices of one batch provisioned at once")
+	fs.IntVar(&o.maxInFlight, "max-in-flight", server.DefaultMaxInFlight, "provisionings in flight at most")
+	fs.Var(o.deviceAddr, "device-addr", "DEVICE-ID=host:port: reach this device there instead of the QR's address (repeatable)")
+	if err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	if o.serverURL == "" {
+		if o.monitorListen == "" {
+			return fmt.Errorf("%w: serve: give --server-url, or --monitor-listen to run the stand-in", errUsage)
+		}
+		o.serverURL = "https://" + o.monitorListen
+	}
+	return serve(ctx, o, stdout, stderr, ready)
+}
+
+// newProvisioner builds the pusher from the Central Station's device CA and
+// provisioning signer in dir.
+func newProvisioner(dir, serverURL string) (job.Provisioner, error) {
+	devCA, err := loadPair(dir, deviceCACert, deviceCAKey)
+	if err != nil {
+		return nil, fmt.Errorf("device CA: %w", err)
+	}
+	c, err := ca.New(devCA.cert, devCA.key, nil)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := loadPair(dir, provSignerCert, provSignerKey)
+	if err != nil {
+		return nil, fmt.Errorf("provisioning signer: %w", err)
+	}
+	p, err := pusher.New(pusher.Config{
+		CA:        c,
+		Signer:    pusher.Signer{Key: signer.key, Chain: []*x509.Certificate{signer.cert}},
+		ServerURL: serverURL,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready readyFunc) error {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	u, err := url.Parse(o.serverURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("serve: --server-url must be an https URL")
+	}
+	st, err := o.db.open(ctx)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer st.Close()
+	prov, err := newProvisioner(o.db.dir, o.serverURL)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	tabletPair, err := loadPair(o.db.dir, tabletCert, tabletKey)
+	if err != nil {
+		return fmt.Errorf("serve: tablet certificate: %w", err)
+	}
+	cfg := server.Config{
+		Store: st, Provisioner: prov, TrustDeviceClock: o.trustDeviceClock, DevicePort: o.devicePort,
+		BatchConcurrency: o.batchConcurrency, MaxInFlight: o.maxInFlight, Logger: log,
+	}
+	if len(o.deviceAddr) > 0 {
+		overrides, port := o.deviceAddr, o.devicePort
+		cfg.DeviceAddr = func(id, ip string) string {
+			if a, ok := overrides[id]; ok {
+				return a
+			}
+			return net.JoinHostPort(ip, fmt.Sprint(port))
+		}
+	}
+	api, err := server.New(cfg)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer api.Close()
+
+	var servers []*http.Server
+	errc := make(chan error, 2)
+	start := func(hs *http.Server, addr string) (string, error) {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return "", err
+		}
+		servers = append(servers, hs)
+		go func() {
+			if err := hs.ServeTLS(l, "", ""); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+		return l.Addr().String(), nil
+	}
+	tabletAddr, err := start(server.HTTPServer(o.listen, api.Handler(), tabletPair.tls()), o.listen)
+	if err != nil {
+		return fmt.Errorf("serve: tablet API: %w", err)
+	}
+	monitorAddr := ""
+	if o.monitorListen != "" {
+		m, err := newMonitor(o.db.dir, u.Hostname(), log)
+		if err != nil {
+			return fmt.Errorf("serve: monitoring server: %w", err)
+		}
+		if monitorAddr, err = start(m.HTTPServer(o.monitorListen), o.monitorListen); err != nil {
+			return fmt.Errorf("serve: monitoring server: %w", err)
+		}
+		fmt.Fprintf(stdout, "stand-in monitoring server on https://%s%s\n", monitorAddr, monitor.DefaultHealthPath)
+	}
+	fmt.Fprintf(stdout, "tablet API on https://%s (devices are sent server URL %s)\n", tabletAddr, o.serverURL)
+	if ready != nil {
+		ready(tabletAddr, monitorAddr)
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, hs := range servers {
+		hs.Shutdown(shut) //nolint:errcheck // best effort on the way out
+	}
+	api.Close()
+	if runErr != nil {
+		return fmt.Errorf("serve: %w", runErr)
+	}
+	return nil
+}
+
+// newMonitor makes the stand-in monitoring server with a fresh server
+// certificate from the device CA, for host (the server URL's host),
+// localhost and 127.0.0.1.
+func newMonitor(dir, host string, log *slog.Logger) (*monitor.Server, error) {
+	devCA, err := loadPair(dir, deviceCACert, deviceCAKey)
+	if err != nil {
+		return nil, err
+	}
+	k, err := newKey()
+	if err != nil {
+		return nil, err
+	}
+	c, err := issue(serverTemplate("Z Monitor stand-in monitoring server", []string{host, "localhost", "127.0.0.1"}, time.Now()), &k.PublicKey, devCA.cert, devCA.key)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(devCA.cert)
+	return monitor.New(monitor.Config{ClientCAs: pool, Certificate: pair{c, k}.tls(), Logger: log})
+}
