@@ -171,10 +171,6 @@ func (s *Server) writeRefusal(w http.ResponseWriter, err error, pairingID string
 
 // --- authentication
 
-type ctxKey int
-
-const technicianKey ctxKey = 1
-
 // dummyHash is compared against when the technician does not exist, so the
 // answer takes the same time.
 var dummyHash = store.HashTechnicianToken("no such technician")

@@ -95,5 +95,5 @@ func parseDSN(dsn string, busy time.Duration) (Backend, string, error) {
 	case strings.HasPrefix(dsn, "postgres:"):
 		return PostgreSQL, strings.TrimPrefix(dsn, "postgres:"), nil
 	}
-	return 0, "", errors.New("database must be sqlite:PATH or postgres://...")
+	return 0, "", errors.New("database must be sqlite:PATH or postgres://HOST/DB")
 }
