@@ -48,6 +48,7 @@ type serveOpts struct {
 	batchConcurrency int
 	maxInFlight      int
 	deviceAddr       addrOverrides
+	drain            time.Duration
 }
 
 // readyFunc is told the addresses once both servers listen (tests).
@@ -63,6 +64,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	fs.BoolVar(&o.trustDeviceClock, "trust-device-clock", false, "refuse QR codes whose expiresAt has passed")
 	fs.IntVar(&o.batchConcurrency, "batch-concurrency", server.DefaultBatchConcurrency, "devices of one batch provisioned at once")
 	fs.IntVar(&o.maxInFlight, "max-in-flight", server.DefaultMaxInFlight, "provisionings in flight at most")
+	fs.DurationVar(&o.drain, "drain", 30*time.Second, "on SIGTERM, how long pushes in flight may take to finish before they are cancelled")
 	fs.Var(o.deviceAddr, "device-addr", "DEVICE-ID=host:port: reach this device there instead of the QR's address (repeatable)")
 	if err := parse(fs, args, 0, 0); err != nil {
 		return err
@@ -179,12 +181,14 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 	case <-ctx.Done():
 	case runErr = <-errc:
 	}
-	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	shut, cancel := context.WithTimeout(context.Background(), o.drain)
 	defer cancel()
 	for _, hs := range servers {
 		hs.Shutdown(shut) //nolint:errcheck // best effort on the way out
 	}
-	api.Close()
+	if err := api.Shutdown(shut); err != nil {
+		log.Warn("pushes cancelled at shutdown", "err", err)
+	}
 	if runErr != nil {
 		return fmt.Errorf("serve: %w", runErr)
 	}

@@ -138,6 +138,25 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
+// Shutdown lets the provisionings in flight (and queued batch items) finish
+// until ctx is done, then cancels the rest as Close does. Stop accepting
+// requests first (http.Server.Shutdown).
+func (s *Server) Shutdown(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.Close()
+		<-done
+		return fmt.Errorf("server shutdown: %w", ctx.Err())
+	}
+}
+
 // newID draws a random identifier with prefix.
 func (s *Server) newID(prefix string) (string, error) {
 	var b [16]byte

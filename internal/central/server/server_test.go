@@ -497,3 +497,33 @@ func BenchmarkPostPairing(b *testing.B) {
 	}
 	e.srv.Wait()
 }
+
+func TestShutdownDrainsThenCancels(t *testing.T) {
+	prov := &fakeProv{gate: make(chan struct{}), entered: make(chan string, 2)}
+	e := newEnv(t, prov, nil)
+	a, b := e.enroll("ZM-001"), e.enroll("ZM-002")
+	wa := e.do(http.MethodPost, "/v1/pairings", e.token, PairingRequest{QR: a.qr(t, t0)})
+	<-prov.entered
+	// Drain: the job finishes once released, and is recorded as succeeded.
+	done := make(chan error, 1)
+	go func() { done <- e.srv.Shutdown(context.Background()) }()
+	close(prov.gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if v := e.pairing(decode[Accepted](t, wa).PairingID); v.State != "succeeded" {
+		t.Errorf("drained job = %+v", v)
+	}
+	// Grace over: a job still running is cancelled and recorded as failed.
+	prov.gate = make(chan struct{})
+	wb := e.do(http.MethodPost, "/v1/pairings", e.token, PairingRequest{QR: b.qr(t, t0)})
+	<-prov.entered
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := e.srv.Shutdown(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Shutdown = %v", err)
+	}
+	if v := e.pairing(decode[Accepted](t, wb).PairingID); v.State != "failed" || v.Result.Code != failure.ConnectionFailed.String() {
+		t.Errorf("cancelled job = %+v", v)
+	}
+}
