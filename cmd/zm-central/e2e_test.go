@@ -93,7 +93,9 @@ func (d *softDevice) Config(_ context.Context, env []byte, _ *x509.Certificate) 
 	return ch, nil
 }
 
-func (d *softDevice) Status() endpoint.Status { return endpoint.Status{State: state.ReadyToPair.String()} }
+func (d *softDevice) Status() endpoint.Status {
+	return endpoint.Status{State: state.ReadyToPair.String()}
+}
 
 // TestEndToEndSoftDevice: init → import the device's enrollment record →
 // serve → a tablet posts the scanned QR → the pusher provisions a software
