@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/sha256"
 	"encoding/asn1"
 	"encoding/base64"
@@ -12,44 +13,66 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
+	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gowebpki/jcs"
 )
 
-// MaxPayload bounds a decrypted payload.
-const MaxPayload = 48 << 10
+// Limits of the payload format.
+const (
+	// MaxPayload bounds a decrypted payload. It is chosen so that a payload
+	// of this size, sealed, still fits MaxEnvelope.
+	MaxPayload = 47 << 10
+	// MaxSignerChain bounds signerChain (signer, intermediates, and
+	// optionally the anchor itself).
+	MaxSignerChain = 4
+	// MaxName bounds deviceId, deviceLabel and pairingCode, in characters.
+	MaxName = 64
+	// MaxServerURL bounds serverUrl, in bytes.
+	MaxServerURL = 2048
+)
 
 // SignerEKU is the extended key usage a provisioning signer's certificate
-// must carry (an OID under the self-assignable UUID arc, X.667).
+// must carry: 2.25.273617457.466099624.777826626.742089350.900.
+//
+// Provisional: it is not a registered OID (a proper 2.25 OID is one 128-bit
+// UUID arc, which Go's x509 cannot parse in an EKU; no Private Enterprise
+// Number is assigned yet). Replace it with an OID under the manufacturer's
+// IANA PEN before release; that means re-issuing the signer certificates.
 var SignerEKU = asn1.ObjectIdentifier{2, 25, 273617457, 466099624, 777826626, 742089350, 900}
 
-// Config is the configuration payload. Field names are the spec's, plus
-// pairingCode, sessionNonce, configVersion and signerChain.
+// Config is the configuration payload (DOC-PROC-001 section 4 and DESIGN.md
+// section 5). Field names are the spec's, plus pairingCode, sessionNonce,
+// configVersion and signerChain. The package's String, GoString and LogValue
+// redact the pairing code, the session nonce and the private key.
 type Config struct {
-	ServerURL         string   `json:"serverUrl"`
-	CACertificate     string   `json:"caCertificate"`              // base64 DER
-	ClientCertificate string   `json:"clientCertificate"`          // base64 DER
-	ClientPrivateKey  string   `json:"clientPrivateKey,omitempty"` // base64 PKCS#8/SEC 1 DER, optional
+	ServerURL         string   `json:"serverUrl"`                  // https://host[:port][/path]
+	CACertificate     string   `json:"caCertificate"`              // standard base64 of DER
+	ClientCertificate string   `json:"clientCertificate"`          // standard base64 of DER
+	ClientPrivateKey  string   `json:"clientPrivateKey,omitempty"` // optional: standard base64 of PKCS#8 or SEC 1 DER
 	DeviceID          string   `json:"deviceId"`
 	DeviceLabel       string   `json:"deviceLabel"`
-	Timestamp         string   `json:"timestamp"` // RFC 3339 UTC
-	PairingCode       string   `json:"pairingCode"`
-	SessionNonce      string   `json:"sessionNonce"` // base64url, no padding, 32 bytes
-	ConfigVersion     int      `json:"configVersion"`
-	SignerChain       []string `json:"signerChain"` // base64 DER, signer first
-	Signature         string   `json:"signature"`   // base64 ASN.1 ECDSA P-256 SHA-256
+	Timestamp         string   `json:"timestamp"`     // RFC 3339, UTC, whole seconds: 2026-11-27T11:55:00Z
+	PairingCode       string   `json:"pairingCode"`   // as typed or scanned
+	SessionNonce      string   `json:"sessionNonce"`  // base64url without padding of the 32-byte hello nonce
+	ConfigVersion     int      `json:"configVersion"` // >= 1
+	SignerChain       []string `json:"signerChain"`   // standard base64 of DER, the signer first
+	Signature         string   `json:"signature"`     // standard base64 of the ASN.1 DER ECDSA P-256 SHA-256 signature
 }
 
-// String redacts the secrets (pairing code, session nonce, private key).
+// String describes c without its secrets.
 func (c Config) String() string {
-	return fmt.Sprintf("payload{device %s, label %q, server %s, version %d, timestamp %s, pairingCode [redacted], clientPrivateKey %s}",
+	return fmt.Sprintf("payload{device %q, label %q, server %q, version %d, timestamp %q, pairingCode [redacted], sessionNonce [redacted], clientPrivateKey %s}",
 		c.DeviceID, c.DeviceLabel, c.ServerURL, c.ConfigVersion, c.Timestamp, presence(c.ClientPrivateKey))
 }
 
-// GoString is String, so %#v redacts too.
+// GoString is String, so that %#v redacts too.
 func (c Config) GoString() string { return c.String() }
 
-// LogValue redacts for log/slog.
+// LogValue describes c for log/slog without its secrets.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("deviceId", c.DeviceID), slog.String("deviceLabel", c.DeviceLabel),
@@ -64,96 +87,149 @@ func presence(s string) string {
 	return "[redacted]"
 }
 
-// Marshal encodes c as JSON (what the envelope carries).
+// Marshal encodes c as JSON, the plaintext the envelope carries. Member order
+// and whitespace do not matter to the signature.
 func (c Config) Marshal() ([]byte, error) { return json.Marshal(c) }
 
-var required = []string{"serverUrl", "caCertificate", "clientCertificate", "deviceId", "deviceLabel", "timestamp", "pairingCode", "sessionNonce", "configVersion", "signerChain", "signature"}
+var (
+	requiredMembers = []string{"serverUrl", "caCertificate", "clientCertificate", "deviceId", "deviceLabel", "timestamp", "pairingCode", "sessionNonce", "configVersion", "signerChain", "signature"}
+	payloadMembers  = nameSet(append([]string{"clientPrivateKey"}, requiredMembers...)...)
+)
 
-// ErrMalformed is wrapped by every parse error.
-var ErrMalformed = errors.New("payload malformed")
-
-// Parse decodes a payload strictly: size-limited, one JSON object, no
-// unknown or duplicate members, every required member present.
+// Parse decodes a payload strictly: at most MaxPayload bytes of UTF-8, one
+// JSON object, no unknown, duplicate, case-folded or null members, every
+// required member present, every member well-formed (see docs/protocol.md),
+// and the decoded Config must re-encode to the same canonical form as the
+// received bytes, so that what the signature covers and what the device acts
+// on cannot differ. Every error wraps ErrMalformed.
+//
+// Parse checks syntax only: certificates are parsed, and the signature and
+// the session are checked, by Verify.
 func Parse(b []byte) (Config, error) {
-	members, err := members(b)
+	members, err := strictObject(b, MaxPayload, payloadMembers)
 	if err != nil {
 		return Config{}, err
 	}
-	for _, k := range required {
+	for _, k := range requiredMembers {
 		if _, ok := members[k]; !ok {
 			return Config{}, fmt.Errorf("%w: member %q missing", ErrMalformed, k)
 		}
 	}
 	var c Config
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
+	if err := json.Unmarshal(b, &c); err != nil {
 		return Config{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if c.ConfigVersion < 1 {
-		return Config{}, fmt.Errorf("%w: configVersion %d, must be >= 1", ErrMalformed, c.ConfigVersion)
+	if err := c.checkSyntax(); err != nil {
+		return Config{}, err
 	}
-	if len(c.SignerChain) == 0 || len(c.SignerChain) > 4 {
-		return Config{}, fmt.Errorf("%w: signerChain has %d certificates, want 1 to 4", ErrMalformed, len(c.SignerChain))
+	received, err := canonicalWithoutSignature(members)
+	if err != nil {
+		return Config{}, err
+	}
+	decoded, err := c.CanonicalForSigning()
+	if err != nil {
+		return Config{}, err
+	}
+	if !bytes.Equal(received, decoded) {
+		return Config{}, fmt.Errorf("%w: members do not decode to the values they encode (empty optional member or non-canonical number)", ErrMalformed)
 	}
 	return c, nil
 }
 
-// members splits one JSON object into its members, refusing duplicates,
-// unknown names (matched exactly, not case-insensitively as encoding/json
-// would), nulls and trailing data.
-func members(b []byte) (map[string]json.RawMessage, error) {
-	if len(b) > MaxPayload {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMalformed, len(b), MaxPayload)
+// checkSyntax checks the members' formats.
+func (c Config) checkSyntax() error {
+	bad := func(member, format string, a ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrMalformed, member, fmt.Sprintf(format, a...))
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('{') {
-		return nil, fmt.Errorf("%w: not a JSON object", ErrMalformed)
+	if _, err := parseServerURL(c.ServerURL); err != nil {
+		return bad("serverUrl", "%v", err)
 	}
-	known := map[string]bool{"clientPrivateKey": true}
-	for _, k := range required {
-		known[k] = true
-	}
-	out := map[string]json.RawMessage{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	for _, f := range []struct{ name, v string }{{"deviceId", c.DeviceID}, {"pairingCode", c.PairingCode}} {
+		if f.v == "" {
+			return bad(f.name, "empty")
 		}
-		name, _ := tok.(string)
-		if !known[name] {
-			return nil, fmt.Errorf("%w: unknown member %q", ErrMalformed, name)
-		}
-		if _, dup := out[name]; dup {
-			return nil, fmt.Errorf("%w: member %q appears twice", ErrMalformed, name)
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, fmt.Errorf("%w: member %q: %v", ErrMalformed, name, err)
-		}
-		if string(raw) == "null" {
-			return nil, fmt.Errorf("%w: member %q is null", ErrMalformed, name)
-		}
-		out[name] = raw
 	}
-	if _, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	for _, f := range []struct{ name, v string }{{"deviceId", c.DeviceID}, {"deviceLabel", c.DeviceLabel}, {"pairingCode", c.PairingCode}} {
+		if n := utf8.RuneCountInString(f.v); n > MaxName {
+			return bad(f.name, "%d characters, limit %d", n, MaxName)
+		}
+		for _, r := range f.v {
+			if !unicode.IsPrint(r) || r == utf8.RuneError {
+				return bad(f.name, "contains a control or unprintable character")
+			}
+		}
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: trailing data after the object", ErrMalformed)
+	if _, err := ParseTimestamp(c.Timestamp); err != nil {
+		return bad("timestamp", "%v", err)
 	}
-	return out, nil
+	if c.ConfigVersion < 1 {
+		return bad("configVersion", "%d, must be >= 1", c.ConfigVersion)
+	}
+	if n := len(c.SignerChain); n == 0 || n > MaxSignerChain {
+		return bad("signerChain", "%d certificates, want 1 to %d", n, MaxSignerChain)
+	}
+	for i, s := range c.SignerChain {
+		if s == "" {
+			return bad("signerChain", "entry %d is empty", i)
+		}
+	}
+	if c.CACertificate == "" || c.ClientCertificate == "" {
+		return bad("caCertificate/clientCertificate", "empty")
+	}
+	if c.Signature == "" {
+		return bad("signature", "empty")
+	}
+	return nil
 }
 
-// SigningInput is the RFC 8785 canonical form of the payload b (as
-// received) without its signature member: what the signature covers.
+// ParseTimestamp parses a payload timestamp: RFC 3339 in UTC with whole
+// seconds ("2026-11-27T11:55:00Z"), the form time.RFC3339 formats a UTC time
+// in. Offsets and fractions are refused so that one instant has one spelling.
+func ParseTimestamp(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if t.UTC().Format(time.RFC3339) != s {
+		return time.Time{}, fmt.Errorf("%q is not UTC with whole seconds (YYYY-MM-DDThh:mm:ssZ)", s)
+	}
+	return t.UTC(), nil
+}
+
+// parseServerURL accepts https://host[:port][/path][?query].
+func parseServerURL(s string) (*url.URL, error) {
+	if len(s) > MaxServerURL {
+		return nil, fmt.Errorf("%d bytes, limit %d", len(s), MaxServerURL)
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, errors.New("not a URL")
+	}
+	switch {
+	case u.Scheme != "https":
+		return nil, errors.New("scheme must be https")
+	case u.Opaque != "" || u.Hostname() == "":
+		return nil, errors.New("no host")
+	case u.User != nil:
+		return nil, errors.New("user information is not allowed")
+	case u.Fragment != "" || u.RawFragment != "":
+		return nil, errors.New("a fragment is not allowed")
+	}
+	return u, nil
+}
+
+// SigningInput is what the signature covers: the RFC 8785 canonical form of
+// the payload b, as received, without its signature member. b must pass the
+// same member checks as Parse (one object, known members, no duplicates).
 func SigningInput(b []byte) ([]byte, error) {
-	m, err := members(b)
+	m, err := strictObject(b, MaxPayload, payloadMembers)
 	if err != nil {
 		return nil, err
 	}
+	return canonicalWithoutSignature(m)
+}
+
+func canonicalWithoutSignature(m map[string]json.RawMessage) ([]byte, error) {
 	delete(m, "signature")
 	raw, err := json.Marshal(m)
 	if err != nil {
@@ -166,15 +242,28 @@ func SigningInput(b []byte) ([]byte, error) {
 	return canon, nil
 }
 
-// Sign sets c.Signature: ECDSA P-256 over SHA-256 of the canonical form of c
-// without its signature.
-func Sign(c *Config, signer crypto.Signer, rand io.Reader) error {
+// CanonicalForSigning is the RFC 8785 canonical form of c without its
+// signature: what Sign signs. For a Config returned by Parse it equals
+// SigningInput of the received bytes (Parse refuses a payload for which it
+// does not).
+func (c Config) CanonicalForSigning() ([]byte, error) {
 	c.Signature = ""
-	raw, err := c.Marshal()
+	raw, err := json.Marshal(c)
 	if err != nil {
-		return fmt.Errorf("sign payload: %w", err)
+		return nil, fmt.Errorf("encode payload: %w", err)
 	}
-	in, err := SigningInput(raw)
+	return SigningInput(raw)
+}
+
+// Sign sets c.Signature: ECDSA P-256 with SHA-256 by signer over
+// c.CanonicalForSigning(), ASN.1 DER, standard base64. signer must hold a
+// P-256 key (it may be a TPM or HSM key; rand is passed to it).
+func Sign(c *Config, signer crypto.Signer, rand io.Reader) error {
+	pub, ok := signer.Public().(*ecdsa.PublicKey)
+	if !ok || pub.Curve != elliptic.P256() {
+		return errors.New("sign payload: signer key is not ECDSA P-256")
+	}
+	in, err := c.CanonicalForSigning()
 	if err != nil {
 		return fmt.Errorf("sign payload: %w", err)
 	}
@@ -187,23 +276,29 @@ func Sign(c *Config, signer crypto.Signer, rand io.Reader) error {
 	return nil
 }
 
-// VerifySignature checks the signature of the payload b (as received).
-func VerifySignature(b []byte, pub *ecdsa.PublicKey) error {
-	c, err := Parse(b)
+// VerifySignature checks c.Signature with pub over c.CanonicalForSigning().
+// Use it on a Config returned by Parse: Parse guarantees that the Config
+// re-encodes to the canonical form of the bytes received. (Verify itself
+// canonicalizes the received bytes.)
+func VerifySignature(c Config, pub *ecdsa.PublicKey) error {
+	in, err := c.CanonicalForSigning()
 	if err != nil {
-		return err
+		return fmt.Errorf("verify signature: %w", err)
 	}
-	sig, err := base64.StdEncoding.DecodeString(c.Signature)
+	return verifyDigest(in, c.Signature, pub)
+}
+
+// ErrBadSignature is wrapped when a signature does not verify.
+var ErrBadSignature = errors.New("signature does not verify with the signer's key: payload altered or signed by another key")
+
+func verifyDigest(in []byte, sigB64 string, pub *ecdsa.PublicKey) error {
+	sig, err := base64.StdEncoding.Strict().DecodeString(sigB64)
 	if err != nil {
-		return fmt.Errorf("signature is not base64: %w", err)
-	}
-	in, err := SigningInput(b)
-	if err != nil {
-		return err
+		return errors.New("verify signature: signature is not standard base64")
 	}
 	d := sha256.Sum256(in)
-	if !ecdsa.VerifyASN1(pub, d[:], sig) {
-		return errors.New("signature does not verify with the signer's key")
+	if pub == nil || !ecdsa.VerifyASN1(pub, d[:], sig) {
+		return fmt.Errorf("verify signature: %w", ErrBadSignature)
 	}
 	return nil
 }
