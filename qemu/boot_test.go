@@ -134,9 +134,26 @@ func TestBoardBoot(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
+	// A host service the guest reaches at 10.0.2.100:80 (guestfwd).
+	svc, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	go func() {
+		for {
+			c, err := svc.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("hello from the host\n"))
+			c.Close()
+		}
+	}()
 	b, err := qemu.Start(ctx, qemu.Config{
 		Kernel: kernelPath, Initrd: initrd, StateDir: filepath.Join(dir, "state"),
-		HostFwd: []qemu.HostFwd{{GuestPort: 8444}},
+		HostFwd:  []qemu.HostFwd{{GuestPort: 8444}},
+		GuestFwd: []qemu.GuestFwd{{GuestPort: 80, HostPort: svc.Addr().(*net.TCPAddr).Port}},
 	})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
@@ -149,6 +166,13 @@ func TestBoardBoot(t *testing.T) {
 	expect(ctx, t, b, `testinit: boot 1\r?\n`)
 	expect(ctx, t, b, `testinit: tpm ok`)
 	expect(ctx, t, b, `testinit: fb 240x240 drawn`)
+	lease := expect(ctx, t, b, `testinit: lease .+ in \S+\r?\n`)
+	t.Log(strings.TrimSpace(lease))
+	// With restrict=on QEMU's DHCP server sends no router and no DNS
+	// option: the guest reaches only 10.0.2.0/24 (guestfwd on 10.0.2.100).
+	if !strings.Contains(lease, "lease 10.0.2.15/24 via invalid IP dns []") {
+		t.Errorf("DHCP lease from QEMU: %q", lease)
+	}
 	expect(ctx, t, b, `testinit: listening on 8444`)
 	expect(ctx, t, b, `testinit: gpio watching line 3`)
 	expect(ctx, t, b, `testinit: ready`)
@@ -168,6 +192,13 @@ func TestBoardBoot(t *testing.T) {
 		if err != nil || line != "hello from the guest\n" {
 			t.Fatalf("read through hostfwd: %q, %v", line, err)
 		}
+	})
+
+	t.Run("guestfwd", func(t *testing.T) {
+		if err := b.SendLine("dial 10.0.2.100:80"); err != nil {
+			t.Fatal(err)
+		}
+		expect(ctx, t, b, `testinit: got "hello from the host\\n"`)
 	})
 
 	t.Run("console", func(t *testing.T) {

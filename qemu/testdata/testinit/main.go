@@ -7,6 +7,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -16,7 +17,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/vishvananda/netlink"
+	"github.com/zmonitor/firmware/internal/netup"
 	"golang.org/x/sys/unix"
 )
 
@@ -155,27 +156,19 @@ func fb() {
 	say("fb %dx%d drawn", w, h)
 }
 
-// network configures eth0 statically as QEMU's DHCP server would and
-// serves port 8444.
+// network leases an address with netup (DHCP from QEMU's user-mode
+// network) and serves port 8444.
 func network() {
-	for _, name := range []string{"lo", "eth0"} {
-		l, err := netlink.LinkByName(name)
-		if err != nil {
-			say("net: %s: %v", name, err)
-			return
-		}
-		if err := netlink.LinkSetUp(l); err != nil {
-			say("net: %s up: %v", name, err)
-			return
-		}
-		if name == "eth0" {
-			addr, _ := netlink.ParseAddr("10.0.2.15/24")
-			if err := netlink.AddrAdd(l, addr); err != nil {
-				say("net: addr: %v", err)
-				return
-			}
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	// The renewal goroutine lives as long as the machine: Background.
+	l, err := netup.Up(context.Background(), netup.Config{Interface: "eth0", ResolvConf: "/etc/resolv.conf", AttemptTimeout: 3 * time.Second})
+	if err != nil || ctx.Err() != nil {
+		say("net: %v %v", err, ctx.Err())
+		return
 	}
+	say("lease %s via %s dns %v in %v", l.Address, l.Router, l.DNS, time.Since(start).Round(time.Millisecond))
 	ln, err := net.Listen("tcp", ":8444")
 	if err != nil {
 		say("net: listen: %v", err)
@@ -258,6 +251,8 @@ func commands() {
 			unix.Sync()
 			say("powering off")
 			_ = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+		case strings.HasPrefix(line, "dial "):
+			dial(strings.TrimPrefix(line, "dial "))
 		case strings.HasPrefix(line, "echo "):
 			say("echo %s", strings.TrimPrefix(line, "echo "))
 		}
@@ -265,4 +260,17 @@ func commands() {
 	for {
 		time.Sleep(time.Hour)
 	}
+}
+
+// dial connects to addr and prints the first line it gets.
+func dial(addr string) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		say("dial: %v", err)
+		return
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	say("got %q (%v)", line, err)
 }
