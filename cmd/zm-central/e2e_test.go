@@ -200,7 +200,7 @@ func TestEndToEndSoftDevice(t *testing.T) {
 	}
 }
 
-func mustECDSAPub(t *testing.T, k *ecdh.PrivateKey) *ecdsa.PublicKey {
+func mustECDSAPub(t testing.TB, k *ecdh.PrivateKey) *ecdsa.PublicKey {
 	t.Helper()
 	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), k.PublicKey().Bytes())
 	if err != nil {

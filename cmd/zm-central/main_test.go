@@ -122,7 +122,7 @@ type enrolled struct {
 	rec map[string]string
 }
 
-func newEnrolled(t *testing.T, id string) enrolled {
+func newEnrolled(t testing.TB, id string) enrolled {
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	p, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	kd, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
