@@ -148,7 +148,7 @@ func (r *Renderer) pairColumn(f *Frame, v View, box image.Rectangle) {
 	if v.IPAddress != "" {
 		items = append(items,
 			item{text: "IP address", kind: regular, max: h / 14, min: minFontSize, color: gray},
-			item{text: v.IPAddress, kind: mono, max: h / 14, min: minFontSize, color: ink, wrap: true})
+			item{text: v.IPAddress, kind: regular, max: h / 14, min: minFontSize, color: ink, wrap: true})
 	}
 	r.body(f, nil, box, items)
 }
