@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"sync"
@@ -52,6 +53,16 @@ func Start(ctx context.Context, cfg Config) (*Board, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	// QEMU and swtpm get absolute paths: they do not share our view of a
+	// relative one once started elsewhere (zm-board press from another
+	// directory).
+	for _, p := range []*string{&cfg.StateDir, &cfg.Kernel, &cfg.Initrd} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return nil, fmt.Errorf("qemu: %w", err)
+		}
+		*p = abs
 	}
 	p := paths{dir: cfg.StateDir}
 	if err := os.MkdirAll(p.tpm(), 0o700); err != nil {
@@ -336,6 +347,11 @@ func PressButton(ctx context.Context, sock string) error {
 // Screenshot takes a screenshot of the board whose QMP socket is sock;
 // QEMU writes the PNG into a temporary file in dir, removed afterwards.
 func Screenshot(ctx context.Context, sock, dir string) (image.Image, error) {
+	// QEMU resolves a relative file name against its own working directory.
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("screenshot: %w", err)
+	}
 	f, err := os.CreateTemp(dir, "screendump-*.png")
 	if err != nil {
 		return nil, fmt.Errorf("screenshot: %w", err)
@@ -492,4 +508,18 @@ func (b *Board) release() {
 		b.lock.Close()
 		b.lock = nil
 	}
+}
+
+// WriteConsole writes raw bytes to the serial console (an interactive
+// terminal; tests use SendLine).
+func (b *Board) WriteConsole(p []byte) (int, error) {
+	in, err := b.current()
+	if err != nil {
+		return 0, err
+	}
+	n, err := in.conn.Write(p)
+	if err != nil {
+		return n, fmt.Errorf("console: send: %w", err)
+	}
+	return n, nil
 }
