@@ -270,4 +270,3 @@ func TestStartRejectsBadConfig(t *testing.T) {
 		t.Fatalf("Start: %v", err)
 	}
 }
-
