@@ -103,6 +103,13 @@ func (d *softDevice) Status() endpoint.Status {
 // the provisioning root init wrote → PROVISIONED is recorded with the issued
 // certificate; a replay of the QR is refused.
 func TestEndToEndSoftDevice(t *testing.T) {
+	t.Run("provisioned", func(t *testing.T) { endToEnd(t, nil, store.PairingSucceeded, "") })
+	t.Run("payload older than 1 hour", func(t *testing.T) {
+		endToEnd(t, []string{"--clock-offset", "-2h"}, store.PairingFailed, failure.PayloadExpired.String())
+	})
+}
+
+func endToEnd(t *testing.T, extraFlags []string, want store.PairingState, wantCode string) {
 	dir, tok := initCentral(t)
 	ctx := context.Background()
 	dev := newEnrolled(t, "ZM-001")
@@ -139,8 +146,9 @@ func TestEndToEndSoftDevice(t *testing.T) {
 	done := make(chan error, 1)
 	var out, errb bytes.Buffer
 	go func() {
-		done <- cmdServe(sctx, []string{"--dir", dir, "--listen", "127.0.0.1:0", "--server-url", "https://monitor.example:9443",
-			"--device-addr", "ZM-001=" + epAddr.String()}, &out, &errb, func(a, _ string) { addrs <- a })
+		args := append([]string{"--dir", dir, "--listen", "127.0.0.1:0", "--server-url", "https://monitor.example:9443",
+			"--device-addr", "ZM-001=" + epAddr.String()}, extraFlags...)
+		done <- cmdServe(sctx, args, &out, &errb, func(a, _ string) { addrs <- a })
 	}()
 	var tabletAddr string
 	select {
@@ -179,20 +187,23 @@ func TestEndToEndSoftDevice(t *testing.T) {
 		t.Fatalf("serve: %v\n%s", err, errb.String())
 	}
 
-	if sd.verified == nil {
-		t.Fatal("the device did not accept the payload")
-	}
-	if sd.verified.ServerURL.String() != "https://monitor.example:9443" || sd.verified.ClientCert.Subject.CommonName != "ZM-001" {
-		t.Errorf("verified payload: %v %v", sd.verified.ServerURL, sd.verified.ClientCert.Subject)
-	}
 	st, err := store.Open(ctx, "sqlite:"+filepath.Join(dir, dbFile), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 	p, err := st.Pairing(ctx, acc.PairingID)
-	if err != nil || p.State != store.PairingSucceeded {
-		t.Fatalf("pairing = %+v %v\n%s", p, err, errb.String())
+	if err != nil || p.State != want || (wantCode != "" && p.ResultCode != wantCode) {
+		t.Fatalf("pairing = %+v %v, want %s %s\n%s", p, err, want, wantCode, errb.String())
+	}
+	if want != store.PairingSucceeded {
+		return
+	}
+	if sd.verified == nil {
+		t.Fatal("the device did not accept the payload")
+	}
+	if sd.verified.ServerURL.String() != "https://monitor.example:9443" || sd.verified.ClientCert.Subject.CommonName != "ZM-001" {
+		t.Errorf("verified payload: %v %v", sd.verified.ServerURL, sd.verified.ClientCert.Subject)
 	}
 	certs, err := st.Certificates(ctx, "ZM-001")
 	if err != nil || len(certs) != 1 || !bytes.Equal(certs[0].DER, sd.verified.ClientCert.Raw) {

@@ -49,6 +49,7 @@ type serveOpts struct {
 	maxInFlight      int
 	deviceAddr       addrOverrides
 	drain            time.Duration
+	clockOffset      time.Duration
 }
 
 // readyFunc is told the addresses once both servers listen (tests).
@@ -65,6 +66,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	fs.IntVar(&o.batchConcurrency, "batch-concurrency", server.DefaultBatchConcurrency, "devices of one batch provisioned at once")
 	fs.IntVar(&o.maxInFlight, "max-in-flight", server.DefaultMaxInFlight, "provisionings in flight at most")
 	fs.DurationVar(&o.drain, "drain", 30*time.Second, "on SIGTERM, how long pushes in flight may take to finish before they are cancelled")
+	fs.DurationVar(&o.clockOffset, "clock-offset", 0, "drills only: shift the payload timestamp and certificate times (e.g. -2h: the device refuses the payload as expired)")
 	fs.Var(o.deviceAddr, "device-addr", "DEVICE-ID=host:port: reach this device there instead of the QR's address (repeatable)")
 	if err := parse(fs, args, 0, 0); err != nil {
 		return err
@@ -80,7 +82,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 
 // newProvisioner builds the pusher from the Central Station's device CA and
 // provisioning signer in dir.
-func newProvisioner(dir, serverURL string) (job.Provisioner, error) {
+func newProvisioner(dir, serverURL string, clockOffset time.Duration) (job.Provisioner, error) {
 	devCA, err := loadPair(dir, deviceCACert, deviceCAKey)
 	if err != nil {
 		return nil, fmt.Errorf("device CA: %w", err)
@@ -97,6 +99,7 @@ func newProvisioner(dir, serverURL string) (job.Provisioner, error) {
 		CA:        c,
 		Signer:    pusher.Signer{Key: signer.key, Chain: []*x509.Certificate{signer.cert}},
 		ServerURL: serverURL,
+		Now:       func() time.Time { return time.Now().Add(clockOffset) },
 	})
 	if err != nil {
 		return nil, err
@@ -115,7 +118,7 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer st.Close()
-	prov, err := newProvisioner(o.db.dir, o.serverURL)
+	prov, err := newProvisioner(o.db.dir, o.serverURL, o.clockOffset)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
