@@ -23,6 +23,9 @@
 // fails with a unique violation, reported as ErrAlreadyUsed, whichever
 // replica or goroutine makes it.
 //
-// Enrollment records (the manufacturing line's export) are parsed by
-// ParseEnrollments, strictly, from JSON (one object or an array) or CSV.
+// Enrollment records (the manufacturing line's export, internal/enroll's
+// format) are parsed by ParseEnrollments from JSON (one object or an array)
+// or CSV: each record through enroll.Parse / enroll.Record.Keys, then the
+// inventory's stricter checks (name alphabet and limits, duplicate members,
+// distinct keys).
 package store

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/zmonitor/firmware/internal/enroll"
 )
 
 // Limits of ParseEnrollments.
@@ -41,16 +43,6 @@ type EnrollmentItem struct {
 	DeviceID   string // as read, possibly invalid (for reporting)
 	Enrollment Enrollment
 	Err        error
-}
-
-// enrollmentJSON is the manufacturing line's format (camelCase, base64 DER
-// SPKI keys).
-type enrollmentJSON struct {
-	DeviceID          string `json:"deviceId"`
-	DeviceSerial      string `json:"deviceSerial"`
-	IdentityPublicKey string `json:"identityPublicKey"`
-	PayloadPublicKey  string `json:"payloadPublicKey"`
-	FirmwareVersion   string `json:"firmwareVersion"`
 }
 
 // ParseEnrollments reads an import file: JSON (one object or an array of
@@ -95,17 +87,21 @@ func ParseEnrollments(b []byte) ([]EnrollmentItem, error) {
 	}
 }
 
+// parseJSONRecord parses one record with the device's own parser
+// (internal/enroll, the format the manufacturing line exports), then applies
+// the inventory's stricter checks (newEnrollment).
 func parseJSONRecord(index int, raw []byte) EnrollmentItem {
 	it := EnrollmentItem{Index: index}
-	var j enrollmentJSON
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil {
+	j, err := enroll.Parse(raw)
+	if err != nil {
+		// Name the device in the report when its ID can be read at all.
+		var named struct {
+			DeviceID string `json:"deviceId"`
+		}
+		if json.Unmarshal(raw, &named) == nil && checkName(named.DeviceID, false) == nil {
+			it.DeviceID = named.DeviceID
+		}
 		it.Err = fmt.Errorf("%w %d: %w", ErrEnrollment, index, err)
-		return it
-	}
-	if dec.More() {
-		it.Err = fmt.Errorf("%w %d: data after the JSON object", ErrEnrollment, index)
 		return it
 	}
 	if err := checkDuplicateKeys(raw); err != nil {
@@ -173,7 +169,7 @@ func parseCSV(b []byte) ([]EnrollmentItem, error) {
 			}
 			return nil, fmt.Errorf("%w: CSV: %w", ErrEnrollment, err)
 		}
-		j := enrollmentJSON{rec[0], rec[1], rec[2], rec[3], rec[4]}
+		j := enroll.Record{DeviceID: rec[0], DeviceSerial: rec[1], IdentityKey: rec[2], PayloadKey: rec[3], FirmwareVersion: rec[4]}
 		e, err := newEnrollment(n, j)
 		items = append(items, EnrollmentItem{Index: n, DeviceID: j.DeviceID, Enrollment: e, Err: err})
 	}
@@ -183,7 +179,10 @@ func parseCSV(b []byte) ([]EnrollmentItem, error) {
 	return items, nil
 }
 
-func newEnrollment(index int, j enrollmentJSON) (Enrollment, error) {
+// newEnrollment checks a record beyond what enroll.Record.Keys does: names
+// in the pairing QR's alphabet and limits, strict base64, ECDSA P-256 keys
+// in SPKI form, and distinct identity and payload keys.
+func newEnrollment(index int, j enroll.Record) (Enrollment, error) {
 	fail := func(field string, err error) (Enrollment, error) {
 		return Enrollment{}, fmt.Errorf("%w %d: %s: %w", ErrEnrollment, index, field, err)
 	}
@@ -196,14 +195,17 @@ func newEnrollment(index int, j enrollmentJSON) (Enrollment, error) {
 	if err := checkName(j.FirmwareVersion, true); err != nil {
 		return fail("firmwareVersion", err)
 	}
-	id, err := decodeKey(j.IdentityPublicKey)
+	if _, _, err := j.Keys(); err != nil {
+		return fail("keys", err)
+	}
+	id, err := decodeKey(j.IdentityKey)
 	if err != nil {
 		return fail("identityPublicKey", err)
 	}
 	if _, err := parseIdentityKey(id); err != nil {
 		return fail("identityPublicKey", err)
 	}
-	pl, err := decodeKey(j.PayloadPublicKey)
+	pl, err := decodeKey(j.PayloadKey)
 	if err != nil {
 		return fail("payloadPublicKey", err)
 	}
@@ -224,12 +226,12 @@ func newEnrollment(index int, j enrollmentJSON) (Enrollment, error) {
 
 // Validate checks e as ParseEnrollments checks a record.
 func (e Enrollment) Validate() error {
-	_, err := newEnrollment(0, enrollmentJSON{
-		DeviceID:          e.DeviceID,
-		DeviceSerial:      e.DeviceSerial,
-		IdentityPublicKey: base64.StdEncoding.EncodeToString(e.IdentitySPKI),
-		PayloadPublicKey:  base64.StdEncoding.EncodeToString(e.PayloadSPKI),
-		FirmwareVersion:   e.FirmwareVersion,
+	_, err := newEnrollment(0, enroll.Record{
+		DeviceID:        e.DeviceID,
+		DeviceSerial:    e.DeviceSerial,
+		IdentityKey:     base64.StdEncoding.EncodeToString(e.IdentitySPKI),
+		PayloadKey:      base64.StdEncoding.EncodeToString(e.PayloadSPKI),
+		FirmwareVersion: e.FirmwareVersion,
 	})
 	return err
 }

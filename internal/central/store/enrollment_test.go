@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/zmonitor/firmware/internal/enroll"
 )
 
 func enrollmentJSONFor(t testing.TB, id string) (string, Enrollment) {
 	e := newEnrollmentFor(t, id)
-	b, _ := json.Marshal(enrollmentJSON{e.DeviceID, e.DeviceSerial, b64(e.IdentitySPKI), b64(e.PayloadSPKI), e.FirmwareVersion})
+	b, _ := enroll.Record{DeviceID: e.DeviceID, DeviceSerial: e.DeviceSerial, IdentityKey: b64(e.IdentitySPKI), PayloadKey: b64(e.PayloadSPKI), FirmwareVersion: e.FirmwareVersion}.Marshal()
 	return string(b), e
 }
 
