@@ -7,7 +7,13 @@
 // The kernel side (netlink) and the DHCP exchange are behind the Links and
 // DHCP interfaces, so the policy — retries, backoff, renewal at T1,
 // rebinding after expiry, address changes — is tested on the host with
-// fakes and a fake clock. The real exchange is exercised by the qemu
-// package's boot test (QEMU's user-mode network serves DHCP: the guest
-// gets 10.0.2.15/24, router 10.0.2.2, DNS 10.0.2.3).
+// fakes and a fake clock. The real path (netlink + nclient4) is tested on
+// the host against an in-process server4 DHCP server over a veth pair
+// between two private network namespaces (root only), and in QEMU by the
+// qemu package's boot test: QEMU's user-mode network serves DHCP, the guest
+// gets 10.0.2.15/24 — and with restrict=on no router and no DNS option.
+//
+// Up must be called from the network namespace the interface lives in;
+// its renewal goroutine runs on any thread of the process (the device has
+// one namespace).
 package netup
