@@ -1,0 +1,55 @@
+package tablet
+
+import (
+	"fmt"
+	"strings"
+)
+
+// FormatEvent is one line of the timeline, e.g. "  0.41s  PAIRING_RECEIVED
+// (push)".
+func FormatEvent(e Event) string {
+	s := fmt.Sprintf("%7.2fs  %s", e.Elapsed.Seconds(), e.Name)
+	if e.Step != "" && e.Step != e.Name && e.DeviceState == e.Name {
+		s += " (" + e.Step + ")"
+	}
+	return s
+}
+
+// Outcome is what the technician reads at the end, one or two lines:
+//
+//	PROVISIONED: ZM-001 is ready (label ICU-MON-04)
+//	PROVISIONING FAILED: Pairing code mismatch. What to do: Re-scan QR code.
+//	  Details: ...
+//
+// label is shown when known (the tablet API does not return the
+// inventory's label; the caller knows it when it set it).
+func Outcome(r Result, label string) string {
+	var b strings.Builder
+	switch {
+	case r.Provisioned():
+		fmt.Fprintf(&b, "PROVISIONED: %s is ready", r.DeviceID)
+		if label != "" {
+			fmt.Fprintf(&b, " (label %s)", clean(label, maxLabel))
+		}
+		fmt.Fprintf(&b, " after %.1fs\n", r.Elapsed.Seconds())
+		return b.String()
+	case r.State == stateRefused:
+		b.WriteString("REFUSED BY THE CENTRAL STATION: ")
+	default:
+		b.WriteString("PROVISIONING FAILED: ")
+	}
+	p := r.Problem
+	if p == nil {
+		p = deviceProblem(nil)
+	}
+	b.WriteString(p.Headline() + "\n")
+	if p.Message != "" {
+		fmt.Fprintf(&b, "  Details (%s): %s\n", p.Code, p.Message)
+	} else {
+		fmt.Fprintf(&b, "  Code: %s\n", p.Code)
+	}
+	if r.PairingID != "" {
+		fmt.Fprintf(&b, "  Pairing: %s\n", r.PairingID)
+	}
+	return b.String()
+}
