@@ -189,6 +189,9 @@ func (c *Client) do(ctx context.Context, method, path string, body any, want int
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("%s %s: %w", method, path, context.Canceled)
+		}
 		return explainTransport(c.base.Host, err)
 	}
 	defer resp.Body.Close()

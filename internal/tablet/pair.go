@@ -214,7 +214,10 @@ func (f *follower) follow(ctx context.Context) (Result, error) {
 		}
 		var te *TransportError
 		switch {
-		case errors.As(err, &te) && ctx.Err() == nil:
+		case err != nil && ctx.Err() != nil:
+			f.res.Elapsed = f.since()
+			return f.res, fmt.Errorf("follow pairing %s (it goes on at the Central Station): %w", f.res.PairingID, ctx.Err())
+		case errors.As(err, &te):
 			failures++
 			if failures < f.c.opts.MaxPollFailures {
 				continue
