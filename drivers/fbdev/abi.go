@@ -9,8 +9,12 @@ package fbdev
 const (
 	ioctlFBIOGET_VSCREENINFO = 0x4600
 	ioctlFBIOGET_FSCREENINFO = 0x4602
-	ioctlKDGETMODE           = 0x4B3B
-	ioctlKDSETMODE           = 0x4B3A
+	ioctlFBIOPUT_VSCREENINFO = 0x4601
+	// fbActivateForce makes FBIOPUT_VSCREENINFO set the mode even when it
+	// did not change.
+	fbActivateForce = 128
+	ioctlKDGETMODE  = 0x4B3B
+	ioctlKDSETMODE  = 0x4B3A
 
 	kdText     = 0x00
 	kdGraphics = 0x01

@@ -51,6 +51,7 @@ var DefaultOpts = Opts{TTY: "/dev/tty0"}
 // sys is the kernel interface the driver needs, replaced by a fake in tests.
 type sys interface {
 	varInfo(fd int) (varScreeninfo, error)
+	setVarInfo(fd int, v varScreeninfo) error
 	fixInfo(fd int) (fixScreeninfo, error)
 	kdMode(fd int) (int, error)
 	setKDMode(fd int, mode int) error
@@ -109,6 +110,13 @@ func open(path string, opts *Opts, s sys) (_ *Dev, err error) {
 	d.mem, err = unix.Mmap(fd, 0, int(f.SmemLen), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("fbdev: %s: mmap %d bytes: %w", path, f.SmemLen, err)
+	}
+	// Set the current mode again, forced. Without a framebuffer console
+	// nothing else sets the mode, and DRM's fbdev emulation (virtio-gpu)
+	// then never scans the framebuffer out: writes would not show.
+	v.Activate |= fbActivateForce
+	if err := s.setVarInfo(fd, v); err != nil {
+		return nil, fmt.Errorf("fbdev: %s: FBIOPUT_VSCREENINFO (activate): %w", path, err)
 	}
 	if o.TTY != "" {
 		if err := d.graphics(o.TTY); err != nil {

@@ -19,6 +19,13 @@ type fakeSys struct {
 	modes  []int
 	varErr error
 	setErr error
+	puts   []varScreeninfo
+	putErr error
+}
+
+func (s *fakeSys) setVarInfo(_ int, v varScreeninfo) error {
+	s.puts = append(s.puts, v)
+	return s.putErr
 }
 
 func (s *fakeSys) varInfo(int) (varScreeninfo, error) { return s.v, s.varErr }
@@ -236,5 +243,24 @@ func BenchmarkFullFrame(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestOpenForcesTheModeSoWritesShow(t *testing.T) {
+	s := screen(RGB565, 240, 240, 480, 240*480)
+	path, _ := files(t, 240*480)
+	d, err := open(path, &Opts{}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if len(s.puts) != 1 || s.puts[0].Activate&fbActivateForce == 0 || s.puts[0].Xres != 240 {
+		t.Fatalf("FBIOPUT_VSCREENINFO calls: %+v", s.puts)
+	}
+	s2 := screen(RGB565, 240, 240, 480, 240*480)
+	s2.putErr = errors.New("EINVAL")
+	path2, _ := files(t, 240*480)
+	if _, err := open(path2, &Opts{}, s2); err == nil {
+		t.Fatal("a failed modeset was ignored")
 	}
 }

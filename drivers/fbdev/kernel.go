@@ -40,3 +40,7 @@ func (kernel) setKDMode(fd int, mode int) error {
 	// KDSETMODE takes the mode as the argument value itself.
 	return unix.IoctlSetInt(fd, ioctlKDSETMODE, mode)
 }
+
+func (kernel) setVarInfo(fd int, v varScreeninfo) error {
+	return ioctl(fd, ioctlFBIOPUT_VSCREENINFO, unsafe.Pointer(&v))
+}

@@ -36,7 +36,14 @@ const (
 
 // ErrTimeout is returned by Read, with n == 0, when no byte arrived within
 // Config.ReadTimeout. It is not a failure of the port.
-var ErrTimeout = errors.New("serialport: read timeout")
+var ErrTimeout error = timeoutError{}
+
+// timeoutError reports Timeout() so that readers which know nothing of this
+// package (the console, net-style code) treat it as "nothing arrived".
+type timeoutError struct{}
+
+func (timeoutError) Error() string { return "serialport: read timeout" }
+func (timeoutError) Timeout() bool { return true }
 
 // ErrWriteTimeout is returned by Write when the line did not take the bytes
 // within Config.WriteTimeout (no reader, or flow control holding it).

@@ -206,3 +206,10 @@ func TestHangUpIsEOF(t *testing.T) {
 		t.Fatalf("Read after hang-up = %v; want a final error", err)
 	}
 }
+
+func TestErrTimeoutIsATimeout(t *testing.T) {
+	var te interface{ Timeout() bool }
+	if !errors.As(ErrTimeout, &te) || !te.Timeout() {
+		t.Fatal("ErrTimeout does not report Timeout() == true; readers would treat it as a failure")
+	}
+}
