@@ -14,7 +14,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 export ZM_CACHE
 
-.PHONY: help build firmware test unit fuzz-smoke fuzz bench lint check-go e2e demo clean
+.PHONY: help deps build firmware test unit fuzz-smoke fuzz bench lint check-go e2e demo clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ help: ## list targets
 check-go:
 	@command -v $(GO) >/dev/null || { echo "go not found: install Go 1.26 (https://go.dev/dl) and put it on PATH" >&2; exit 1; }
 	@$(GO) version | grep -qE 'go1\.(2[6-9]|[3-9][0-9])' || { echo "need Go >= 1.26 (crypto/hpke), have: $$($(GO) version)" >&2; exit 1; }
+
+deps: ## install the Debian packages the build, tests and QEMU board need (idempotent; root or sudo)
+	@scripts/install-deps.sh
 
 build: check-go ## host binaries into $(OUT)/
 	@mkdir -p $(OUT)
@@ -47,7 +50,7 @@ fuzz-smoke: check-go ## run every fuzz target for FUZZTIME (default 3s)
 fuzz: ## longer fuzzing: FUZZTIME=5m make fuzz
 	@scripts/fuzz.sh $(FUZZTIME)
 
-test: lint unit fuzz-smoke ## everything CI runs: lint, tests (incl. QEMU end-to-end), fuzz smoke
+test: deps kernel lint unit fuzz-smoke ## everything CI runs: packages, kernel (cached), lint, tests incl. QEMU end to end, fuzz smoke
 
 bench: check-go ## benchmarks (host)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
