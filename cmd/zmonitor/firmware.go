@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"periph.io/x/conn/v3/display"
+
+	"github.com/zmonitor/firmware/board"
+	"github.com/zmonitor/firmware/drivers/tpm"
+	"github.com/zmonitor/firmware/internal/clock"
+	"github.com/zmonitor/firmware/internal/device"
+	"github.com/zmonitor/firmware/internal/engine"
+	"github.com/zmonitor/firmware/internal/enroll"
+	"github.com/zmonitor/firmware/internal/keys"
+	"github.com/zmonitor/firmware/internal/keys/softkeys"
+	"github.com/zmonitor/firmware/internal/version"
+)
+
+// identity is who the device is: set at manufacturing (first boot) and kept
+// on the data partition.
+type identity struct {
+	DeviceID     string `json:"deviceId"`
+	DeviceSerial string `json:"deviceSerial"`
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$`)
+
+func (i identity) validate() error {
+	if !idPattern.MatchString(i.DeviceID) || !idPattern.MatchString(i.DeviceSerial) {
+		return fmt.Errorf("device identity: deviceId %q and deviceSerial %q must be 1-32 of A-Z a-z 0-9 . _ -", i.DeviceID, i.DeviceSerial)
+	}
+	return nil
+}
+
+// firmware is what runFirmware needs, however the hardware was found.
+type firmware struct {
+	profile  board.Profile
+	dataDir  string
+	tpmPath  string // "soft": in-memory keys (development hosts only)
+	anchor   string // provisioning trust anchor (PEM)
+	id       identity
+	label    string
+	listen   string
+	clock    clock.Clock
+	wall     *clock.Wall
+	display  display.Drawer
+	button   device.ButtonSource
+	console  io.ReadWriter
+	address  func() string
+	netLines func() []string
+	reboot   func() error
+	log      *slog.Logger
+	started  func(*engine.Engine)
+}
+
+const identityFile = "identity.json"
+const enrollmentFile = "enrollment.json"
+
+// loadIdentity returns the identity kept on the data partition, or, on the
+// first boot, stores the one given (manufacturing).
+func loadIdentity(dataDir string, given identity) (identity, bool, error) {
+	path := filepath.Join(dataDir, identityFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := given.validate(); err != nil {
+			return identity{}, false, fmt.Errorf("first boot: %w", err)
+		}
+		raw, _ := json.Marshal(given)
+		if err := writeFileSync(path, raw); err != nil {
+			return identity{}, false, fmt.Errorf("first boot: store identity: %w", err)
+		}
+		return given, true, nil
+	}
+	if err != nil {
+		return identity{}, false, fmt.Errorf("read identity: %w", err)
+	}
+	var id identity
+	if err := json.Unmarshal(b, &id); err != nil {
+		return identity{}, false, fmt.Errorf("read identity %s: %w", path, err)
+	}
+	if err := id.validate(); err != nil {
+		return identity{}, false, fmt.Errorf("read identity %s: %w", path, err)
+	}
+	return id, false, nil
+}
+
+func writeFileSync(path string, b []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func loadAnchors(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("provisioning trust anchor: %w", err)
+	}
+	pool := x509.NewCertPool()
+	n := 0
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("provisioning trust anchor %s: %w", path, err)
+		}
+		pool.AddCert(c)
+		n++
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("provisioning trust anchor %s: no certificate", path)
+	}
+	return pool, nil
+}
+
+// openKeys opens the key store. On the first boot the TPM keys are created;
+// on later boots they must be there (an enrolled identity is never silently
+// regenerated).
+func openKeys(f firmware, firstBoot bool) (keys.Store, func() error, error) {
+	if f.tpmPath == "soft" {
+		k, err := softkeys.New(rand.Reader)
+		return k, func() error { return nil }, err
+	}
+	path := f.tpmPath
+	if path == "" {
+		path = f.profile.TPM.Path
+	}
+	t, err := tpm.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open TPM %s: %w", path, err)
+	}
+	s, err := tpm.New(t, &tpm.Opts{Provision: firstBoot})
+	if err != nil {
+		t.Close()
+		return nil, nil, fmt.Errorf("TPM keys: %w", err)
+	}
+	return s, s.Close, nil
+}
+
+// runFirmware runs the device until ctx ends.
+func runFirmware(ctx context.Context, f firmware) error {
+	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	id, firstBoot, err := loadIdentity(f.dataDir, f.id)
+	if err != nil {
+		return err
+	}
+	ks, closeKeys, err := openKeys(f, firstBoot)
+	if err != nil {
+		return err
+	}
+	defer closeKeys()
+	rec, err := enroll.New(ks, id.DeviceID, id.DeviceSerial, version.Version)
+	if err != nil {
+		return fmt.Errorf("enrollment record: %w", err)
+	}
+	enrollment, err := rec.Marshal()
+	if err != nil {
+		return fmt.Errorf("enrollment record: %w", err)
+	}
+	if err := writeFileSync(filepath.Join(f.dataDir, enrollmentFile), enrollment); err != nil {
+		return fmt.Errorf("enrollment record: %w", err)
+	}
+	anchors, err := loadAnchors(f.anchor)
+	if err != nil {
+		return err
+	}
+	listen := f.listen
+	if listen == "" {
+		listen = fmt.Sprintf(":%d", f.profile.ProvisioningPort)
+	}
+	f.log.Info("device", "id", id.DeviceID, "firstBoot", firstBoot, "board", f.profile.Name, "listen", listen)
+	return device.Run(ctx, device.Config{
+		Engine: engine.Options{
+			DeviceID:        id.DeviceID,
+			DeviceSerial:    id.DeviceSerial,
+			DeviceLabel:     f.label,
+			FirmwareVersion: version.Version,
+			SessionLifetime: f.profile.Pairing.SessionLifetime.D(),
+			TokenRotation:   f.profile.Pairing.TokenRotation.D(),
+			ListenAddr:      listen,
+		},
+		DataDir:             f.dataDir,
+		Keys:                ks,
+		Anchors:             anchors,
+		Clock:               f.clock,
+		Wall:                f.wall,
+		Display:             f.display,
+		Button:              f.button,
+		Console:             f.console,
+		ConsoleMayProvision: f.profile.ConsoleMayProvision,
+		Enrollment:          enrollment,
+		Address:             f.address,
+		NetLines:            f.netLines,
+		Reboot:              f.reboot,
+		Version:             fmt.Sprintf("zmonitor %s (built %s), board %s", version.Version, version.BuildTime, f.profile.Name),
+		Log:                 f.log,
+		Started:             f.started,
+	})
+}
+
+var _ = time.Second

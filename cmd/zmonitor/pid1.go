@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zmonitor/firmware/board"
+	"github.com/zmonitor/firmware/internal/clock"
+	"github.com/zmonitor/firmware/internal/initproc"
+	"github.com/zmonitor/firmware/internal/version"
+)
+
+// kernelArgs are the zmonitor.* parameters of the kernel command line.
+type kernelArgs struct {
+	deviceID, serial, label string
+	verbose                 bool
+}
+
+func parseCmdline(s string) kernelArgs {
+	var k kernelArgs
+	for _, f := range strings.Fields(s) {
+		name, val, _ := strings.Cut(f, "=")
+		switch name {
+		case "zmonitor.device_id":
+			k.deviceID = val
+		case "zmonitor.serial":
+			k.serial = val
+		case "zmonitor.label":
+			k.label = val
+		case "zmonitor.verbose":
+			k.verbose = val == "1"
+		}
+	}
+	return k
+}
+
+// pid1 is the firmware as the kernel's /init. It never returns.
+func pid1() {
+	sigs := initproc.Notify()
+	cmdline, _ := os.ReadFile("/proc/cmdline")
+	ini := initproc.New(nil)
+	if err := ini.Boot(initproc.PseudoMounts()); err != nil {
+		fmt.Fprintf(os.Stderr, "zmonitor: boot: %v\n", err)
+	}
+	if len(cmdline) == 0 {
+		cmdline, _ = os.ReadFile("/proc/cmdline")
+	}
+	args := parseCmdline(string(cmdline))
+	level := slog.LevelWarn
+	if args.verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ini = initproc.New(&initproc.Opts{Log: log})
+	if err := ini.Boot(initproc.DefaultSteps(args.deviceID)); err != nil {
+		log.Error("boot", "err", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var how initproc.How
+	var once sync.Once
+	stop := func(h initproc.How) { once.Do(func() { how = h; cancel() }) }
+	go func() {
+		if h := ini.Supervise(ctx, sigs); h != 0 {
+			stop(h)
+		}
+	}()
+	err := bootFirmware(ctx, ini, args, log, func() error { stop(initproc.Reboot); return nil })
+	if err != nil {
+		log.Error("firmware stopped", "err", err)
+		fmt.Fprintf(os.Stderr, "zmonitor: %v\n", err)
+		// Stay up for the service engineer; a signal still shuts down.
+		<-ctx.Done()
+	}
+	if how == 0 {
+		how = initproc.Halt
+	}
+	mount := "/data"
+	if p, err := board.Load(board.DefaultPath); err == nil {
+		mount = p.Data.Mount
+	}
+	if err := ini.Shutdown(how, mount); err != nil {
+		log.Error("shutdown", "err", err)
+	}
+	initproc.Forever()
+}
+
+func bootFirmware(ctx context.Context, ini *initproc.Init, args kernelArgs, log *slog.Logger, reboot func() error) error {
+	profile, err := board.Load(board.DefaultPath)
+	if err != nil {
+		return fmt.Errorf("board profile: %w", err)
+	}
+	if err := ini.MountData(initproc.Data{Device: profile.Data.Device, Mount: profile.Data.Mount, FSType: profile.Data.Filesystem}); err != nil {
+		return err
+	}
+	scr, err := board.OpenDisplay(profile)
+	if err != nil {
+		return fmt.Errorf("display: %w", err)
+	}
+	defer scr.Close()
+	btn, err := board.OpenButton(profile)
+	if err != nil {
+		return fmt.Errorf("button: %w", err)
+	}
+	defer btn.Halt()
+	con, err := board.OpenConsole(profile)
+	if err != nil {
+		log.Error("console", "err", err) // the device still works without it
+	}
+	net := startNetwork(ctx, profile, log)
+	clk := clock.System{}
+	f := firmware{
+		profile:  profile,
+		dataDir:  profile.Data.Mount,
+		anchor:   "/etc/zmonitor/provisioning-anchor.pem",
+		id:       identity{DeviceID: args.deviceID, DeviceSerial: args.serial},
+		label:    args.label,
+		clock:    clk,
+		wall:     clock.NewWall(clk, version.Build(), ini.SetSystemTime),
+		display:  scr.Drawer,
+		button:   btn,
+		address:  net.address,
+		netLines: net.lines,
+		reboot:   reboot,
+		log:      log,
+	}
+	if con != nil {
+		defer con.Close()
+		f.console = con
+	}
+	_ = time.Second
+	return runFirmware(ctx, f)
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/zmonitor/firmware/board"
+	"github.com/zmonitor/firmware/drivers/button"
+	"github.com/zmonitor/firmware/internal/clock"
+	"github.com/zmonitor/firmware/internal/version"
+)
+
+// runCmd runs the device as a plain process on a development host: the
+// screen is a PNG file, SIGUSR1 is the button, the console is stdin/stdout.
+func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	boardName := fs.String("board", "qemu-virt", "board profile name, or a JSON profile file")
+	data := fs.String("data", "", "data directory (required)")
+	tpmPath := fs.String("tpm", "", `TPM: "unix:/path/swtpm.sock", "tcp:127.0.0.1:2321", a device path, or "soft" (in-memory keys, development only)`)
+	anchor := fs.String("anchor", "", "provisioning trust anchor PEM (required)")
+	deviceID := fs.String("device-id", "ZM-DEV-001", "device ID (first run only: kept in the data directory)")
+	serial := fs.String("serial", "SN-DEV-000001", "device serial (first run only)")
+	label := fs.String("label", "", "device label shown before provisioning")
+	listen := fs.String("listen", "127.0.0.1:8444", "provisioning endpoint address")
+	address := fs.String("address", "", "IP address shown in the QR (default: this host's first non-loopback IPv4, else 127.0.0.1)")
+	screenPNG := fs.String("screen", "", "write the screen to this PNG file on every update (default DATA/screen.png)")
+	noConsole := fs.Bool("no-console", false, "no diagnostics console on stdin/stdout")
+	verbose := fs.Bool("v", false, "log at info level")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *data == "" || *anchor == "" || fs.NArg() != 0 {
+		return errors.New("run: -data and -anchor are required (zmonitor run -help)")
+	}
+	profile, err := board.Lookup(*boardName)
+	if err != nil {
+		if profile, err = board.Load(*boardName); err != nil {
+			return fmt.Errorf("run: board %q: %w", *boardName, err)
+		}
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if *screenPNG == "" {
+		*screenPNG = filepath.Join(*data, "screen.png")
+	}
+	if err := os.MkdirAll(*data, 0o700); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	addr := *address
+	if addr == "" {
+		addr = hostAddress()
+	}
+	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	var console io.ReadWriter
+	if !*noConsole {
+		console = stdio{os.Stdin, stdout}
+	}
+	clk := clock.System{}
+	fmt.Fprintf(stderr, "zmonitor %s on %s: screen %s; press the button with: kill -USR1 %d\n", version.Version, profile.Name, *screenPNG, os.Getpid())
+	return runFirmware(ctx, firmware{
+		profile:  profile,
+		dataDir:  *data,
+		tpmPath:  *tpmPath,
+		anchor:   *anchor,
+		id:       identity{DeviceID: *deviceID, DeviceSerial: *serial},
+		label:    *label,
+		listen:   *listen,
+		clock:    clk,
+		wall:     clock.NewWall(clk, version.Build(), nil),
+		display:  newPNGPanel(*screenPNG, profile.Display.Width, profile.Display.Height),
+		button:   signalButton{},
+		console:  console,
+		address:  func() string { return addr },
+		netLines: func() []string { return []string{"host mode, address " + addr} },
+		reboot:   func() error { cancel(); return nil },
+		log:      log,
+	})
+}
+
+type stdio struct {
+	io.Reader
+	io.Writer
+}
+
+func hostAddress() string {
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
+				return ipn.IP.String()
+			}
+		}
+	}
+	return "127.0.0.1"
+}
+
+// signalButton turns SIGUSR1 into button presses.
+type signalButton struct{}
+
+func (signalButton) Run(ctx context.Context, out chan<- button.Event) error {
+	ch := make(chan os.Signal, 4)
+	signal.Notify(ch, syscall.SIGUSR1)
+	defer signal.Stop(ch)
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+			select {
+			case out <- button.Event{Kind: button.Press, At: time.Now()}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+}
+
+// pngPanel is a display.Drawer that keeps the frame in memory and writes it
+// to a PNG file (atomically) after every draw.
+type pngPanel struct {
+	path string
+	mu   sync.Mutex
+	img  *image.RGBA
+}
+
+func newPNGPanel(path string, w, h int) *pngPanel {
+	return &pngPanel{path: path, img: image.NewRGBA(image.Rect(0, 0, w, h))}
+}
+
+func (p *pngPanel) String() string          { return "png:" + p.path }
+func (p *pngPanel) Halt() error             { return nil }
+func (p *pngPanel) ColorModel() color.Model { return color.RGBAModel }
+func (p *pngPanel) Bounds() image.Rectangle { return p.img.Rect }
+
+func (p *pngPanel) Draw(r image.Rectangle, src image.Image, sp image.Point) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	draw.Draw(p.img, r, src, sp, draw.Src)
+	tmp := p.path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("png panel: %w", err)
+	}
+	if err := png.Encode(f, p.img); err != nil {
+		f.Close()
+		return fmt.Errorf("png panel: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, p.path)
+}

@@ -1,0 +1,349 @@
+package e2e
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"image"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/qrcode"
+
+	"github.com/zmonitor/firmware/board"
+	"github.com/zmonitor/firmware/image/initramfs"
+	"github.com/zmonitor/firmware/image/kernel"
+	"github.com/zmonitor/firmware/internal/central/ca"
+	"github.com/zmonitor/firmware/internal/central/job"
+	"github.com/zmonitor/firmware/internal/central/pusher"
+	"github.com/zmonitor/firmware/internal/pairing"
+	"github.com/zmonitor/firmware/internal/payload"
+	"github.com/zmonitor/firmware/internal/testpki"
+	"github.com/zmonitor/firmware/qemu"
+)
+
+// ProvisioningPort is the device's provisioning port inside the guest.
+const ProvisioningPort = 8444
+
+// MonitorGuestPort is where the guest reaches the stand-in monitoring
+// server (qemu.GuestFwdAddr:MonitorGuestPort → host 127.0.0.1).
+const MonitorGuestPort = 9443
+
+// BuildFirmware cross-compiles cmd/zmonitor for linux/arm64 (static) into
+// dir and returns its path. buildTime is stamped as the wall-clock floor.
+func BuildFirmware(ctx context.Context, repo, dir string, buildTime time.Time) (string, error) {
+	bin := filepath.Join(dir, "zmonitor-arm64")
+	ld := fmt.Sprintf("-s -w -X github.com/zmonitor/firmware/internal/version.Version=e2e -X github.com/zmonitor/firmware/internal/version.BuildTime=%s", buildTime.UTC().Format(time.RFC3339))
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", ld, "-o", bin, "./cmd/zmonitor")
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build firmware: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// BuildInitramfs packs init, the board profile and the anchor.
+func BuildInitramfs(initPath string, profile board.Profile, anchorPEM []byte, out string) error {
+	bin, err := os.ReadFile(initPath)
+	if err != nil {
+		return err
+	}
+	pj, err := profile.JSON()
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	if err := initramfs.Build(initramfs.Spec{Init: bin, BoardProfile: pj, TrustAnchor: anchorPEM}, f); err != nil {
+		f.Close()
+		return fmt.Errorf("initramfs: %w", err)
+	}
+	return f.Close()
+}
+
+// Kernel returns the cached kernel, building it when build is set.
+func Kernel(ctx context.Context, build bool) (string, error) {
+	if build {
+		return kernel.Build(ctx, kernel.Options{Progress: os.Stderr})
+	}
+	return kernel.Locate(ctx, kernel.Options{})
+}
+
+// Central is a Central Station for the tests and the demo: provisioning
+// root (the image's anchor), signer, device CA, and a stand-in monitoring
+// server the guest reaches through QEMU's guestfwd.
+type Central struct {
+	Root     *testpki.CA
+	Signer   pusher.Signer
+	CA       *ca.CA
+	Monitor  *http.Server
+	MonitorL net.Listener
+	// ServerURL is the monitoring server as the device sees it.
+	ServerURL string
+}
+
+// NewCentral makes the PKI and starts the monitoring server on
+// 127.0.0.1:0.
+func NewCentral(now time.Time) (*Central, error) {
+	root, err := testpki.NewCA("Z Monitor provisioning root", now)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := testpki.ClientTemplate("Central Station provisioning signer")
+	tmpl.UnknownExtKeyUsage = append(tmpl.UnknownExtKeyUsage, payload.SignerEKU)
+	signer, err := root.NewLeaf(tmpl, now)
+	if err != nil {
+		return nil, err
+	}
+	hospital, err := testpki.NewCA("Hospital device CA", now)
+	if err != nil {
+		return nil, err
+	}
+	devCA, err := ca.New(hospital.Cert, hospital.Key, nil)
+	if err != nil {
+		return nil, err
+	}
+	st := testpki.ServerTemplate("monitoring.hospital.test")
+	st.IPAddresses = append(st.IPAddresses, net.ParseIP(qemu.GuestFwdAddr))
+	srvLeaf, err := hospital.NewLeaf(st, now)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+			http.Error(w, "client certificate required", http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprintf(w, "ok %s\n", r.TLS.PeerCertificates[0].Subject.CommonName)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: &tls.Config{
+		MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{srvLeaf.TLS()},
+		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: hospital.Pool(),
+	}}
+	go srv.ServeTLS(ln, "", "")
+	return &Central{
+		Root: root, Signer: pusher.Signer{Key: signer.Key, Chain: []*x509.Certificate{signer.Cert}}, CA: devCA,
+		Monitor: srv, MonitorL: ln,
+		ServerURL: fmt.Sprintf("https://%s:%d", qemu.GuestFwdAddr, MonitorGuestPort),
+	}, nil
+}
+
+// AnchorPEM is the provisioning root as the image embeds it.
+func (c *Central) AnchorPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Root.Cert.Raw})
+}
+
+// MonitorPort is the host port of the monitoring server.
+func (c *Central) MonitorPort() int { return c.MonitorL.Addr().(*net.TCPAddr).Port }
+
+// Close stops the monitoring server.
+func (c *Central) Close() { c.Monitor.Close() }
+
+// Pusher returns the Central Station's provisioning side.
+func (c *Central) Pusher(tweak func(*pusher.Config)) (*pusher.Pusher, error) {
+	cfg := pusher.Config{CA: c.CA, Signer: c.Signer, ServerURL: c.ServerURL}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	return pusher.New(cfg)
+}
+
+// Device is the booted board seen from outside.
+type Device struct {
+	*qemu.Board
+}
+
+var consoleReadyRE = regexp.MustCompile(`diagnostics console`)
+
+// WaitConsole waits for the diagnostics console of the current boot.
+func (d *Device) WaitConsole(ctx context.Context) error {
+	if _, err := d.Expect(ctx, consoleReadyRE); err != nil {
+		return fmt.Errorf("console did not start: %w\n%s", err, d.ConsoleText())
+	}
+	return nil
+}
+
+// Restart boots again on the same disk and TPM (after Stop or PowerCut)
+// and waits for the console.
+func (d *Device) Restart(ctx context.Context) error {
+	if err := d.StartAgain(ctx); err != nil {
+		return err
+	}
+	return d.WaitConsole(ctx)
+}
+
+// Command sends a console command and returns its output up to the next
+// prompt.
+func (d *Device) Command(ctx context.Context, cmd string) (string, error) {
+	marker := fmt.Sprintf("__%d__", time.Now().UnixNano())
+	if err := d.SendLine(cmd); err != nil {
+		return "", err
+	}
+	// An unknown command echoes its name back in its error line: use it to
+	// find the end of this command's output without guessing at timing.
+	if err := d.SendLine(marker); err != nil {
+		return "", err
+	}
+	out, err := d.Expect(ctx, regexp.MustCompile(`(?s).*?`+marker+`.*?`+marker))
+	if err != nil {
+		return "", fmt.Errorf("console %q: %w", cmd, err)
+	}
+	if i := strings.Index(out, cmd); i >= 0 {
+		out = out[i+len(cmd):]
+	}
+	if i := strings.Index(out, marker); i >= 0 {
+		out = out[:i]
+	}
+	return out, nil
+}
+
+var stateRE = regexp.MustCompile(`state: ([A-Z_]+)`)
+
+// State asks the console for the provisioning state.
+func (d *Device) State(ctx context.Context) (string, error) {
+	out, err := d.Command(ctx, "status")
+	if err != nil {
+		return "", err
+	}
+	m := stateRE.FindStringSubmatch(out)
+	if m == nil {
+		return "", fmt.Errorf("status answered %q", out)
+	}
+	return m[1], nil
+}
+
+// WaitState polls the console until the state is want.
+func (d *Device) WaitState(ctx context.Context, want string) error {
+	for {
+		s, err := d.State(ctx)
+		if err != nil {
+			return err
+		}
+		if s == want {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("state %s, waiting for %s: %w", s, want, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Enrollment is the device's enrollment record as the console shows it.
+type Enrollment struct {
+	DeviceID        string `json:"deviceId"`
+	DeviceSerial    string `json:"deviceSerial"`
+	IdentityKey     string `json:"identityPublicKey"`
+	PayloadKey      string `json:"payloadPublicKey"`
+	FirmwareVersion string `json:"firmwareVersion"`
+}
+
+// Identity parses the identity public key.
+func (e Enrollment) Identity() (*ecdsa.PublicKey, error) {
+	der, err := base64.StdEncoding.DecodeString(e.IdentityKey)
+	if err != nil {
+		return nil, err
+	}
+	k, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		return nil, err
+	}
+	ek, ok := k.(*ecdsa.PublicKey)
+	if !ok {
+		return nil, errors.New("identity key is not ECDSA")
+	}
+	return ek, nil
+}
+
+// Enroll reads the enrollment record from the console.
+func (d *Device) Enroll(ctx context.Context) (Enrollment, error) {
+	out, err := d.Command(ctx, "enroll")
+	if err != nil {
+		return Enrollment{}, err
+	}
+	i, j := strings.Index(out, "{"), strings.LastIndex(out, "}")
+	if i < 0 || j < i {
+		return Enrollment{}, fmt.Errorf("enroll answered %q", out)
+	}
+	var e Enrollment
+	if err := json.Unmarshal([]byte(out[i:j+1]), &e); err != nil {
+		return Enrollment{}, fmt.Errorf("enroll: %w", err)
+	}
+	return e, nil
+}
+
+// DecodeQR reads a QR code from an image.
+func DecodeQR(img image.Image) (string, error) {
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		return "", err
+	}
+	res, err := qrcode.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true})
+	if err != nil {
+		return "", err
+	}
+	return res.GetText(), nil
+}
+
+// ScanQR takes screenshots until one holds a pairing QR different from
+// not (if given), and returns it parsed.
+func (d *Device) ScanQR(ctx context.Context, not string) (pairing.QRContent, image.Image, error) {
+	for {
+		img, err := d.Screenshot(ctx)
+		if err != nil {
+			return pairing.QRContent{}, nil, err
+		}
+		if text, err := DecodeQR(img); err == nil && text != not {
+			q, err := pairing.ParseQR([]byte(text))
+			return q, img, err
+		}
+		select {
+		case <-ctx.Done():
+			return pairing.QRContent{}, img, fmt.Errorf("no new pairing QR on the screen: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Job is the pairing job for the scanned QR.
+func (d *Device) Job(q pairing.QRContent, identity *ecdsa.PublicKey) job.Job {
+	return job.Job{PairingID: "e2e", DeviceID: q.DeviceID, Address: d.GuestPort(ProvisioningPort), IdentityKey: identity,
+		Token: q.PairingToken, PairingCode: q.PairingCode, Label: "ICU-MON-04"}
+}
+
+// FrameHasInk reports whether a screenshot shows anything but one colour.
+func FrameHasInk(img image.Image) bool {
+	b := img.Bounds()
+	r0, g0, b0, _ := img.At(b.Min.X, b.Min.Y).RGBA()
+	for y := b.Min.Y; y < b.Max.Y; y += 3 {
+		for x := b.Min.X; x < b.Max.X; x += 3 {
+			r, g, bb, _ := img.At(x, y).RGBA()
+			if r != r0 || g != g0 || bb != b0 {
+				return true
+			}
+		}
+	}
+	return false
+}
