@@ -36,7 +36,7 @@ func TestPairQRSuccessTimeline(t *testing.T) {
 	dev := e.enroll("ZM-001")
 	qr := dev.session(t).QR().Marshal()
 	var seen []string
-	res, err := e.client(e.token).Pair(context.Background(), Request{QR: qr, Progress: func(ev Event) { seen = append(seen, ev.Name) }})
+	res, err := e.client(e.Token).Pair(context.Background(), Request{QR: qr, Progress: func(ev Event) { seen = append(seen, ev.Name) }})
 	if err != nil {
 		t.Fatalf("Pair: %v", err)
 	}
@@ -63,7 +63,7 @@ func TestPairQRSuccessTimeline(t *testing.T) {
 	if res.Elapsed != 2*time.Second {
 		t.Errorf("elapsed %v", res.Elapsed)
 	}
-	jobs := e.prov.calls()
+	jobs := e.Prov.Jobs()
 	if len(jobs) != 1 || jobs[0].Token == "" || jobs[0].DeviceID != "ZM-001" {
 		t.Errorf("provisioner jobs %+v", jobs)
 	}
@@ -89,7 +89,7 @@ func TestPairDeviceFailures(t *testing.T) {
 			steps := append(append([]job.Progress{}, pushSteps...), job.Progress{State: "PROVISIONING_FAILED"})
 			e := newEnv(t, newScript(job.Outcome{State: "PROVISIONING_FAILED", Code: c.code, Message: "device says: " + c.code.Title()}, nil, steps...))
 			qr := e.enroll("ZM-001").session(t).QR().Marshal()
-			res, err := e.client(e.token).Pair(context.Background(), Request{QR: qr})
+			res, err := e.client(e.Token).Pair(context.Background(), Request{QR: qr})
 			if err != nil {
 				t.Fatalf("Pair: %v", err)
 			}
@@ -114,7 +114,7 @@ func TestPairDeviceFailures(t *testing.T) {
 func TestPairDeviceNotReached(t *testing.T) {
 	e := newEnv(t, newScript(job.Outcome{}, failure.New(failure.ConnectionFailed, "hello", errors.New("dial tcp 192.0.2.10:8444: connect: no route to host")), job.Progress{Step: "hello"}))
 	qr := e.enroll("ZM-001").session(t).QR().Marshal()
-	res, err := e.client(e.token).Pair(context.Background(), Request{QR: qr})
+	res, err := e.client(e.Token).Pair(context.Background(), Request{QR: qr})
 	if err != nil {
 		t.Fatalf("Pair: %v", err)
 	}
@@ -149,7 +149,7 @@ func TestPairRefusals(t *testing.T) {
 
 	t.Run("unknown device", func(t *testing.T) {
 		qr := unenrolled("ZM-999").session(t).QR().Marshal()
-		res, err := e.client(e.token).Pair(ctx, Request{QR: qr})
+		res, err := e.client(e.Token).Pair(ctx, Request{QR: qr})
 		ae := wantAPIError(t, err, "DEVICE_UNKNOWN", "Device not in the inventory", "Contact IT support (enroll the device)")
 		if ae.Status != 422 || !strings.Contains(ae.Problem.Message, "ZM-999") || ae.PairingID == "" {
 			t.Errorf("refusal %+v", ae)
@@ -162,7 +162,7 @@ func TestPairRefusals(t *testing.T) {
 		}
 	})
 	t.Run("bad auth", func(t *testing.T) {
-		for _, tok := range []string{"t-00000000.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "nonsense", e.token[:len(e.token)-1] + "x"} {
+		for _, tok := range []string{"t-00000000.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "nonsense", e.Token[:len(e.Token)-1] + "x"} {
 			_, err := e.client(tok).Pair(ctx, Request{QR: dev.session(t).QR().Marshal()})
 			ae := wantAPIError(t, err, "UNAUTHORIZED", "Tablet not authorized", "Ask IT for a technician token")
 			if ae.Status != 401 {
@@ -175,7 +175,7 @@ func TestPairRefusals(t *testing.T) {
 	})
 	t.Run("token replay", func(t *testing.T) {
 		qr := dev.session(t).QR().Marshal()
-		c := e.client(e.token)
+		c := e.client(e.Token)
 		if res, err := c.Pair(ctx, Request{QR: qr}); err != nil || !res.Provisioned() {
 			t.Fatalf("first Pair: %+v %v", res, err)
 		}
@@ -192,11 +192,11 @@ func TestPairManual(t *testing.T) {
 	dev := e.enroll("ZM-001")
 	code := dev.session(t).Code().Display()
 	typed := strings.ToLower(strings.ReplaceAll(code, "-", " "))
-	res, err := e.client(e.token).Pair(context.Background(), Request{DeviceID: "ZM-001", Address: "127.0.0.1:18444", PairingCode: typed, Label: "ICU-MON-04"})
+	res, err := e.client(e.Token).Pair(context.Background(), Request{DeviceID: "ZM-001", Address: "127.0.0.1:18444", PairingCode: typed, Label: "ICU-MON-04"})
 	if err != nil || !res.Provisioned() {
 		t.Fatalf("Pair: %+v %v", res, err)
 	}
-	jobs := e.prov.calls()
+	jobs := e.Prov.Jobs()
 	if len(jobs) != 1 || jobs[0].PairingCode != code || jobs[0].Token != "" || jobs[0].Address != "127.0.0.1:18444" || jobs[0].Label != "ICU-MON-04" {
 		t.Errorf("job %+v", jobs)
 	}
@@ -215,7 +215,7 @@ func TestPairManualTypoNeverCallsServer(t *testing.T) {
 		"digit letter": code[:4] + "A" + code[5:],
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := e.client(e.token).Pair(context.Background(), Request{DeviceID: "ZM-001", Address: "10.0.2.15", PairingCode: typed})
+			_, err := e.client(e.Token).Pair(context.Background(), Request{DeviceID: "ZM-001", Address: "10.0.2.15", PairingCode: typed})
 			var ie *InputError
 			if !errors.As(err, &ie) || ie.Field != "pairingCode" {
 				t.Fatalf("Pair = %v, want *InputError on pairingCode", err)
@@ -228,10 +228,10 @@ func TestPairManualTypoNeverCallsServer(t *testing.T) {
 			}
 		})
 	}
-	if n := e.requests.Load(); n != 0 {
+	if n := e.Requests(); n != 0 {
 		t.Errorf("the server got %d requests", n)
 	}
-	if n := len(e.prov.calls()); n != 0 {
+	if n := len(e.Prov.Jobs()); n != 0 {
 		t.Errorf("the provisioner ran %d times", n)
 	}
 }
@@ -260,7 +260,7 @@ func TestTransportErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(e.url(), e.token, &Opts{RootCAs: other.Pool(), Clock: e.clk})
+	c, err := New(e.url(), e.Token, &Opts{RootCAs: other.Pool(), Clock: e.Clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,19 +269,19 @@ func TestTransportErrors(t *testing.T) {
 	if !errors.As(err, &te) || !strings.Contains(te.Hint, "not signed by the CA") || !errors.As(err, new(x509.UnknownAuthorityError)) {
 		t.Errorf("wrong CA: %v", err)
 	}
-	c, err = New(e.url(), e.token, &Opts{RootCAs: e.ca.Pool(), ServerName: "central.example", Clock: e.clk})
+	c, err = New(e.url(), e.Token, &Opts{RootCAs: e.CA.Pool(), ServerName: "central.example", Clock: e.Clock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err = c.Pair(context.Background(), Request{QR: qr}); !errors.As(err, &te) || !strings.Contains(te.Hint, "not for this address") {
 		t.Errorf("wrong name: %v", err)
 	}
-	e.ts.Close()
-	c = e.client(e.token)
+	e.HTTP.Close()
+	c = e.client(e.Token)
 	if _, err = c.Pair(context.Background(), Request{QR: qr}); !errors.As(err, &te) || !strings.Contains(te.Hint, "refused or unreachable") {
 		t.Errorf("server down: %v", err)
 	}
-	if strings.Contains(fmt.Sprint(err), e.token) {
+	if strings.Contains(fmt.Sprint(err), e.Token) {
 		t.Error("error repeats the token")
 	}
 }
@@ -315,7 +315,7 @@ func TestFollowGivesUpAfterCancel(t *testing.T) {
 	e := newEnv(t, newScript(job.Outcome{State: state.Provisioned.String()}, nil, pushSteps...))
 	qr := e.enroll("ZM-001").session(t).QR().Marshal()
 	ctx, cancel := context.WithCancel(context.Background())
-	res, err := e.client(e.token).Pair(ctx, Request{QR: qr, Progress: func(ev Event) {
+	res, err := e.client(e.Token).Pair(ctx, Request{QR: qr, Progress: func(ev Event) {
 		if ev.Name == "push" {
 			cancel()
 		}
