@@ -106,34 +106,41 @@ var (
 // Parse checks syntax only: certificates are parsed, and the signature and
 // the session are checked, by Verify.
 func Parse(b []byte) (Config, error) {
+	c, _, err := parse(b)
+	return c, err
+}
+
+// parse is Parse that also returns the signing input: the canonical form of
+// the received bytes without the signature member.
+func parse(b []byte) (Config, []byte, error) {
 	members, err := strictObject(b, MaxPayload, payloadMembers)
 	if err != nil {
-		return Config{}, err
+		return Config{}, nil, err
 	}
 	for _, k := range requiredMembers {
 		if _, ok := members[k]; !ok {
-			return Config{}, fmt.Errorf("%w: member %q missing", ErrMalformed, k)
+			return Config{}, nil, fmt.Errorf("%w: member %q missing", ErrMalformed, k)
 		}
 	}
 	var c Config
 	if err := json.Unmarshal(b, &c); err != nil {
-		return Config{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return Config{}, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if err := c.checkSyntax(); err != nil {
-		return Config{}, err
+		return Config{}, nil, err
 	}
 	received, err := canonicalWithoutSignature(members)
 	if err != nil {
-		return Config{}, err
+		return Config{}, nil, err
 	}
 	decoded, err := c.CanonicalForSigning()
 	if err != nil {
-		return Config{}, err
+		return Config{}, nil, err
 	}
 	if !bytes.Equal(received, decoded) {
-		return Config{}, fmt.Errorf("%w: members do not decode to the values they encode (empty optional member or non-canonical number)", ErrMalformed)
+		return Config{}, nil, fmt.Errorf("%w: members do not decode to the values they encode (empty optional member, non-canonical number or string)", ErrMalformed)
 	}
-	return c, nil
+	return c, received, nil
 }
 
 // checkSyntax checks the members' formats.

@@ -103,7 +103,7 @@ func Verify(envelope []byte, key ecdh.KeyExchanger, exp Expect) (*Verified, erro
 	}
 
 	// 2. Parse.
-	c, err := Parse(plain)
+	c, signingInput, err := parse(plain)
 	if err != nil {
 		return nil, failure.New(failure.PayloadMalformed, "parse payload", err)
 	}
@@ -129,11 +129,7 @@ func Verify(envelope []byte, key ecdh.KeyExchanger, exp Expect) (*Verified, erro
 	}
 
 	// 4. Signature, over the canonical form of the bytes received.
-	in, err := SigningInput(plain)
-	if err != nil {
-		return nil, failure.New(failure.SignatureInvalid, "verify signature", err)
-	}
-	if err := verifyDigest(in, c.Signature, pub); err != nil {
+	if err := verifyDigest(signingInput, c.Signature, pub); err != nil {
 		return nil, failure.New(failure.SignatureInvalid, "verify signature", err)
 	}
 
