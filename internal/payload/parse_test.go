@@ -175,8 +175,8 @@ func TestSealOpen(t *testing.T) {
 	}
 }
 
-// TestOpenUsesOnlyECDH opens with a key exchanger whose Bytes panics, as a
-// TPM-held key's would.
+// TestOpenUsesOnlyECDH verifies with a key exchanger that has only ECDH,
+// Curve and PublicKey (no private bytes), as a TPM-held key.
 func TestOpenUsesOnlyECDH(t *testing.T) {
 	f := newFixture(t)
 	env := f.seal(t, nil, nil)
