@@ -886,6 +886,9 @@ func (e *Engine) finishProgress() {
 	if e.progress == nil {
 		return
 	}
+	// Whoever reads the final line may ask for the status next: it must
+	// already say the final state.
+	e.publish()
 	p := endpoint.Progress{State: e.st.String(), Final: true, Elapsed: e.d.Clock.Now().Sub(e.pushStart).Milliseconds()}
 	if e.st == state.ProvisioningFailed && e.lastErr != nil {
 		c := failure.CodeOf(e.lastErr)
