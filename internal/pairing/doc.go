@@ -39,7 +39,7 @@
 // order, compact, all strings:
 //
 //	{"deviceId":"ZM-001","deviceSerial":"SN-2024-001234","ipAddress":"192.168.1.100",
-//	 "pairingCode":"ABC-123-ABC","pairingToken":"<102 chars>",
+//	 "pairingCode":"ABC-123-ABC","pairingToken":"<98 chars>",
 //	 "expiresAt":"2024-11-25T14:30:00Z","firmwareVersion":"1.2.3"}
 //
 // expiresAt is RFC 3339 UTC with whole seconds (TimeLayout); it is for humans
@@ -47,15 +47,16 @@
 // its monotonic clock. Field limits are in Validate; the whole object a
 // session shows is at most MaxQRBytes (331) so that it fits QR version 13 at
 // error correction M (69 modules, 231 px at 3 px per module with a 4-module
-// quiet zone). With the spec's example field lengths the object is 290 bytes:
-// 3 bytes over version 12's 287, so version 13 is what the spec's example
-// needs with a 76-byte token.
+// quiet zone). With the spec's example field lengths the object is 286
+// bytes: version 12 (65 modules, 219 px with the quiet zone), as DESIGN.md
+// asks. That needs the 9-byte nonce below (the design says 12; with 12 the
+// example is 290 bytes, version 13); longer fields still use version 13.
 //
 // # Pairing token
 //
 // The token proves the QR was made by this device, recently:
 //
-//	pairingToken = base64url_nopad( nonce[12] || r[32] || s[32] )     (102 characters)
+//	pairingToken = base64url_nopad( nonce[9] || r[32] || s[32] )     (98 characters)
 //
 // where nonce is fresh random bytes per rotation and (r, s) is an ECDSA
 // P-256 signature, r and s big-endian and left-padded with zeros to 32 bytes,
@@ -70,7 +71,7 @@
 // with each field exactly as it appears in the JSON (its UTF-8 bytes after
 // JSON decoding). The length prefixes make the encoding unambiguous and the
 // label separates it from anything else the key signs. A verifier decodes
-// the token (strict base64url, no padding, exactly 76 bytes), recomputes the
+// the token (strict base64url, no padding, exactly 73 bytes), recomputes the
 // digest from the other six fields and the nonce, and checks the signature
 // with the DevID public key from its inventory (ECDSA P-256 verification,
 // which refuses r or s outside [1, n−1]; low-S is not required). VerifyToken

@@ -159,7 +159,7 @@ func jsonErr(err error) error {
 //   - ipAddress: an IPv4 or IPv6 address in canonical form (as
 //     net/netip prints it), no zone, not unspecified
 //   - pairingCode: a valid code (ParseCode) in display form AAA-999-AAA
-//   - pairingToken: base64url without padding of exactly 76 bytes
+//   - pairingToken: base64url without padding of exactly TokenBytes (73) bytes
 //   - expiresAt: TimeLayout (RFC 3339, UTC, seconds, "Z")
 //   - firmwareVersion: 1-32 of A-Z a-z 0-9 . _ + -
 func (q QRContent) Validate() error {

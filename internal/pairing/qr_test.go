@@ -28,11 +28,11 @@ func TestMarshalCompactInSpecOrder(t *testing.T) {
 	}
 }
 
-// The QR sizes: the spec's example lengths with a real 102-character token
-// make 290 bytes, three over version 12's 287-byte limit at level M, so they
-// need version 13 (69 modules: 3 px per module and a 4-module quiet zone
-// still fit a 240 px panel, 231 px). MaxQRBytes keeps every session at
-// version 13 or below.
+// The QR sizes: the spec's example lengths with a real 98-character token
+// make 286 bytes, within version 12's 287-byte limit at level M (65 modules:
+// 3 px per module and a 4-module quiet zone take 219 px of a 240 px panel).
+// Longer fields go to version 13; MaxQRBytes keeps every session at version
+// 13 or below.
 func TestQRVersion(t *testing.T) {
 	k := newKey(t)
 	code := validCode(t).Display()
@@ -41,10 +41,10 @@ func TestQRVersion(t *testing.T) {
 		id, serial, ip, fw     string
 		wantBytes, wantVersion int
 	}{
-		{"spec example", "ZM-001", "SN-2024-001234", "192.168.1.100", "1.2.3", 290, 13},
-		{"serial 24, IPv4 15", "ZM-001", "SN-2024-0012345678901234"[:24], "192.168.100.100", "1.2.3", 302, 13},
-		{"largest: 16+24+15+24", "ZM-0000000000001", strings.Repeat("S", 24), "192.168.100.100", "v1.2.3-45-gabcdef0-dirty", MaxQRBytes, 13},
-		{"IPv6", "ZM-001", "SN-2024-001234", "fd00:1234:5678:9abc:def0:1234:5678:9abc", "1.2.3", 316, 13},
+		{"spec example", "ZM-001", "SN-2024-001234", "192.168.1.100", "1.2.3", 286, 12},
+		{"serial 24, IPv4 15", "ZM-001", "SN-2024-0012345678901234"[:24], "192.168.100.100", "1.2.3", 298, 13},
+		{"largest: 20+24+15+24", "ZM-00000000000000001", strings.Repeat("S", 24), "192.168.100.100", "v1.2.3-45-gabcdef0-dirty", MaxQRBytes, 13},
+		{"IPv6", "ZM-001", "SN-2024-001234", "fd00:1234:5678:9abc:def0:1234:5678:9abc", "1.2.3", 312, 13},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,7 +64,7 @@ func TestQRVersion(t *testing.T) {
 			}
 		})
 	}
-	// Version 12 holds 287 bytes at level M: the spec's example misses it.
+	// Version 12 holds 287 bytes at level M.
 	v, side := qrVersion(t, []byte(strings.Repeat("x", 287)))
 	if v != 12 || side != 65 {
 		t.Errorf("287 bytes: version %d, %d modules; want 12, 65", v, side)
@@ -129,8 +129,8 @@ func TestParseQRErrors(t *testing.T) {
 		{"code lower case", set("pairingCode", strings.ToLower(q.PairingCode)), "pairingCode: not in the form"},
 		{"code no dashes", set("pairingCode", strings.ReplaceAll(q.PairingCode, "-", "")), "pairingCode: not in the form"},
 		{"code typo", set("pairingCode", "AAA-000-AAB"), "check character"},
-		{"short token", set("pairingToken", q.PairingToken[:100]), "pairingToken"},
-		{"padded token", set("pairingToken", q.PairingToken[:100]+"=="), "pairingToken"},
+		{"short token", set("pairingToken", q.PairingToken[:TokenChars-2]), "pairingToken"},
+		{"padded token", set("pairingToken", q.PairingToken[:TokenChars-2]+"=="), "pairingToken"},
 		{"token std alphabet", set("pairingToken", "+"+q.PairingToken[1:]), "pairingToken"},
 		{"expires offset", set("expiresAt", "2024-11-25T15:30:00+01:00"), "expiresAt"},
 		{"expires lower z", set("expiresAt", "2024-11-25T14:30:00z"), "expiresAt"},

@@ -92,7 +92,7 @@ func TestTokenDigestEncoding(t *testing.T) {
 	m = append(m, "2024-11-25T14:30:00Z"...)
 	m = append(m, 0, 5)
 	m = append(m, "1.2.3"...)
-	m = append(m, 0, 12)
+	m = append(m, 0, NonceBytes)
 	m = append(m, nonce[:]...)
 	want := sha256.Sum256(m)
 	got, err := TokenDigest(q, nonce)
@@ -200,7 +200,7 @@ func TestVerifyTokenMalformed(t *testing.T) {
 }
 
 // r and s are fixed width: a signature whose r has a leading zero byte still
-// makes a 76-byte token that verifies.
+// makes a TokenBytes-long token that verifies.
 func TestTokenFixedWidth(t *testing.T) {
 	k := newKey(t)
 	q := example(t)

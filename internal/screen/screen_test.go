@@ -88,7 +88,7 @@ func roundTrip565(t *testing.T, img *image.RGBA) *image.RGBA {
 // the largest QR a session can show.
 func worstQR(t testing.TB) []byte {
 	q := pairing.QRContent{
-		DeviceID:        strings.Repeat("D", 16),
+		DeviceID:        strings.Repeat("D", 20),
 		DeviceSerial:    strings.Repeat("S", 24),
 		IPAddress:       "255.255.255.255",
 		PairingCode:     "WWW-888-MMM",

@@ -132,14 +132,14 @@ func SampleView(s state.State) View {
 }
 
 // sampleToken has the shape of a real pairing token: base64url without
-// padding of a 12-byte nonce and a 64-byte signature (102 characters).
+// padding of a nonce and a 64-byte signature (pairing.TokenChars long).
 func sampleToken() string {
 	var b []byte
-	for i := byte(0); len(b) < 76; i++ {
+	for i := byte(0); len(b) < pairing.TokenBytes; i++ {
 		h := sha256.Sum256([]byte{'z', 'm', i})
 		b = append(b, h[:]...)
 	}
-	return base64.RawURLEncoding.EncodeToString(b[:76])
+	return base64.RawURLEncoding.EncodeToString(b[:pairing.TokenBytes])
 }
 
 // sampleRand is a deterministic byte source for the sample pairing code.
