@@ -61,7 +61,7 @@ func Open(ctx context.Context, dsn string, o *Opts) (Store, error) {
 	db.SetMaxOpenConns(opts.MaxOpenConns)
 	db.SetMaxIdleConns(opts.MaxOpenConns)
 	s := &sqlStore{db: db, d: d, clock: opts.Clock}
-	if err := db.PingContext(ctx); err != nil {
+	if err := connect(ctx, db, backend, opts); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store: %s: connect: %w", backend, err)
 	}
@@ -102,4 +102,27 @@ func parseDSN(dsn string, busy time.Duration) (Backend, string, error) {
 		return PostgreSQL, strings.TrimPrefix(dsn, "postgres:"), nil
 	}
 	return 0, "", errors.New("database must be sqlite:PATH or postgres://HOST/DB")
+}
+
+// connect opens the first connection. SQLite's switch to WAL mode, done
+// while connecting, can answer SQLITE_BUSY at once when other processes
+// open the same file at the same moment (the busy handler does not cover
+// it), so that case is retried with backoff for up to BusyTimeout.
+func connect(ctx context.Context, db *sql.DB, backend Backend, opts Opts) error {
+	wait := 5 * time.Millisecond
+	deadline := opts.Clock.Now().Add(opts.BusyTimeout)
+	for {
+		err := db.PingContext(ctx)
+		if err == nil || backend != SQLite || !strings.Contains(err.Error(), "SQLITE_BUSY") || opts.Clock.Now().After(deadline) {
+			return err
+		}
+		t := opts.Clock.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C():
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
 }
