@@ -307,27 +307,32 @@ func BenchmarkScanImage(b *testing.B) {
 	}
 }
 
-// TestScanImageFallbacks: pictures that gozxing's default attempt cannot
-// read, that the cleaned-up attempts can (the fallbacks are not dead code).
+// TestScanImageFallbacks: over a grid of scales and noise levels, ScanImage
+// reads every picture gozxing's default attempt reads, and at least three
+// that it cannot (the fallbacks are not dead code).
 func TestScanImageFallbacks(t *testing.T) {
 	img, want := renderReady(t, 240, 240)
-	for _, c := range []struct {
-		f   float64
-		amp int
-	}{{0.8, 40}, {0.9, 80}, {1, 120}, {1.5, 120}} {
-		t.Run(fmt.Sprintf("x%.1f noise %d", c.f, c.amp), func(t *testing.T) {
-			im := noisy(scale(img, c.f), c.amp)
+	rescued := 0
+	for _, f := range []float64{0.8, 0.9, 1, 1.5} {
+		for _, amp := range []int{40, 80, 120} {
+			im := noisy(scale(img, f), amp)
 			bmp, err := gozxing.NewBinaryBitmapFromImage(im)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := gzqr.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true}); err == nil {
-				t.Fatal("the plain decode reads this picture: not a fallback case")
-			}
+			_, plainErr := gzqr.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true})
 			got, err := ScanImage(im)
-			if err != nil || !bytes.Equal(got, want) {
-				t.Fatalf("ScanImage = %q, %v", got, err)
+			ok := err == nil && bytes.Equal(got, want)
+			switch {
+			case plainErr == nil && !ok:
+				t.Errorf("x%.1f noise %d: the plain decode reads it, ScanImage = %q, %v", f, amp, got, err)
+			case plainErr != nil && ok:
+				rescued++
 			}
-		})
+		}
 	}
+	if rescued < 3 {
+		t.Errorf("the fallbacks read only %d pictures the plain decode cannot", rescued)
+	}
+	t.Logf("the fallbacks read %d of 12 pictures the plain decode cannot", rescued)
 }
