@@ -624,8 +624,9 @@ func TestPrivatePartsCannotBeRead(t *testing.T) {
 				t.Fatalf("Duplicate of 0x%08x succeeded", uint32(h))
 			}
 			t.Logf("Duplicate 0x%08x: %v", uint32(h), err)
-			// Even with a policy session for TPM2_Duplicate the object's
-			// fixedTPM/fixedParent refuse it.
+			// A policy session for TPM2_Duplicate does not help either:
+			// the keys' authPolicy is empty, and fixedParent would refuse
+			// the duplication after that.
 			sess, cleanup, err := tpm2.PolicySession(s.tpm, tpm2.TPMAlgSHA256, 16)
 			if err != nil {
 				t.Fatal(err)
