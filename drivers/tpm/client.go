@@ -260,9 +260,11 @@ func parseP256(der []byte) (*ecdsa.PrivateKey, error) {
 // internal copy that Go gives no way to wipe; it is garbage once the key is
 // unreachable.)
 func wipeKey(k *ecdsa.PrivateKey) {
+	//lint:ignore SA1019 D is read only to overwrite its words with zeros.
 	if k == nil || k.D == nil {
 		return
 	}
+	//lint:ignore SA1019 D is read only to overwrite its words with zeros.
 	clear(k.D.Bits())
 }
 
