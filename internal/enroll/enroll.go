@@ -10,108 +10,217 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/zmonitor/firmware/internal/keys"
 )
 
-// Record is an enrollment record.
-type Record struct {
-	DeviceID        string `json:"deviceId"`
-	DeviceSerial    string `json:"deviceSerial"`
-	IdentityKey     string `json:"identityPublicKey"` // base64 DER SPKI, ECDSA P-256
-	PayloadKey      string `json:"payloadPublicKey"`  // base64 DER SPKI, P-256 (ECDH)
+// Enrollment is one device's enrollment record.
+type Enrollment struct {
+	DeviceID     string `json:"deviceId"`
+	DeviceSerial string `json:"deviceSerial"`
+	// IdentitySPKI and PayloadSPKI are standard base64 of DER
+	// SubjectPublicKeyInfo (id-ecPublicKey, P-256).
+	IdentitySPKI    string `json:"identityPublicKey"`
+	PayloadSPKI     string `json:"payloadPublicKey"`
 	FirmwareVersion string `json:"firmwareVersion"`
 }
 
-// MaxRecord bounds a record.
-const MaxRecord = 4 << 10
+// Limits of what Parse accepts.
+const (
+	MaxRecordSize = 4096 // bytes of JSON
+	MaxFieldLen   = 64   // characters of deviceId, deviceSerial, firmwareVersion
+)
 
-// New makes the record of the device whose keys are ks.
-func New(ks keys.Store, deviceID, serial, firmware string) (Record, error) {
-	id, err := x509.MarshalPKIXPublicKey(ks.Identity().Public())
+// Errors Parse (and New) return, wrapped with the field at fault.
+var (
+	ErrSyntax   = errors.New("enrollment: malformed JSON")
+	ErrField    = errors.New("enrollment: bad field")
+	ErrTooLarge = errors.New("enrollment: record too large")
+)
+
+// New builds the record of the device whose keys are in s.
+func New(s keys.Store, deviceID, deviceSerial, firmwareVersion string) (Enrollment, error) {
+	idDER, err := x509.MarshalPKIXPublicKey(s.Identity().Public())
 	if err != nil {
-		return Record{}, fmt.Errorf("enroll: identity key: %w", err)
+		return Enrollment{}, fmt.Errorf("enrollment: identity key: %w", err)
 	}
-	pk, err := x509.MarshalPKIXPublicKey(ks.PayloadKey().PublicKey())
+	payDER, err := x509.MarshalPKIXPublicKey(s.PayloadKey().PublicKey())
 	if err != nil {
-		return Record{}, fmt.Errorf("enroll: payload key: %w", err)
+		return Enrollment{}, fmt.Errorf("enrollment: payload key: %w", err)
 	}
-	r := Record{DeviceID: deviceID, DeviceSerial: serial, IdentityKey: base64.StdEncoding.EncodeToString(id),
-		PayloadKey: base64.StdEncoding.EncodeToString(pk), FirmwareVersion: firmware}
-	if _, _, err := r.Keys(); err != nil {
-		return Record{}, err
+	e := Enrollment{
+		DeviceID:        deviceID,
+		DeviceSerial:    deviceSerial,
+		IdentitySPKI:    base64.StdEncoding.EncodeToString(idDER),
+		PayloadSPKI:     base64.StdEncoding.EncodeToString(payDER),
+		FirmwareVersion: firmwareVersion,
 	}
-	return r, nil
+	if err := e.Validate(); err != nil {
+		return Enrollment{}, err
+	}
+	return e, nil
 }
 
-// Marshal encodes the record.
-func (r Record) Marshal() ([]byte, error) { return json.Marshal(r) }
+// Marshal encodes the record as compact JSON after validating it.
+func (e Enrollment) Marshal() ([]byte, error) {
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("enrollment: encode: %w", err)
+	}
+	return b, nil
+}
 
-// Parse decodes a record strictly and checks its keys.
-func Parse(b []byte) (Record, error) {
-	if len(b) > MaxRecord {
-		return Record{}, fmt.Errorf("enroll: record of %d bytes, limit %d", len(b), MaxRecord)
+// Parse decodes and validates a record.
+func Parse(b []byte) (Enrollment, error) {
+	if len(b) > MaxRecordSize {
+		return Enrollment{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), MaxRecordSize)
+	}
+	if err := checkObject(b); err != nil {
+		return Enrollment{}, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	var r Record
-	if err := dec.Decode(&r); err != nil {
-		return Record{}, fmt.Errorf("enroll: %w", err)
+	var e Enrollment
+	if err := dec.Decode(&e); err != nil {
+		return Enrollment{}, fmt.Errorf("%w: %w", ErrSyntax, err)
 	}
-	if len(bytes.TrimSpace(b[dec.InputOffset():])) != 0 {
-		return Record{}, errors.New("enroll: trailing data after the record")
+	if _, err := dec.Token(); err != io.EOF {
+		return Enrollment{}, fmt.Errorf("%w: data after the record", ErrSyntax)
 	}
-	if r.DeviceID == "" || r.DeviceSerial == "" || r.FirmwareVersion == "" {
-		return Record{}, errors.New("enroll: deviceId, deviceSerial and firmwareVersion are required")
+	if err := e.Validate(); err != nil {
+		return Enrollment{}, err
 	}
-	if _, _, err := r.Keys(); err != nil {
-		return Record{}, err
-	}
-	return r, nil
+	return e, nil
 }
 
-// Keys parses the record's public keys.
-func (r Record) Keys() (*ecdsa.PublicKey, *ecdh.PublicKey, error) {
-	parse := func(name, s string) (any, error) {
-		der, err := base64.StdEncoding.DecodeString(s)
+// ParseEnrollment is Parse (the name the Central Station's importer uses).
+func ParseEnrollment(b []byte) (Enrollment, error) { return Parse(b) }
+
+var fieldNames = map[string]bool{
+	"deviceId": true, "deviceSerial": true, "identityPublicKey": true,
+	"payloadPublicKey": true, "firmwareVersion": true,
+}
+
+// checkObject requires one flat JSON object whose keys are the record's
+// fields, each at most once, with string values. (encoding/json alone keeps
+// the last of duplicate keys and matches names case-insensitively.)
+func checkObject(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrSyntax, err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return fmt.Errorf("%w: not a JSON object", ErrSyntax)
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
 		if err != nil {
-			return nil, fmt.Errorf("enroll: %s is not base64", name)
+			return fmt.Errorf("%w: %w", ErrSyntax, err)
 		}
-		k, err := x509.ParsePKIXPublicKey(der)
+		k, _ := tok.(string)
+		if !fieldNames[k] {
+			return fmt.Errorf("%w: unknown field %q", ErrField, k)
+		}
+		if seen[k] {
+			return fmt.Errorf("%w: duplicate field %q", ErrField, k)
+		}
+		seen[k] = true
+		v, err := dec.Token()
 		if err != nil {
-			return nil, fmt.Errorf("enroll: %s: %w", name, err)
+			return fmt.Errorf("%w: %w", ErrSyntax, err)
 		}
-		return k, nil
-	}
-	ik, err := parse("identityPublicKey", r.IdentityKey)
-	if err != nil {
-		return nil, nil, err
-	}
-	id, ok := ik.(*ecdsa.PublicKey)
-	if !ok || id.Curve != elliptic.P256() {
-		return nil, nil, errors.New("enroll: identityPublicKey is not ECDSA P-256")
-	}
-	pk, err := parse("payloadPublicKey", r.PayloadKey)
-	if err != nil {
-		return nil, nil, err
-	}
-	var payload *ecdh.PublicKey
-	switch k := pk.(type) {
-	case *ecdsa.PublicKey:
-		if k.Curve != elliptic.P256() {
-			return nil, nil, errors.New("enroll: payloadPublicKey is not P-256")
+		if _, ok := v.(string); !ok {
+			return fmt.Errorf("%w: %s is not a string", ErrField, k)
 		}
-		payload, err = k.ECDH()
-	case *ecdh.PublicKey:
-		if k.Curve() != ecdh.P256() {
-			return nil, nil, errors.New("enroll: payloadPublicKey is not P-256")
+	}
+	if _, err := dec.Token(); err != nil {
+		return fmt.Errorf("%w: %w", ErrSyntax, err)
+	}
+	return nil
+}
+
+// Validate checks every field: identifiers are 1..MaxFieldLen printable
+// ASCII characters; both keys are P-256 SPKIs and differ.
+func (e Enrollment) Validate() error {
+	for _, f := range []struct{ name, v string }{
+		{"deviceId", e.DeviceID}, {"deviceSerial", e.DeviceSerial}, {"firmwareVersion", e.FirmwareVersion},
+	} {
+		if err := checkText(f.v); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrField, f.name, err)
 		}
-		payload = k
-	default:
-		err = errors.New("enroll: payloadPublicKey is not a P-256 key")
 	}
+	id, err := e.IdentityKey()
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	return id, payload, nil
+	pay, err := e.PayloadKey()
+	if err != nil {
+		return err
+	}
+	idECDH, err := id.ECDH()
+	if err != nil {
+		return fmt.Errorf("%w: identityPublicKey: %w", ErrField, err)
+	}
+	if idECDH.Equal(pay) {
+		return fmt.Errorf("%w: identity and payload keys are the same key", ErrField)
+	}
+	return nil
+}
+
+func checkText(s string) error {
+	if s == "" {
+		return errors.New("empty")
+	}
+	if len(s) > MaxFieldLen {
+		return fmt.Errorf("%d characters, limit %d", len(s), MaxFieldLen)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return fmt.Errorf("character %d is not printable ASCII", i)
+		}
+	}
+	return nil
+}
+
+// IdentityKey decodes the identity key.
+func (e Enrollment) IdentityKey() (*ecdsa.PublicKey, error) {
+	k, err := parseP256(e.IdentitySPKI)
+	if err != nil {
+		return nil, fmt.Errorf("%w: identityPublicKey: %w", ErrField, err)
+	}
+	return k, nil
+}
+
+// PayloadKey decodes the payload key (the HPKE recipient key).
+func (e Enrollment) PayloadKey() (*ecdh.PublicKey, error) {
+	k, err := parseP256(e.PayloadSPKI)
+	if err == nil {
+		var ek *ecdh.PublicKey
+		if ek, err = k.ECDH(); err == nil {
+			return ek, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: payloadPublicKey: %w", ErrField, err)
+}
+
+func parseP256(b64 string) (*ecdsa.PublicKey, error) {
+	der, err := base64.StdEncoding.Strict().DecodeString(b64)
+	if err != nil {
+		return nil, fmt.Errorf("base64: %w", err)
+	}
+	pub, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		return nil, err
+	}
+	k, ok := pub.(*ecdsa.PublicKey)
+	if !ok || k.Curve != elliptic.P256() {
+		return nil, fmt.Errorf("key is %T, not ECDSA P-256", pub)
+	}
+	return k, nil
 }

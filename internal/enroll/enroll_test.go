@@ -1,68 +1,147 @@
 package enroll
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/zmonitor/firmware/internal/keys/softkeys"
 )
 
+func sample(t testing.TB) Enrollment {
+	t.Helper()
+	s, err := softkeys.New(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(s, "ZM-001", "SN-2024-001234", "1.2.3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 func TestRoundTrip(t *testing.T) {
-	ks, err := softkeys.New(rand.Reader)
+	s, _ := softkeys.New(rand.Reader)
+	e, err := New(s, "ZM-001", "SN-2024-001234", "1.2.3")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(ks, "ZM-001", "SN-1", "1.2.3")
+	b, err := e.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := r.Marshal()
-	back, err := Parse(b)
-	if err != nil || back != r {
-		t.Fatalf("round trip: %+v, %v", back, err)
+	for _, f := range []string{`"deviceId":"ZM-001"`, `"deviceSerial":`, `"identityPublicKey":`, `"payloadPublicKey":`, `"firmwareVersion":"1.2.3"`} {
+		if !strings.Contains(string(b), f) {
+			t.Errorf("%s lacks %s", b, f)
+		}
 	}
-	id, pk, err := back.Keys()
+	got, err := Parse(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !id.Equal(ks.Identity().Public()) || !pk.Equal(ks.PayloadKey().PublicKey()) {
-		t.Error("keys differ from the store's")
+	if got != e {
+		t.Fatalf("round trip %+v != %+v", got, e)
+	}
+	id, _ := got.IdentityKey()
+	if !id.Equal(s.Identity().Public()) {
+		t.Error("identity key differs")
+	}
+	pay, _ := got.PayloadKey()
+	if !pay.Equal(s.PayloadKey().PublicKey()) {
+		t.Error("payload key differs")
 	}
 }
 
-func TestParseRefuses(t *testing.T) {
-	ks, _ := softkeys.New(rand.Reader)
-	r, _ := New(ks, "ZM-001", "SN-1", "1.2.3")
-	good, _ := r.Marshal()
-	s := string(good)
-	for name, b := range map[string]string{
-		"unknown field":  strings.Replace(s, "{", `{"x":1,`, 1),
-		"trailing":       s + "{}",
-		"no device":      strings.Replace(s, `"ZM-001"`, `""`, 1),
-		"swapped keys":   strings.Replace(strings.Replace(s, r.IdentityKey, "X", 1), r.PayloadKey, r.IdentityKey, 1),
-		"garbage key":    strings.Replace(s, r.PayloadKey, "AAAA", 1),
-		"not base64 key": strings.Replace(s, r.PayloadKey, "!!", 1),
-		"not json":       "zz",
+func TestParseRejects(t *testing.T) {
+	e := sample(t)
+	good, _ := e.Marshal()
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	der384, _ := x509.MarshalPKIXPublicKey(&p384.PublicKey)
+	with := func(f func(*Enrollment)) string {
+		c := e
+		f(&c)
+		b, _ := jsonOf(c)
+		return b
+	}
+	for name, in := range map[string]string{
+		"empty":          "",
+		"array":          "[]",
+		"trailing":       string(good) + "{}",
+		"unknown field":  strings.Replace(string(good), `"deviceId"`, `"deviceID2"`, 1),
+		"case folded":    strings.Replace(string(good), `"deviceId"`, `"DeviceId"`, 1),
+		"duplicate":      strings.Replace(string(good), `{`, `{"deviceId":"X",`, 1),
+		"number":         strings.Replace(string(good), `"ZM-001"`, `1`, 1),
+		"missing field":  `{"deviceId":"ZM-001"}`,
+		"bad base64":     with(func(c *Enrollment) { c.IdentitySPKI = "!!" }),
+		"not a key":      with(func(c *Enrollment) { c.PayloadSPKI = base64.StdEncoding.EncodeToString([]byte("x")) }),
+		"P-384":          with(func(c *Enrollment) { c.IdentitySPKI = base64.StdEncoding.EncodeToString(der384) }),
+		"same keys":      with(func(c *Enrollment) { c.PayloadSPKI = c.IdentitySPKI }),
+		"space in id":    with(func(c *Enrollment) { c.DeviceID = "ZM 001" }),
+		"long serial":    with(func(c *Enrollment) { c.DeviceSerial = strings.Repeat("S", MaxFieldLen+1) }),
+		"too large":      strings.Repeat(" ", MaxRecordSize+1),
+		"truncated":      string(good[:len(good)-1]),
+		"nested":         strings.Replace(string(good), `"ZM-001"`, `{"a":1}`, 1),
+		"empty firmware": with(func(c *Enrollment) { c.FirmwareVersion = "" }),
 	} {
-		if _, err := Parse([]byte(b)); err == nil {
+		if _, err := Parse([]byte(in)); err == nil {
 			t.Errorf("%s: accepted", name)
+		} else if !errors.Is(err, ErrSyntax) && !errors.Is(err, ErrField) && !errors.Is(err, ErrTooLarge) {
+			t.Errorf("%s: error %v is none of the package's", name, err)
 		}
+	}
+}
+
+func jsonOf(e Enrollment) (string, error) {
+	// Marshal validates; build the JSON by hand for invalid records.
+	return `{"deviceId":"` + e.DeviceID + `","deviceSerial":"` + e.DeviceSerial +
+		`","identityPublicKey":"` + e.IdentitySPKI + `","payloadPublicKey":"` + e.PayloadSPKI +
+		`","firmwareVersion":"` + e.FirmwareVersion + `"}`, nil
+}
+
+func TestMarshalValidates(t *testing.T) {
+	e := sample(t)
+	e.DeviceID = ""
+	if _, err := e.Marshal(); !errors.Is(err, ErrField) {
+		t.Fatalf("err = %v, want ErrField", err)
 	}
 }
 
 func FuzzParse(f *testing.F) {
-	ks, _ := softkeys.New(rand.Reader)
-	r, _ := New(ks, "ZM-001", "SN-1", "1.2.3")
-	good, _ := r.Marshal()
+	e := sample(f)
+	good, _ := e.Marshal()
 	f.Add(good)
 	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"deviceId":"ZM-001","deviceId":"x"}`))
+	f.Add([]byte(`[1,2]`))
+	f.Add([]byte(`{"deviceId":"\u0000"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := Parse(b)
-		if err == nil {
-			if _, _, err := r.Keys(); err != nil {
-				t.Fatalf("accepted a record whose keys do not parse: %v", err)
-			}
+		got, err := Parse(b)
+		if err != nil {
+			return
+		}
+		// Whatever parses re-encodes and parses to the same record.
+		out, err := got.Marshal()
+		if err != nil {
+			t.Fatalf("parsed record does not marshal: %v", err)
+		}
+		again, err := Parse(out)
+		if err != nil || again != got {
+			t.Fatalf("re-parse: %v %+v != %+v", err, again, got)
 		}
 	})
+}
+
+func BenchmarkParse(b *testing.B) {
+	good, _ := sample(b).Marshal()
+	for b.Loop() {
+		if _, err := Parse(good); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
