@@ -15,20 +15,24 @@ import (
 	"github.com/zmonitor/firmware/internal/keys"
 )
 
-// Enrollment is one device's enrollment record.
-type Enrollment struct {
+// Record is one device's enrollment record.
+type Record struct {
 	DeviceID     string `json:"deviceId"`
 	DeviceSerial string `json:"deviceSerial"`
-	// IdentitySPKI and PayloadSPKI are standard base64 of DER
+	// IdentityKey and PayloadKey are standard base64 of DER
 	// SubjectPublicKeyInfo (id-ecPublicKey, P-256).
-	IdentitySPKI    string `json:"identityPublicKey"`
-	PayloadSPKI     string `json:"payloadPublicKey"`
+	IdentityKey     string `json:"identityPublicKey"`
+	PayloadKey      string `json:"payloadPublicKey"`
 	FirmwareVersion string `json:"firmwareVersion"`
 }
 
+// Enrollment is another name for Record.
+type Enrollment = Record
+
 // Limits of what Parse accepts.
 const (
-	MaxRecordSize = 4096 // bytes of JSON
+	MaxRecord     = 4 << 10 // bytes of JSON
+	MaxRecordSize = MaxRecord
 	MaxFieldLen   = 64   // characters of deviceId, deviceSerial, firmwareVersion
 )
 
@@ -40,33 +44,32 @@ var (
 )
 
 // New builds the record of the device whose keys are in s.
-func New(s keys.Store, deviceID, deviceSerial, firmwareVersion string) (Enrollment, error) {
+func New(s keys.Store, deviceID, deviceSerial, firmwareVersion string) (Record, error) {
 	idDER, err := x509.MarshalPKIXPublicKey(s.Identity().Public())
 	if err != nil {
-		return Enrollment{}, fmt.Errorf("enrollment: identity key: %w", err)
+		return Record{}, fmt.Errorf("enrollment: identity key: %w", err)
 	}
 	payDER, err := x509.MarshalPKIXPublicKey(s.PayloadKey().PublicKey())
 	if err != nil {
-		return Enrollment{}, fmt.Errorf("enrollment: payload key: %w", err)
+		return Record{}, fmt.Errorf("enrollment: payload key: %w", err)
 	}
-	e := Enrollment{
+	e := Record{
 		DeviceID:        deviceID,
 		DeviceSerial:    deviceSerial,
-		IdentitySPKI:    base64.StdEncoding.EncodeToString(idDER),
-		PayloadSPKI:     base64.StdEncoding.EncodeToString(payDER),
+		IdentityKey:     base64.StdEncoding.EncodeToString(idDER),
+		PayloadKey:      base64.StdEncoding.EncodeToString(payDER),
 		FirmwareVersion: firmwareVersion,
 	}
 	if err := e.Validate(); err != nil {
-		return Enrollment{}, err
+		return Record{}, err
 	}
 	return e, nil
 }
 
-// Marshal encodes the record as compact JSON after validating it.
-func (e Enrollment) Marshal() ([]byte, error) {
-	if err := e.Validate(); err != nil {
-		return nil, err
-	}
+// Marshal encodes the record as compact JSON. It does not validate (New
+// and Parse do; call Validate when the record was built by hand), so tests
+// and tools can produce invalid records on purpose.
+func (e Record) Marshal() ([]byte, error) {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return nil, fmt.Errorf("enrollment: encode: %w", err)
@@ -75,30 +78,30 @@ func (e Enrollment) Marshal() ([]byte, error) {
 }
 
 // Parse decodes and validates a record.
-func Parse(b []byte) (Enrollment, error) {
+func Parse(b []byte) (Record, error) {
 	if len(b) > MaxRecordSize {
-		return Enrollment{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), MaxRecordSize)
+		return Record{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), MaxRecordSize)
 	}
 	if err := checkObject(b); err != nil {
-		return Enrollment{}, err
+		return Record{}, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	var e Enrollment
+	var e Record
 	if err := dec.Decode(&e); err != nil {
-		return Enrollment{}, fmt.Errorf("%w: %w", ErrSyntax, err)
+		return Record{}, fmt.Errorf("%w: %w", ErrSyntax, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return Enrollment{}, fmt.Errorf("%w: data after the record", ErrSyntax)
+		return Record{}, fmt.Errorf("%w: data after the record", ErrSyntax)
 	}
 	if err := e.Validate(); err != nil {
-		return Enrollment{}, err
+		return Record{}, err
 	}
 	return e, nil
 }
 
 // ParseEnrollment is Parse (the name the Central Station's importer uses).
-func ParseEnrollment(b []byte) (Enrollment, error) { return Parse(b) }
+func ParseEnrollment(b []byte) (Record, error) { return Parse(b) }
 
 var fieldNames = map[string]bool{
 	"deviceId": true, "deviceSerial": true, "identityPublicKey": true,
@@ -147,7 +150,7 @@ func checkObject(b []byte) error {
 
 // Validate checks every field: identifiers are 1..MaxFieldLen printable
 // ASCII characters; both keys are P-256 SPKIs and differ.
-func (e Enrollment) Validate() error {
+func (e Record) Validate() error {
 	for _, f := range []struct{ name, v string }{
 		{"deviceId", e.DeviceID}, {"deviceSerial", e.DeviceSerial}, {"firmwareVersion", e.FirmwareVersion},
 	} {
@@ -155,11 +158,7 @@ func (e Enrollment) Validate() error {
 			return fmt.Errorf("%w: %s: %w", ErrField, f.name, err)
 		}
 	}
-	id, err := e.IdentityKey()
-	if err != nil {
-		return err
-	}
-	pay, err := e.PayloadKey()
+	id, pay, err := e.Keys()
 	if err != nil {
 		return err
 	}
@@ -188,25 +187,21 @@ func checkText(s string) error {
 	return nil
 }
 
-// IdentityKey decodes the identity key.
-func (e Enrollment) IdentityKey() (*ecdsa.PublicKey, error) {
-	k, err := parseP256(e.IdentitySPKI)
+// Keys decodes the identity key and the payload key (the HPKE recipient
+// key).
+func (e Record) Keys() (*ecdsa.PublicKey, *ecdh.PublicKey, error) {
+	id, err := parseP256(e.IdentityKey)
 	if err != nil {
-		return nil, fmt.Errorf("%w: identityPublicKey: %w", ErrField, err)
+		return nil, nil, fmt.Errorf("%w: identityPublicKey: %w", ErrField, err)
 	}
-	return k, nil
-}
-
-// PayloadKey decodes the payload key (the HPKE recipient key).
-func (e Enrollment) PayloadKey() (*ecdh.PublicKey, error) {
-	k, err := parseP256(e.PayloadSPKI)
+	k, err := parseP256(e.PayloadKey)
 	if err == nil {
-		var ek *ecdh.PublicKey
-		if ek, err = k.ECDH(); err == nil {
-			return ek, nil
+		var pay *ecdh.PublicKey
+		if pay, err = k.ECDH(); err == nil {
+			return id, pay, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: payloadPublicKey: %w", ErrField, err)
+	return nil, nil, fmt.Errorf("%w: payloadPublicKey: %w", ErrField, err)
 }
 
 func parseP256(b64 string) (*ecdsa.PublicKey, error) {

@@ -13,7 +13,7 @@ import (
 	"github.com/zmonitor/firmware/internal/keys/softkeys"
 )
 
-func sample(t testing.TB) Enrollment {
+func sample(t testing.TB) Record {
 	t.Helper()
 	s, err := softkeys.New(rand.Reader)
 	if err != nil {
@@ -48,11 +48,13 @@ func TestRoundTrip(t *testing.T) {
 	if got != e {
 		t.Fatalf("round trip %+v != %+v", got, e)
 	}
-	id, _ := got.IdentityKey()
+	id, pay, err := got.Keys()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !id.Equal(s.Identity().Public()) {
 		t.Error("identity key differs")
 	}
-	pay, _ := got.PayloadKey()
 	if !pay.Equal(s.PayloadKey().PublicKey()) {
 		t.Error("payload key differs")
 	}
@@ -63,7 +65,7 @@ func TestParseRejects(t *testing.T) {
 	good, _ := e.Marshal()
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	der384, _ := x509.MarshalPKIXPublicKey(&p384.PublicKey)
-	with := func(f func(*Enrollment)) string {
+	with := func(f func(*Record)) string {
 		c := e
 		f(&c)
 		b, _ := jsonOf(c)
@@ -78,16 +80,16 @@ func TestParseRejects(t *testing.T) {
 		"duplicate":      strings.Replace(string(good), `{`, `{"deviceId":"X",`, 1),
 		"number":         strings.Replace(string(good), `"ZM-001"`, `1`, 1),
 		"missing field":  `{"deviceId":"ZM-001"}`,
-		"bad base64":     with(func(c *Enrollment) { c.IdentitySPKI = "!!" }),
-		"not a key":      with(func(c *Enrollment) { c.PayloadSPKI = base64.StdEncoding.EncodeToString([]byte("x")) }),
-		"P-384":          with(func(c *Enrollment) { c.IdentitySPKI = base64.StdEncoding.EncodeToString(der384) }),
-		"same keys":      with(func(c *Enrollment) { c.PayloadSPKI = c.IdentitySPKI }),
-		"space in id":    with(func(c *Enrollment) { c.DeviceID = "ZM 001" }),
-		"long serial":    with(func(c *Enrollment) { c.DeviceSerial = strings.Repeat("S", MaxFieldLen+1) }),
+		"bad base64":     with(func(c *Record) { c.IdentityKey = "!!" }),
+		"not a key":      with(func(c *Record) { c.PayloadKey = base64.StdEncoding.EncodeToString([]byte("x")) }),
+		"P-384":          with(func(c *Record) { c.IdentityKey = base64.StdEncoding.EncodeToString(der384) }),
+		"same keys":      with(func(c *Record) { c.PayloadKey = c.IdentityKey }),
+		"space in id":    with(func(c *Record) { c.DeviceID = "ZM 001" }),
+		"long serial":    with(func(c *Record) { c.DeviceSerial = strings.Repeat("S", MaxFieldLen+1) }),
 		"too large":      strings.Repeat(" ", MaxRecordSize+1),
 		"truncated":      string(good[:len(good)-1]),
 		"nested":         strings.Replace(string(good), `"ZM-001"`, `{"a":1}`, 1),
-		"empty firmware": with(func(c *Enrollment) { c.FirmwareVersion = "" }),
+		"empty firmware": with(func(c *Record) { c.FirmwareVersion = "" }),
 	} {
 		if _, err := Parse([]byte(in)); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -97,17 +99,17 @@ func TestParseRejects(t *testing.T) {
 	}
 }
 
-func jsonOf(e Enrollment) (string, error) {
+func jsonOf(e Record) (string, error) {
 	// Marshal validates; build the JSON by hand for invalid records.
 	return `{"deviceId":"` + e.DeviceID + `","deviceSerial":"` + e.DeviceSerial +
-		`","identityPublicKey":"` + e.IdentitySPKI + `","payloadPublicKey":"` + e.PayloadSPKI +
+		`","identityPublicKey":"` + e.IdentityKey + `","payloadPublicKey":"` + e.PayloadKey +
 		`","firmwareVersion":"` + e.FirmwareVersion + `"}`, nil
 }
 
-func TestMarshalValidates(t *testing.T) {
+func TestValidate(t *testing.T) {
 	e := sample(t)
 	e.DeviceID = ""
-	if _, err := e.Marshal(); !errors.Is(err, ErrField) {
+	if err := e.Validate(); !errors.Is(err, ErrField) {
 		t.Fatalf("err = %v, want ErrField", err)
 	}
 }
@@ -126,6 +128,9 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		// Whatever parses re-encodes and parses to the same record.
+		if err := got.Validate(); err != nil {
+			t.Fatalf("parsed record does not validate: %v", err)
+		}
 		out, err := got.Marshal()
 		if err != nil {
 			t.Fatalf("parsed record does not marshal: %v", err)
