@@ -16,15 +16,15 @@ import (
 // backend is a TPM the shared suite runs against.
 type backend interface {
 	// open returns a new connection to the running TPM.
-	open(t *testing.T) transport.TPMCloser
+	open(t testing.TB) transport.TPMCloser
 	// restart power-cycles the TPM, keeping its non-volatile state.
-	restart(t *testing.T)
+	restart(t testing.TB)
 }
 
 // backendKind starts a fresh TPM (blank NV) for one test.
 type backendKind struct {
 	name  string
-	start func(t *testing.T) backend
+	start func(t testing.TB) backend
 }
 
 // backends lists every TPM the suite runs against: the cgo simulator where
@@ -32,8 +32,8 @@ type backendKind struct {
 // socket and over TCP.
 func backends() []backendKind {
 	return append(simBackends(),
-		backendKind{"swtpm-unix", func(t *testing.T) backend { return startSwtpm(t, false) }},
-		backendKind{"swtpm-tcp", func(t *testing.T) backend { return startSwtpm(t, true) }},
+		backendKind{"swtpm-unix", func(t testing.TB) backend { return startSwtpm(t, false) }},
+		backendKind{"swtpm-tcp", func(t testing.TB) backend { return startSwtpm(t, true) }},
 	)
 }
 
@@ -56,7 +56,7 @@ type swtpm struct {
 	boots int
 }
 
-func swtpmBinary(t *testing.T) string {
+func swtpmBinary(t testing.TB) string {
 	t.Helper()
 	p, err := exec.LookPath("swtpm")
 	if err != nil {
@@ -65,7 +65,7 @@ func swtpmBinary(t *testing.T) string {
 	return p
 }
 
-func startSwtpm(t *testing.T, tcp bool) *swtpm {
+func startSwtpm(t testing.TB, tcp bool) *swtpm {
 	t.Helper()
 	swtpmBinary(t)
 	s := &swtpm{dir: t.TempDir(), tcp: tcp}
@@ -79,7 +79,7 @@ func startSwtpm(t *testing.T, tcp bool) *swtpm {
 
 // boot starts swtpm on the state directory. The first boot lets swtpm send
 // TPM2_Startup itself; later boots do not, so New's own Startup is tested.
-func (s *swtpm) boot(t *testing.T) {
+func (s *swtpm) boot(t testing.TB) {
 	t.Helper()
 	s.boots++
 	var srv net.Listener
@@ -150,7 +150,7 @@ func flags(boot int) string {
 // resets connections that reach a TCP listener handed over with fd= before
 // its main loop runs, so here swtpm binds a free port itself and the test
 // waits (bounded) until a connection is accepted and answered.
-func (s *swtpm) bootTCP(t *testing.T, flags string) {
+func (s *swtpm) bootTCP(t testing.TB, flags string) {
 	t.Helper()
 	port := freePort(t)
 	s.addr = fmt.Sprintf("tcp:127.0.0.1:%d", port)
@@ -177,7 +177,7 @@ func (s *swtpm) bootTCP(t *testing.T, flags string) {
 	}
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -194,7 +194,7 @@ func fileOf(l net.Listener) (*os.File, error) {
 }
 
 // stop ends swtpm with SIGTERM (it keeps its NV state in the directory).
-func (s *swtpm) stop(t *testing.T) {
+func (s *swtpm) stop(t testing.TB) {
 	t.Helper()
 	if s.cmd == nil {
 		return
@@ -204,7 +204,7 @@ func (s *swtpm) stop(t *testing.T) {
 	s.cmd = nil
 }
 
-func (s *swtpm) open(t *testing.T) transport.TPMCloser {
+func (s *swtpm) open(t testing.TB) transport.TPMCloser {
 	t.Helper()
 	tp, err := Open(s.addr)
 	if err != nil {
@@ -213,7 +213,7 @@ func (s *swtpm) open(t *testing.T) transport.TPMCloser {
 	return tp
 }
 
-func (s *swtpm) restart(t *testing.T) {
+func (s *swtpm) restart(t testing.TB) {
 	t.Helper()
 	s.stop(t)
 	s.boot(t)

@@ -18,7 +18,7 @@ func simBackends() []backendKind {
 
 type sim struct{ s *simulator.Simulator }
 
-func startSim(t *testing.T) backend {
+func startSim(t testing.TB) backend {
 	t.Helper()
 	s, err := simulator.Get()
 	if err != nil {
@@ -34,11 +34,11 @@ type simConn struct{ transport.TPM }
 
 func (simConn) Close() error { return nil }
 
-func (b *sim) open(t *testing.T) transport.TPMCloser {
+func (b *sim) open(t testing.TB) transport.TPMCloser {
 	return simConn{transport.FromReadWriter(b.s)}
 }
 
-func (b *sim) restart(t *testing.T) {
+func (b *sim) restart(t testing.TB) {
 	t.Helper()
 	if err := b.s.Reset(); err != nil {
 		t.Fatalf("simulator reset: %v", err)

@@ -31,7 +31,7 @@ func (s Stat) Mean() time.Duration {
 
 // String formats the stat as "Sign ×3 412µs/op".
 func (s Stat) String() string {
-	return fmt.Sprintf("%v ×%d %v/op", s.Code, s.Count, s.Mean())
+	return fmt.Sprintf("%s ×%d %v/op", Name(s.Code), s.Count, s.Mean())
 }
 
 // Counter wraps a TPM transport and counts what goes through it. It is safe

@@ -81,3 +81,12 @@ func TestCounterPassesErrorsAndRefusesClose(t *testing.T) {
 		t.Error("Close of a non-closer succeeded")
 	}
 }
+
+func TestName(t *testing.T) {
+	if Name(tpm2.TPMCCSign) != "Sign" || Name(tpm2.TPMCCECDHZGen) != "ECDH_ZGen" {
+		t.Error("known command names")
+	}
+	if Name(tpm2.TPMCC(0x1ff)) != "CC_0x1ff" {
+		t.Errorf("unknown command: %s", Name(tpm2.TPMCC(0x1ff)))
+	}
+}
