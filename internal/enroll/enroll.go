@@ -33,7 +33,7 @@ type Enrollment = Record
 const (
 	MaxRecord     = 4 << 10 // bytes of JSON
 	MaxRecordSize = MaxRecord
-	MaxFieldLen   = 64   // characters of deviceId, deviceSerial, firmwareVersion
+	MaxFieldLen   = 64 // characters of deviceId, deviceSerial, firmwareVersion
 )
 
 // Errors Parse (and New) return, wrapped with the field at fault.
