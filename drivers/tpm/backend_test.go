@@ -218,3 +218,7 @@ func (s *swtpm) restart(t testing.TB) {
 	s.stop(t)
 	s.boot(t)
 }
+
+func netListen(port int) (net.Listener, error) {
+	return net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+}
