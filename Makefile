@@ -52,6 +52,9 @@ fuzz: ## longer fuzzing: FUZZTIME=5m make fuzz
 
 test: deps kernel lint unit fuzz-smoke ## everything CI runs: packages, kernel (cached), lint, tests incl. QEMU end to end, fuzz smoke
 
+demo: deps kernel build firmware ## the main job: image + QEMU board + zm-central + zm-pair, the whole provisioning flow
+	$(OUT)/zm-demo -bin $(OUT) -out $(OUT)/demo
+
 bench: check-go ## benchmarks (host)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 

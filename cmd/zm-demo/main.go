@@ -1,0 +1,286 @@
+// Command zm-demo runs the whole provisioning workflow on the QEMU board,
+// with the real programs: zm-central (Central Station with a stand-in
+// monitoring server), the firmware image (kernel + initramfs with the
+// static zmonitor as /init, trusting zm-central's provisioning root) on
+// qemu-virt with swtpm, and zm-pair (the technician's tablet) scanning a
+// screenshot of the device's screen. It prints a timeline and saves a
+// screenshot of each stage.
+//
+//	zm-demo -bin out -out out/demo
+//
+// `make demo` builds everything and runs it.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/zmonitor/firmware/image/fwimage"
+	"github.com/zmonitor/firmware/image/kernel"
+	"github.com/zmonitor/firmware/internal/e2e"
+	"github.com/zmonitor/firmware/qemu"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type demo struct {
+	bin, out, repo string
+	stdout         io.Writer
+	start          time.Time
+	timeline       []string
+}
+
+func (d *demo) mark(format string, a ...any) {
+	line := fmt.Sprintf("%7.2fs  %s", time.Since(d.start).Seconds(), fmt.Sprintf(format, a...))
+	d.timeline = append(d.timeline, line)
+	fmt.Fprintln(d.stdout, line)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("zm-demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	bin := fs.String("bin", "out", "directory with zm-central, zm-pair and zmonitor-arm64")
+	out := fs.String("out", "out/demo", "demo directory (recreated)")
+	deviceID := fs.String("device-id", "ZM-QEMU-01", "device ID given at first boot")
+	label := fs.String("label", "ICU-MON-04", "device label the Central Station assigns")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	d := &demo{bin: *bin, out: *out, stdout: stdout, start: time.Now()}
+	if err := d.run(ctx, *deviceID, *label); err != nil {
+		fmt.Fprintf(stderr, "zm-demo: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (d *demo) cmd(ctx context.Context, name string, args ...string) *exec.Cmd {
+	c := exec.CommandContext(ctx, filepath.Join(d.bin, name), args...)
+	c.Stderr = os.Stderr
+	return c
+}
+
+func (d *demo) shot(ctx context.Context, dev *e2e.Device, name string) (string, image.Image, error) {
+	img, err := dev.Screenshot(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	path := filepath.Join(d.out, name+".png")
+	f, err := os.Create(path)
+	if err != nil {
+		return "", nil, err
+	}
+	defer f.Close()
+	return path, img, png.Encode(f, img)
+}
+
+func (d *demo) run(ctx context.Context, deviceID, label string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	root, err := kernel.FindRepoRoot()
+	if err != nil {
+		return err
+	}
+	d.repo = root
+	if err := os.RemoveAll(d.out); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(d.out, 0o755); err != nil {
+		return err
+	}
+	centralDir := filepath.Join(d.out, "central")
+
+	// 1. The Central Station: CA, provisioning root and signer, a technician.
+	initOut, err := d.cmd(ctx, "zm-central", "init", "--dir", centralDir, "--technician", "biomed-tech").Output()
+	if err != nil {
+		return fmt.Errorf("zm-central init: %w", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(initOut)), "\n")
+	token := strings.TrimSpace(lines[len(lines)-1])
+	tokenFile := filepath.Join(d.out, "technician.token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		return err
+	}
+	d.mark("Central Station initialized (%s): device CA, provisioning root and signer, technician biomed-tech", centralDir)
+
+	// 2. The firmware image, trusting this Central Station's provisioning root.
+	k, err := kernel.Build(ctx, kernel.Options{RepoRoot: root, Progress: os.Stderr})
+	if err != nil {
+		return fmt.Errorf("kernel: %w", err)
+	}
+	imgDir := filepath.Join(d.out, "image")
+	m, err := fwimage.Build(fwimage.Inputs{
+		KernelPath: k, InitPath: filepath.Join(d.bin, "zmonitor-arm64"),
+		BoardPath:       filepath.Join(root, "board/qemu-virt/board.json"),
+		AnchorPath:      filepath.Join(centralDir, "provisioning-root.pem"),
+		FirmwareVersion: "demo", Board: "qemu-virt",
+	}, imgDir, io.Discard)
+	if err != nil {
+		return fmt.Errorf("firmware image: %w", err)
+	}
+	d.mark("firmware image %s: kernel %d KB, initramfs %d KB (/init %d KB), manifest.json", imgDir, m.Kernel.Size>>10, m.Initramfs.Size>>10, m.Init.Size>>10)
+
+	// 3. Ports on 127.0.0.1: the device's provisioning port (hostfwd), the
+	// monitoring server (guestfwd target), the tablet API.
+	devPort, err1 := freePort()
+	monPort, err2 := freePort()
+	apiPort, err3 := freePort()
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return err
+	}
+
+	// 4. The Central Station with its stand-in monitoring server. It runs
+	// before the board boots: QEMU connects its guestfwd at start.
+	serve := d.cmd(ctx, "zm-central", "serve", "--dir", centralDir,
+		"--listen", "127.0.0.1:"+strconv.Itoa(apiPort),
+		"--monitor-listen", "127.0.0.1:"+strconv.Itoa(monPort),
+		"--server-url", fmt.Sprintf("https://%s:%d", qemu.GuestFwdAddr, e2e.MonitorGuestPort),
+		"--device-addr", fmt.Sprintf("%s=127.0.0.1:%d", deviceID, devPort))
+	serveLog, err := os.Create(filepath.Join(d.out, "zm-central.log"))
+	if err != nil {
+		return err
+	}
+	defer serveLog.Close()
+	serve.Stdout, serve.Stderr = serveLog, serveLog
+	if err := serve.Start(); err != nil {
+		return fmt.Errorf("zm-central serve: %w", err)
+	}
+	defer func() { serve.Process.Signal(os.Interrupt); serve.Wait() }()
+	if err := waitPort(ctx, apiPort); err != nil {
+		return fmt.Errorf("zm-central serve did not listen: %w", err)
+	}
+	d.mark("Central Station serving the tablet API on 127.0.0.1:%d; monitoring server on 127.0.0.1:%d (the device sees https://%s:%d)", apiPort, monPort, qemu.GuestFwdAddr, e2e.MonitorGuestPort)
+
+	// 5. Boot the board.
+	bootStart := time.Now()
+	b, err := qemu.Start(ctx, qemu.Config{
+		Kernel: filepath.Join(imgDir, "Image"), Initrd: filepath.Join(imgDir, "initramfs.cpio.gz"),
+		StateDir: filepath.Join(d.out, "board"),
+		HostFwd:  []qemu.HostFwd{{GuestPort: e2e.ProvisioningPort, HostPort: devPort}},
+		GuestFwd: []qemu.GuestFwd{{GuestPort: e2e.MonitorGuestPort, HostPort: monPort}},
+		Append:   fmt.Sprintf("zmonitor.device_id=%s zmonitor.serial=SN-2026-000001", deviceID),
+	})
+	if err != nil {
+		return fmt.Errorf("board: %w", err)
+	}
+	defer b.Close()
+	dev := &e2e.Device{Board: b}
+	d.mark("QEMU board qemu-virt started (cortex-a53, swtpm, virtio-gpu 240x240); console log %s", b.ConsoleLog())
+	if err := dev.WaitConsole(ctx); err != nil {
+		return err
+	}
+	if err := dev.WaitState(ctx, "UNPROVISIONED"); err != nil {
+		return err
+	}
+	d.mark("device booted: console says UNPROVISIONED (%.2fs after QEMU start)", time.Since(bootStart).Seconds())
+	if p, _, err := d.shot(ctx, dev, "1-unprovisioned"); err == nil {
+		d.mark("screenshot %s", p)
+	}
+
+	// 6. Enrollment record into the inventory (the manufacturing step).
+	enr, err := dev.Command(ctx, "enroll")
+	if err != nil {
+		return err
+	}
+	i, j := strings.Index(enr, "{"), strings.LastIndex(enr, "}")
+	if i < 0 || j < i {
+		return fmt.Errorf("enroll answered %q", enr)
+	}
+	enrFile := filepath.Join(d.out, "enrollment.json")
+	if err := os.WriteFile(enrFile, []byte(enr[i:j+1]), 0o644); err != nil {
+		return err
+	}
+	if out, err := d.cmd(ctx, "zm-central", "devices", "import", "--dir", centralDir, enrFile).Output(); err != nil {
+		return fmt.Errorf("devices import: %w: %s", err, out)
+	}
+	if _, err := d.cmd(ctx, "zm-central", "devices", "label", "--dir", centralDir, deviceID, label).Output(); err != nil {
+		d.mark("(could not set the label: %v)", err)
+	}
+	d.mark("enrollment record of %s imported into the Central Station inventory", deviceID)
+
+	// 7. The technician presses Enable Provisioning.
+	press := time.Now()
+	if err := dev.PressButton(ctx); err != nil {
+		return err
+	}
+	d.mark("button pressed (QMP system_powerdown pulses PL061 GPIO line 3)")
+	q, _, err := dev.ScanQR(ctx, "")
+	if err != nil {
+		return err
+	}
+	d.mark("QR readable on the screen %.0f ms after the press: device %s at %s, expires %s", float64(time.Since(press).Milliseconds()), q.DeviceID, q.IPAddress, q.ExpiresAt)
+	shotPath, _, err := d.shot(ctx, dev, "2-ready-to-pair")
+	if err != nil {
+		return err
+	}
+	d.mark("screenshot %s (this is the technician's camera picture)", shotPath)
+
+	// 8. The tablet scans the picture and pairs.
+	scan := time.Now()
+	pair := d.cmd(ctx, "zm-pair", "scan", "--central", "https://127.0.0.1:"+strconv.Itoa(apiPort),
+		"--ca", filepath.Join(centralDir, "device-ca.pem"), "--token-file", tokenFile, "--label", label, shotPath)
+	pout, _ := pair.StdoutPipe()
+	if err := pair.Start(); err != nil {
+		return fmt.Errorf("zm-pair: %w", err)
+	}
+	sc := bufio.NewScanner(pout)
+	for sc.Scan() {
+		fmt.Fprintf(d.stdout, "           zm-pair | %s\n", sc.Text())
+	}
+	if err := pair.Wait(); err != nil {
+		fmt.Fprintln(d.stdout, "\nconsole:\n"+b.ConsoleText())
+		return fmt.Errorf("zm-pair: %w", err)
+	}
+	if err := dev.WaitState(ctx, "PROVISIONED"); err != nil {
+		return err
+	}
+	d.mark("device PROVISIONED %.2fs after the scan", time.Since(scan).Seconds())
+	if p, _, err := d.shot(ctx, dev, "3-provisioned"); err == nil {
+		d.mark("screenshot %s", p)
+	}
+	audit, _ := dev.Command(ctx, "audit 40")
+	if err := os.WriteFile(filepath.Join(d.out, "device-audit.txt"), []byte(audit), 0o644); err == nil {
+		d.mark("device security_audit_log tail saved to %s", filepath.Join(d.out, "device-audit.txt"))
+	}
+	fmt.Fprintf(d.stdout, "\nDone: %s is provisioned. Screenshots, logs and the Central Station are in %s.\n", deviceID, d.out)
+	return nil
+}
+
+func waitPort(ctx context.Context, port int) error {
+	for {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
