@@ -168,3 +168,49 @@ func TestClosedStore(t *testing.T) {
 		_ = id.Public().(*ecdsa.PublicKey)
 	})
 }
+
+func TestConcurrentUseIsSerialized(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := newStore(t, b, provision)
+		errs := make(chan error, 8)
+		for i := 0; i < 8; i++ {
+			go func() {
+				d := sha("concurrent")
+				sig, err := s.Identity().Sign(nil, d, sha256Opts{})
+				if err == nil && !ecdsa.VerifyASN1(s.Identity().Public().(*ecdsa.PublicKey), d, sig) {
+					err = errors.New("bad signature")
+				}
+				errs <- err
+			}()
+		}
+		for i := 0; i < 8; i++ {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		requireTransient(t, s, 0, "concurrent signing")
+	})
+}
+
+func TestForeignKeyAtClientHandleIsMismatch(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		// A payload-shaped key at the client handle.
+		s := newStore(t, b, &Opts{Provision: true, PayloadHandle: DefaultClientHandle, ClientHandle: 0x81010011})
+		_ = s.Close()
+		s2 := newStore(t, b, &Opts{Provision: true, IdentityHandle: 0x81010012, PayloadHandle: 0x81010013})
+		if _, err := s2.CommittedClientKey(); !errors.Is(err, ErrKeyMismatch) {
+			t.Fatalf("err = %v, want ErrKeyMismatch", err)
+		}
+		// Commit replaces whatever is at the handle; Forget evicts it.
+		k, err := s2.NewClientKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := k.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s2.CommittedClientKey(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
