@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -119,6 +120,8 @@ func (s *swtpm) boot(t testing.TB) {
 		"--flags", flags(s.boots),
 		"--log", "file="+filepath.Join(s.dir, "swtpm.log"))
 	s.cmd.ExtraFiles = []*os.File{srvFile, ctlFile}
+	// swtpm dies with the test binary even when a timeout skips Cleanup.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("swtpm: start: %v", err)
 	}
@@ -160,6 +163,8 @@ func (s *swtpm) bootTCP(t testing.TB, flags string) {
 		"--tpmstate", "dir="+filepath.Join(s.dir, "state"),
 		"--flags", flags,
 		"--log", "file="+filepath.Join(s.dir, "swtpm.log"))
+	// swtpm dies with the test binary even when a timeout skips Cleanup.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("swtpm: start: %v", err)
 	}
