@@ -14,7 +14,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 export ZM_CACHE
 
-.PHONY: help deps build firmware test unit fuzz-smoke fuzz bench lint check-go e2e demo clean
+.PHONY: bench-qemu help deps build firmware test unit fuzz-smoke fuzz bench lint check-go e2e demo clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -57,6 +57,10 @@ demo: deps kernel build firmware ## the main job: image + QEMU board + zm-centra
 
 bench: check-go ## benchmarks (host)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-qemu: deps kernel ## QEMU board numbers: start -> UNPROVISIONED screen, press -> decodable QR (median of 5 boots)
+	$(GO) test -run '^$$' -bench BenchmarkQEMUBoot -benchtime 5x -timeout 30m ./internal/e2e/
+	@ls -l $(OUT)/zmonitor-arm64 2>/dev/null | awk '{print "firmware binary:", $$5, "bytes"}' || true
 
 clean: ## remove build outputs (not the kernel cache)
 	rm -rf $(OUT)
