@@ -12,11 +12,12 @@ import (
 	"github.com/zmonitor/firmware/drivers/serialport"
 	"github.com/zmonitor/firmware/drivers/st7789"
 	"periph.io/x/conn/v3/display"
+	"periph.io/x/conn/v3/driver/driverreg"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/physic"
 	"periph.io/x/conn/v3/spi"
 	"periph.io/x/conn/v3/spi/spireg"
-	"periph.io/x/host/v3"
+	_ "periph.io/x/host/v3/sysfs" // registers spidev ports in spireg
 )
 
 // ButtonSource is what the firmware needs from the provisioning button: a
@@ -158,8 +159,11 @@ func openPanel(p Profile) (*Screen, error) {
 	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("board %s: display: %w", p.Name, err)
 	}
-	if _, err := host.Init(); err != nil {
-		return nil, fmt.Errorf("board %s: periph host init: %w", p.Name, err)
+	// Only the drivers this board uses are linked (sysfs: spidev; the GPIO
+	// character device through gpioioctl), not periph's whole host
+	// package with every SoC it knows: the firmware stays smaller.
+	if _, err := driverreg.Init(); err != nil {
+		return nil, fmt.Errorf("board %s: periph driver init: %w", p.Name, err)
 	}
 	dc, err := outLine(d.DC)
 	if err != nil {
