@@ -153,7 +153,7 @@ func TestBootPressScanPair(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	identity, err := enr.Identity()
+	identity, _, err := enr.Keys()
 	if err != nil || enr.DeviceID != "ZM-QEMU-01" || enr.DeviceSerial != "SN-2026-000001" {
 		t.Fatalf("enrollment %+v: %v", enr, err)
 	}
@@ -268,7 +268,7 @@ func TestRotationExpiryAndFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	identity, _ := enr.Identity()
+	identity, _, _ := enr.Keys()
 	if err := d.PressButton(ctx); err != nil {
 		t.Fatal(err)
 	}

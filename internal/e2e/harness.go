@@ -1,14 +1,13 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"image"
 	"net"
@@ -29,6 +28,7 @@ import (
 	"github.com/zmonitor/firmware/internal/central/ca"
 	"github.com/zmonitor/firmware/internal/central/job"
 	"github.com/zmonitor/firmware/internal/central/pusher"
+	"github.com/zmonitor/firmware/internal/enroll"
 	"github.com/zmonitor/firmware/internal/pairing"
 	"github.com/zmonitor/firmware/internal/payload"
 	"github.com/zmonitor/firmware/internal/testpki"
@@ -251,47 +251,21 @@ func (d *Device) WaitState(ctx context.Context, want string) error {
 	}
 }
 
-// Enrollment is the device's enrollment record as the console shows it.
-type Enrollment struct {
-	DeviceID        string `json:"deviceId"`
-	DeviceSerial    string `json:"deviceSerial"`
-	IdentityKey     string `json:"identityPublicKey"`
-	PayloadKey      string `json:"payloadPublicKey"`
-	FirmwareVersion string `json:"firmwareVersion"`
-}
-
-// Identity parses the identity public key.
-func (e Enrollment) Identity() (*ecdsa.PublicKey, error) {
-	der, err := base64.StdEncoding.DecodeString(e.IdentityKey)
-	if err != nil {
-		return nil, err
-	}
-	k, err := x509.ParsePKIXPublicKey(der)
-	if err != nil {
-		return nil, err
-	}
-	ek, ok := k.(*ecdsa.PublicKey)
-	if !ok {
-		return nil, errors.New("identity key is not ECDSA")
-	}
-	return ek, nil
-}
-
 // Enroll reads the enrollment record from the console.
-func (d *Device) Enroll(ctx context.Context) (Enrollment, error) {
+func (d *Device) Enroll(ctx context.Context) (enroll.Record, error) {
 	out, err := d.Command(ctx, "enroll")
 	if err != nil {
-		return Enrollment{}, err
+		return enroll.Record{}, err
 	}
 	i, j := strings.Index(out, "{"), strings.LastIndex(out, "}")
 	if i < 0 || j < i {
-		return Enrollment{}, fmt.Errorf("enroll answered %q", out)
+		return enroll.Record{}, fmt.Errorf("enroll answered %q", out)
 	}
-	var e Enrollment
-	if err := json.Unmarshal([]byte(out[i:j+1]), &e); err != nil {
-		return Enrollment{}, fmt.Errorf("enroll: %w", err)
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, []byte(out[i:j+1])); err != nil {
+		return enroll.Record{}, fmt.Errorf("enroll: %w", err)
 	}
-	return e, nil
+	return enroll.Parse(compact.Bytes())
 }
 
 // DecodeQR reads a QR code from an image.
