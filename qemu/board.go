@@ -178,8 +178,7 @@ func (b *Board) boot(ctx context.Context) (err error) {
 	if err := waitForFile(ctx, b.p.consoleSock(), in.exited); err != nil {
 		return fmt.Errorf("qemu: console socket: %w: %s", err, tail(b.p.qemuLog()))
 	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", b.p.consoleSock())
+	conn, err := dialConsole(ctx, b.p.consoleSock(), in.exited)
 	if err != nil {
 		return fmt.Errorf("qemu: connect console: %w", err)
 	}
@@ -522,4 +521,25 @@ func (b *Board) WriteConsole(p []byte) (int, error) {
 		return n, fmt.Errorf("console: send: %w", err)
 	}
 	return n, nil
+}
+
+// dialConsole connects to QEMU's console socket. The socket file appears at
+// bind(2), a moment before QEMU listens: until then a connect is refused, so
+// that is retried (bounded by startTimeout and QEMU exiting).
+func dialConsole(ctx context.Context, path string, died <-chan struct{}) (net.Conn, error) {
+	deadline := time.Now().Add(startTimeout)
+	var d net.Dialer
+	for {
+		conn, err := d.DialContext(ctx, "unix", path)
+		if err == nil || !errors.Is(err, syscall.ECONNREFUSED) || time.Now().After(deadline) {
+			return conn, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-died:
+			return nil, errors.New("QEMU exited")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }

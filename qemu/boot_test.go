@@ -32,7 +32,7 @@ func needBoard(t *testing.T) string {
 	if testing.Short() {
 		t.Skip("boots QEMU; skipped with -short")
 	}
-	for _, tool := range []string{"qemu-system-aarch64", "swtpm", "mkfs.ext4"} {
+	for _, tool := range []string{"qemu-system-aarch64", "swtpm", "mkfs.ext4", "socat"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s not found: run scripts/install-deps.sh", tool)
 		}

@@ -55,8 +55,9 @@ type Config struct {
 	// Console, if not nil, receives a copy of the console output.
 	Console io.Writer
 	// QEMU and SWTPM are the programs; empty means qemu-system-aarch64
-	// and swtpm from $PATH. MkfsExt4 likewise (mkfs.ext4).
-	QEMU, SWTPM, MkfsExt4 string
+	// and swtpm from $PATH. MkfsExt4 likewise (mkfs.ext4), and Socat
+	// (socat, which carries each guestfwd connection).
+	QEMU, SWTPM, MkfsExt4, Socat string
 }
 
 func (c Config) withDefaults() Config {
@@ -80,6 +81,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MkfsExt4 == "" {
 		c.MkfsExt4 = "mkfs.ext4"
+	}
+	if c.Socat == "" {
+		c.Socat = "socat"
 	}
 	c.HostFwd = append([]HostFwd(nil), c.HostFwd...)
 	c.GuestFwd = append([]GuestFwd(nil), c.GuestFwd...)
@@ -162,7 +166,11 @@ func qemuArgs(c Config, p paths) []string {
 		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", f.HostPort, f.GuestPort)
 	}
 	for _, f := range c.GuestFwd {
-		netdev += fmt.Sprintf(",guestfwd=tcp:%s:%d-tcp:127.0.0.1:%d", GuestFwdAddr, f.GuestPort, f.HostPort)
+		// cmd: spawns a connector per guest connection. (A "tcp:" target
+		// is a single chardev connection made when QEMU starts: the
+		// service must be up before the board, and only one guest
+		// connection per boot ever reaches it.)
+		netdev += fmt.Sprintf(",guestfwd=tcp:%s:%d-cmd:%s - TCP:127.0.0.1:%d", GuestFwdAddr, f.GuestPort, c.Socat, f.HostPort)
 	}
 	return []string{
 		"-M", "virt", "-cpu", "cortex-a53", "-smp", "1", "-m", strconv.Itoa(c.MemoryMiB),

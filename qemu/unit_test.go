@@ -206,7 +206,7 @@ func TestQEMUArgs(t *testing.T) {
 		"-qmp unix:/s/qmp.sock,server=on,wait=off ",
 		"-device tpm-tis-device,tpmdev=tpm0 ",
 		"-device virtio-gpu-pci,xres=320,yres=240 ",
-		"-netdev user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:40000-:8444,guestfwd=tcp:10.0.2.100:443-tcp:127.0.0.1:40001 ",
+		"-netdev user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:40000-:8444,guestfwd=tcp:10.0.2.100:443-cmd:socat - TCP:127.0.0.1:40001 ",
 		"-device virtio-net-pci,netdev=n0,romfile=",
 	} {
 		if !strings.Contains(args+" ", want) {

@@ -18,7 +18,7 @@ import (
 // → UNPROVISIONED screen drawn, and button press → a decodable QR on the
 // screenshot. Run with `make bench-qemu` (-benchtime 5x).
 func BenchmarkQEMUBoot(b *testing.B) {
-	for _, tool := range []string{"qemu-system-aarch64", "swtpm", "mkfs.ext4"} {
+	for _, tool := range []string{"qemu-system-aarch64", "swtpm", "mkfs.ext4", "socat"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			b.Skipf("%s not found", tool)
 		}

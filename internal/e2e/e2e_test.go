@@ -53,7 +53,7 @@ func need(t *testing.T) env {
 	if testing.Short() {
 		t.Skip("boots the firmware image under QEMU; skipped with -short")
 	}
-	for _, tool := range []string{"qemu-system-aarch64", "swtpm", "mkfs.ext4"} {
+	for _, tool := range []string{"qemu-system-aarch64", "swtpm", "mkfs.ext4", "socat"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s not found: run scripts/install-deps.sh", tool)
 		}
