@@ -414,6 +414,7 @@ func (e *Engine) enter(s state.State, cause error) {
 		e.pending = nil
 		e.lastErr = nil
 		e.record(audit.Event{Event: "PROVISIONED", Reason: "server " + hostOf(e.current.ServerURL) + ", label " + e.current.DeviceLabel})
+		e.show() // the screen says it before the tablet does
 		e.finishProgress()
 		e.endSession()
 		e.closeEndpoint()
@@ -430,6 +431,7 @@ func (e *Engine) enter(s state.State, cause error) {
 		e.verified = nil
 		e.step = ""
 		e.record(audit.Event{Event: "PROVISIONING_FAILED", Code: code.String(), Reason: code.Title() + "; " + code.UserAction()})
+		e.show() // the screen says it before the tablet does
 		e.finishProgress()
 		e.endSession()
 		e.closeEndpoint()
@@ -536,6 +538,7 @@ func (e *Engine) closeEndpoint() {
 		e.log.Warn("closing provisioning port", "err", err)
 	}
 	e.record(audit.Event{Event: "PORT_CLOSED"})
+	e.publish()
 }
 
 // --- inputs --------------------------------------------------------------

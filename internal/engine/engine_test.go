@@ -155,7 +155,7 @@ func (r *rig) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel, r.done = cancel, make(chan error, 1)
 	go func() { r.done <- r.eng.Run(ctx) }()
-	r.waitState(state.Unprovisioned, state.Provisioned)
+	<-r.eng.Ready()
 	r.t.Cleanup(r.stop)
 }
 
@@ -248,6 +248,10 @@ func (r *rig) provision(q pairing.QRContent, tweak func(*pusher.Config)) (job.Ou
 }
 
 func (r *rig) portClosed(addr string) bool {
+	// The screen shows the final state before the port closes.
+	for deadline := time.Now().Add(10 * time.Second); r.eng.Status().Listening && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err == nil {
 		c.Close()
@@ -310,6 +314,9 @@ func TestWholePairingInOneProcess(t *testing.T) {
 		t.Errorf("progress states: %s", got)
 	}
 	r.waitState(state.Provisioned)
+	if !r.portClosed(r.eng.EndpointAddr()) {
+		t.Fatal("port still open after PROVISIONED")
+	}
 	for _, name := range []string{"HELLO", "CONFIG_RECEIVED", "CONFIG_VERIFIED", "PROVISIONED", "PORT_OPENED", "PORT_CLOSED"} {
 		if len(r.aud.Named(name)) == 0 {
 			t.Errorf("no %s audit record", name)
