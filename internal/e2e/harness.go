@@ -149,6 +149,19 @@ func NewCentral(now time.Time) (*Central, error) {
 	}, nil
 }
 
+// restartMonitor serves the monitoring server again on the same port
+// (after Monitor.Close, for the connection-failed drill).
+func (c *Central) restartMonitor() error {
+	ln, err := net.Listen("tcp", c.MonitorL.Addr().String())
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: c.Monitor.Handler, ReadHeaderTimeout: 10 * time.Second, TLSConfig: c.Monitor.TLSConfig}
+	c.Monitor, c.MonitorL = srv, ln
+	go srv.ServeTLS(ln, "", "")
+	return nil
+}
+
 // AnchorPEM is the provisioning root as the image embeds it.
 func (c *Central) AnchorPEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Root.Cert.Raw})
