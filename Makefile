@@ -14,7 +14,12 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 export ZM_CACHE
 
-.PHONY: bench-qemu help deps build firmware test unit fuzz-smoke fuzz bench lint check-go e2e demo clean
+# The image trusts this provisioning root; by default a development Central
+# Station made by `zm-central init` (make dev-central).
+DEV_CENTRAL ?= $(OUT)/dev-central
+ANCHOR      ?= $(DEV_CENTRAL)/provisioning-root.pem
+
+.PHONY: dev-central qemu bench-qemu help deps build firmware test unit fuzz-smoke fuzz bench lint check-go e2e demo clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -55,11 +60,23 @@ test: deps kernel lint unit fuzz-smoke ## everything CI runs: packages, kernel (
 demo: deps kernel build firmware ## the main job: image + QEMU board + zm-central + zm-pair, the whole provisioning flow
 	$(OUT)/zm-demo -bin $(OUT) -out $(OUT)/demo
 
+e2e: deps kernel ## only the end-to-end tests of the real image on the QEMU board
+	$(GO) test -count=1 -v -timeout 30m ./internal/e2e/
+
+dev-central: build ## a development Central Station in $(DEV_CENTRAL) (its root is the image's default anchor)
+	@test -f $(DEV_CENTRAL)/provisioning-root.pem || $(OUT)/zm-central init --dir $(DEV_CENTRAL) | tee $(OUT)/dev-central.txt
+
+$(DEV_CENTRAL)/provisioning-root.pem:
+	@$(MAKE) --no-print-directory dev-central
+
+qemu: image ## boot the image on the QEMU board with the console on this terminal (Ctrl-] quits)
+	$(OUT)/zm-board run --kernel $(IMAGE_DIR)/Image --initrd $(IMAGE_DIR)/initramfs.cpio.gz --state $(OUT)/board --fwd 8444 --append "zmonitor.device_id=ZM-DEV-01 zmonitor.serial=SN-DEV-000001"
+
 bench: check-go ## benchmarks (host)
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -short -run '^$$' -bench . -benchmem ./...
 
 bench-qemu: deps kernel ## QEMU board numbers: start -> UNPROVISIONED screen, press -> decodable QR (median of 5 boots)
-	$(GO) test -run '^$$' -bench BenchmarkQEMUBoot -benchtime 5x -timeout 30m ./internal/e2e/
+	$(GO) test -run '^$$' -bench 'BenchmarkQEMU' -benchtime 5x -timeout 30m ./internal/e2e/
 	@ls -l $(OUT)/zmonitor-arm64 2>/dev/null | awk '{print "firmware binary:", $$5, "bytes"}' || true
 
 clean: ## remove build outputs (not the kernel cache)

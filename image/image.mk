@@ -43,7 +43,7 @@ image-inputs:
 initramfs: firmware zm-image image-inputs ## $(OUT)/initramfs.cpio.gz: /init, board profile, trust anchor
 	@$(ZM_IMAGE) initramfs --init $(FIRMWARE_BIN) --board $(BOARD_PROFILE) --anchor $(ANCHOR) --out $(OUT)/initramfs.cpio.gz
 
-image: kernel firmware zm-image image-inputs ## firmware image in $(IMAGE_DIR): kernel, initramfs, manifest.json
+image: kernel firmware zm-image $(ANCHOR) image-inputs ## firmware image in $(IMAGE_DIR): kernel, initramfs, manifest.json
 	@kernel=$$(scripts/build-kernel.sh $(BOARD)) && \
 	$(ZM_IMAGE) build --kernel "$$kernel" --init $(FIRMWARE_BIN) --board $(BOARD_PROFILE) \
 		--anchor $(ANCHOR) --board-name $(BOARD) --version $(VERSION) --out $(IMAGE_DIR)
