@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"testing"
 	"time"
@@ -113,102 +112,4 @@ func median(d []time.Duration) time.Duration {
 	s := append([]time.Duration(nil), d...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[len(s)/2]
-}
-
-// BenchmarkQEMUPairing provisions the booted image b.N times (a console
-// factory reset confirmed with the button in between) and reports the
-// median from the scan (screenshot decoded) to the device's final
-// PROVISIONED. Run with `make bench-qemu`.
-func BenchmarkQEMUPairing(b *testing.B) {
-	if testing.Short() {
-		b.Skip("boots QEMU: make bench-qemu")
-	}
-	for _, tool := range []string{"qemu-system-aarch64", "swtpm", "mkfs.ext4", "socat"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			b.Skipf("%s not found", tool)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
-	k, err := Kernel(ctx, false)
-	if err != nil {
-		b.Skipf("kernel: %v", err)
-	}
-	dir := b.TempDir()
-	root, _ := os.Getwd()
-	fw, err := BuildFirmware(ctx, filepath.Join(root, "../.."), dir, time.Now().Add(-24*time.Hour))
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := NewCentral(time.Now())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	initrd := filepath.Join(dir, "initramfs.cpio.gz")
-	if err := BuildInitramfs(fw, board.QEMUVirt(), c.AnchorPEM(), initrd); err != nil {
-		b.Fatal(err)
-	}
-	bd, err := qemu.Start(ctx, qemu.Config{Kernel: k, Initrd: initrd, StateDir: filepath.Join(dir, "board"),
-		HostFwd:  []qemu.HostFwd{{GuestPort: ProvisioningPort}},
-		GuestFwd: []qemu.GuestFwd{{GuestPort: MonitorGuestPort, HostPort: c.MonitorPort()}},
-		Append:   "zmonitor.device_id=ZM-BENCH-02 zmonitor.serial=SN-BENCH-2"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer bd.Close()
-	d := &Device{Board: bd}
-	if err := d.WaitConsole(ctx); err != nil {
-		b.Fatal(err)
-	}
-	if err := d.WaitState(ctx, "UNPROVISIONED"); err != nil {
-		b.Fatal(err)
-	}
-	rec, err := d.Enroll(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	identity, _, err := rec.Keys()
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := c.Pusher(nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var runs []time.Duration
-	last := ""
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := d.PressButton(ctx); err != nil {
-			b.Fatal(err)
-		}
-		q, _, err := d.ScanQR(ctx, last)
-		if err != nil {
-			b.Fatal(err)
-		}
-		last = string(q.Marshal())
-		scanned := time.Now()
-		out, err := p.Provision(ctx, d.Job(q, identity), nil)
-		if err != nil || out.State != "PROVISIONED" {
-			b.Fatalf("run %d: %+v, %v", i, out, err)
-		}
-		runs = append(runs, time.Since(scanned))
-		// Factory reset: console command, confirmed with the button.
-		if err := d.SendLine("factory-reset"); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := d.Expect(ctx, regexp.MustCompile(`press the Enable Provisioning button`)); err != nil {
-			b.Fatal(err)
-		}
-		if err := d.PressButton(ctx); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := d.Expect(ctx, regexp.MustCompile(`factory reset done`)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(median(runs).Milliseconds()), "ms-scan-to-PROVISIONED")
-	b.Logf("scan→PROVISIONED %v", runs)
 }
