@@ -147,3 +147,19 @@ func (f dbFlags) open(ctx context.Context) (store.Store, error) {
 
 // cliActor is the audit actor of command-line operations.
 const cliActor = "cli"
+
+// withStore parses a command's database flags and arguments, opens the store
+// and runs fn with it, closing it afterwards.
+func withStore(ctx context.Context, name string, args []string, minArgs, maxArgs int, fn func(st store.Store, fs *flag.FlagSet) error) error {
+	var f dbFlags
+	fs := newFlagSet(name, &f)
+	if err := parse(fs, args, minArgs, maxArgs); err != nil {
+		return err
+	}
+	st, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(st, fs)
+}

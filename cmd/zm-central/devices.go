@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -99,72 +100,48 @@ func readLimited(name string, limit int64) ([]byte, error) {
 }
 
 func cmdDevicesList(ctx context.Context, args []string, stdout io.Writer) error {
-	var f dbFlags
-	fs := newFlagSet("devices list", &f)
-	if err := parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	st, err := f.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	ds, err := st.Devices(ctx)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DEVICE\tSERIAL\tFIRMWARE\tLABEL\tSTATUS\tIMPORTED")
-	for _, d := range ds {
-		status := "active"
-		if d.Revoked() {
-			status = "revoked " + d.RevokedAt.Format(time.RFC3339)
+	return withStore(ctx, "devices list", args, 0, 0, func(st store.Store, fs *flag.FlagSet) error {
+		ds, err := st.Devices(ctx)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Serial, d.FirmwareVersion, d.Label, status, d.ImportedAt.Format(time.RFC3339))
-	}
-	return tw.Flush()
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DEVICE\tSERIAL\tFIRMWARE\tLABEL\tSTATUS\tIMPORTED")
+		for _, d := range ds {
+			status := "active"
+			if d.Revoked() {
+				status = "revoked " + d.RevokedAt.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Serial, d.FirmwareVersion, d.Label, status, d.ImportedAt.Format(time.RFC3339))
+		}
+		return tw.Flush()
+	})
 }
 
 func cmdDevicesRevoke(ctx context.Context, args []string, stdout io.Writer) error {
-	var f dbFlags
-	fs := newFlagSet("devices revoke", &f)
-	if err := parse(fs, args, 1, 1); err != nil {
-		return err
-	}
-	st, err := f.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	id := fs.Arg(0)
-	if err := st.RevokeDevice(ctx, id); err != nil {
-		return err
-	}
-	if err := st.Audit(ctx, store.AuditRecord{Actor: cliActor, Event: "device.revoke", DeviceID: id}); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "device %s revoked\n", id)
-	return nil
+	return withStore(ctx, "devices revoke", args, 1, 1, func(st store.Store, fs *flag.FlagSet) error {
+		id := fs.Arg(0)
+		if err := st.RevokeDevice(ctx, id); err != nil {
+			return err
+		}
+		if err := st.Audit(ctx, store.AuditRecord{Actor: cliActor, Event: "device.revoke", DeviceID: id}); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "device %s revoked\n", id)
+		return nil
+	})
 }
 
 func cmdDevicesLabel(ctx context.Context, args []string, stdout io.Writer) error {
-	var f dbFlags
-	fs := newFlagSet("devices label", &f)
-	if err := parse(fs, args, 2, 2); err != nil {
-		return err
-	}
-	st, err := f.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	id, label := fs.Arg(0), fs.Arg(1)
-	if err := st.SetDeviceLabel(ctx, id, label); err != nil {
-		return err
-	}
-	if err := st.Audit(ctx, store.AuditRecord{Actor: cliActor, Event: "device.label", DeviceID: id, Detail: label}); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "device %s labelled %q\n", id, label)
-	return nil
+	return withStore(ctx, "devices label", args, 2, 2, func(st store.Store, fs *flag.FlagSet) error {
+		id, label := fs.Arg(0), fs.Arg(1)
+		if err := st.SetDeviceLabel(ctx, id, label); err != nil {
+			return err
+		}
+		if err := st.Audit(ctx, store.AuditRecord{Actor: cliActor, Event: "device.label", DeviceID: id, Detail: label}); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "device %s labelled %q\n", id, label)
+		return nil
+	})
 }

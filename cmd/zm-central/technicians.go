@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -26,68 +27,44 @@ func addTechnician(ctx context.Context, st store.Store, name string) (store.Tech
 }
 
 func cmdTechniciansAdd(ctx context.Context, args []string, stdout io.Writer) error {
-	var f dbFlags
-	fs := newFlagSet("technicians add", &f)
-	if err := parse(fs, args, 1, 1); err != nil {
-		return err
-	}
-	st, err := f.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	tok, err := addTechnician(ctx, st, fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "technician %s (%s) token, shown once:\n%s\n", tok.ID, fs.Arg(0), tok.Token)
-	return nil
+	return withStore(ctx, "technicians add", args, 1, 1, func(st store.Store, fs *flag.FlagSet) error {
+		tok, err := addTechnician(ctx, st, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "technician %s (%s) token, shown once:\n%s\n", tok.ID, fs.Arg(0), tok.Token)
+		return nil
+	})
 }
 
 func cmdTechniciansList(ctx context.Context, args []string, stdout io.Writer) error {
-	var f dbFlags
-	fs := newFlagSet("technicians list", &f)
-	if err := parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	st, err := f.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	ts, err := st.Technicians(ctx)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tCREATED")
-	for _, t := range ts {
-		status := "active"
-		if t.Revoked() {
-			status = "revoked " + t.RevokedAt.Format(time.RFC3339)
+	return withStore(ctx, "technicians list", args, 0, 0, func(st store.Store, fs *flag.FlagSet) error {
+		ts, err := st.Technicians(ctx)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.ID, t.Name, status, t.CreatedAt.Format(time.RFC3339))
-	}
-	return tw.Flush()
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tCREATED")
+		for _, t := range ts {
+			status := "active"
+			if t.Revoked() {
+				status = "revoked " + t.RevokedAt.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.ID, t.Name, status, t.CreatedAt.Format(time.RFC3339))
+		}
+		return tw.Flush()
+	})
 }
 
 func cmdTechniciansRevoke(ctx context.Context, args []string, stdout io.Writer) error {
-	var f dbFlags
-	fs := newFlagSet("technicians revoke", &f)
-	if err := parse(fs, args, 1, 1); err != nil {
-		return err
-	}
-	st, err := f.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := st.RevokeTechnician(ctx, fs.Arg(0)); err != nil {
-		return err
-	}
-	if err := st.Audit(ctx, store.AuditRecord{Actor: cliActor, Event: "technician.revoke", Detail: fs.Arg(0)}); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "technician %s revoked\n", fs.Arg(0))
-	return nil
+	return withStore(ctx, "technicians revoke", args, 1, 1, func(st store.Store, fs *flag.FlagSet) error {
+		if err := st.RevokeTechnician(ctx, fs.Arg(0)); err != nil {
+			return err
+		}
+		if err := st.Audit(ctx, store.AuditRecord{Actor: cliActor, Event: "technician.revoke", Detail: fs.Arg(0)}); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "technician %s revoked\n", fs.Arg(0))
+		return nil
+	})
 }
