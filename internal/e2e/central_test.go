@@ -269,7 +269,7 @@ func TestSpecErrorsOnTheBoard(t *testing.T) {
 			if tc.before != nil {
 				tc.before()
 			}
-			if err := d.PressButton(ctx); err != nil {
+			if err := d.PressFor(ctx, "READY_TO_PAIR"); err != nil {
 				t.Fatal(err)
 			}
 			q, _, err := d.ScanQR(ctx, last)
@@ -325,16 +325,13 @@ func TestSpecErrorsOnTheBoard(t *testing.T) {
 				tc.after()
 			}
 			// Retry: back to UNPROVISIONED.
-			if err := d.PressButton(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if err := d.WaitState(ctx, "UNPROVISIONED"); err != nil {
+			if err := d.PressFor(ctx, "UNPROVISIONED"); err != nil {
 				t.Fatal(err)
 			}
 		})
 	}
 	// The retry succeeds.
-	if err := d.PressButton(ctx); err != nil {
+	if err := d.PressFor(ctx, "READY_TO_PAIR"); err != nil {
 		t.Fatal(err)
 	}
 	q, _, err := d.ScanQR(ctx, last)

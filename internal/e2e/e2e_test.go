@@ -308,16 +308,10 @@ func TestRotationExpiryAndFailure(t *testing.T) {
 	}
 	save(t, d, "4-failed")
 	// Retry, then let the session run out.
-	if err := d.PressButton(ctx); err != nil {
+	if err := d.PressFor(ctx, "UNPROVISIONED"); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.WaitState(ctx, "UNPROVISIONED"); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.PressButton(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.WaitState(ctx, "READY_TO_PAIR"); err != nil {
+	if err := d.PressFor(ctx, "READY_TO_PAIR"); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()

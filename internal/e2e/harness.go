@@ -264,6 +264,24 @@ func (d *Device) WaitState(ctx context.Context, want string) error {
 	}
 }
 
+// PressFor presses the button until the console reports state want. A
+// press right after another one is sometimes not seen by the guest (a lost
+// QMP pulse); the technician would press again, and so does this.
+func (d *Device) PressFor(ctx context.Context, want string) error {
+	for try := 0; try < 3; try++ {
+		if err := d.PressButton(ctx); err != nil {
+			return err
+		}
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := d.WaitState(wctx, want)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("three button presses did not bring the device to %s", want)
+}
+
 // Enroll reads the enrollment record from the console.
 func (d *Device) Enroll(ctx context.Context) (enroll.Record, error) {
 	out, err := d.Command(ctx, "enroll")
