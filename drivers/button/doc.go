@@ -6,9 +6,11 @@
 //
 // Edges are waited for with WaitForEdge (no polling of the level) and
 // debounced by "accept the first edge to a new level, then ignore further
-// edges for Opts.Debounce". A pulse shorter than the debounce interval, such
-// as QEMU's system_powerdown pulse on PL061 line 3 (up then down within about
-// 10 ms), therefore still registers as one Press.
+// edges for Opts.Debounce". A pulse shorter than the debounce interval
+// therefore still registers as one Press. QEMU's system_powerdown holds
+// PL061 line 3 up for 100 ms (hw/gpio/gpio_key.c); a second
+// system_powerdown within those 100 ms makes no edge at all, so it cannot
+// be seen by any driver (qemu_test.go models this; docs/qemu.md).
 //
 // Run emits Press when the button goes down and, if it is still held
 // Opts.LongPress later, one LongPress. A LongPress is always preceded by the

@@ -127,7 +127,7 @@ func TestTabletPairsThroughCentralStation(t *testing.T) {
 	}
 	s := newStation(t, c, d)
 
-	if err := d.PressButton(ctx); err != nil {
+	if err := d.Press(ctx); err != nil {
 		t.Fatal(err)
 	}
 	qr, _ := scan(t, ctx, d, "")

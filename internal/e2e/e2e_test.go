@@ -159,7 +159,7 @@ func TestBootPressScanPair(t *testing.T) {
 	}
 	save(t, d, "1-unprovisioned")
 
-	if err := d.PressButton(ctx); err != nil {
+	if err := d.Press(ctx); err != nil {
 		t.Fatal(err)
 	}
 	q, _, err := d.ScanQR(ctx, "")
@@ -269,7 +269,7 @@ func TestRotationExpiryAndFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	identity, _, _ := enr.Keys()
-	if err := d.PressButton(ctx); err != nil {
+	if err := d.Press(ctx); err != nil {
 		t.Fatal(err)
 	}
 	q1, _, err := d.ScanQR(ctx, "")

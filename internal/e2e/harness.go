@@ -185,6 +185,8 @@ func (c *Central) Pusher(tweak func(*pusher.Config)) (*pusher.Pusher, error) {
 // Device is the booted board seen from outside.
 type Device struct {
 	*qemu.Board
+	// lastPress is when the previous Press's QMP command returned.
+	lastPress time.Time
 }
 
 var consoleReadyRE = regexp.MustCompile(`diagnostics console`)
@@ -262,24 +264,6 @@ func (d *Device) WaitState(ctx context.Context, want string) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// PressFor presses the button until the console reports state want. A
-// press right after another one is sometimes not seen by the guest (a lost
-// QMP pulse); the technician would press again, and so does this.
-func (d *Device) PressFor(ctx context.Context, want string) error {
-	for try := 0; try < 3; try++ {
-		if err := d.PressButton(ctx); err != nil {
-			return err
-		}
-		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err := d.WaitState(wctx, want)
-		cancel()
-		if err == nil || ctx.Err() != nil {
-			return err
-		}
-	}
-	return fmt.Errorf("three button presses did not bring the device to %s", want)
 }
 
 // Enroll reads the enrollment record from the console.
