@@ -75,8 +75,8 @@ qemu: image ## boot the image on the QEMU board with the console on this termina
 bench: check-go ## benchmarks (host)
 	$(GO) test -short -run '^$$' -bench . -benchmem ./...
 
-bench-qemu: deps kernel ## QEMU board numbers: start -> UNPROVISIONED screen, press -> decodable QR (median of 5 boots)
-	$(GO) test -run '^$$' -bench 'BenchmarkQEMUBoot' -benchtime 5x -timeout 30m ./internal/e2e/
+bench-qemu: deps kernel ## QEMU board numbers: start -> UNPROVISIONED screen, press -> decodable QR (median of 5 boots), scan -> PROVISIONED (median of 5 pairings)
+	$(GO) test -run '^$$' -bench 'BenchmarkQEMU(Boot|Pairing)$$' -benchtime 5x -timeout 30m ./internal/e2e/
 	@ls -l $(OUT)/zmonitor-arm64 2>/dev/null | awk '{print "firmware binary:", $$5, "bytes"}' || true
 
 clean: ## remove build outputs (not the kernel cache)

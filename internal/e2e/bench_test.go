@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zmonitor/firmware/board"
+	"github.com/zmonitor/firmware/internal/tablet"
 	"github.com/zmonitor/firmware/qemu"
 )
 
@@ -112,4 +114,126 @@ func median(d []time.Duration) time.Duration {
 	s := append([]time.Duration(nil), d...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[len(s)/2]
+}
+
+// BenchmarkQEMUPairing boots the image once and provisions it b.N times
+// through the Central Station's tablet API, the way a technician does with
+// zm-pair scan: press → READY_TO_PAIR, screenshot, decode with the tablet
+// library, pair, PROVISIONED; then a console factory reset confirmed with
+// the button brings it back to UNPROVISIONED. It reports the median, min
+// and max from the scan (the screenshot that yields the QR) to the Central
+// Station's answer that the device is PROVISIONED. Every wait has a
+// deadline and fails with the device's state and the console tail. Run
+// with `make bench-qemu` (-benchtime 5x).
+func BenchmarkQEMUPairing(b *testing.B) {
+	if testing.Short() {
+		b.Skip("boots QEMU: make bench-qemu")
+	}
+	for _, tool := range []string{"qemu-system-aarch64", "swtpm", "mkfs.ext4", "socat"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			b.Skipf("%s not found", tool)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	k, err := Kernel(ctx, false)
+	if err != nil {
+		b.Skipf("kernel: %v", err)
+	}
+	dir := b.TempDir()
+	root, _ := os.Getwd()
+	fw, err := BuildFirmware(ctx, filepath.Join(root, "../.."), dir, time.Now().Add(-24*time.Hour))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := NewCentral(time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	initrd := filepath.Join(dir, "initramfs.cpio.gz")
+	if err := BuildInitramfs(fw, board.QEMUVirt(), c.AnchorPEM(), initrd); err != nil {
+		b.Fatal(err)
+	}
+	bctx, bcancel := context.WithTimeout(ctx, 2*time.Minute)
+	bd, err := qemu.Start(bctx, qemu.Config{Kernel: k, Initrd: initrd, StateDir: filepath.Join(dir, "board"),
+		HostFwd:  []qemu.HostFwd{{GuestPort: ProvisioningPort}},
+		GuestFwd: []qemu.GuestFwd{{GuestPort: MonitorGuestPort, HostPort: c.MonitorPort()}},
+		Append:   "zmonitor.device_id=ZM-BENCH-02 zmonitor.serial=SN-BENCH-2"})
+	if err != nil {
+		bcancel()
+		b.Fatal(err)
+	}
+	defer bd.Close()
+	d := &Device{Board: bd}
+	if err := d.WaitConsole(bctx); err != nil {
+		bcancel()
+		b.Fatal(err)
+	}
+	bcancel()
+	if err := d.WaitStateFor(ctx, "UNPROVISIONED", 2*time.Minute); err != nil {
+		b.Fatal(err)
+	}
+	s := newStation(b, c, d)
+
+	var runs []time.Duration
+	last := ""
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := d.PressFor(ctx, "READY_TO_PAIR"); err != nil {
+			b.Fatalf("run %d: %v", i, err)
+		}
+		qr, scanned, err := scanTablet(ctx, d, last, time.Minute)
+		if err != nil {
+			b.Fatalf("run %d: %v", i, err)
+		}
+		last = string(qr)
+		pctx, pcancel := context.WithTimeout(ctx, 2*time.Minute)
+		res, err := s.tablet.Pair(pctx, tablet.Request{QR: qr, Label: "ICU-MON-04"})
+		pcancel()
+		if err != nil || !res.Provisioned() || res.DeviceState != "PROVISIONED" {
+			b.Fatalf("run %d: %v", i, d.Failure(fmt.Sprintf("pairing: %+v, %v", res, err)))
+		}
+		runs = append(runs, time.Since(scanned))
+		if err := d.WaitStateFor(ctx, "PROVISIONED", 30*time.Second); err != nil {
+			b.Fatalf("run %d: %v", i, err)
+		}
+		if err := d.FactoryResetConfirmed(ctx); err != nil {
+			b.Fatalf("run %d: %v", i, err)
+		}
+	}
+	b.StopTimer()
+	sorted := append([]time.Duration(nil), runs...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	b.ReportMetric(median(runs).Seconds(), "s/scan-to-provisioned")
+	b.ReportMetric(sorted[0].Seconds(), "s/scan-to-provisioned-min")
+	b.ReportMetric(sorted[len(sorted)-1].Seconds(), "s/scan-to-provisioned-max")
+	b.Logf("scan→PROVISIONED over %d runs: %v", len(runs), runs)
+}
+
+// scanTablet takes screenshots until the tablet library (zm-pair scan's
+// decoder) reads a pairing QR other than not, and returns its text and
+// when the screenshot that held it was taken.
+func scanTablet(ctx context.Context, d *Device, not string, limit time.Duration) ([]byte, time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	var lastErr error
+	for {
+		at := time.Now()
+		img, err := d.Screenshot(ctx)
+		if err == nil {
+			var text []byte
+			if text, err = tablet.ScanImage(img); err == nil && string(text) != not {
+				return text, at, nil
+			}
+		}
+		if err != nil {
+			lastErr = err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, time.Time{}, d.Failure(fmt.Sprintf("no new pairing QR on the screen within %v (last error %v)", limit, lastErr))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

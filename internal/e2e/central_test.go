@@ -37,7 +37,7 @@ type station struct {
 	tablet *tablet.Client
 }
 
-func newStation(t *testing.T, c *Central, d *Device) *station {
+func newStation(t testing.TB, c *Central, d *Device) *station {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "central.db"), nil)
