@@ -10,13 +10,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/zmonitor/firmware/internal/failure"
+	"github.com/zmonitor/firmware/internal/http1"
 )
 
 // Defaults and limits.
@@ -249,36 +249,28 @@ func (c *Config) attempt(parent context.Context, t target) (int, *Error) {
 		return 0, classify(parent, ctx, "TLS handshake", err)
 	}
 
-	req := &http.Request{
-		Method:     http.MethodGet,
-		URL:        t.url,
-		Host:       t.url.Host,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     http.Header{"User-Agent": {"zmonitor-conncheck"}, "Accept": {"*/*"}},
-		Close:      true,
+	target := t.url.EscapedPath()
+	if target == "" {
+		target = "/"
 	}
-	if err := req.Write(conn); err != nil {
+	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: zmonitor-conncheck\r\nAccept: */*\r\nConnection: close\r\n\r\n", target, t.url.Host); err != nil {
 		return 0, classify(parent, ctx, "send request", err)
 	}
 	// With TLS 1.3 the server's verdict on our certificate arrives after our
 	// side of the handshake is done: a rejection surfaces here, on the first
 	// read.
 	lr := &io.LimitedReader{R: conn, N: MaxResponse}
-	resp, err := http.ReadResponse(bufio.NewReader(lr), req)
+	head, err := http1.ReadResponseHead(bufio.NewReader(lr))
 	if err != nil {
 		if lr.N == 0 {
 			return 0, &Error{Reason: Protocol, Err: fmt.Errorf("read response: headers larger than %d bytes", MaxResponse)}
 		}
 		return 0, classify(parent, ctx, "read response", err)
 	}
-	_, _ = io.Copy(io.Discard, resp.Body) // bounded by MaxResponse
-	resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp.StatusCode, &Error{Reason: BadStatus, Status: resp.StatusCode, Err: fmt.Errorf("GET %s: %s", t.url.Path, resp.Status)}
+	if head.Status < 200 || head.Status > 299 {
+		return head.Status, &Error{Reason: BadStatus, Status: head.Status, Err: fmt.Errorf("GET %s: %d %s", t.url.Path, head.Status, head.Reason)}
 	}
-	return resp.StatusCode, nil
+	return head.Status, nil
 }
 
 // sleep waits d or until ctx ends.

@@ -1,6 +1,6 @@
-// Package endpoint is the device's provisioning endpoint and the client the
-// Central Station uses to talk to it: one definition of the wire protocol,
-// both sides.
+// Package endpoint is the device's provisioning endpoint and the one
+// definition of its wire protocol (messages, limits, the signed hello). The
+// Central Station's client is internal/deviceclient.
 //
 // The server listens only while the device is READY_TO_PAIR (and while a
 // push it accepted is in flight). It speaks TLS 1.3 only, presents a
@@ -16,4 +16,9 @@
 //
 // A refusal is an HTTP error status with an ErrorBody naming a failure code.
 // See docs/protocol.md.
+//
+// The server speaks HTTP/1.1 through internal/http1, one request per
+// connection ("Connection: close"), Content-Length request bodies only; a
+// config push answers with a close-delimited stream. It does not link
+// net/http, which would be over a quarter of the firmware binary.
 package endpoint

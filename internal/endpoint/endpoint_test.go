@@ -1,4 +1,4 @@
-package endpoint
+package endpoint_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -18,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zmonitor/firmware/internal/deviceclient"
+	"github.com/zmonitor/firmware/internal/endpoint"
 	"github.com/zmonitor/firmware/internal/failure"
 	"github.com/zmonitor/firmware/internal/testpki"
 )
@@ -32,38 +35,38 @@ type fakeDevice struct {
 	envelopes [][]byte
 	helloErr  error
 	configErr error
-	steps     []Progress
+	steps     []endpoint.Progress
 }
 
-func (d *fakeDevice) Hello(_ context.Context, req HelloRequest, peer *x509.Certificate) (HelloResponse, error) {
+func (d *fakeDevice) Hello(_ context.Context, req endpoint.HelloRequest, peer *x509.Certificate) (endpoint.HelloResponse, error) {
 	d.mu.Lock()
 	d.tokens = append(d.tokens, req.PairingToken)
 	err := d.helloErr
 	d.mu.Unlock()
 	if err != nil {
-		return HelloResponse{}, err
+		return endpoint.HelloResponse{}, err
 	}
 	if peer == nil {
-		return HelloResponse{}, errors.New("no peer certificate")
+		return endpoint.HelloResponse{}, errors.New("no peer certificate")
 	}
 	ck, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "ZM-001"}}, ck)
 	if err != nil {
-		return HelloResponse{}, err
+		return endpoint.HelloResponse{}, err
 	}
-	nonce := make([]byte, NonceSize)
+	nonce := make([]byte, endpoint.NonceSize)
 	_, _ = rand.Read(nonce)
-	return NewHello(d.identity, "ZM-001", nonce, d.payload.PublicKey(), csr)
+	return endpoint.NewHello(d.identity, "ZM-001", nonce, d.payload.PublicKey(), csr)
 }
 
-func (d *fakeDevice) Config(_ context.Context, env []byte, _ *x509.Certificate) (<-chan Progress, error) {
+func (d *fakeDevice) Config(_ context.Context, env []byte, _ *x509.Certificate) (<-chan endpoint.Progress, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.configErr != nil {
 		return nil, d.configErr
 	}
 	d.envelopes = append(d.envelopes, env)
-	ch := make(chan Progress, len(d.steps))
+	ch := make(chan endpoint.Progress, len(d.steps))
 	for _, s := range d.steps {
 		ch <- s
 	}
@@ -71,15 +74,15 @@ func (d *fakeDevice) Config(_ context.Context, env []byte, _ *x509.Certificate) 
 	return ch, nil
 }
 
-func (d *fakeDevice) Status() Status { return Status{State: "READY_TO_PAIR"} }
+func (d *fakeDevice) Status() endpoint.Status { return endpoint.Status{State: "READY_TO_PAIR"} }
 
 type rig struct {
 	dev      *fakeDevice
-	srv      *Server
+	srv      *endpoint.Server
 	addr     string
 	anchor   *testpki.CA
 	signer   *testpki.Leaf
-	refusals chan Refusal
+	refusals chan endpoint.Refusal
 }
 
 func newRig(t *testing.T) *rig {
@@ -95,8 +98,8 @@ func newRig(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{dev: &fakeDevice{identity: id, payload: pk}, anchor: anchor, signer: signer, refusals: make(chan Refusal, 16)}
-	r.srv, err = NewServer(r.dev, Opts{Identity: id, DeviceID: "ZM-001", Anchors: anchor.Pool(), OnRefused: func(x Refusal) { r.refusals <- x }})
+	r := &rig{dev: &fakeDevice{identity: id, payload: pk}, anchor: anchor, signer: signer, refusals: make(chan endpoint.Refusal, 16)}
+	r.srv, err = endpoint.NewServer(r.dev, endpoint.Opts{Identity: id, DeviceID: "ZM-001", Anchors: anchor.Pool(), OnRefused: func(x endpoint.Refusal) { r.refusals <- x }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,8 +112,8 @@ func newRig(t *testing.T) *rig {
 	return r
 }
 
-func (r *rig) client(cert tls.Certificate) *Client {
-	return NewClient(r.addr, &r.dev.identity.PublicKey, "ZM-001", ClientOpts{Certificate: cert, Timeout: 10 * time.Second})
+func (r *rig) client(cert tls.Certificate) *deviceclient.Client {
+	return deviceclient.New(r.addr, &r.dev.identity.PublicKey, "ZM-001", deviceclient.Opts{Certificate: cert, Timeout: 10 * time.Second})
 }
 
 func TestHelloRoundTrip(t *testing.T) {
@@ -121,7 +124,7 @@ func TestHelloRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.DeviceID != "ZM-001" || len(h.SessionNonce) != NonceSize || !h.PayloadKey.Equal(r.dev.payload.PublicKey()) {
+	if h.DeviceID != "ZM-001" || len(h.SessionNonce) != endpoint.NonceSize || !h.PayloadKey.Equal(r.dev.payload.PublicKey()) {
 		t.Errorf("hello = %+v", h)
 	}
 	if r.dev.tokens[0] != "tok-123" {
@@ -134,9 +137,9 @@ func TestHelloSignatureCoversEveryField(t *testing.T) {
 	pk, _ := ecdh.P256().GenerateKey(rand.Reader)
 	ck, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "ZM-001"}}, ck)
-	nonce := make([]byte, NonceSize)
+	nonce := make([]byte, endpoint.NonceSize)
 	_, _ = rand.Read(nonce)
-	h, err := NewHello(id, "ZM-001", nonce, pk.PublicKey(), csr)
+	h, err := endpoint.NewHello(id, "ZM-001", nonce, pk.PublicKey(), csr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,14 +147,16 @@ func TestHelloSignatureCoversEveryField(t *testing.T) {
 		t.Fatalf("valid hello refused: %v", err)
 	}
 	other, _ := ecdh.P256().GenerateKey(rand.Reader)
-	for name, mutate := range map[string]func(*HelloResponse){
-		"deviceId":     func(h *HelloResponse) { h.DeviceID = "ZM-002" },
-		"sessionNonce": func(h *HelloResponse) { h.SessionNonce = base64.RawURLEncoding.EncodeToString(make([]byte, 31)) + "A" },
-		"payloadPublicKey": func(h *HelloResponse) {
+	for name, mutate := range map[string]func(*endpoint.HelloResponse){
+		"deviceId": func(h *endpoint.HelloResponse) { h.DeviceID = "ZM-002" },
+		"sessionNonce": func(h *endpoint.HelloResponse) {
+			h.SessionNonce = base64.RawURLEncoding.EncodeToString(make([]byte, 31)) + "A"
+		},
+		"payloadPublicKey": func(h *endpoint.HelloResponse) {
 			h.PayloadPublicKey = base64.StdEncoding.EncodeToString(other.PublicKey().Bytes())
 		},
-		"csr":  func(h *HelloResponse) { h.CSR = h.CSR[:len(h.CSR)-4] + "AAAA" },
-		"type": func(h *HelloResponse) { h.Type = "zmonitor-hello-v0" },
+		"csr":  func(h *endpoint.HelloResponse) { h.CSR = h.CSR[:len(h.CSR)-4] + "AAAA" },
+		"type": func(h *endpoint.HelloResponse) { h.Type = "zmonitor-hello-v0" },
 	} {
 		m := h
 		mutate(&m)
@@ -199,7 +204,7 @@ func TestClientCertificateMustChainToAnchor(t *testing.T) {
 func TestClientRefusesDeviceWithOtherKey(t *testing.T) {
 	r := newRig(t)
 	stranger, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	c := NewClient(r.addr, &stranger.PublicKey, "ZM-001", ClientOpts{Certificate: r.signer.TLS()})
+	c := deviceclient.New(r.addr, &stranger.PublicKey, "ZM-001", deviceclient.Opts{Certificate: r.signer.TLS()})
 	defer c.Close()
 	_, err := c.Hello(context.Background(), "tok")
 	if err == nil || !strings.Contains(err.Error(), "pinned identity key") {
@@ -229,8 +234,8 @@ func TestRefusals(t *testing.T) {
 		{"unknown field", "POST", "/v1/hello", `{"pairingToken":"x","admin":true}`, 400, failure.PayloadMalformed},
 		{"trailing data", "POST", "/v1/hello", `{"pairingToken":"x"} {}`, 400, failure.PayloadMalformed},
 		{"not json", "POST", "/v1/hello", "\x00\xff", 400, failure.PayloadMalformed},
-		{"too large hello", "POST", "/v1/hello", `{"pairingToken":"` + strings.Repeat("A", MaxHelloRequest) + `"}`, 413, failure.PayloadMalformed},
-		{"too large envelope", "POST", "/v1/config", strings.Repeat("A", MaxEnvelope+1), 413, failure.PayloadMalformed},
+		{"too large hello", "POST", "/v1/hello", `{"pairingToken":"` + strings.Repeat("A", endpoint.MaxHelloRequest) + `"}`, 413, failure.PayloadMalformed},
+		{"too large envelope", "POST", "/v1/config", strings.Repeat("A", endpoint.MaxEnvelope+1), 413, failure.PayloadMalformed},
 		{"wrong method", "GET", "/v1/hello", "", 405, failure.PayloadMalformed},
 		{"unknown path", "GET", "/admin", "", 404, failure.PayloadMalformed},
 	}
@@ -263,7 +268,7 @@ func TestDeviceRefusalCarriesCode(t *testing.T) {
 	c := r.client(r.signer.TLS())
 	defer c.Close()
 	_, err := c.Hello(context.Background(), "stale")
-	var re *RefusedError
+	var re *deviceclient.RefusedError
 	if !errors.As(err, &re) || re.Code() != failure.TokenInvalid || re.HTTPStatus != http.StatusForbidden {
 		t.Fatalf("err = %v", err)
 	}
@@ -274,7 +279,7 @@ func TestDeviceRefusalCarriesCode(t *testing.T) {
 
 func TestConfigStreamsProgressToFinal(t *testing.T) {
 	r := newRig(t)
-	r.dev.steps = []Progress{
+	r.dev.steps = []endpoint.Progress{
 		{State: "PAIRING_RECEIVED", Step: "verifying"},
 		{State: "APPLYING_CONFIG"},
 		{State: "TESTING_CONNECTION"},
@@ -283,7 +288,7 @@ func TestConfigStreamsProgressToFinal(t *testing.T) {
 	c := r.client(r.signer.TLS())
 	defer c.Close()
 	var seen []string
-	final, err := c.PushConfig(context.Background(), []byte(`{"version":1}`), func(p Progress) { seen = append(seen, p.State) })
+	final, err := c.PushConfig(context.Background(), []byte(`{"version":1}`), func(p endpoint.Progress) { seen = append(seen, p.State) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +299,7 @@ func TestConfigStreamsProgressToFinal(t *testing.T) {
 		t.Errorf("device got %q", r.dev.envelopes[0])
 	}
 	// A stream that ends without a final step is an error.
-	r.dev.steps = []Progress{{State: "PAIRING_RECEIVED"}}
+	r.dev.steps = []endpoint.Progress{{State: "PAIRING_RECEIVED"}}
 	if _, err := c.PushConfig(context.Background(), []byte(`{}`), nil); err == nil {
 		t.Error("a stream without a final step was accepted")
 	}
@@ -335,7 +340,7 @@ func FuzzParseHelloRequest(f *testing.F) {
 	f.Add([]byte(`{"pairingToken":1}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		req, err := ParseHelloRequest(b)
+		req, err := endpoint.ParseHelloRequest(b)
 		if err == nil && len(req.PairingToken) > 256 {
 			t.Fatalf("accepted a %d-byte token", len(req.PairingToken))
 		}
@@ -347,14 +352,75 @@ func FuzzHelloVerify(f *testing.F) {
 	pk, _ := ecdh.P256().GenerateKey(rand.Reader)
 	ck, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, ck)
-	h, _ := NewHello(id, "ZM-001", make([]byte, NonceSize), pk.PublicKey(), csr)
+	h, _ := endpoint.NewHello(id, "ZM-001", make([]byte, endpoint.NonceSize), pk.PublicKey(), csr)
 	f.Add(h.Type, h.DeviceID, h.SessionNonce, h.PayloadPublicKey, h.CSR, h.Signature)
 	f.Add("", "", "", "", "", "")
 	f.Fuzz(func(t *testing.T, typ, dev, nonce, pub, csr, sig string) {
-		m := HelloResponse{typ, dev, nonce, pub, csr, sig}
+		m := endpoint.HelloResponse{typ, dev, nonce, pub, csr, sig}
 		v, err := m.Verify(&id.PublicKey, dev)
-		if err == nil && (len(v.SessionNonce) != NonceSize || v.CSR == nil || v.PayloadKey == nil) {
+		if err == nil && (len(v.SessionNonce) != endpoint.NonceSize || v.CSR == nil || v.PayloadKey == nil) {
 			t.Fatalf("accepted an incomplete hello: %+v", v)
 		}
 	})
+}
+
+// Requests net/http would have taken apart are refused by the device's own
+// HTTP/1.1 reader with a status and an audited refusal.
+func TestMalformedHTTPRefused(t *testing.T) {
+	r := newRig(t)
+	for _, c := range []struct {
+		name, raw string
+		status    string
+	}{
+		{"chunked body", "POST /v1/hello HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "HTTP/1.1 501 "},
+		{"http/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "HTTP/1.1 505 "},
+		{"huge head", "GET /v1/status HTTP/1.1\r\nX: " + strings.Repeat("a", 9000) + "\r\n\r\n", "HTTP/1.1 431 "},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			conn, err := tls.Dial("tcp", r.addr, &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true, Certificates: []tls.Certificate{r.signer.TLS()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.WriteString(conn, c.raw); err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(conn)
+			if !strings.HasPrefix(string(b), c.status) || !strings.Contains(string(b), "Connection: close") {
+				t.Errorf("answer %.120q, want %q", b, c.status)
+			}
+			select {
+			case ref := <-r.refusals:
+				if ref.Code != failure.PayloadMalformed {
+					t.Errorf("refusal %+v", ref)
+				}
+			case <-time.After(5 * time.Second):
+				t.Error("refusal not reported")
+			}
+		})
+	}
+	if len(r.dev.tokens) != 0 {
+		t.Error("the device saw a malformed request")
+	}
+}
+
+// Close cuts a connection that never sends its request once ctx ends; it
+// does not hang on it.
+func TestCloseCutsIdleConnections(t *testing.T) {
+	r := newRig(t)
+	conn, err := tls.Dial("tcp", r.addr, &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true, Certificates: []tls.Certificate{r.signer.TLS()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := r.srv.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Close = %v, want the deadline (a connection was idle)", err)
+	}
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Read(make([]byte, 1)); err == nil {
+		t.Error("connection still open after Close")
+	}
 }

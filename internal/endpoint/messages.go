@@ -178,6 +178,19 @@ func decodeStrict(b []byte, v any) error {
 	return nil
 }
 
+// ParseHelloResponse parses the device's answer to hello (still to be
+// verified with HelloResponse.Verify).
+func ParseHelloResponse(b []byte) (HelloResponse, error) {
+	if len(b) > MaxResponse {
+		return HelloResponse{}, fmt.Errorf("hello answer: %d bytes, limit %d", len(b), MaxResponse)
+	}
+	var h HelloResponse
+	if err := decodeStrict(b, &h); err != nil {
+		return HelloResponse{}, fmt.Errorf("hello answer: %w", err)
+	}
+	return h, nil
+}
+
 // ParseHelloRequest parses a hello request body.
 func ParseHelloRequest(b []byte) (HelloRequest, error) {
 	if len(b) > MaxHelloRequest {

@@ -12,14 +12,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"math/big"
 	"net"
-	"net/http"
 	"sync"
 	"time"
 
 	"github.com/zmonitor/firmware/internal/failure"
+	"github.com/zmonitor/firmware/internal/http1"
 )
 
 // Device is what the server asks of the provisioning engine.
@@ -57,8 +57,10 @@ type Opts struct {
 	Now func() time.Time
 	// OnRefused is called for every refused handshake or request.
 	OnRefused func(Refusal)
-	// ErrorLog receives the HTTP server's own messages (nil: discarded).
-	ErrorLog *log.Logger
+	// Log receives what is not a refusal of the protocol: failed TLS
+	// handshakes (wrong version, dropped connections), connections that
+	// ended mid-request (nil: discarded).
+	Log *slog.Logger
 }
 
 // Server is the device's provisioning endpoint.
@@ -67,11 +69,29 @@ type Server struct {
 	opts Opts
 	cert tls.Certificate
 
-	mu   sync.Mutex
-	srv  *http.Server
-	ln   net.Listener
-	done chan struct{}
+	mu  sync.Mutex
+	cur *listening // nil while closed
 }
+
+// listening is one period of the port being open: its listener, its
+// connections and everything to wait for when it closes.
+type listening struct {
+	ln       net.Listener
+	cancel   context.CancelFunc
+	inflight sync.WaitGroup // the accept loop and every connection
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+// Limits and timeouts of one connection.
+const (
+	maxRequestHead = 8 << 10
+	// readTimeout bounds the handshake and reading the whole request.
+	readTimeout = 30 * time.Second
+	// writeTimeout bounds each write of an answer or progress line.
+	writeTimeout = 30 * time.Second
+)
 
 // NewServer prepares a server; it does not listen until Start. It signs the
 // server certificate once, with the identity key.
@@ -81,6 +101,9 @@ func NewServer(dev Device, o Opts) (*Server, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
 	}
 	cert, err := selfSigned(o.Identity, o.DeviceID, o.Now())
 	if err != nil {
@@ -174,103 +197,192 @@ func (s *Server) verifyClient(chain []*x509.Certificate) error {
 func (s *Server) Start(addr string) (net.Addr, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.srv != nil {
+	if s.cur != nil {
 		return nil, errors.New("endpoint: already listening")
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("endpoint: listen %s: %w", addr, err)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/v1/hello", s.handleHello)
-	mux.HandleFunc("/v1/config", s.handleConfig)
-	mux.HandleFunc("/v1/status", s.handleStatus)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.fail(w, r, http.StatusNotFound, failure.Errorf(failure.PayloadMalformed, "route", "no such endpoint %q", r.URL.Path))
-	})
-	errLog := s.opts.ErrorLog
-	if errLog == nil {
-		errLog = log.New(io.Discard, "", 0)
-	}
-	srv := &http.Server{
-		Handler:           mux,
-		TLSConfig:         s.tlsConfig(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    8 << 10,
-		ErrorLog:          errLog,
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(tls.NewListener(ln, srv.TLSConfig))
-	}()
-	s.srv, s.ln, s.done = srv, ln, done
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &listening{ln: ln, cancel: cancel, conns: make(map[net.Conn]struct{})}
+	s.cur = l
+	conf := s.tlsConfig()
+	l.inflight.Add(1)
+	go s.accept(ctx, l, conf)
 	return ln.Addr(), nil
+}
+
+func (s *Server) accept(ctx context.Context, l *listening, conf *tls.Config) {
+	defer l.inflight.Done()
+	for {
+		raw, err := l.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// A transient failure (out of descriptors): do not spin.
+			s.opts.Log.Warn("provisioning endpoint: accept", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		l.mu.Lock()
+		l.conns[raw] = struct{}{}
+		l.inflight.Add(1)
+		l.mu.Unlock()
+		go func() {
+			defer l.inflight.Done()
+			defer l.forget(raw)
+			s.serveConn(ctx, raw, conf)
+		}()
+	}
+}
+
+func (l *listening) forget(c net.Conn) {
+	c.Close()
+	l.mu.Lock()
+	delete(l.conns, c)
+	l.mu.Unlock()
+}
+
+// exchange is one request on one connection.
+type exchange struct {
+	conn   *tls.Conn
+	remote string
+	peer   *x509.Certificate
+	req    *http1.Request
+}
+
+// serveConn does the handshake, reads one request and answers it.
+func (s *Server) serveConn(ctx context.Context, raw net.Conn, conf *tls.Config) {
+	_ = raw.SetDeadline(time.Now().Add(readTimeout))
+	conn := tls.Server(raw, conf)
+	x := &exchange{conn: conn, remote: raw.RemoteAddr().String()}
+	if err := conn.HandshakeContext(ctx); err != nil {
+		// Chain failures were reported by VerifyConnection.
+		s.opts.Log.Info("provisioning endpoint: handshake", "remote", x.remote, "err", err)
+		return
+	}
+	if pc := conn.ConnectionState().PeerCertificates; len(pc) > 0 {
+		x.peer = pc[0]
+	}
+	req, err := http1.ReadRequest(conn, maxRequestHead)
+	if err != nil {
+		var he *http1.Error
+		if errors.As(err, &he) {
+			s.fail(x, he.Status, failure.New(failure.PayloadMalformed, "read request", err))
+			return
+		}
+		s.opts.Log.Info("provisioning endpoint: read request", "remote", x.remote, "err", err)
+		return
+	}
+	x.req = req
+	switch req.Path {
+	case "/v1/hello":
+		s.handleHello(ctx, x)
+	case "/v1/config":
+		s.handleConfig(ctx, x)
+	case "/v1/status":
+		s.handleStatus(x)
+	default:
+		s.fail(x, 404, failure.Errorf(failure.PayloadMalformed, "route", "no such endpoint %q", req.Path))
+	}
 }
 
 // Listening reports whether the port is open.
 func (s *Server) Listening() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.srv != nil
+	return s.cur != nil
 }
 
 // Close stops listening at once and waits, up to ctx, for requests in
-// flight (a config push streaming its final state) to finish.
+// flight (a config push streaming its final state) to finish; then it cuts
+// the connections that are left.
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
-	srv, done := s.srv, s.done
-	s.srv, s.ln, s.done = nil, nil, nil
+	l := s.cur
+	s.cur = nil
 	s.mu.Unlock()
-	if srv == nil {
+	if l == nil {
 		return nil
 	}
-	err := srv.Shutdown(ctx)
-	if err != nil {
-		_ = srv.Close()
+	l.ln.Close()
+	done := make(chan struct{})
+	go func() { l.inflight.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		l.cancel()
+		l.mu.Lock()
+		for c := range l.conns {
+			c.Close()
+		}
+		l.mu.Unlock()
+		<-done
 	}
-	<-done
+	l.cancel()
 	return err
 }
 
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, err error) {
+// write sends a whole answer within writeTimeout.
+func (x *exchange) write(status int, body []byte, fields ...http1.Field) {
+	_ = x.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_ = http1.WriteResponse(x.conn, status, body, fields...)
+}
+
+func (s *Server) fail(x *exchange, status int, err error) {
 	peer := ""
-	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		peer = r.TLS.PeerCertificates[0].Subject.String()
+	if x.peer != nil {
+		peer = x.peer.Subject.String()
 	}
-	s.refuse(Refusal{Code: failure.CodeOf(err), Remote: r.RemoteAddr, Peer: peer, Err: err})
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(errorBody(err))
+	s.refuse(Refusal{Code: failure.CodeOf(err), Remote: x.remote, Peer: peer, Err: err})
+	b, _ := json.Marshal(errorBody(err))
+	x.write(status, append(b, '\n'), http1.Field{Name: "Content-Type", Value: "application/json"})
 }
 
-func peerCert(r *http.Request) *x509.Certificate {
-	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		return nil
-	}
-	return r.TLS.PeerCertificates[0]
-}
-
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+func (s *Server) answer(x *exchange, v any) {
+	b, err := json.Marshal(v)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, failure.Errorf(failure.PayloadMalformed, "read request", "body over the %d-byte limit", limit)
-		}
+		s.fail(x, 500, failure.New(failure.Internal, "encode answer", err))
+		return
+	}
+	x.write(200, append(b, '\n'), http1.Field{Name: "Content-Type", Value: "application/json"})
+}
+
+// readBody reads the request body, refusing one over limit before reading it.
+func readBody(x *exchange, limit int64) ([]byte, error) {
+	if x.req.ContentLength > limit {
+		return nil, failure.Errorf(failure.PayloadMalformed, "read request", "body over the %d-byte limit", limit)
+	}
+	b, err := io.ReadAll(x.req.Body)
+	if err != nil {
 		return nil, failure.New(failure.PayloadMalformed, "read request", err)
+	}
+	if int64(len(b)) != x.req.ContentLength {
+		return nil, failure.Errorf(failure.PayloadMalformed, "read request", "body ended after %d of %d bytes", len(b), x.req.ContentLength)
 	}
 	return b, nil
 }
 
-func (s *Server) method(w http.ResponseWriter, r *http.Request, want string) bool {
-	if r.Method == want {
+func (s *Server) method(x *exchange, want string) bool {
+	if x.req.Method == want {
 		return true
 	}
-	w.Header().Set("Allow", want)
-	s.fail(w, r, http.StatusMethodNotAllowed, failure.Errorf(failure.PayloadMalformed, "route", "%s %s: use %s", r.Method, r.URL.Path, want))
+	err := failure.Errorf(failure.PayloadMalformed, "route", "%s %s: use %s", x.req.Method, x.req.Path, want)
+	peer := ""
+	if x.peer != nil {
+		peer = x.peer.Subject.String()
+	}
+	s.refuse(Refusal{Code: failure.CodeOf(err), Remote: x.remote, Peer: peer, Err: err})
+	b, _ := json.Marshal(errorBody(err))
+	x.write(405, append(b, '\n'), http1.Field{Name: "Content-Type", Value: "application/json"}, http1.Field{Name: "Allow", Value: want})
 	return false
 }
 
@@ -278,76 +390,78 @@ func (s *Server) method(w http.ResponseWriter, r *http.Request, want string) boo
 func statusFor(err error) int {
 	switch failure.CodeOf(err) {
 	case failure.PayloadMalformed:
-		return http.StatusBadRequest
+		return 400
 	case failure.Internal:
-		return http.StatusInternalServerError
+		return 500
 	case failure.SessionExpired, failure.SessionMismatch:
-		return http.StatusConflict
+		return 409
 	case failure.TooManyAttempts:
-		return http.StatusTooManyRequests
+		return 429
 	default:
-		return http.StatusForbidden
+		return 403
 	}
 }
 
-func (s *Server) handleHello(w http.ResponseWriter, r *http.Request) {
-	if !s.method(w, r, http.MethodPost) {
+func (s *Server) handleHello(ctx context.Context, x *exchange) {
+	if !s.method(x, "POST") {
 		return
 	}
-	b, err := readBody(w, r, MaxHelloRequest)
+	b, err := readBody(x, MaxHelloRequest)
 	if err != nil {
-		s.fail(w, r, http.StatusRequestEntityTooLarge, err)
+		s.fail(x, 413, err)
 		return
 	}
 	req, err := ParseHelloRequest(b)
 	if err != nil {
-		s.fail(w, r, http.StatusBadRequest, failure.New(failure.PayloadMalformed, "hello", err))
+		s.fail(x, 400, failure.New(failure.PayloadMalformed, "hello", err))
 		return
 	}
-	resp, err := s.dev.Hello(r.Context(), req, peerCert(r))
+	resp, err := s.dev.Hello(ctx, req, x.peer)
 	if err != nil {
-		s.fail(w, r, statusFor(err), err)
+		s.fail(x, statusFor(err), err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(resp)
+	s.answer(x, resp)
 }
 
-func (s *Server) handleConfig(w http.ResponseWriter, r *http.Request) {
-	if !s.method(w, r, http.MethodPost) {
+func (s *Server) handleConfig(ctx context.Context, x *exchange) {
+	if !s.method(x, "POST") {
 		return
 	}
-	b, err := readBody(w, r, MaxEnvelope)
+	b, err := readBody(x, MaxEnvelope)
 	if err != nil {
-		s.fail(w, r, http.StatusRequestEntityTooLarge, err)
+		s.fail(x, 413, err)
 		return
 	}
-	progress, err := s.dev.Config(r.Context(), b, peerCert(r))
+	progress, err := s.dev.Config(ctx, b, x.peer)
 	if err != nil {
-		s.fail(w, r, statusFor(err), err)
+		s.fail(x, statusFor(err), err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/jsonl")
-	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
-	enc := json.NewEncoder(w)
+	_ = x.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	// The read deadline is over: the request is in; the stream may take
+	// as long as the connection test does.
+	_ = x.conn.SetReadDeadline(time.Time{})
+	if err := http1.WriteHead(x.conn, 200, -1, http1.Field{Name: "Content-Type", Value: "application/jsonl"}); err != nil {
+		for range progress { // the client went away; the engine carries on
+		}
+		return
+	}
 	for p := range progress {
-		if err := enc.Encode(p); err != nil {
+		line, _ := json.Marshal(p)
+		_ = x.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := x.conn.Write(append(line, '\n')); err != nil {
 			// The client went away; the engine carries on to the end.
 			for range progress {
 			}
 			return
 		}
-		if flusher != nil {
-			flusher.Flush()
-		}
 	}
 }
 
-func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
-	if !s.method(w, r, http.MethodGet) {
+func (s *Server) handleStatus(x *exchange) {
+	if !s.method(x, "GET") {
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(s.dev.Status())
+	s.answer(x, s.dev.Status())
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/zmonitor/firmware/internal/central/ca"
 	"github.com/zmonitor/firmware/internal/central/job"
+	"github.com/zmonitor/firmware/internal/deviceclient"
 	"github.com/zmonitor/firmware/internal/endpoint"
 	"github.com/zmonitor/firmware/internal/failure"
 	"github.com/zmonitor/firmware/internal/payload"
@@ -96,7 +97,7 @@ func (p *Pusher) Provision(ctx context.Context, j job.Job, progress func(job.Pro
 	if progress == nil {
 		progress = func(job.Progress) {}
 	}
-	client := endpoint.NewClient(j.Address, j.IdentityKey, j.DeviceID, endpoint.ClientOpts{Certificate: p.c.Signer.TLSCertificate(), Dial: p.c.Dial})
+	client := deviceclient.New(j.Address, j.IdentityKey, j.DeviceID, deviceclient.Opts{Certificate: p.c.Signer.TLSCertificate(), Dial: p.c.Dial})
 	defer client.Close()
 
 	progress(job.Progress{Step: "hello"})
@@ -167,7 +168,7 @@ func (p *Pusher) Provision(ctx context.Context, j job.Job, progress func(job.Pro
 
 // deviceError keeps the device's own failure code when it refused.
 func deviceError(step string, err error) error {
-	var re *endpoint.RefusedError
+	var re *deviceclient.RefusedError
 	if errors.As(err, &re) {
 		return failure.New(re.Code(), step, err)
 	}

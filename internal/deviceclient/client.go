@@ -1,4 +1,4 @@
-package endpoint
+package deviceclient
 
 import (
 	"bufio"
@@ -15,13 +15,14 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/zmonitor/firmware/internal/endpoint"
 	"github.com/zmonitor/firmware/internal/failure"
 )
 
 // RefusedError is a refusal by the device.
 type RefusedError struct {
 	HTTPStatus int
-	Body       ErrorBody
+	Body       endpoint.ErrorBody
 }
 
 func (e *RefusedError) Error() string {
@@ -46,8 +47,8 @@ type Client struct {
 	http     *http.Client
 }
 
-// ClientOpts configure a Client.
-type ClientOpts struct {
+// Opts configure a Client.
+type Opts struct {
 	// Certificate is the provisioning signer's certificate and key (with
 	// its chain up to, not including, the anchor).
 	Certificate tls.Certificate
@@ -58,8 +59,8 @@ type ClientOpts struct {
 	Timeout time.Duration
 }
 
-// NewClient returns a client for the device at addr ("host:port").
-func NewClient(addr string, identity *ecdsa.PublicKey, deviceID string, o ClientOpts) *Client {
+// New returns a client for the device at addr ("host:port").
+func New(addr string, identity *ecdsa.PublicKey, deviceID string, o Opts) *Client {
 	if o.Timeout == 0 {
 		o.Timeout = 2 * time.Minute
 	}
@@ -127,10 +128,10 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 	}
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
-		var eb ErrorBody
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, MaxResponse))
+		var eb endpoint.ErrorBody
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, endpoint.MaxResponse))
 		if json.Unmarshal(b, &eb) != nil || eb.Code == "" {
-			eb = ErrorBody{Code: failure.Internal.String(), Message: fmt.Sprintf("unexpected answer: %.200q", b)}
+			eb = endpoint.ErrorBody{Code: failure.Internal.String(), Message: fmt.Sprintf("unexpected answer: %.200q", b)}
 		}
 		return nil, &RefusedError{HTTPStatus: resp.StatusCode, Body: eb}
 	}
@@ -140,20 +141,20 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 // Hello opens a pairing exchange. token is the scanned pairing token, or
 // empty for a typed pairing code. The answer is verified against the pinned
 // identity key.
-func (c *Client) Hello(ctx context.Context, token string) (*VerifiedHello, error) {
-	body, _ := json.Marshal(HelloRequest{PairingToken: token})
+func (c *Client) Hello(ctx context.Context, token string) (*endpoint.VerifiedHello, error) {
+	body, _ := json.Marshal(endpoint.HelloRequest{PairingToken: token})
 	resp, err := c.do(ctx, http.MethodPost, "/v1/hello", body)
 	if err != nil {
 		return nil, fmt.Errorf("hello: %w", err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponse))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, endpoint.MaxResponse))
 	if err != nil {
 		return nil, fmt.Errorf("hello: read answer: %w", err)
 	}
-	var h HelloResponse
-	if err := decodeStrict(b, &h); err != nil {
-		return nil, fmt.Errorf("hello: answer: %w", err)
+	h, err := endpoint.ParseHelloResponse(b)
+	if err != nil {
+		return nil, fmt.Errorf("hello: %w", err)
 	}
 	return h.Verify(c.identity, c.deviceID)
 }
@@ -162,17 +163,17 @@ func (c *Client) Hello(ctx context.Context, token string) (*VerifiedHello, error
 // final step, calling onProgress (if not nil) for each. It returns the final
 // progress; a final PROVISIONING_FAILED is returned with a nil error: the
 // push was delivered, the device refused it.
-func (c *Client) PushConfig(ctx context.Context, envelope []byte, onProgress func(Progress)) (Progress, error) {
+func (c *Client) PushConfig(ctx context.Context, envelope []byte, onProgress func(endpoint.Progress)) (endpoint.Progress, error) {
 	resp, err := c.do(ctx, http.MethodPost, "/v1/config", envelope)
 	if err != nil {
-		return Progress{}, fmt.Errorf("push config: %w", err)
+		return endpoint.Progress{}, fmt.Errorf("push config: %w", err)
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 4096), MaxResponse)
-	var last Progress
+	sc.Buffer(make([]byte, 4096), endpoint.MaxResponse)
+	var last endpoint.Progress
 	for sc.Scan() {
-		var p Progress
+		var p endpoint.Progress
 		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
 			return last, fmt.Errorf("push config: progress line: %w", err)
 		}
@@ -191,19 +192,19 @@ func (c *Client) PushConfig(ctx context.Context, envelope []byte, onProgress fun
 }
 
 // Status asks for the device's state.
-func (c *Client) Status(ctx context.Context) (Status, error) {
+func (c *Client) Status(ctx context.Context) (endpoint.Status, error) {
 	resp, err := c.do(ctx, http.MethodGet, "/v1/status", nil)
 	if err != nil {
-		return Status{}, fmt.Errorf("status: %w", err)
+		return endpoint.Status{}, fmt.Errorf("status: %w", err)
 	}
 	defer resp.Body.Close()
-	var s Status
-	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponse))
+	var s endpoint.Status
+	b, err := io.ReadAll(io.LimitReader(resp.Body, endpoint.MaxResponse))
 	if err != nil {
-		return Status{}, fmt.Errorf("status: %w", err)
+		return endpoint.Status{}, fmt.Errorf("status: %w", err)
 	}
 	if err := json.Unmarshal(b, &s); err != nil {
-		return Status{}, fmt.Errorf("status: %w", err)
+		return endpoint.Status{}, fmt.Errorf("status: %w", err)
 	}
 	return s, nil
 }
