@@ -10,64 +10,46 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
-	"github.com/vishvananda/netlink"
+
+	"github.com/zmonitor/firmware/internal/rtnl"
 )
 
-// netlinkLinks is Links over rtnetlink.
+// netlinkLinks is Links over rtnetlink (internal/rtnl), one socket per call.
 type netlinkLinks struct{}
 
-func (netlinkLinks) link(name string) (netlink.Link, error) {
-	l, err := netlink.LinkByName(name)
+// with opens a socket, finds the link's index and runs f.
+func (netlinkLinks) with(name string, f func(c *rtnl.Conn, index int) error) error {
+	ifc, err := net.InterfaceByName(name)
 	if err != nil {
-		return nil, fmt.Errorf("find link: %w", err)
+		return fmt.Errorf("find link: %w", err)
 	}
-	return l, nil
+	c, err := rtnl.Dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return f(c, ifc.Index)
 }
 
 func (n netlinkLinks) Up(name string) error {
-	l, err := n.link(name)
-	if err != nil {
-		return err
-	}
-	return netlink.LinkSetUp(l)
-}
-
-func toIPNet(p netip.Prefix) *net.IPNet {
-	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+	return n.with(name, func(c *rtnl.Conn, i int) error { return c.LinkUp(i) })
 }
 
 func (n netlinkLinks) SetAddr(name string, p netip.Prefix, lifetime time.Duration) error {
-	l, err := n.link(name)
-	if err != nil {
-		return err
-	}
-	a := &netlink.Addr{IPNet: toIPNet(p)}
-	if s := int(lifetime / time.Second); s > 0 {
+	if lifetime > 0 {
 		// A little slack so the kernel does not drop the address while a
 		// late renewal is still in flight.
-		a.ValidLft, a.PreferedLft = s+30, s+30
+		lifetime += 30 * time.Second
 	}
-	return netlink.AddrReplace(l, a)
+	return n.with(name, func(c *rtnl.Conn, i int) error { return c.ReplaceAddr(i, p, lifetime) })
 }
 
 func (n netlinkLinks) DelAddr(name string, p netip.Prefix) error {
-	l, err := n.link(name)
-	if err != nil {
-		return err
-	}
-	return netlink.AddrDel(l, &netlink.Addr{IPNet: toIPNet(p)})
+	return n.with(name, func(c *rtnl.Conn, i int) error { return c.DeleteAddr(i, p) })
 }
 
 func (n netlinkLinks) SetDefaultRoute(name string, gw netip.Addr) error {
-	l, err := n.link(name)
-	if err != nil {
-		return err
-	}
-	return netlink.RouteReplace(&netlink.Route{
-		LinkIndex: l.Attrs().Index,
-		Dst:       &net.IPNet{IP: net.IPv4zero, Mask: net.CIDRMask(0, 32)},
-		Gw:        gw.AsSlice(),
-	})
+	return n.with(name, func(c *rtnl.Conn, i int) error { return c.ReplaceDefaultRoute(i, gw) })
 }
 
 // nclient is DHCP over nclient4 (raw packet socket on the interface).
