@@ -52,6 +52,10 @@ type Config struct {
 	GuestFwd  []GuestFwd
 	// Append is added to the kernel command line.
 	Append string
+	// KernelLog prints every kernel message on the console. By default the
+	// kernel boots "quiet" (warnings and errors only): printing its ~140
+	// boot lines through the emulated PL011 costs 0.1-0.15 s of boot.
+	KernelLog bool
 	// Console, if not nil, receives a copy of the console output.
 	Console io.Writer
 	// QEMU and SWTPM are the programs; empty means qemu-system-aarch64
@@ -158,6 +162,9 @@ func (p paths) boardJSON() string   { return filepath.Join(p.dir, "board.json") 
 // Every HostFwd must have its HostPort set.
 func qemuArgs(c Config, p paths) []string {
 	appendLine := "console=ttyAMA0 panic=-1"
+	if !c.KernelLog {
+		appendLine += " quiet"
+	}
 	if c.Append != "" {
 		appendLine += " " + c.Append
 	}

@@ -194,14 +194,14 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestQEMUArgs(t *testing.T) {
-	c := Config{Kernel: "/k/Image", Initrd: "/i.cpio.gz", StateDir: "/s", Append: "quiet", Width: 320, Height: 240,
+	c := Config{Kernel: "/k/Image", Initrd: "/i.cpio.gz", StateDir: "/s", Append: "zmonitor.verbose=1", Width: 320, Height: 240,
 		HostFwd:  []HostFwd{{GuestPort: 8444, HostPort: 40000}},
 		GuestFwd: []GuestFwd{{GuestPort: 443, HostPort: 40001}},
 	}.withDefaults()
 	args := strings.Join(qemuArgs(c, paths{dir: "/s"}), " ")
 	for _, want := range []string{
 		"-M virt -cpu cortex-a53 -smp 1 -m 256 ",
-		"-append console=ttyAMA0 panic=-1 quiet ",
+		"-append console=ttyAMA0 panic=-1 quiet zmonitor.verbose=1 ",
 		"-chardev socket,id=con0,path=/s/console.sock,server=on,wait=on,logfile=/s/console.log,logappend=on -serial chardev:con0 ",
 		"-qmp unix:/s/qmp.sock,server=on,wait=off ",
 		"-device tpm-tis-device,tpmdev=tpm0 ",
@@ -212,6 +212,14 @@ func TestQEMUArgs(t *testing.T) {
 		if !strings.Contains(args+" ", want) {
 			t.Errorf("command line lacks %q:\n%s", want, args)
 		}
+	}
+}
+
+func TestKernelLogDropsQuiet(t *testing.T) {
+	c := Config{Kernel: "/k", Initrd: "/i", StateDir: "/s", KernelLog: true}.withDefaults()
+	args := strings.Join(qemuArgs(c, paths{dir: "/s"}), " ")
+	if !strings.Contains(args, "-append console=ttyAMA0 panic=-1 ") || strings.Contains(args, "quiet") {
+		t.Errorf("with KernelLog: %s", args)
 	}
 }
 

@@ -36,7 +36,7 @@ func main() {
 }
 
 const usageText = `usage:
-  zm-board run [--kernel IMAGE] --initrd INITRAMFS --state DIR [--fwd 8444[:HOSTPORT]]... [--guestfwd GUESTPORT:HOSTPORT]... [--size WxH] [--append ARGS]
+  zm-board run [--kernel IMAGE] --initrd INITRAMFS --state DIR [--fwd 8444[:HOSTPORT]]... [--guestfwd GUESTPORT:HOSTPORT]... [--size WxH] [--append ARGS] [--kernel-log]
   zm-board press --state DIR
   zm-board screenshot --state DIR -o FILE.png
 `
@@ -125,6 +125,7 @@ func boardConfig(args []string, stderr io.Writer) (qemu.Config, error) {
 	fs.Var(&gfwd, "guestfwd", "let the guest reach host 127.0.0.1:HOSTPORT at 10.0.2.100:GUESTPORT: GUESTPORT:HOSTPORT (repeatable)")
 	size := fs.String("size", "240x240", "panel size WxH")
 	fs.StringVar(&c.Append, "append", "", "extra kernel command line")
+	fs.BoolVar(&c.KernelLog, "kernel-log", false, "print every kernel message on the console (default: quiet, warnings only)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/zmonitor/firmware/board"
 	"github.com/zmonitor/firmware/internal/clock"
@@ -56,10 +55,13 @@ func pid1() {
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	trace := &bootTrace{log: log}
+	trace.mark("init started, pseudo file systems mounted")
 	ini = initproc.New(&initproc.Opts{Log: log})
 	if err := ini.Boot(initproc.DefaultSteps(args.deviceID)); err != nil {
 		log.Error("boot", "err", err)
 	}
+	trace.mark("init steps")
 	ctx, cancel := context.WithCancel(context.Background())
 	var how initproc.How
 	var once sync.Once
@@ -69,7 +71,7 @@ func pid1() {
 			stop(h)
 		}
 	}()
-	err := bootFirmware(ctx, ini, args, log, func() error { stop(initproc.Reboot); return nil })
+	err := bootFirmware(ctx, ini, args, log, trace, func() error { stop(initproc.Reboot); return nil })
 	if err != nil {
 		log.Error("firmware stopped", "err", err)
 		fmt.Fprintf(os.Stderr, "zmonitor: %v\n", err)
@@ -89,7 +91,7 @@ func pid1() {
 	initproc.Forever()
 }
 
-func bootFirmware(ctx context.Context, ini *initproc.Init, args kernelArgs, log *slog.Logger, reboot func() error) error {
+func bootFirmware(ctx context.Context, ini *initproc.Init, args kernelArgs, log *slog.Logger, trace *bootTrace, reboot func() error) error {
 	profile, err := board.Load(board.DefaultPath)
 	if err != nil {
 		return fmt.Errorf("board profile: %w", err)
@@ -97,10 +99,12 @@ func bootFirmware(ctx context.Context, ini *initproc.Init, args kernelArgs, log 
 	if err := ini.MountData(initproc.Data{Device: profile.Data.Device, Mount: profile.Data.Mount, FSType: profile.Data.Filesystem}); err != nil {
 		return err
 	}
+	trace.mark("data partition mounted")
 	scr, err := board.OpenDisplay(profile)
 	if err != nil {
 		return fmt.Errorf("display: %w", err)
 	}
+	trace.mark("display open")
 	defer scr.Close()
 	btn, err := board.OpenButton(profile)
 	if err != nil {
@@ -111,6 +115,7 @@ func bootFirmware(ctx context.Context, ini *initproc.Init, args kernelArgs, log 
 	if err != nil {
 		log.Error("console", "err", err) // the device still works without it
 	}
+	trace.mark("button and console open")
 	net := startNetwork(ctx, profile, log)
 	clk := clock.System{}
 	f := firmware{
@@ -127,11 +132,11 @@ func bootFirmware(ctx context.Context, ini *initproc.Init, args kernelArgs, log 
 		netLines: net.lines,
 		reboot:   reboot,
 		log:      log,
+		trace:    trace,
 	}
 	if con != nil {
 		defer con.Close()
 		f.console = con
 	}
-	_ = time.Second
 	return runFirmware(ctx, f)
 }

@@ -59,12 +59,18 @@ type Config struct {
 	// Started, if set, is called with the engine once it runs (tests,
 	// benchmarks).
 	Started func(*engine.Engine)
+	// Trace, if set, is told when each start-up step has ended (boot
+	// timing).
+	Trace func(step string)
 }
 
 // Run runs the firmware until ctx ends.
 func Run(ctx context.Context, c Config) error {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Trace == nil {
+		c.Trace = func(string) {}
 	}
 	alog, err := audit.Open(c.DataDir, c.Wall, c.Clock)
 	if errors.Is(err, audit.ErrTampered) {
@@ -75,15 +81,18 @@ func Run(ctx context.Context, c Config) error {
 		return fmt.Errorf("open audit log: %w", err)
 	}
 	defer alog.Close()
+	c.Trace("audit log opened")
 	set, err := settings.Open(filepath.Join(c.DataDir, settings.FileName), alog)
 	if err != nil {
 		return fmt.Errorf("open settings: %w", err)
 	}
 	defer set.Close()
+	c.Trace("settings opened")
 	scr, err := screen.New(c.Display)
 	if err != nil {
 		return fmt.Errorf("screen: %w", err)
 	}
+	c.Trace("screen ready (fonts parsed)")
 	opts := c.Engine
 	opts.ConsoleMayProvision = c.ConsoleMayProvision
 	eng, err := engine.New(opts, engine.Deps{
@@ -137,15 +146,16 @@ func Run(ctx context.Context, c Config) error {
 			}
 		}()
 	}
-	if c.Started != nil {
-		go func() {
-			select {
-			case <-eng.Ready():
+	go func() {
+		select {
+		case <-eng.Ready():
+			c.Trace("first screen drawn")
+			if c.Started != nil {
 				c.Started(eng)
-			case <-ctx.Done():
 			}
-		}()
-	}
+		case <-ctx.Done():
+		}
+	}()
 	err = eng.Run(ctx)
 	cancel()
 	if errors.Is(err, context.Canceled) {

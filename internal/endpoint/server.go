@@ -67,7 +67,9 @@ type Opts struct {
 type Server struct {
 	dev  Device
 	opts Opts
-	cert tls.Certificate
+
+	certMu sync.Mutex
+	cert   *tls.Certificate // made on first use: signing is a TPM operation
 
 	mu  sync.Mutex
 	cur *listening // nil while closed
@@ -93,11 +95,15 @@ const (
 	writeTimeout = 30 * time.Second
 )
 
-// NewServer prepares a server; it does not listen until Start. It signs the
-// server certificate once, with the identity key.
+// NewServer prepares a server; it does not listen until Start. The server
+// certificate is signed once, with the identity key, by Prepare or the
+// first Start (not here: it is a TPM operation, kept off the boot path).
 func NewServer(dev Device, o Opts) (*Server, error) {
 	if o.Identity == nil || o.Anchors == nil || o.DeviceID == "" {
 		return nil, errors.New("endpoint: identity, anchors and device ID are required")
+	}
+	if _, ok := o.Identity.Public().(*ecdsa.PublicKey); !ok {
+		return nil, errors.New("endpoint: identity key is not ECDSA")
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -105,11 +111,28 @@ func NewServer(dev Device, o Opts) (*Server, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	cert, err := selfSigned(o.Identity, o.DeviceID, o.Now())
+	return &Server{dev: dev, opts: o}, nil
+}
+
+// Prepare signs the server certificate if that is not done yet, so that
+// the first Start does not wait for it. Safe from any goroutine.
+func (s *Server) Prepare() error {
+	_, err := s.certificate()
+	return err
+}
+
+func (s *Server) certificate() (*tls.Certificate, error) {
+	s.certMu.Lock()
+	defer s.certMu.Unlock()
+	if s.cert != nil {
+		return s.cert, nil
+	}
+	cert, err := selfSigned(s.opts.Identity, s.opts.DeviceID, s.opts.Now())
 	if err != nil {
 		return nil, fmt.Errorf("endpoint: server certificate: %w", err)
 	}
-	return &Server{dev: dev, opts: o, cert: cert}, nil
+	s.cert = &cert
+	return s.cert, nil
 }
 
 func selfSigned(k crypto.Signer, cn string, now time.Time) (tls.Certificate, error) {
@@ -141,8 +164,15 @@ func selfSigned(k crypto.Signer, cn string, now time.Time) (tls.Certificate, err
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k, Leaf: leaf}, nil
 }
 
-// Certificate is the server's self-signed certificate.
-func (s *Server) Certificate() *x509.Certificate { return s.cert.Leaf }
+// Certificate is the server's self-signed certificate (signing it first if
+// needed; nil if that fails).
+func (s *Server) Certificate() *x509.Certificate {
+	c, err := s.certificate()
+	if err != nil {
+		return nil
+	}
+	return c.Leaf
+}
 
 func (s *Server) refuse(r Refusal) {
 	if s.opts.OnRefused != nil {
@@ -150,11 +180,11 @@ func (s *Server) refuse(r Refusal) {
 	}
 }
 
-func (s *Server) tlsConfig() *tls.Config {
+func (s *Server) tlsConfig(cert *tls.Certificate) *tls.Config {
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		MaxVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{s.cert},
+		Certificates: []tls.Certificate{*cert},
 		ClientAuth:   tls.RequireAnyClientCert,
 		NextProtos:   []string{"http/1.1"},
 		// The chain is checked here rather than by RequireAndVerifyClientCert
@@ -200,6 +230,10 @@ func (s *Server) Start(addr string) (net.Addr, error) {
 	if s.cur != nil {
 		return nil, errors.New("endpoint: already listening")
 	}
+	cert, err := s.certificate()
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("endpoint: listen %s: %w", addr, err)
@@ -207,7 +241,7 @@ func (s *Server) Start(addr string) (net.Addr, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &listening{ln: ln, cancel: cancel, conns: make(map[net.Conn]struct{})}
 	s.cur = l
-	conf := s.tlsConfig()
+	conf := s.tlsConfig(cert)
 	l.inflight.Add(1)
 	go s.accept(ctx, l, conf)
 	return ln.Addr(), nil

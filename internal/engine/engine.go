@@ -289,11 +289,20 @@ func (e *Engine) boot(ctx context.Context) {
 		e.current = &cur
 		e.st = state.Provisioned
 	}
-	e.record(audit.Event{Event: "BOOT", To: e.st.String(), Reason: "firmware " + e.opts.FirmwareVersion})
+	// The screen first: the technician is looking at it; the BOOT record
+	// (an fsync) follows a few milliseconds later.
 	e.show()
+	e.record(audit.Event{Event: "BOOT", To: e.st.String(), Reason: "firmware " + e.opts.FirmwareVersion})
 	if e.current != nil {
 		go e.recheckConnection(ctx, *e.current)
 	}
+	// Sign the endpoint's certificate now, off the boot path, so the first
+	// press does not wait for the TPM.
+	go func() {
+		if err := e.srv.Prepare(); err != nil {
+			e.log.Error("provisioning endpoint certificate", "err", err)
+		}
+	}()
 }
 
 // checkCommittedKey makes sure the committed client key belongs to the

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"log/slog"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// bootTrace logs how long after the kernel started each boot step ended
+// (CLOCK_BOOTTIME, the clock of the kernel's printk timestamps), at Info:
+// boot with zmonitor.verbose=1 to see where the time to the first screen
+// goes.
+type bootTrace struct {
+	log  *slog.Logger
+	last time.Duration
+}
+
+func sinceKernelStart() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
+}
+
+// mark records that step has just ended.
+func (b *bootTrace) mark(step string) {
+	if b == nil || b.log == nil {
+		return
+	}
+	now := sinceKernelStart()
+	b.log.Info("boot", "step", step, "at", now.Round(time.Millisecond), "took", (now - b.last).Round(time.Millisecond))
+	b.last = now
+}
