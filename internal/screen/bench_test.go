@@ -110,3 +110,20 @@ func BenchmarkRenderColdReadyToPair240(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRenderColdAllStates240 makes a new Renderer and renders the
+// sample view of every state once at 240×240: the first render of each
+// screen (faces made, glyphs measured and rasterized), as after boot.
+func BenchmarkRenderColdAllStates240(b *testing.B) {
+	for b.Loop() {
+		r, err := NewRenderer()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, s := range state.All {
+			if _, err := r.Render(SampleView(s), 240, 240); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

@@ -90,22 +90,15 @@ func drawQR(img *image.RGBA, m *qr.Matrix, g pairGeom) {
 
 // pairStrip lays the code (left) and the countdown (right) on one line in
 // the strip under the QR, as large as the strip allows; the IP address goes
-// on a second line when there is room for it.
+// on a second line when there is room for it. The size is chosen for the
+// widest code of the same shape (codeTemplate) and the widest countdown
+// (timerTemplate), so it does not depend on the letters drawn this session.
 func (r *Renderer) pairStrip(f *Frame, v View, strip image.Rectangle) {
 	w := strip.Dx()
 	m := margin(w)
 	capLimit := min(strip.Dy()-4, 44)
-	var face *cachedFace
-	for size := 64; size >= minFontSize; size-- {
-		fc := r.fonts.face(monoBold, size)
-		need := textWidth(fc, v.PairingCode) + size/2 + textWidth(fc, timerTemplate)
-		if capHeight(fc) <= capLimit && need <= w-2*m {
-			face = fc
-			break
-		}
-	}
-	if face == nil {
-		face = r.fonts.face(monoBold, minFontSize)
+	face, ok := r.stripFace(v.PairingCode, w-2*m, capLimit)
+	if !ok {
 		f.Truncated = true
 	}
 	ch := capHeight(face)
@@ -119,8 +112,77 @@ func (r *Renderer) pairStrip(f *Frame, v View, strip image.Rectangle) {
 	r.drawTimer(f, v.timerText())
 	f.Texts = append(f.Texts, timerBox(f))
 	if rest := image.Rect(strip.Min.X+m, strip.Min.Y+rowH, strip.Max.X-m, strip.Max.Y-2); rest.Dy() >= 18 && v.IPAddress != "" {
-		r.body(f, nil, rest, []item{{text: "IP " + v.IPAddress, kind: mono, max: 20, min: minFontSize, color: gray, wrap: true}})
+		r.body(f, nil, rest, []item{{text: "IP " + v.IPAddress, kind: regular, max: 20, min: minFontSize, color: gray, wrap: true}})
 	}
+}
+
+// maxStripFont is the largest font size the strip under the QR uses.
+const maxStripFont = 64
+
+// stripFace returns the largest Go Bold face, at most maxStripFont, in which
+// the widest code of code's shape, a gap and the widest countdown fit width
+// and whose capitals are at most capLimit tall. It reports false (and
+// returns the minFontSize face) when even that does not fit.
+//
+// Every face made costs running the font's hinting programs, and every
+// glyph it measures costs hinting that glyph, so the sizes are not all
+// tried from the top: the size is estimated from the font's unhinted
+// metrics, then moved up while the next size fits or down until one does
+// (usually two faces). TestStripFaceIsLargest checks the result against
+// trying every size from the top.
+func (r *Renderer) stripFace(code string, width, capLimit int) (*cachedFace, bool) {
+	tmpl := codeTemplate(code)
+	fits := func(size int) bool {
+		fc := r.fonts.face(bold, size)
+		need := max(textWidth(fc, code), textWidth(fc, tmpl)) + stripGap(size) + textWidth(fc, timerTemplate)
+		return capHeight(fc) <= capLimit && need <= width
+	}
+	size := maxStripFont
+	em := max(r.fonts.emWidth(bold, code), r.fonts.emWidth(bold, tmpl)) + 1.0/3 + r.fonts.emWidth(bold, timerTemplate)
+	if ch := r.fonts.emCapHeight(bold); em > 0 && ch > 0 {
+		size = min(maxStripFont, max(minFontSize, int(min(float64(width)/em, float64(capLimit)/ch))))
+	}
+	if fits(size) {
+		for size < maxStripFont && fits(size+1) {
+			size++
+		}
+		return r.fonts.face(bold, size), true
+	}
+	for size > minFontSize {
+		size--
+		if fits(size) {
+			return r.fonts.face(bold, size), true
+		}
+	}
+	return r.fonts.face(bold, minFontSize), false
+}
+
+// stripGap is the least space between the code and the countdown on the
+// strip at font size px.
+func stripGap(px int) int { return px / 3 }
+
+// widestLetter and widestDigit are the widest capital letter and digit of
+// Go Regular and Go Bold at every size the layouts use (all digits are
+// equally wide); TestTabularDigits checks both.
+const (
+	widestLetter = 'W'
+	widestDigit  = '0'
+)
+
+// codeTemplate returns code with every capital letter replaced by the widest
+// letter and every digit by the widest digit: the widest code of the same
+// shape ("TVL-016-APJ" gives "WWW-000-WWW"). Layouts keep room for it, so
+// the code's size and place depend only on the panel, not on the letters.
+func codeTemplate(code string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'A' && r <= 'Z':
+			return widestLetter
+		case r >= '0' && r <= '9':
+			return widestDigit
+		}
+		return r
+	}, code)
 }
 
 // timerBox describes the widest countdown the timer rectangle can hold.
@@ -140,11 +202,11 @@ func (r *Renderer) pairColumn(f *Frame, v View, box image.Rectangle) {
 	h := f.Img.Rect.Dy()
 	items := []item{{text: "Pairing code", kind: regular, max: h / 14, min: minFontSize, color: gray}}
 	for _, g := range strings.Split(v.PairingCode, "-") {
-		items = append(items, item{text: g, kind: monoBold, max: h / 4, min: 16, color: ink})
+		items = append(items, item{text: g, kind: bold, max: h / 4, min: 16, color: ink, reserve: codeTemplate(g)})
 	}
 	items = append(items,
 		item{text: "Time left", kind: regular, max: h / 14, min: minFontSize, color: gray},
-		item{text: v.timerText(), kind: monoBold, max: h / 6, min: 14, color: blue, timer: true})
+		item{text: v.timerText(), kind: bold, max: h / 6, min: 14, color: blue, timer: true, reserve: timerTemplate})
 	if v.IPAddress != "" {
 		items = append(items,
 			item{text: "IP address", kind: regular, max: h / 14, min: minFontSize, color: gray},

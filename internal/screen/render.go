@@ -313,7 +313,7 @@ func (r *Renderer) unprovisioned(f *Frame, v View) {
 	if v.Locked > 0 {
 		items = append(items,
 			item{text: "Provisioning locked: too many wrong codes. Try again in", kind: bold, max: mid, min: 12, color: red, wrap: true},
-			item{text: v.timerText(), kind: monoBold, max: big, min: 14, color: red, timer: true})
+			item{text: v.timerText(), kind: bold, max: big, min: 14, color: red, timer: true, reserve: timerTemplate})
 	} else {
 		items = append(items, item{text: "Press Enable Provisioning", kind: bold, max: big, min: 14, color: blue, wrap: true})
 	}
@@ -436,7 +436,7 @@ func (r *Renderer) failed(f *Frame, v View) {
 		items = append(items, item{text: v.FailureDetail, kind: regular, max: h / 17, min: minFontSize, color: gray, wrap: true})
 	}
 	items = append(items,
-		item{text: "Code " + v.Failure.String(), kind: mono, max: h / 20, min: minFontSize, color: gray, wrap: true},
+		item{text: "Code " + v.Failure.String(), kind: regular, max: h / 20, min: minFontSize, color: gray, wrap: true},
 		item{text: "Press button to retry", kind: bold, max: h / 12, min: 14, color: blue, wrap: true})
 	r.body(f, dc, box, items)
 }

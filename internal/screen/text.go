@@ -29,7 +29,10 @@ type item struct {
 	max, min int
 	color    color.RGBA
 	wrap     bool
-	timer    bool // the countdown: reserve the width of timerTemplate
+	timer    bool // the countdown (its reserve is timerTemplate)
+	// reserve is the widest text the item may ever show (one line); the
+	// layout keeps room for it so that a later text fits in the same place.
+	reserve string
 
 	// graphic items have no text: draw paints into the rectangle.
 	draw func(dc *gg.Context, r image.Rectangle)
@@ -87,8 +90,8 @@ func (fs *fonts) tryStack(items []item, box image.Rectangle, scale int, force bo
 		}
 		for _, l := range lines {
 			w := textWidth(f, l)
-			if it.timer {
-				w = max(w, textWidth(f, timerTemplate))
+			if it.reserve != "" {
+				w = max(w, textWidth(f, it.reserve))
 			}
 			if w > box.Dx() {
 				ok = false
