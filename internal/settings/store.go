@@ -132,7 +132,43 @@ func schemaOf(tx *bolt.Tx) (int, error) {
 // migrate brings the file to len(migs) in one transaction and checks the
 // layout.
 func (s *Store) migrate(migs []migration) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	// Read first: a write transaction commits (and fsyncs) even when it
+	// changes nothing, and the file is almost always up to date.
+	var current int
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v, err := schemaOf(tx)
+		current = v
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("settings: open %s: %w", s.path, err)
+	}
+	if current > len(migs) {
+		return fmt.Errorf("settings: open %s: %w: file has schema version %d, this firmware knows up to %d", s.path, ErrSchemaTooNew, current, len(migs))
+	}
+	if current < len(migs) {
+		err = s.runMigrations(migs)
+	}
+	if err != nil {
+		return fmt.Errorf("settings: open %s: %w", s.path, err)
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketProv, bucketDevice} {
+			if tx.Bucket(b) == nil {
+				return fmt.Errorf("%w: bucket %s missing", ErrCorrupt, b)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("settings: open %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// runMigrations runs the migrations the file still needs in one transaction.
+func (s *Store) runMigrations(migs []migration) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
 		v, err := schemaOf(tx)
 		if err != nil {
 			return err
@@ -154,26 +190,22 @@ func (s *Store) migrate(migs []migration) error {
 		}
 		return meta.Put(keySchema, []byte(strconv.Itoa(len(migs))))
 	})
-	if err != nil {
-		return fmt.Errorf("settings: open %s: %w", s.path, err)
-	}
-	err = s.db.View(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketProv, bucketDevice} {
-			if tx.Bucket(b) == nil {
-				return fmt.Errorf("%w: bucket %s missing", ErrCorrupt, b)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("settings: open %s: %w", s.path, err)
-	}
-	return nil
 }
 
 // discardLeftover deletes a stage left by an interrupted pairing and
 // records STAGE_DISCARDED within the same transaction.
 func (s *Store) discardLeftover(rec audit.Recorder) error {
+	// Read first (see migrate): there is rarely a stage to discard.
+	var staged bool
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		staged = tx.Bucket(bucketProv).Get(keyStage) != nil
+		return nil
+	}); err != nil {
+		return fmt.Errorf("settings: discard leftover stage: %w", err)
+	}
+	if !staged {
+		return nil
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketProv)
 		raw := b.Get(keyStage)

@@ -1,9 +1,11 @@
 package settings_test
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -394,5 +396,32 @@ func BenchmarkCurrent(b *testing.B) {
 		if _, _, err := s.Current(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Opening an up-to-date file without a stage writes nothing (no commit, no
+// fsync on the boot path).
+func TestCleanOpenWritesNothing(t *testing.T) {
+	c := newCerts(t)
+	path := dbPath(t)
+	s := mustOpen(t, path, &audittest.Recorder{})
+	if err := s.Stage(c.gen(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustOpen(t, path, &audittest.Recorder{}).Close()
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Error("a clean Open changed the file (a needless write transaction)")
 	}
 }
