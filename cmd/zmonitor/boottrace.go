@@ -25,11 +25,13 @@ func sinceKernelStart() time.Duration {
 }
 
 // mark records that step has just ended.
-func (b *bootTrace) mark(step string) {
+func (b *bootTrace) mark(step string) { b.at(step, sinceKernelStart()) }
+
+// at records that step ended at t (time since the kernel started).
+func (b *bootTrace) at(step string, t time.Duration) {
 	if b == nil || b.log == nil {
 		return
 	}
-	now := sinceKernelStart()
-	b.log.Info("boot", "step", step, "at", now.Round(time.Millisecond), "took", (now - b.last).Round(time.Millisecond))
-	b.last = now
+	b.log.Info("boot", "step", step, "at", t.Round(time.Millisecond), "took", (t - b.last).Round(time.Millisecond))
+	b.last = t
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 
 	"periph.io/x/conn/v3/display"
 
@@ -184,6 +185,42 @@ func openKeys(f firmware, firstBoot bool) (keys.Store, func() error, error) {
 	return s, s.Close, nil
 }
 
+// loadedKeys is the key store and the enrollment record made from it.
+type loadedKeys struct {
+	store      keys.Store
+	close      func() error
+	enrollment []byte
+	err        error
+}
+
+// loadKeys opens the key store and writes the enrollment record.
+func loadKeys(f firmware, id identity, firstBoot bool) loadedKeys {
+	ks, closeKeys, err := openKeys(f, firstBoot)
+	if err != nil {
+		return loadedKeys{err: err}
+	}
+	f.trace.mark("TPM keys loaded")
+	fail := func(err error) loadedKeys {
+		closeKeys()
+		return loadedKeys{err: fmt.Errorf("enrollment record: %w", err)}
+	}
+	rec, err := enroll.New(ks, id.DeviceID, id.DeviceSerial, version.Version)
+	if err != nil {
+		return fail(err)
+	}
+	enrollment, err := rec.Marshal()
+	if err != nil {
+		return fail(err)
+	}
+	// Written on the first boot and whenever it changes (a firmware
+	// update); not on every boot: the fsyncs cost ~0.1 s under QEMU.
+	if err := writeFileIfChanged(filepath.Join(f.dataDir, enrollmentFile), enrollment); err != nil {
+		return fail(err)
+	}
+	f.trace.mark("enrollment record checked")
+	return loadedKeys{store: ks, close: closeKeys, enrollment: enrollment}
+}
+
 // runFirmware runs the device until ctx ends.
 func runFirmware(ctx context.Context, f firmware) error {
 	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
@@ -194,25 +231,18 @@ func runFirmware(ctx context.Context, f firmware) error {
 		return err
 	}
 	f.trace.mark("identity read")
-	ks, closeKeys, err := openKeys(f, firstBoot)
-	if err != nil {
-		return err
-	}
-	defer closeKeys()
-	f.trace.mark("TPM keys loaded")
-	rec, err := enroll.New(ks, id.DeviceID, id.DeviceSerial, version.Version)
-	if err != nil {
-		return fmt.Errorf("enrollment record: %w", err)
-	}
-	enrollment, err := rec.Marshal()
-	if err != nil {
-		return fmt.Errorf("enrollment record: %w", err)
-	}
-	// Written on the first boot and whenever it changes (a firmware
-	// update); not on every boot: the fsyncs cost ~0.1 s under QEMU.
-	if err := writeFileIfChanged(filepath.Join(f.dataDir, enrollmentFile), enrollment); err != nil {
-		return fmt.Errorf("enrollment record: %w", err)
-	}
+	// The TPM works (and the guest CPU mostly waits for it) while the
+	// anchors are parsed and the audit log, settings and screen open.
+	ch := make(chan loadedKeys, 1)
+	go func() { ch <- loadKeys(f, id, firstBoot) }()
+	var once sync.Once
+	var lk loadedKeys
+	keysLoaded := func() loadedKeys { once.Do(func() { lk = <-ch }); return lk }
+	defer func() {
+		if l := keysLoaded(); l.close != nil {
+			l.close()
+		}
+	}()
 	anchors, err := loadAnchors(f.anchor)
 	if err != nil {
 		return err
@@ -233,8 +263,11 @@ func runFirmware(ctx context.Context, f firmware) error {
 			TokenRotation:   f.profile.Pairing.TokenRotation.D(),
 			ListenAddr:      listen,
 		},
-		DataDir:             f.dataDir,
-		Keys:                ks,
+		DataDir: f.dataDir,
+		Keys: func() (keys.Store, error) {
+			l := keysLoaded()
+			return l.store, l.err
+		},
 		Anchors:             anchors,
 		Clock:               f.clock,
 		Wall:                f.wall,
@@ -242,13 +275,16 @@ func runFirmware(ctx context.Context, f firmware) error {
 		Button:              f.button,
 		Console:             f.console,
 		ConsoleMayProvision: f.profile.ConsoleMayProvision,
-		Enrollment:          enrollment,
-		Address:             f.address,
-		NetLines:            f.netLines,
-		Reboot:              f.reboot,
-		Version:             fmt.Sprintf("zmonitor %s (built %s), board %s", version.Version, version.BuildTime, f.profile.Name),
-		Log:                 f.log,
-		Started:             f.started,
-		Trace:               f.trace.mark,
+		Enrollment: func() ([]byte, error) {
+			l := keysLoaded()
+			return l.enrollment, l.err
+		},
+		Address:  f.address,
+		NetLines: f.netLines,
+		Reboot:   f.reboot,
+		Version:  fmt.Sprintf("zmonitor %s (built %s), board %s", version.Version, version.BuildTime, f.profile.Name),
+		Log:      f.log,
+		Started:  f.started,
+		Trace:    f.trace.mark,
 	})
 }

@@ -40,6 +40,7 @@ func parseCmdline(s string) kernelArgs {
 
 // pid1 is the firmware as the kernel's /init. It never returns.
 func pid1() {
+	entered := sinceKernelStart() // before anything: Go's start-up cost
 	sigs := initproc.Notify()
 	cmdline, _ := os.ReadFile("/proc/cmdline")
 	ini := initproc.New(nil)
@@ -56,7 +57,8 @@ func pid1() {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	trace := &bootTrace{log: log}
-	trace.mark("init started, pseudo file systems mounted")
+	trace.at("Go runtime started (main entered)", entered)
+	trace.mark("pseudo file systems mounted")
 	ini = initproc.New(&initproc.Opts{Log: log})
 	if err := ini.Boot(initproc.DefaultSteps(args.deviceID)); err != nil {
 		log.Error("boot", "err", err)

@@ -34,7 +34,9 @@ type ButtonSource interface {
 type Config struct {
 	Engine  engine.Options
 	DataDir string
-	Keys    keys.Store
+	// Keys returns the key store; Run calls it once the audit log,
+	// settings and screen are open, so a TPM can load its keys meanwhile.
+	Keys    func() (keys.Store, error)
 	Anchors *x509.CertPool
 	Clock   clock.Clock
 	Wall    *clock.Wall
@@ -45,8 +47,8 @@ type Config struct {
 	// ConsoleMayProvision is the board profile's permission.
 	ConsoleMayProvision bool
 
-	// Enrollment is the enrollment record JSON shown by `enroll`.
-	Enrollment []byte
+	// Enrollment returns the enrollment record JSON shown by `enroll`.
+	Enrollment func() ([]byte, error)
 	// Address returns the device's IP address; NetLines describes the
 	// network for the console.
 	Address  func() string
@@ -93,10 +95,15 @@ func Run(ctx context.Context, c Config) error {
 		return fmt.Errorf("screen: %w", err)
 	}
 	c.Trace("screen ready (fonts parsed)")
+	ks, err := c.Keys()
+	if err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
+	c.Trace("keys ready")
 	opts := c.Engine
 	opts.ConsoleMayProvision = c.ConsoleMayProvision
 	eng, err := engine.New(opts, engine.Deps{
-		Clock: c.Clock, Wall: c.Wall, Keys: c.Keys, Settings: set, Audit: alog,
+		Clock: c.Clock, Wall: c.Wall, Keys: ks, Settings: set, Audit: alog,
 		Display: scr, Anchors: c.Anchors, Address: c.Address, Log: c.Log,
 	})
 	if err != nil {
@@ -134,7 +141,7 @@ func Run(ctx context.Context, c Config) error {
 		}()
 	}
 	if c.Console != nil {
-		con, err := console.New(c.Console, &consoleDevice{c: c, eng: eng, log: alog, set: set}, &console.Options{AllowProvision: c.ConsoleMayProvision, Clock: c.Clock})
+		con, err := console.New(c.Console, &consoleDevice{c: c, keys: ks, eng: eng, log: alog, set: set}, &console.Options{AllowProvision: c.ConsoleMayProvision, Clock: c.Clock})
 		if err != nil {
 			return fmt.Errorf("console: %w", err)
 		}
@@ -166,10 +173,11 @@ func Run(ctx context.Context, c Config) error {
 
 // consoleDevice is the firmware as the console sees it.
 type consoleDevice struct {
-	c   Config
-	eng *engine.Engine
-	log *audit.Log
-	set *settings.Store
+	c    Config
+	keys keys.Store
+	eng  *engine.Engine
+	log  *audit.Log
+	set  *settings.Store
 }
 
 func (d *consoleDevice) Status() console.Status {
@@ -247,13 +255,13 @@ func (d *consoleDevice) PublicKeys() ([]console.PublicKey, error) {
 		out = append(out, console.PublicKey{Name: name, SPKI: der})
 		return nil
 	}
-	if err := add("identity", d.c.Keys.Identity().Public()); err != nil {
+	if err := add("identity", d.keys.Identity().Public()); err != nil {
 		return nil, err
 	}
-	if err := add("payload", d.c.Keys.PayloadKey().PublicKey()); err != nil {
+	if err := add("payload", d.keys.PayloadKey().PublicKey()); err != nil {
 		return nil, err
 	}
-	if k, err := d.c.Keys.CommittedClientKey(); err == nil {
+	if k, err := d.keys.CommittedClientKey(); err == nil {
 		if err := add("client", k.Public()); err != nil {
 			return nil, err
 		}
@@ -262,10 +270,14 @@ func (d *consoleDevice) PublicKeys() ([]console.PublicKey, error) {
 }
 
 func (d *consoleDevice) Enrollment() ([]byte, error) {
-	if len(d.c.Enrollment) == 0 {
+	if d.c.Enrollment == nil {
 		return nil, errors.New("no enrollment record")
 	}
-	return d.c.Enrollment, nil
+	b, err := d.c.Enrollment()
+	if err == nil && len(b) == 0 {
+		err = errors.New("no enrollment record")
+	}
+	return b, err
 }
 
 func (d *consoleDevice) Net() ([]string, error) {

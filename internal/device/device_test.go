@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/x509"
+	"errors"
 	"image"
 	"image/color"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"github.com/zmonitor/firmware/drivers/button"
 	"github.com/zmonitor/firmware/internal/clock"
 	"github.com/zmonitor/firmware/internal/engine"
+	"github.com/zmonitor/firmware/internal/keys"
 	"github.com/zmonitor/firmware/internal/keys/softkeys"
 	"github.com/zmonitor/firmware/internal/state"
 )
@@ -56,7 +58,7 @@ type pipeRW struct {
 }
 
 func TestRunWiresButtonConsoleAndScreen(t *testing.T) {
-	keys, err := softkeys.New(rand.Reader)
+	ks, err := softkeys.New(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,14 +73,14 @@ func TestRunWiresButtonConsoleAndScreen(t *testing.T) {
 		done <- Run(ctx, Config{
 			Engine:     engine.Options{DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", ListenAddr: "127.0.0.1:0"},
 			DataDir:    t.TempDir(),
-			Keys:       keys,
+			Keys:       func() (keys.Store, error) { return ks, nil },
 			Anchors:    x509.NewCertPool(),
 			Clock:      clk,
 			Wall:       clock.NewWall(clk, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), nil),
 			Display:    &panel{img: image.NewRGBA(image.Rect(0, 0, 240, 240))},
 			Button:     btn,
 			Console:    pipeRW{inR, outW},
-			Enrollment: []byte(`{"deviceId":"ZM-001"}`),
+			Enrollment: func() ([]byte, error) { return []byte(`{"deviceId":"ZM-001"}`), nil },
 			Address:    func() string { return "127.0.0.1" },
 			Version:    "zmonitor test",
 			Started:    func(e *engine.Engine) { started <- e },
@@ -137,5 +139,23 @@ func TestRunWiresButtonConsoleAndScreen(t *testing.T) {
 	outR.Close()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
+	}
+}
+
+// A key store that fails to load stops Run with the reason, after the audit
+// log and settings were opened (they are closed again).
+func TestKeysFailureStopsRun(t *testing.T) {
+	clk := clock.System{}
+	err := Run(context.Background(), Config{
+		Engine:  engine.Options{DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", ListenAddr: "127.0.0.1:0"},
+		DataDir: t.TempDir(),
+		Keys:    func() (keys.Store, error) { return nil, errors.New("TPM not answering") },
+		Anchors: x509.NewCertPool(),
+		Clock:   clk,
+		Wall:    clock.NewWall(clk, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), nil),
+		Display: &panel{img: image.NewRGBA(image.Rect(0, 0, 240, 240))},
+	})
+	if err == nil || !strings.Contains(err.Error(), "keys: TPM not answering") {
+		t.Fatalf("Run = %v, want the key store's error", err)
 	}
 }
