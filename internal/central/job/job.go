@@ -3,6 +3,8 @@ package job
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/x509"
+	"fmt"
 	"time"
 
 	"github.com/zmonitor/firmware/internal/failure"
@@ -30,6 +32,14 @@ type Job struct {
 	// Label is the device label for the payload's deviceLabel (may be
 	// empty).
 	Label string
+	// Issued, when set, is called by the Provisioner with the client
+	// certificate it issued for the device, right after issuing it and
+	// before the certificate leaves the Central Station (in the sealed
+	// payload). The caller records it there, so that no certificate is
+	// ever handed out without a trace. When Issued returns an error the
+	// Provisioner must not deliver the certificate: it ends the job with
+	// an error (Outcome.Fate NotDelivered).
+	Issued func(ctx context.Context, cert *x509.Certificate) error
 }
 
 // Progress is one step reported while a job runs.
@@ -52,10 +62,54 @@ type Outcome struct {
 	// Message is the device's explanation (never secret).
 	Message string
 	// CertificateDER is the client certificate issued to the device, when
-	// one was issued (it is recorded in the inventory).
+	// one was issued, also when Provision returns an error.
 	CertificateDER []byte
+	// Fate is what became of that certificate (NoCertificate when none
+	// was issued), also when Provision returns an error.
+	Fate CertificateFate
 	// Elapsed is how long the job took.
 	Elapsed time.Duration
+}
+
+// CertificateFate is what became of the client certificate issued for a
+// job: the Central Station keeps every certificate it issued, and revokes
+// those no device uses.
+type CertificateFate int
+
+// Certificate fates.
+const (
+	// NoCertificate: the job ended before a certificate was issued.
+	NoCertificate CertificateFate = iota
+	// NotDelivered: issued, but the push did not complete (not sent, the
+	// connection failed or the job was cancelled before the device gave
+	// its final answer): the device does not use it, as far as the
+	// Central Station knows.
+	NotDelivered
+	// DeviceRefused: the device received the payload and refused it
+	// (validation failed: wrong code, expired, bad signature...).
+	DeviceRefused
+	// ConnectionTestFailed: the device applied the configuration, its
+	// connection test to the monitoring server failed and it ended
+	// PROVISIONING_FAILED.
+	ConnectionTestFailed
+	// InUse: the device reported PROVISIONED with it.
+	InUse
+	fateCount
+)
+
+var fateNames = [fateCount]string{
+	NoCertificate:        "no certificate",
+	NotDelivered:         "not delivered",
+	DeviceRefused:        "device refused",
+	ConnectionTestFailed: "connection test failed",
+	InUse:                "in use",
+}
+
+func (f CertificateFate) String() string {
+	if f < 0 || f >= fateCount {
+		return fmt.Sprintf("CertificateFate(%d)", int(f))
+	}
+	return fateNames[f]
 }
 
 // Provisioner provisions one device. progress (never nil) may be called any
@@ -63,6 +117,8 @@ type Outcome struct {
 // means the device gave a final answer (which may be PROVISIONING_FAILED);
 // an error means the job could not complete (connection, refusal, internal
 // error): wrap it in a *failure.Error to give the tablet a precise code.
+// With an error, the Outcome still reports the certificate issued, if any
+// (CertificateDER and Fate); its other fields are meaningless.
 type Provisioner interface {
 	Provision(ctx context.Context, job Job, progress func(Progress)) (Outcome, error)
 }

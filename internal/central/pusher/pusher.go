@@ -19,6 +19,7 @@ import (
 	"github.com/zmonitor/firmware/internal/endpoint"
 	"github.com/zmonitor/firmware/internal/failure"
 	"github.com/zmonitor/firmware/internal/payload"
+	"github.com/zmonitor/firmware/internal/state"
 )
 
 // Signer is the Central Station's provisioning signer.
@@ -91,7 +92,9 @@ func New(c Config) (*Pusher, error) {
 	return &Pusher{c: c}, nil
 }
 
-// Provision implements job.Provisioner.
+// Provision implements job.Provisioner. Once the client certificate is
+// issued, j.Issued is called before anything else, and every return (error
+// or not) reports the certificate and its fate in the Outcome.
 func (p *Pusher) Provision(ctx context.Context, j job.Job, progress func(job.Progress)) (job.Outcome, error) {
 	start := time.Now()
 	if progress == nil {
@@ -112,8 +115,52 @@ func (p *Pusher) Provision(ctx context.Context, j job.Job, progress func(job.Pro
 	if err != nil {
 		return job.Outcome{}, failure.New(failure.CertificateInvalid, "issue client certificate", err)
 	}
+	// From here on, every return carries the certificate and its fate.
+	undelivered := job.Outcome{CertificateDER: cert.Raw, Fate: job.NotDelivered}
+	if j.Issued != nil {
+		if err := j.Issued(ctx, cert); err != nil {
+			return undelivered, failure.New(failure.Internal, "record certificate", err)
+		}
+	}
 
 	progress(job.Progress{Step: "sign and seal"})
+	env, err := p.seal(j, h, cert, now)
+	if err != nil {
+		return undelivered, err
+	}
+
+	progress(job.Progress{Step: "push"})
+	reachedTest := false
+	final, err := client.PushConfig(ctx, env, func(pr endpoint.Progress) {
+		if pr.State == state.TestingConnection.String() {
+			reachedTest = true
+		}
+		progress(job.Progress{State: pr.State, Step: pr.Step})
+	})
+	if err != nil {
+		out, err := undelivered, deviceError("push", err)
+		var re *deviceclient.RefusedError
+		if errors.As(err, &re) {
+			out.Fate = job.DeviceRefused
+		}
+		return out, err
+	}
+	out := job.Outcome{State: final.State, CertificateDER: cert.Raw, Fate: job.InUse, Elapsed: time.Since(start)}
+	if final.Error != nil {
+		out.Code, _ = failure.Parse(final.Error.Code)
+		out.Message = final.Error.Message
+	}
+	if out.State != state.Provisioned.String() || final.Error != nil {
+		out.Fate = job.DeviceRefused
+		if reachedTest || out.Code == failure.ConnectionFailed {
+			out.Fate = job.ConnectionTestFailed
+		}
+	}
+	return out, nil
+}
+
+// seal builds the payload for cert, signs it and seals it to the device.
+func (p *Pusher) seal(j job.Job, h *endpoint.VerifiedHello, cert *x509.Certificate, now time.Time) ([]byte, error) {
 	cfg := payload.Config{
 		ServerURL:         p.c.ServerURL,
 		CACertificate:     base64.StdEncoding.EncodeToString(p.c.CA.Certificate().Raw),
@@ -132,38 +179,24 @@ func (p *Pusher) Provision(ctx context.Context, j job.Job, progress func(job.Pro
 		p.c.Tamper(&cfg)
 	}
 	if err := payload.Sign(&cfg, p.c.Signer.Key, p.c.Rand); err != nil {
-		return job.Outcome{}, failure.New(failure.Internal, "sign payload", err)
+		return nil, failure.New(failure.Internal, "sign payload", err)
 	}
 	if p.c.TamperSigned != nil {
 		p.c.TamperSigned(&cfg)
 	}
 	plain, err := cfg.Marshal()
 	if err != nil {
-		return job.Outcome{}, failure.New(failure.Internal, "encode payload", err)
+		return nil, failure.New(failure.Internal, "encode payload", err)
 	}
 	env, err := payload.Seal(h.PayloadKey, h.SessionNonce, plain)
 	clear(plain)
 	if err != nil {
-		return job.Outcome{}, failure.New(failure.Internal, "seal payload", err)
+		return nil, failure.New(failure.Internal, "seal payload", err)
 	}
-
 	if p.c.TamperEnvelope != nil {
 		env = p.c.TamperEnvelope(env)
 	}
-
-	progress(job.Progress{Step: "push"})
-	final, err := client.PushConfig(ctx, env, func(pr endpoint.Progress) {
-		progress(job.Progress{State: pr.State, Step: pr.Step})
-	})
-	if err != nil {
-		return job.Outcome{}, deviceError("push", err)
-	}
-	out := job.Outcome{State: final.State, CertificateDER: cert.Raw, Elapsed: time.Since(start)}
-	if final.Error != nil {
-		out.Code, _ = failure.Parse(final.Error.Code)
-		out.Message = final.Error.Message
-	}
-	return out, nil
+	return env, nil
 }
 
 // deviceError keeps the device's own failure code when it refused.

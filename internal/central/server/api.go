@@ -72,6 +72,7 @@ type PairingView struct {
 	ID          string     `json:"id"`
 	BatchID     string     `json:"batchId,omitempty"`
 	DeviceID    string     `json:"deviceId"`
+	Label       string     `json:"label,omitempty"` // device label pushed (the request's, else the inventory's)
 	Method      string     `json:"method"`
 	State       string     `json:"state"` // queued, running, succeeded, failed, refused
 	Final       bool       `json:"final"`

@@ -106,15 +106,23 @@ type env struct {
 
 func newEnv(t testing.TB, prov *fakeProv, tweak func(*Config)) *env {
 	t.Helper()
+	if prov == nil {
+		prov = &fakeProv{}
+	}
+	e := newEnvAt(t, "sqlite:"+filepath.Join(t.TempDir(), "c.db"), prov, tweak)
+	e.prov = prov
+	return e
+}
+
+// newEnvAt is newEnv on the database dsn, with any Provisioner.
+func newEnvAt(t testing.TB, dsn string, prov job.Provisioner, tweak func(*Config)) *env {
+	t.Helper()
 	clk := clocktest.New(t0)
-	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "c.db"), &store.Opts{Clock: clk})
+	st, err := store.Open(context.Background(), dsn, &store.Opts{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if prov == nil {
-		prov = &fakeProv{}
-	}
 	cfg := Config{Store: st, Provisioner: prov, Clock: clk}
 	if tweak != nil {
 		tweak(&cfg)
@@ -124,7 +132,7 @@ func newEnv(t testing.TB, prov *fakeProv, tweak func(*Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	e := &env{t: t, st: st, srv: srv, prov: prov, clk: clk, techs: map[string]store.TechnicianToken{}}
+	e := &env{t: t, st: st, srv: srv, clk: clk, techs: map[string]store.TechnicianToken{}}
 	e.token = e.addTechnician("Ada").Token
 	return e
 }

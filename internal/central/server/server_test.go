@@ -84,7 +84,7 @@ func TestQRPairingSucceeds(t *testing.T) {
 	}
 	e.srv.Wait()
 	v := e.pairing(acc.PairingID)
-	if v.State != "succeeded" || !v.Final || v.Result != nil || v.DeviceState != "APPLYING_CONFIG" || v.Method != "qr" || v.FinishedAt == nil {
+	if v.State != "succeeded" || !v.Final || v.Result != nil || v.DeviceState != "APPLYING_CONFIG" || v.Method != "qr" || v.FinishedAt == nil || v.Label != "ICU-MON-04" {
 		t.Errorf("view = %+v", v)
 	}
 	if len(prov.calls) != 1 {
@@ -96,7 +96,9 @@ func TestQRPairingSucceeds(t *testing.T) {
 		t.Errorf("job = %+v", j)
 	}
 	certs, err := e.st.Certificates(context.Background(), "ZM-001")
-	if err != nil || len(certs) != 1 || certs[0].PairingID != acc.PairingID {
+	// The fake reports its certificate only in the Outcome (no
+	// Job.Issued call): it is recorded all the same.
+	if err != nil || len(certs) != 1 || certs[0].PairingID != acc.PairingID || certs[0].State != store.CertificateInUse {
 		t.Errorf("certificates = %+v, %v", certs, err)
 	}
 	var events []string
@@ -106,7 +108,7 @@ func TestQRPairingSucceeds(t *testing.T) {
 		json.NewEncoder(&all).Encode(r)
 		return nil
 	})
-	if strings.Join(events, ",") != "pairing.accepted,pairing.succeeded" {
+	if strings.Join(events, ",") != "pairing.accepted,certificate.issued,certificate.in_use,pairing.succeeded" {
 		t.Errorf("audit events %v", events)
 	}
 	for _, secret := range []string{sess.Code().Display(), sess.QR().PairingToken, e.token} {

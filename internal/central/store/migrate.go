@@ -106,6 +106,32 @@ var migrations = []migration{
 			},
 		},
 	},
+	{
+		version: 2,
+		name:    "certificate state (issued, in use, revoked with a reason) and not-before; pairing label",
+		common: []string{
+			`ALTER TABLE issued_certificates ADD COLUMN not_before {{TIME}}`,
+			// No usable default: every insert names the state.
+			`ALTER TABLE issued_certificates ADD COLUMN state TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE issued_certificates ADD COLUMN revoked_at {{TIME}}`,
+			`ALTER TABLE issued_certificates ADD COLUMN revocation_reason TEXT NOT NULL DEFAULT ''`,
+			// Before version 2 a certificate was recorded only when the
+			// device gave its final answer: in use, unless that pairing
+			// failed (the device refused the payload, or its connection
+			// test failed). not_before of those rows stays NULL; it is read
+			// from the DER.
+			`UPDATE issued_certificates SET state = 'in-use' WHERE state = ''`,
+			`UPDATE issued_certificates SET state = 'revoked',
+				revocation_reason = CASE
+					WHEN (SELECT p.result_code FROM pairings p WHERE p.id = issued_certificates.pairing_id) = 'CONNECTION_FAILED' THEN 'connection-test-failed'
+					ELSE 'device-refused' END,
+				revoked_at = COALESCE((SELECT p.finished_at FROM pairings p WHERE p.id = issued_certificates.pairing_id), issued_at)
+			WHERE EXISTS (SELECT 1 FROM pairings p WHERE p.id = issued_certificates.pairing_id AND p.state = 'failed')`,
+			`CREATE INDEX issued_certificates_state ON issued_certificates (state)`,
+			`CREATE INDEX issued_certificates_pairing ON issued_certificates (pairing_id)`,
+			`ALTER TABLE pairings ADD COLUMN label TEXT NOT NULL DEFAULT ''`,
+		},
+	},
 }
 
 // SchemaVersion is the version the migrations bring a database to.

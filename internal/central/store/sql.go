@@ -325,7 +325,7 @@ func (s *sqlStore) Batch(ctx context.Context, id string) (Batch, []Pairing, erro
 	return b, ps, nil
 }
 
-const pairingColumns = `id, batch_id, device_id, technician_id, method, state, device_state, step, result_code, detail, token_nonce, started_at, updated_at, finished_at`
+const pairingColumns = `id, batch_id, device_id, technician_id, method, state, device_state, step, result_code, detail, token_nonce, label, started_at, updated_at, finished_at`
 
 func scanPairing(r scanner) (Pairing, error) {
 	var p Pairing
@@ -333,7 +333,7 @@ func scanPairing(r scanner) (Pairing, error) {
 	var started, updated int64
 	var finished sql.NullInt64
 	if err := r.Scan(&p.ID, &p.BatchID, &p.DeviceID, &p.TechnicianID, &method, &state, &p.DeviceState, &p.Step,
-		&p.ResultCode, &p.Detail, &p.TokenNonce, &started, &updated, &finished); err != nil {
+		&p.ResultCode, &p.Detail, &p.TokenNonce, &p.Label, &started, &updated, &finished); err != nil {
 		return Pairing{}, err
 	}
 	var err error
@@ -357,9 +357,9 @@ func (s *sqlStore) CreatePairing(ctx context.Context, p Pairing) error {
 	if len(p.TokenNonce) > 0 {
 		nonce = p.TokenNonce
 	}
-	_, err := s.exec(ctx, `INSERT INTO pairings (id, batch_id, device_id, technician_id, method, state, device_state, step, result_code, detail, token_nonce, started_at, updated_at, finished_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.ID, p.BatchID, p.DeviceID, p.TechnicianID, p.Method.String(), p.State.String(), p.DeviceState, p.Step, p.ResultCode, p.Detail, nonce, now, now, finished)
+	_, err := s.exec(ctx, `INSERT INTO pairings (id, batch_id, device_id, technician_id, method, state, device_state, step, result_code, detail, token_nonce, label, started_at, updated_at, finished_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, p.BatchID, p.DeviceID, p.TechnicianID, p.Method.String(), p.State.String(), p.DeviceState, p.Step, p.ResultCode, p.Detail, nonce, p.Label, now, now, finished)
 	if err != nil {
 		return fmt.Errorf("create pairing: %w", err)
 	}
@@ -404,38 +404,140 @@ func (s *sqlStore) Pairing(ctx context.Context, id string) (Pairing, error) {
 
 // --- certificates
 
+const certificateColumns = `serial, device_id, pairing_id, not_before, not_after, der, issued_at, state, revoked_at, revocation_reason`
+
+func scanCertificate(r scanner) (IssuedCertificate, error) {
+	var c IssuedCertificate
+	var notBefore, revoked sql.NullInt64
+	var notAfter, issued int64
+	var state, reason string
+	if err := r.Scan(&c.Serial, &c.DeviceID, &c.PairingID, &notBefore, &notAfter, &c.DER, &issued, &state, &revoked, &reason); err != nil {
+		return IssuedCertificate{}, err
+	}
+	c.NotAfter, c.IssuedAt, c.RevokedAt = fromMicros(notAfter), fromMicros(issued), fromNullMicros(revoked)
+	var err error
+	if c.State, err = ParseCertificateState(state); err != nil {
+		return IssuedCertificate{}, fmt.Errorf("certificate %s: %w", c.Serial, err)
+	}
+	if reason != "" {
+		if c.Reason, err = ParseRevocationReason(reason); err != nil {
+			return IssuedCertificate{}, fmt.Errorf("certificate %s: %w", c.Serial, err)
+		}
+	}
+	if notBefore.Valid {
+		c.NotBefore = fromMicros(notBefore.Int64)
+	} else {
+		// Recorded before schema version 2: the DER has it.
+		x, err := x509.ParseCertificate(c.DER)
+		if err != nil {
+			return IssuedCertificate{}, fmt.Errorf("certificate %s: %w", c.Serial, err)
+		}
+		c.NotBefore = x.NotBefore.UTC()
+	}
+	return c, nil
+}
+
 func (s *sqlStore) RecordCertificate(ctx context.Context, deviceID, pairingID string, der []byte) error {
 	c, err := x509.ParseCertificate(der)
 	if err != nil {
 		return fmt.Errorf("record certificate: %w", err)
 	}
-	if _, err := s.exec(ctx, `INSERT INTO issued_certificates (serial, device_id, pairing_id, not_after, der, issued_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		c.SerialNumber.Text(16), deviceID, pairingID, toMicros(c.NotAfter), der, s.nowMicros()); err != nil {
-		return fmt.Errorf("record certificate: %w", err)
+	serial := CertificateSerial(c)
+	res, err := s.exec(ctx, `INSERT INTO issued_certificates (serial, device_id, pairing_id, not_before, not_after, der, issued_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (serial) DO NOTHING`,
+		serial, deviceID, pairingID, toMicros(c.NotBefore), toMicros(c.NotAfter), der, s.nowMicros(), CertificateIssued.String())
+	if err != nil {
+		return fmt.Errorf("record certificate %s: %w", serial, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("record certificate %s: %w", serial, err)
+	} else if n == 1 {
+		return nil
+	}
+	old, err := s.certificate(ctx, serial)
+	if err != nil {
+		return fmt.Errorf("record certificate %s: %w", serial, err)
+	}
+	if !bytes.Equal(old.DER, der) || old.DeviceID != deviceID || old.PairingID != pairingID {
+		return fmt.Errorf("record certificate %s: %w: another certificate has this serial", serial, ErrConflict)
+	}
+	return nil
+}
+
+func (s *sqlStore) certificate(ctx context.Context, serial string) (IssuedCertificate, error) {
+	c, err := scanCertificate(s.queryRow(ctx, `SELECT `+certificateColumns+` FROM issued_certificates WHERE serial = ?`, serial))
+	if errors.Is(err, sql.ErrNoRows) {
+		return IssuedCertificate{}, fmt.Errorf("certificate %q: %w", serial, ErrNotFound)
+	}
+	return c, err
+}
+
+func (s *sqlStore) MarkCertificateInUse(ctx context.Context, serial string) error {
+	err := mustAffect(s.exec(ctx, `UPDATE issued_certificates SET state = ? WHERE serial = ? AND state = ?`,
+		CertificateInUse.String(), serial, CertificateIssued.String()))
+	if errors.Is(err, ErrNotFound) {
+		var c IssuedCertificate
+		if c, err = s.certificate(ctx, serial); err == nil {
+			switch c.State {
+			case CertificateInUse:
+				return nil
+			case CertificateRevoked:
+				err = fmt.Errorf("revoked on %s (%s): %w", c.RevokedAt.Format(time.RFC3339), c.Reason, ErrRevoked)
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("certificate %s in use: %w", serial, err)
+	}
+	return nil
+}
+
+func (s *sqlStore) RevokeCertificate(ctx context.Context, serial string, reason RevocationReason) error {
+	if _, ok := revocationReasonNames[reason]; !ok {
+		return fmt.Errorf("revoke certificate %s: unknown reason %v", serial, reason)
+	}
+	err := mustAffect(s.exec(ctx, `UPDATE issued_certificates SET state = ?, revoked_at = ?, revocation_reason = ? WHERE serial = ? AND state <> ?`,
+		CertificateRevoked.String(), s.nowMicros(), reason.String(), serial, CertificateRevoked.String()))
+	if errors.Is(err, ErrNotFound) {
+		_, err = s.certificate(ctx, serial) // nil: revoked before
+	}
+	if err != nil {
+		return fmt.Errorf("revoke certificate %s: %w", serial, err)
 	}
 	return nil
 }
 
 func (s *sqlStore) Certificates(ctx context.Context, deviceID string) ([]IssuedCertificate, error) {
-	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT serial, device_id, pairing_id, not_after, der, issued_at FROM issued_certificates WHERE device_id = ? ORDER BY issued_at, serial`), deviceID)
+	out, err := s.certificates(ctx, `WHERE device_id = ?`, deviceID)
 	if err != nil {
 		return nil, fmt.Errorf("certificates of %s: %w", deviceID, err)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) AllCertificates(ctx context.Context) ([]IssuedCertificate, error) {
+	out, err := s.certificates(ctx, ``)
+	if err != nil {
+		return nil, fmt.Errorf("list certificates: %w", err)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) certificates(ctx context.Context, where string, args ...any) ([]IssuedCertificate, error) {
+	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT `+certificateColumns+` FROM issued_certificates `+where+` ORDER BY issued_at, serial`), args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []IssuedCertificate
 	for rows.Next() {
-		var c IssuedCertificate
-		var notAfter, issued int64
-		if err := rows.Scan(&c.Serial, &c.DeviceID, &c.PairingID, &notAfter, &c.DER, &issued); err != nil {
-			return nil, fmt.Errorf("certificates of %s: %w", deviceID, err)
+		c, err := scanCertificate(rows)
+		if err != nil {
+			return nil, err
 		}
-		c.NotAfter, c.IssuedAt = fromMicros(notAfter), fromMicros(issued)
 		out = append(out, c)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("certificates of %s: %w", deviceID, err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // --- audit

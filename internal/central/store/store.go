@@ -72,10 +72,24 @@ type Store interface {
 	// Pairing returns one pairing attempt.
 	Pairing(ctx context.Context, id string) (Pairing, error)
 
-	// RecordCertificate records a client certificate issued to a device.
+	// RecordCertificate records a client certificate issued to a device,
+	// in state CertificateIssued: it is called right after issuance, before
+	// the certificate leaves the Central Station. Recording the same
+	// certificate again is a no-op; another certificate with the same
+	// serial is refused with ErrConflict.
 	RecordCertificate(ctx context.Context, deviceID, pairingID string, der []byte) error
+	// MarkCertificateInUse records that the device is provisioned with the
+	// certificate (idempotent). A revoked certificate is refused with
+	// ErrRevoked, an unknown serial with ErrNotFound.
+	MarkCertificateInUse(ctx context.Context, serial string) error
+	// RevokeCertificate marks a certificate revoked for reason. Revoking it
+	// again keeps the first time and reason. ErrNotFound for an unknown
+	// serial.
+	RevokeCertificate(ctx context.Context, serial string, reason RevocationReason) error
 	// Certificates lists the certificates issued to a device, oldest first.
 	Certificates(ctx context.Context, deviceID string) ([]IssuedCertificate, error)
+	// AllCertificates lists every certificate issued, oldest first.
+	AllCertificates(ctx context.Context) ([]IssuedCertificate, error)
 
 	// Audit appends a record (ID and At are filled in).
 	Audit(ctx context.Context, r AuditRecord) error
@@ -241,6 +255,7 @@ type Pairing struct {
 	ResultCode   string // failure code identifier when failed or refused
 	Detail       string // explanation, never secret
 	TokenNonce   []byte // QR path: the claimed token nonce
+	Label        string // device label pushed (the request's, else the inventory's)
 	StartedAt    time.Time
 	UpdatedAt    time.Time
 	FinishedAt   time.Time // zero while running
@@ -254,14 +269,100 @@ type Batch struct {
 	CreatedAt    time.Time
 }
 
+// CertificateState is where a certificate the Central Station issued
+// stands.
+type CertificateState int
+
+// Certificate states. Issued: recorded right after issuance, before
+// delivery; the pairing has not ended yet (or the Central Station stopped
+// before it did: such a certificate needs the operator's attention).
+// InUse: the device reported PROVISIONED with it. Revoked: no device is to
+// be trusted with it (see RevocationReason); a CRL lists it.
+const (
+	CertificateIssued CertificateState = iota + 1
+	CertificateInUse
+	CertificateRevoked
+)
+
+var certificateStateNames = map[CertificateState]string{
+	CertificateIssued:  "issued",
+	CertificateInUse:   "in-use",
+	CertificateRevoked: "revoked",
+}
+
+func (s CertificateState) String() string {
+	if n, ok := certificateStateNames[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("CertificateState(%d)", int(s))
+}
+
+// ParseCertificateState is the inverse of CertificateState.String.
+func ParseCertificateState(s string) (CertificateState, error) {
+	for k, v := range certificateStateNames {
+		if v == s {
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown certificate state %q", s)
+}
+
+// RevocationReason says why a certificate was revoked. Each maps to the
+// CRL reason cessationOfOperation (RFC 5280 section 5.3.1): the
+// certificate was never put to use.
+type RevocationReason int
+
+// Revocation reasons.
+const (
+	// ReasonNotDelivered: the push did not complete (not sent, connection
+	// lost, job cancelled or timed out).
+	ReasonNotDelivered RevocationReason = iota + 1
+	// ReasonDeviceRefused: the device received the payload and refused it.
+	ReasonDeviceRefused
+	// ReasonConnectionTestFailed: the device applied the configuration and
+	// its connection test failed.
+	ReasonConnectionTestFailed
+)
+
+var revocationReasonNames = map[RevocationReason]string{
+	ReasonNotDelivered:         "not-delivered",
+	ReasonDeviceRefused:        "device-refused",
+	ReasonConnectionTestFailed: "connection-test-failed",
+}
+
+func (r RevocationReason) String() string {
+	if n, ok := revocationReasonNames[r]; ok {
+		return n
+	}
+	return fmt.Sprintf("RevocationReason(%d)", int(r))
+}
+
+// ParseRevocationReason is the inverse of RevocationReason.String.
+func ParseRevocationReason(s string) (RevocationReason, error) {
+	for k, v := range revocationReasonNames {
+		if v == s {
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown revocation reason %q", s)
+}
+
+// CertificateSerial is the store's key of a certificate: its serial number
+// in lower-case hexadecimal.
+func CertificateSerial(c *x509.Certificate) string { return c.SerialNumber.Text(16) }
+
 // IssuedCertificate is a client certificate issued to a device.
 type IssuedCertificate struct {
-	Serial    string // hexadecimal
+	Serial    string // CertificateSerial
 	DeviceID  string
 	PairingID string
+	NotBefore time.Time
 	NotAfter  time.Time
 	DER       []byte
 	IssuedAt  time.Time
+	State     CertificateState
+	RevokedAt time.Time        // zero unless revoked
+	Reason    RevocationReason // zero unless revoked
 }
 
 // Certificate parses the DER.

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"database/sql"
 	"errors"
 	"math/big"
 	"sync"
@@ -285,7 +286,7 @@ func TestPairingsAndBatches(t *testing.T) {
 		if err := s.CreateBatch(ctx, Batch{ID: "b1", TechnicianID: "t-1", Size: 2}); err != nil {
 			t.Fatal(err)
 		}
-		p := Pairing{ID: "p1", BatchID: "b1", DeviceID: "ZM-001", TechnicianID: "t-1", Method: MethodQR, State: PairingQueued, TokenNonce: []byte("n")}
+		p := Pairing{ID: "p1", BatchID: "b1", DeviceID: "ZM-001", TechnicianID: "t-1", Method: MethodQR, State: PairingQueued, TokenNonce: []byte("n"), Label: "ICU-MON-04"}
 		if err := s.CreatePairing(ctx, p); err != nil {
 			t.Fatal(err)
 		}
@@ -301,7 +302,7 @@ func TestPairingsAndBatches(t *testing.T) {
 			t.Error("UpdatePairing accepted a final state")
 		}
 		got, err := s.Pairing(ctx, "p1")
-		if err != nil || got.State != PairingRunning || got.DeviceState != "APPLYING_CONFIG" || got.Step != "push" || !got.UpdatedAt.Equal(t0.Add(time.Second)) || !got.FinishedAt.IsZero() || string(got.TokenNonce) != "n" {
+		if err != nil || got.State != PairingRunning || got.DeviceState != "APPLYING_CONFIG" || got.Step != "push" || !got.UpdatedAt.Equal(t0.Add(time.Second)) || !got.FinishedAt.IsZero() || string(got.TokenNonce) != "n" || got.Label != "ICU-MON-04" {
 			t.Fatalf("pairing = %+v, %v", got, err)
 		}
 		clk.Advance(time.Second)
@@ -335,31 +336,163 @@ func TestPairingsAndBatches(t *testing.T) {
 	})
 }
 
+// testCertificate makes a certificate for deviceID with the given serial.
+func testCertificate(t testing.TB, deviceID string, serial int64) []byte {
+	t.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: deviceID},
+		NotBefore: t0.Add(-5 * time.Minute), NotAfter: t0.Add(397 * 24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
 func TestCertificates(t *testing.T) {
 	eachBackend(t, func(t *testing.T, dsn string) {
 		ctx := context.Background()
-		s := openAt(t, dsn, clocktest.New(t0))
-		if _, err := s.ImportDevice(ctx, newEnrollmentFor(t, "ZM-001")); err != nil {
-			t.Fatal(err)
+		clk := clocktest.New(t0)
+		s := openAt(t, dsn, clk)
+		for _, id := range []string{"ZM-001", "ZM-002"} {
+			if _, err := s.ImportDevice(ctx, newEnrollmentFor(t, id)); err != nil {
+				t.Fatal(err)
+			}
 		}
-		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(0xabc), Subject: pkix.Name{CommonName: "ZM-001"}, NotBefore: t0, NotAfter: t0.Add(397 * 24 * time.Hour)}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-		if err != nil {
+		der := testCertificate(t, "ZM-001", 0xabc)
+		if err := s.RecordCertificate(ctx, "ZM-001", "p1", der); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.RecordCertificate(ctx, "ZM-001", "p1", der); err != nil {
-			t.Fatal(err)
+			t.Errorf("recording the same certificate again: %v", err)
+		}
+		if err := s.RecordCertificate(ctx, "ZM-001", "p9", testCertificate(t, "ZM-001", 0xabc)); !errors.Is(err, ErrConflict) {
+			t.Errorf("another certificate with the same serial: %v, want ErrConflict", err)
 		}
 		if err := s.RecordCertificate(ctx, "ZM-001", "p1", []byte("junk")); err == nil {
 			t.Error("recorded junk")
 		}
+		if err := s.RecordCertificate(ctx, "ZM-404", "p1", testCertificate(t, "ZM-404", 0x404)); err == nil {
+			t.Error("recorded a certificate of a device not in the inventory")
+		}
 		cs, err := s.Certificates(ctx, "ZM-001")
-		if err != nil || len(cs) != 1 || cs[0].Serial != "abc" || !cs[0].NotAfter.Equal(tmpl.NotAfter) || cs[0].PairingID != "p1" {
+		if err != nil || len(cs) != 1 {
 			t.Fatalf("Certificates = %+v, %v", cs, err)
 		}
-		if c, err := cs[0].Certificate(); err != nil || c.Subject.CommonName != "ZM-001" {
-			t.Errorf("Certificate() = %v, %v", c, err)
+		c := cs[0]
+		if c.Serial != "abc" || c.DeviceID != "ZM-001" || c.PairingID != "p1" || c.State != CertificateIssued || c.Reason != 0 ||
+			!c.NotBefore.Equal(t0.Add(-5*time.Minute)) || !c.NotAfter.Equal(t0.Add(397*24*time.Hour)) || !c.IssuedAt.Equal(t0) || !c.RevokedAt.IsZero() {
+			t.Errorf("recorded = %+v", c)
+		}
+		if x, err := c.Certificate(); err != nil || x.Subject.CommonName != "ZM-001" || CertificateSerial(x) != "abc" {
+			t.Errorf("Certificate() = %v, %v", x, err)
+		}
+
+		// In use: idempotent; then revoked (an operator's later revocation).
+		for range 2 {
+			if err := s.MarkCertificateInUse(ctx, "abc"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if cs, _ := s.Certificates(ctx, "ZM-001"); cs[0].State != CertificateInUse {
+			t.Errorf("state = %s, want in-use", cs[0].State)
+		}
+
+		// Not delivered: revoked; revoking again keeps the first reason and time.
+		if err := s.RecordCertificate(ctx, "ZM-002", "p2", testCertificate(t, "ZM-002", 0xdef)); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Minute)
+		if err := s.RevokeCertificate(ctx, "def", ReasonNotDelivered); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Minute)
+		if err := s.RevokeCertificate(ctx, "def", ReasonDeviceRefused); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.MarkCertificateInUse(ctx, "def"); !errors.Is(err, ErrRevoked) {
+			t.Errorf("revoked certificate marked in use: %v", err)
+		}
+		if err := s.MarkCertificateInUse(ctx, "404"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("unknown serial marked in use: %v", err)
+		}
+		if err := s.RevokeCertificate(ctx, "404", ReasonNotDelivered); !errors.Is(err, ErrNotFound) {
+			t.Errorf("unknown serial revoked: %v", err)
+		}
+		if err := s.RevokeCertificate(ctx, "abc", RevocationReason(99)); err == nil {
+			t.Error("revoked with an unknown reason")
+		}
+		all, err := s.AllCertificates(ctx)
+		if err != nil || len(all) != 2 || all[0].Serial != "abc" || all[1].Serial != "def" {
+			t.Fatalf("AllCertificates = %+v, %v", all, err)
+		}
+		if r := all[1]; r.State != CertificateRevoked || r.Reason != ReasonNotDelivered || !r.RevokedAt.Equal(t0.Add(time.Minute)) || r.DeviceID != "ZM-002" {
+			t.Errorf("revoked = %+v", r)
+		}
+	})
+}
+
+// TestMigrationV2 upgrades a database written by schema version 1 (only
+// migration 1 applied): certificates then were recorded when the device
+// gave its final answer; those of failed pairings become revoked with the
+// right reason, the others in use, and not-before comes from the DER.
+func TestMigrationV2(t *testing.T) {
+	eachBackend(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		backend, src, err := parseDSN(dsn, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := dialects[backend]
+		db, err := sql.Open(d.driver, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := applyOne(ctx, db, d, migrations[0], func() int64 { return toMicros(t0) }); err != nil {
+			t.Fatal(err)
+		}
+		exec := func(q string, args ...any) {
+			t.Helper()
+			if _, err := db.ExecContext(ctx, d.rebind(q), args...); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		e := newEnrollmentFor(t, "ZM-001")
+		exec(`INSERT INTO devices (device_id, device_serial, identity_spki, payload_spki, firmware_version, imported_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			e.DeviceID, e.DeviceSerial, e.IdentitySPKI, e.PayloadSPKI, e.FirmwareVersion, toMicros(t0))
+		finished := toMicros(t0.Add(time.Hour))
+		for _, p := range []struct{ id, state, code string }{
+			{"p-ok", "succeeded", "OK"}, {"p-refused", "failed", "PAIRING_CODE_MISMATCH"}, {"p-conn", "failed", "CONNECTION_FAILED"},
+		} {
+			exec(`INSERT INTO pairings (id, device_id, technician_id, method, state, result_code, started_at, updated_at, finished_at) VALUES (?, 'ZM-001', 't', 'qr', ?, ?, ?, ?, ?)`,
+				p.id, p.state, p.code, toMicros(t0), finished, finished)
+		}
+		for i, pid := range []string{"p-ok", "p-refused", "p-conn", "p-unknown"} {
+			der := testCertificate(t, "ZM-001", int64(i+1))
+			exec(`INSERT INTO issued_certificates (serial, device_id, pairing_id, not_after, der, issued_at) VALUES (?, 'ZM-001', ?, ?, ?, ?)`,
+				big.NewInt(int64(i+1)).Text(16), pid, toMicros(t0.Add(397*24*time.Hour)), der, toMicros(t0))
+		}
+
+		s := openAt(t, dsn, clocktest.New(t0.Add(48*time.Hour)))
+		cs, err := s.Certificates(ctx, "ZM-001")
+		if err != nil || len(cs) != 4 {
+			t.Fatalf("Certificates = %+v, %v", cs, err)
+		}
+		want := []struct {
+			state  CertificateState
+			reason RevocationReason
+		}{{CertificateInUse, 0}, {CertificateRevoked, ReasonDeviceRefused}, {CertificateRevoked, ReasonConnectionTestFailed}, {CertificateInUse, 0}}
+		for i, c := range cs {
+			if c.State != want[i].state || c.Reason != want[i].reason || !c.NotBefore.Equal(t0.Add(-5*time.Minute)) {
+				t.Errorf("%s (pairing %s) = %s %v not before %v, want %s %v", c.Serial, c.PairingID, c.State, c.Reason, c.NotBefore, want[i].state, want[i].reason)
+			}
+			if c.State == CertificateRevoked && !c.RevokedAt.Equal(t0.Add(time.Hour)) {
+				t.Errorf("%s revoked at %v, want the pairing's end", c.Serial, c.RevokedAt)
+			}
+		}
+		if p, err := s.Pairing(ctx, "p-ok"); err != nil || p.Label != "" {
+			t.Errorf("old pairing = %+v, %v", p, err)
 		}
 	})
 }
@@ -416,4 +549,26 @@ func BenchmarkClaimToken(b *testing.B) {
 	}
 	b.Run("sqlite", func(b *testing.B) { run(b, "sqlite:"+b.TempDir()+"/c.db") })
 	b.Run("postgres", func(b *testing.B) { run(b, pgDSN(b)) })
+}
+
+func TestCertificateEnums(t *testing.T) {
+	for _, s := range []CertificateState{CertificateIssued, CertificateInUse, CertificateRevoked} {
+		if got, err := ParseCertificateState(s.String()); err != nil || got != s {
+			t.Errorf("ParseCertificateState(%q) = %v, %v", s, got, err)
+		}
+	}
+	for _, r := range []RevocationReason{ReasonNotDelivered, ReasonDeviceRefused, ReasonConnectionTestFailed} {
+		if got, err := ParseRevocationReason(r.String()); err != nil || got != r {
+			t.Errorf("ParseRevocationReason(%q) = %v, %v", r, got, err)
+		}
+	}
+	if _, err := ParseCertificateState("lost"); err == nil {
+		t.Error("parsed an unknown state")
+	}
+	if _, err := ParseRevocationReason(""); err == nil {
+		t.Error("parsed an empty reason")
+	}
+	if CertificateState(0).String() != "CertificateState(0)" || RevocationReason(9).String() != "RevocationReason(9)" {
+		t.Error("out-of-range names")
+	}
 }
