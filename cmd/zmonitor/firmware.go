@@ -247,7 +247,7 @@ func runFirmware(ctx context.Context, f firmware) error {
 	if err != nil {
 		return err
 	}
-	f.trace.mark("enrollment record written, anchors read")
+	f.trace.mark("anchors read")
 	listen := f.listen
 	if listen == "" {
 		listen = fmt.Sprintf(":%d", f.profile.ProvisioningPort)

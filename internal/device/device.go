@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"sync"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/zmonitor/firmware/internal/keys"
 	"github.com/zmonitor/firmware/internal/screen"
 	"github.com/zmonitor/firmware/internal/settings"
+	"github.com/zmonitor/firmware/internal/state"
 )
 
 // ButtonSource is the Enable Provisioning button.
@@ -95,6 +97,21 @@ func Run(ctx context.Context, c Config) error {
 		return fmt.Errorf("screen: %w", err)
 	}
 	c.Trace("screen ready (fonts parsed)")
+	// Make the boot screen's glyphs while the TPM is still loading keys
+	// (the CPU mostly waits for it): the first frame then costs a warm
+	// render.
+	boot := screen.View{State: state.Unprovisioned, DeviceID: c.Engine.DeviceID, DeviceLabel: c.Engine.DeviceLabel,
+		DeviceSerial: c.Engine.DeviceSerial, FirmwareVersion: c.Engine.FirmwareVersion}
+	if c.Address != nil {
+		boot.IPAddress = c.Address()
+	}
+	if cur, ok, err := set.Current(); err == nil && ok {
+		boot.State, boot.DeviceLabel, boot.ServerHost = state.Provisioned, cur.DeviceLabel, hostOf(cur.ServerURL)
+	}
+	if err := scr.Warm(boot); err != nil {
+		c.Log.Warn("screen warm-up", "err", err)
+	}
+	c.Trace("boot screen warmed")
 	ks, err := c.Keys()
 	if err != nil {
 		return fmt.Errorf("keys: %w", err)
@@ -303,3 +320,12 @@ func (d *consoleDevice) Reboot() error {
 }
 
 func (d *consoleDevice) FactoryReset(ctx context.Context) error { return d.eng.FactoryReset(ctx) }
+
+// hostOf is the host of a server URL, as the PROVISIONED screen shows it.
+func hostOf(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return p.Host
+}

@@ -303,6 +303,24 @@ func (e *Engine) boot(ctx context.Context) {
 			e.log.Error("provisioning endpoint certificate", "err", err)
 		}
 	}()
+	e.warmPairingScreen()
+}
+
+// warmer is a Display that can render a view off-screen ahead of time.
+type warmer interface{ Warm(screen.View) error }
+
+// warmPairingScreen renders a pairing screen like the real one off-screen,
+// so that the first press draws its QR with the glyphs already made.
+func (e *Engine) warmPairingScreen() {
+	w, ok := e.d.Display.(warmer)
+	if !ok || e.st != state.Unprovisioned {
+		return
+	}
+	v := screen.SampleView(state.ReadyToPair)
+	v.DeviceID, v.DeviceSerial, v.FirmwareVersion = e.opts.DeviceID, e.opts.DeviceSerial, e.opts.FirmwareVersion
+	if err := w.Warm(v); err != nil {
+		e.log.Warn("pairing screen warm-up", "err", err)
+	}
 }
 
 // checkCommittedKey makes sure the committed client key belongs to the

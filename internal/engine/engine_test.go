@@ -40,9 +40,10 @@ var buildTime = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 
 // display records every view the engine shows.
 type display struct {
-	mu    sync.Mutex
-	views []screen.View
-	ch    chan screen.View
+	mu     sync.Mutex
+	views  []screen.View
+	warmed []screen.View
+	ch     chan screen.View
 }
 
 func (d *display) Show(v screen.View) error {
@@ -50,6 +51,14 @@ func (d *display) Show(v screen.View) error {
 	d.views = append(d.views, v)
 	d.mu.Unlock()
 	d.ch <- v
+	return nil
+}
+
+// Warm records the views rendered ahead of time.
+func (d *display) Warm(v screen.View) error {
+	d.mu.Lock()
+	d.warmed = append(d.warmed, v)
+	d.mu.Unlock()
 	return nil
 }
 
@@ -613,3 +622,16 @@ func TestConfigWithoutHelloRefused(t *testing.T) {
 	}
 }
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// After boot an unprovisioned device renders a pairing screen with its own
+// identity off-screen, so the first press finds the glyphs made.
+func TestBootWarmsThePairingScreen(t *testing.T) {
+	r := newRig(t, nil)
+	_ = r.eng.QRText() // the boot (and its warm-up) is done once a call returns
+	r.disp.mu.Lock()
+	warmed := append([]screen.View(nil), r.disp.warmed...)
+	r.disp.mu.Unlock()
+	if len(warmed) != 1 || warmed[0].State != state.ReadyToPair || warmed[0].DeviceID != "ZM-001" || len(warmed[0].QRText) == 0 {
+		t.Fatalf("warmed %+v, want one READY_TO_PAIR view of ZM-001 with a QR", warmed)
+	}
+}

@@ -568,3 +568,40 @@ func TestScreenPushFailure(t *testing.T) {
 		t.Errorf("small display: %v", err)
 	}
 }
+
+func TestWarmFillsTheGlyphCacheWithoutDrawing(t *testing.T) {
+	p := newRecorder(240, 240)
+	s, err := New(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := SampleView(state.Unprovisioned)
+	if err := s.Warm(v); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(p.take()); n != 0 {
+		t.Errorf("Warm drew %d times on the panel", n)
+	}
+	warmed := s.r.cachedGlyphs()
+	if warmed == 0 {
+		t.Fatal("Warm cached no glyphs")
+	}
+	if err := s.Show(v); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.r.cachedGlyphs(); n != warmed {
+		t.Errorf("showing the warmed view rasterized %d more glyphs", n-warmed)
+	}
+	if err := s.Warm(View{State: state.ReadyToPair}); err == nil {
+		t.Error("Warm accepted a READY_TO_PAIR view without a QR")
+	}
+}
+
+// cachedGlyphs counts the glyphs rasterized so far, over every face.
+func (r *Renderer) cachedGlyphs() int {
+	n := 0
+	for _, f := range r.fonts.faces {
+		n += len(f.glyphs)
+	}
+	return n
+}
