@@ -179,9 +179,14 @@ func TestCode(t *testing.T) {
 	if n := f.c.Requests(); n != 0 {
 		t.Errorf("a typo sent %d requests", n)
 	}
-	// The code on standard input, lower case with spaces.
+	// The code on standard input, lower case with spaces. No --label: the
+	// inventory's label, which the Central Station reports it pushed, is
+	// shown.
+	if err := f.c.Store.SetDeviceLabel(context.Background(), "ZM-001", "ICU-MON-04"); err != nil {
+		t.Fatal(err)
+	}
 	code, out, errs = f.run(nil, strings.ToLower(strings.ReplaceAll(good, "-", " "))+"\n", base...)
-	if code != 0 || !strings.Contains(out, "PROVISIONED: ZM-001 is ready") {
+	if code != 0 || !strings.Contains(out, "PROVISIONED: ZM-001 is ready (label ICU-MON-04) after") {
 		t.Errorf("stdin code: exit %d\n%s%s", code, out, errs)
 	}
 	if jobs := f.c.Prov.Jobs(); len(jobs) != 1 || jobs[0].PairingCode != good {

@@ -53,6 +53,10 @@ type Event struct {
 type Result struct {
 	PairingID string
 	DeviceID  string
+	// Label is the device label the Central Station pushed (the request's,
+	// else the inventory's; empty when the device has none or the
+	// Central Station did not say).
+	Label string
 	// State is the Central Station's final state: "succeeded", "failed"
 	// (the attempt ran and failed) or "refused".
 	State string
@@ -251,6 +255,7 @@ func (f *follower) wait(ctx context.Context) error {
 // finish records the final view.
 func (f *follower) finish(v pairingView) Result {
 	f.res.State = v.State
+	f.res.Label = clean(v.Label, maxLabel)
 	name := ""
 	switch v.State {
 	case stateSucceeded:

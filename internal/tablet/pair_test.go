@@ -34,6 +34,9 @@ func TestPairQRSuccessTimeline(t *testing.T) {
 		job.Progress{State: "APPLYING_CONFIG"}, job.Progress{State: "TESTING_CONNECTION"})
 	e := newEnv(t, newScript(job.Outcome{State: "PROVISIONED"}, nil, steps...))
 	dev := e.enroll("ZM-001")
+	if err := e.Store.SetDeviceLabel(context.Background(), "ZM-001", "ICU-MON-04"); err != nil {
+		t.Fatal(err)
+	}
 	qr := dev.session(t).QR().Marshal()
 	var seen []string
 	res, err := e.client(e.Token).Pair(context.Background(), Request{QR: qr, Progress: func(ev Event) { seen = append(seen, ev.Name) }})
@@ -67,7 +70,11 @@ func TestPairQRSuccessTimeline(t *testing.T) {
 	if len(jobs) != 1 || jobs[0].Token == "" || jobs[0].DeviceID != "ZM-001" {
 		t.Errorf("provisioner jobs %+v", jobs)
 	}
-	if got := Outcome(res, "ICU-MON-04"); got != "PROVISIONED: ZM-001 is ready (label ICU-MON-04) after 2.0s\n" {
+	// The inventory's label, as the Central Station reports it pushed.
+	if res.Label != "ICU-MON-04" {
+		t.Errorf("label %q", res.Label)
+	}
+	if got := Outcome(res, ""); got != "PROVISIONED: ZM-001 is ready (label ICU-MON-04) after 2.0s\n" {
 		t.Errorf("outcome %q", got)
 	}
 }
@@ -322,5 +329,21 @@ func TestFollowGivesUpAfterCancel(t *testing.T) {
 	}})
 	if !errors.Is(err, context.Canceled) || res.PairingID == "" || !strings.Contains(err.Error(), "goes on at the Central Station") {
 		t.Fatalf("Pair = %+v, %v", res, err)
+	}
+}
+
+// TestOutcomeLabel: the label the Central Station reports wins over the
+// caller's; the caller's is shown when the Central Station said none.
+func TestOutcomeLabel(t *testing.T) {
+	r := Result{DeviceID: "ZM-001", State: stateSucceeded, Label: "ICU-MON-04", Elapsed: time.Second}
+	if got := Outcome(r, "asked"); got != "PROVISIONED: ZM-001 is ready (label ICU-MON-04) after 1.0s\n" {
+		t.Errorf("reported label: %q", got)
+	}
+	r.Label = ""
+	if got := Outcome(r, "asked"); got != "PROVISIONED: ZM-001 is ready (label asked) after 1.0s\n" {
+		t.Errorf("caller's label: %q", got)
+	}
+	if got := Outcome(r, ""); got != "PROVISIONED: ZM-001 is ready after 1.0s\n" {
+		t.Errorf("no label: %q", got)
 	}
 }

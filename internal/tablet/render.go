@@ -21,10 +21,14 @@ func FormatEvent(e Event) string {
 //	PROVISIONING FAILED: Pairing code mismatch. What to do: Re-scan QR code.
 //	  Details: ...
 //
-// label is shown when known (the tablet API does not return the
-// inventory's label; the caller knows it when it set it).
+// The label is the one the Central Station reports it pushed (r.Label);
+// label, what the caller asked for, is shown when the Central Station did
+// not say (an older one).
 func Outcome(r Result, label string) string {
 	var b strings.Builder
+	if r.Label != "" {
+		label = r.Label
+	}
 	switch {
 	case r.Provisioned():
 		fmt.Fprintf(&b, "PROVISIONED: %s is ready", r.DeviceID)

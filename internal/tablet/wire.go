@@ -52,6 +52,7 @@ type accepted struct {
 type pairingView struct {
 	ID          string     `json:"id"`
 	DeviceID    string     `json:"deviceId"`
+	Label       string     `json:"label"`
 	State       string     `json:"state"`
 	Final       bool       `json:"final"`
 	DeviceState string     `json:"deviceState"`
