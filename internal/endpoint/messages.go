@@ -13,8 +13,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/gowebpki/jcs"
-
+	"github.com/zmonitor/firmware/internal/canonjson"
 	"github.com/zmonitor/firmware/internal/failure"
 )
 
@@ -79,7 +78,7 @@ func helloDigest(h HelloResponse) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	canon, err := jcs.Transform(raw)
+	canon, err := canonjson.Canonicalize(raw)
 	if err != nil {
 		return nil, err
 	}

@@ -18,7 +18,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/gowebpki/jcs"
+	"github.com/zmonitor/firmware/internal/canonjson"
 )
 
 // Limits of the payload format.
@@ -242,7 +242,7 @@ func canonicalWithoutSignature(m map[string]json.RawMessage) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	canon, err := jcs.Transform(raw)
+	canon, err := canonjson.Canonicalize(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: canonicalize: %v", ErrMalformed, err)
 	}
