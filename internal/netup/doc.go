@@ -1,13 +1,15 @@
 // Package netup brings the device's network up: the loopback and the
 // board's interface (rtnetlink, through internal/rtnl), DHCPv4
-// (github.com/insomniacslk/dhcp's nclient4 over a raw packet socket), the
-// leased address and default route, and DNS servers into a resolv.conf. It retries with bounded
+// (internal/dhcpraw: a packet socket until the address is configured, then
+// UDP to the server for renewals; messages by
+// github.com/insomniacslk/dhcp/dhcpv4), the leased address and default
+// route, and DNS servers into a resolv.conf. It retries with bounded
 // backoff, and renews the lease in the background until the context ends.
 //
 // The kernel side (netlink) and the DHCP exchange are behind the Links and
 // DHCP interfaces, so the policy — retries, backoff, renewal at T1,
 // rebinding after expiry, address changes — is tested on the host with
-// fakes and a fake clock. The real path (rtnl + nclient4) is tested on
+// fakes and a fake clock. The real path (rtnl + dhcpraw) is tested on
 // the host against an in-process server4 DHCP server over a veth pair
 // between two private network namespaces (root only), and in QEMU by the
 // qemu package's boot test: QEMU's user-mode network serves DHCP, the guest

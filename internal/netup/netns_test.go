@@ -19,7 +19,7 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// TestUpRealDHCP runs the real netlink + nclient4 path against an
+// TestUpRealDHCP runs the real rtnetlink + dhcpraw path against an
 // in-process DHCP server (server4) over a veth pair between two private
 // network namespaces; nothing touches the host's own namespace. It needs
 // root and iproute2.

@@ -1,16 +1,12 @@
 package netup
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"time"
 
-	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
-
+	"github.com/zmonitor/firmware/internal/dhcpraw"
 	"github.com/zmonitor/firmware/internal/rtnl"
 )
 
@@ -52,45 +48,16 @@ func (n netlinkLinks) SetDefaultRoute(name string, gw netip.Addr) error {
 	return n.with(name, func(c *rtnl.Conn, i int) error { return c.ReplaceDefaultRoute(i, gw) })
 }
 
-// nclient is DHCP over nclient4 (raw packet socket on the interface).
-type nclient struct {
-	c     *nclient4.Client
-	lease *nclient4.Lease
+// newNClient (named after the nclient4 client it replaced; netup.go calls
+// it) is DHCP over internal/dhcpraw on iface. Like the nclient4
+// setup it replaced, each message is sent 3 times, the first wait being a
+// third of the attempt's timeout (then doubling; the attempt's context
+// ends the exchange first).
+func newNClient(iface string, timeout time.Duration) (*dhcpraw.Client, error) {
+	return dhcpraw.New(dhcpraw.Config{Interface: iface, Timeout: timeout / 3, Tries: 3})
 }
-
-func newNClient(iface string, timeout time.Duration) (*nclient, error) {
-	// nclient4 resends each message 3 times within the per-send timeout.
-	c, err := nclient4.New(iface, nclient4.WithTimeout(timeout/3), nclient4.WithRetry(3))
-	if err != nil {
-		return nil, err
-	}
-	return &nclient{c: c}, nil
-}
-
-func (n *nclient) Request(ctx context.Context) (*dhcpv4.DHCPv4, error) {
-	l, err := n.c.Request(ctx)
-	if err != nil {
-		return nil, err
-	}
-	n.lease = l
-	return l.ACK, nil
-}
-
-func (n *nclient) Renew(ctx context.Context) (*dhcpv4.DHCPv4, error) {
-	if n.lease == nil {
-		return nil, errors.New("renew: no lease")
-	}
-	l, err := n.c.Renew(ctx, n.lease)
-	if err != nil {
-		return nil, err
-	}
-	n.lease = l
-	return l.ACK, nil
-}
-
-func (n *nclient) Close() error { return n.c.Close() }
 
 var (
 	_ Links = netlinkLinks{}
-	_ DHCP  = (*nclient)(nil)
+	_ DHCP  = (*dhcpraw.Client)(nil)
 )
