@@ -24,6 +24,8 @@ const usage = `usage: zm-central COMMAND [flags]
   technicians add    [--dir DIR] [--db DSN] NAME   (token printed once)
   technicians list   [--dir DIR] [--db DSN]
   technicians revoke [--dir DIR] [--db DSN] TECHNICIAN-ID
+  certificates list [--dir DIR] [--db DSN] [--device ID] [--state issued|in-use|revoked]
+        client certificates issued, with their state and revocation reason
   audit export [--dir DIR] [--db DSN]              JSON Lines to stdout
   serve [--dir DIR] [--db DSN] [--listen 127.0.0.1:8443]
         [--monitor-listen 127.0.0.1:9443] [--server-url URL] ...
@@ -87,6 +89,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return cmdTechniciansList(ctx, rest[1:], stdout)
 		case "revoke":
 			return cmdTechniciansRevoke(ctx, rest[1:], stdout)
+		}
+	case "certificates":
+		if sub == "list" {
+			return cmdCertificatesList(ctx, rest[1:], stdout)
 		}
 	case "audit":
 		if sub == "export" {

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -196,7 +197,21 @@ func endToEnd(t *testing.T, extraFlags []string, want store.PairingState, wantCo
 	if err != nil || p.State != want || (wantCode != "" && p.ResultCode != wantCode) {
 		t.Fatalf("pairing = %+v %v, want %s %s\n%s", p, err, want, wantCode, errb.String())
 	}
+	// The operator sees the certificate issued, with its fate.
+	wantCert := "in-use"
 	if want != store.PairingSucceeded {
+		wantCert = "revoked"
+	}
+	code, list, _ := runCLI(t, "certificates", "list", "--dir", dir, "--device", "ZM-001")
+	lines := strings.Split(strings.TrimSpace(list), "\n")
+	if code != 0 || len(lines) != 2 || !strings.HasPrefix(lines[0], "SERIAL") || !strings.Contains(lines[1], " ZM-001 ") ||
+		!strings.Contains(lines[1], " "+wantCert) || !strings.HasSuffix(lines[1], " "+acc.PairingID) {
+		t.Errorf("certificates list: exit %d\n%s", code, list)
+	}
+	if want != store.PairingSucceeded {
+		if !strings.Contains(lines[len(lines)-1], " device-refused ") {
+			t.Errorf("refused payload: certificate not revoked as device-refused:\n%s", list)
+		}
 		return
 	}
 	if sd.verified == nil {

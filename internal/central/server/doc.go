@@ -22,5 +22,12 @@
 // job.Provisioner, asynchronously; progress and outcome are written to the
 // store, so any replica can answer GET.
 //
+// Every client certificate the Provisioner issues is recorded through the
+// job's Issued hook before it leaves the Central Station (a certificate
+// that cannot be recorded is not delivered), and settled when the pairing
+// ends: in use when the device is PROVISIONED, otherwise revoked with the
+// reason the Provisioner's Outcome.Fate gives (not delivered, device
+// refused, connection test failed).
+//
 // Nothing here logs or stores a pairing code or token in clear.
 package server
