@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sync"
 
 	"periph.io/x/conn/v3/display"
@@ -36,10 +35,24 @@ type identity struct {
 	DeviceSerial string `json:"deviceSerial"`
 }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$`)
+// validID reports whether s is 1-32 of A-Z a-z 0-9 . _ -, starting with a
+// letter or digit (^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$, without regexp).
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9'
+		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-') {
+			return false
+		}
+	}
+	return true
+}
 
 func (i identity) validate() error {
-	if !idPattern.MatchString(i.DeviceID) || !idPattern.MatchString(i.DeviceSerial) {
+	if !validID(i.DeviceID) || !validID(i.DeviceSerial) {
 		return fmt.Errorf("device identity: deviceId %q and deviceSerial %q must be 1-32 of A-Z a-z 0-9 . _ -", i.DeviceID, i.DeviceSerial)
 	}
 	return nil
