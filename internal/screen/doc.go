@@ -7,8 +7,10 @@
 // periph display.Drawer: it pushes the whole frame when the screen changes
 // and only the countdown's rectangle when the countdown ticks.
 //
-// Fonts are the Go fonts compiled into the binary (golang.org/x/image/font/
-// gofont); the device has no font files. Layouts are computed from the panel
-// size; 240×240, 320×240 and 480×320 are the sizes tested, anything smaller
-// than 240×240 is refused. See docs/screens.md for the images and the rules.
+// Fonts are Go Regular and Go Bold compiled into the binary (golang.org/x/
+// image/font/gofont), rasterized by github.com/golang/freetype/truetype, the
+// font stack github.com/fogleman/gg links anyway; the device has no font
+// files. Layouts are computed from the panel size; 240×240, 320×240 and
+// 480×320 are the sizes tested, anything smaller than 240×240 is refused.
+// See docs/screens.md for the images and the rules.
 package screen

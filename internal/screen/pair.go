@@ -134,8 +134,10 @@ func (r *Renderer) stripFace(code string, width, capLimit int) (*cachedFace, boo
 	tmpl := codeTemplate(code)
 	fits := func(size int) bool {
 		fc := r.fonts.face(bold, size)
-		need := max(textWidth(fc, code), textWidth(fc, tmpl)) + stripGap(size) + textWidth(fc, timerTemplate)
-		return capHeight(fc) <= capLimit && need <= width
+		rest := stripGap(size) + textWidth(fc, timerTemplate)
+		// The template first: it is as wide as the code or wider (the code
+		// is measured only when it fits, to keep a probe to a few glyphs).
+		return textWidth(fc, tmpl)+rest <= width && capHeight(fc) <= capLimit && textWidth(fc, code)+rest <= width
 	}
 	size := maxStripFont
 	em := max(r.fonts.emWidth(bold, code), r.fonts.emWidth(bold, tmpl)) + 1.0/3 + r.fonts.emWidth(bold, timerTemplate)
