@@ -3,9 +3,9 @@
 // and the signed hello cover (docs/protocol.md sections 3 and 6).
 //
 // It exists for size. github.com/gowebpki/jcs does the same job but links
-// package regexp (about 260 KB of the arm64 firmware) to check numbers; this
-// package checks the RFC 8259 grammar by hand. gowebpki/jcs stays in go.mod as
-// this package's test oracle: the tests and FuzzCanonicalizeMatchesJCS check
+// package regexp (about 200 KB of the stripped arm64 firmware) to check numbers;
+// this package checks the RFC 8259 grammar by hand. gowebpki/jcs stays in go.mod
+// as its test oracle: the tests and FuzzCanonicalizeMatchesJCS check
 // that every input accepted here is accepted by jcs with identical output.
 //
 // Canonicalize implements all of RFC 8785, numbers included: a number is
