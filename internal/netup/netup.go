@@ -53,7 +53,7 @@ type Config struct {
 	Clock clock.Clock
 	// Log receives one line per lease event; nil discards.
 	Log *slog.Logger
-	// Links and DHCP are the system; nil means netlink and nclient4 on
+	// Links and DHCP are the system; nil means internal/rtnl and internal/dhcpraw on
 	// Interface (tests pass fakes).
 	Links Links
 	DHCP  DHCP
@@ -104,7 +104,7 @@ func Up(ctx context.Context, cfg Config) (Lease, error) {
 		}
 	}
 	if cfg.DHCP == nil {
-		c, err := newNClient(cfg.Interface, cfg.AttemptTimeout)
+		c, err := newDHCP(cfg.Interface, cfg.AttemptTimeout)
 		if err != nil {
 			return Lease{}, fmt.Errorf("netup: dhcp client on %s: %w", cfg.Interface, err)
 		}

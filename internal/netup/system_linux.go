@@ -48,12 +48,10 @@ func (n netlinkLinks) SetDefaultRoute(name string, gw netip.Addr) error {
 	return n.with(name, func(c *rtnl.Conn, i int) error { return c.ReplaceDefaultRoute(i, gw) })
 }
 
-// newNClient (named after the nclient4 client it replaced; netup.go calls
-// it) is DHCP over internal/dhcpraw on iface. Like the nclient4
-// setup it replaced, each message is sent 3 times, the first wait being a
-// third of the attempt's timeout (then doubling; the attempt's context
-// ends the exchange first).
-func newNClient(iface string, timeout time.Duration) (*dhcpraw.Client, error) {
+// newDHCP is DHCP over internal/dhcpraw on iface: each message is sent 3
+// times, the first wait being a third of the attempt's timeout (then
+// doubling; the attempt's context ends the exchange first).
+func newDHCP(iface string, timeout time.Duration) (*dhcpraw.Client, error) {
 	return dhcpraw.New(dhcpraw.Config{Interface: iface, Timeout: timeout / 3, Tries: 3})
 }
 
