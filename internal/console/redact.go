@@ -14,10 +14,10 @@ import (
 const redacted = "[redacted]"
 
 // secretWords are the parts of setting names that may hold secrets.
-var secretWords = [...]string{"key", "secret", "passw", "token", "private", "pin", "credential", "code", "seed", "nonce"}
+var secretWords = [...]string{"key", "secret", "pass", "psk", "token", "private", "pin", "credential", "code", "seed", "nonce"}
 
 // isSecretName reports whether name contains one of secretWords, ignoring
-// case as (?i) does: `(?i)(key|secret|passw|token|private|pin|credential|code|seed|nonce)`.
+// case as (?i) does: `(?i)(key|secret|pass|psk|token|private|pin|credential|code|seed|nonce)`.
 func isSecretName(name string) bool {
 	for i := 0; i < len(name); i++ {
 		for _, w := range secretWords {

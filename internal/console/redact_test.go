@@ -9,7 +9,7 @@ import (
 // The regular expressions redact.go used to compile; the hand-written
 // matchers must agree with them on every input.
 var (
-	secretNameRE = regexp.MustCompile(`(?i)(key|secret|passw|token|private|pin|credential|code|seed|nonce)`)
+	secretNameRE = regexp.MustCompile(`(?i)(key|secret|pass|psk|token|private|pin|credential|code|seed|nonce)`)
 	blobRE       = regexp.MustCompile(`^[A-Za-z0-9+/=_-]{40,}$`)
 	pemPrivateRE = regexp.MustCompile(`(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|$)`)
 )
@@ -76,6 +76,8 @@ func TestRedactSetting(t *testing.T) {
 		{"clientKey", "abc", redacted},
 		{"CLIENT_\u212aEY", "abc", redacted},
 		{"wifiPassword", "abc", redacted},
+		{"wifiPassphrase", "abc", redacted},
+		{"wpaPSK", "abc", redacted},
 		{"note", strings.Repeat("QUJD", 10), redacted},
 		{"note", "  " + strings.Repeat("QUJD", 10) + "\n", redacted},
 		{"note", strings.Repeat("QUJD", 9) + "QUJ", strings.Repeat("QUJD", 9) + "QUJ"},
