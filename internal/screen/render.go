@@ -8,6 +8,7 @@ import (
 	"image/color"
 	"math"
 
+	"github.com/fogleman/gg"
 	"golang.org/x/image/font"
 	"golang.org/x/image/math/fixed"
 
@@ -240,10 +241,10 @@ func (f *Frame) text(face *cachedFace, s string, x, base int, c color.RGBA) {
 }
 
 // drawPlaced draws a fitted stack; the timer line becomes the frame's timer.
-func (r *Renderer) drawPlaced(f *Frame, c *canvas, ps []placed, box image.Rectangle, bg color.RGBA) {
+func (r *Renderer) drawPlaced(f *Frame, dc *gg.Context, ps []placed, box image.Rectangle, bg color.RGBA) {
 	for _, p := range ps {
 		if p.graphic != nil {
-			p.graphic(c, p.line)
+			p.graphic(dc, p.line)
 			continue
 		}
 		if p.truncate {
@@ -268,8 +269,8 @@ func (r *Renderer) drawPlaced(f *Frame, c *canvas, ps []placed, box image.Rectan
 func margin(w int) int { return max(6, w/30) }
 
 // page fills the background, draws a header bar with title and returns the
-// body box and a canvas on the frame for the shapes.
-func (r *Renderer) page(f *Frame, title string, bar color.RGBA) (image.Rectangle, *canvas) {
+// body box and a gg context on the frame.
+func (r *Renderer) page(f *Frame, title string, bar color.RGBA) (image.Rectangle, *gg.Context) {
 	w, h := f.Img.Rect.Dx(), f.Img.Rect.Dy()
 	fillRect(f.Img, f.Img.Rect, white)
 	hh := max(36, h/6)
@@ -280,17 +281,17 @@ func (r *Renderer) page(f *Frame, title string, bar color.RGBA) (image.Rectangle
 	if !ok {
 		f.Truncated = true
 	}
-	c := newCanvas(f.Img)
-	r.drawPlaced(f, c, ps, image.Rect(m, 0, w-m, hh), bar)
-	return image.Rect(m, hh+m/2, w-m, h-m/2), c
+	dc := gg.NewContextForRGBA(f.Img)
+	r.drawPlaced(f, dc, ps, image.Rect(m, 0, w-m, hh), bar)
+	return image.Rect(m, hh+m/2, w-m, h-m/2), dc
 }
 
-func (r *Renderer) body(f *Frame, c *canvas, box image.Rectangle, items []item) {
+func (r *Renderer) body(f *Frame, dc *gg.Context, box image.Rectangle, items []item) {
 	ps, ok := r.fonts.fitStack(items, box)
 	if !ok {
 		f.Truncated = true
 	}
-	r.drawPlaced(f, c, ps, box, white)
+	r.drawPlaced(f, dc, ps, box, white)
 }
 
 func labelOf(v View) string {
@@ -303,7 +304,7 @@ func labelOf(v View) string {
 // ---- screens ----
 
 func (r *Renderer) unprovisioned(f *Frame, v View) {
-	box, c := r.page(f, "Not provisioned", slate)
+	box, dc := r.page(f, "Not provisioned", slate)
 	h := f.Img.Rect.Dy()
 	big, mid, small := h/9, h/13, h/17
 	items := []item{{text: labelOf(v), kind: bold, max: big, min: 14, color: ink, wrap: true}}
@@ -320,7 +321,7 @@ func (r *Renderer) unprovisioned(f *Frame, v View) {
 	} else {
 		items = append(items, item{text: "Press Enable Provisioning", kind: bold, max: big, min: 14, color: blue, wrap: true})
 	}
-	r.body(f, c, box, items)
+	r.body(f, dc, box, items)
 }
 
 func idLine(v View) string {
@@ -348,11 +349,11 @@ var busySteps = map[state.State]struct {
 }
 
 func (r *Renderer) busy(f *Frame, v View) {
-	box, c := r.page(f, "Provisioning", blue)
+	box, dc := r.page(f, "Provisioning", blue)
 	h := f.Img.Rect.Dy()
 	step := busySteps[v.State]
 	items := []item{
-		{draw: func(c *canvas, rc image.Rectangle) { stepDots(c, rc, step.n, 3) }, max: h / 10, min: 14},
+		{draw: func(dc *gg.Context, rc image.Rectangle) { stepDots(dc, rc, step.n, 3) }, max: h / 10, min: 14},
 		{text: fmt.Sprintf("Step %d of 3", step.n), kind: regular, max: h / 15, min: minFontSize, color: gray},
 		{text: step.title, kind: bold, max: h / 10, min: 14, color: ink, wrap: true},
 	}
@@ -360,12 +361,11 @@ func (r *Renderer) busy(f *Frame, v View) {
 		items = append(items, item{text: v.Progress, kind: regular, max: h / 13, min: 12, color: ink, wrap: true})
 	}
 	items = append(items, item{text: "Do not switch off", kind: regular, max: h / 17, min: minFontSize, color: gray})
-	r.body(f, c, box, items)
+	r.body(f, dc, box, items)
 }
 
-// stepDots draws n circles across rc, the first done filled, joined by
-// lines (blue between done steps).
-func stepDots(c *canvas, rc image.Rectangle, done, n int) {
+// stepDots draws n circles across rc, the first done filled.
+func stepDots(dc *gg.Context, rc image.Rectangle, done, n int) {
 	d := float64(min(rc.Dy(), rc.Dx()/(2*n)))
 	gap := d * 0.8
 	total := float64(n)*d + float64(n-1)*gap
@@ -374,22 +374,28 @@ func stepDots(c *canvas, rc image.Rectangle, done, n int) {
 	for i := 0; i < n; i++ {
 		cx := x + float64(i)*(d+gap)
 		if i < n-1 {
-			col := light
+			dc.SetColor(light)
 			if i < done-1 {
-				col = blue
+				dc.SetColor(blue)
 			}
-			c.polyline(math.Max(2, d/6), col, [2]float64{cx + d/2, y}, [2]float64{cx + d/2 + gap, y})
+			dc.SetLineWidth(math.Max(2, d/6))
+			dc.DrawLine(cx+d/2, y, cx+d/2+gap, y)
+			dc.Stroke()
 		}
+		dc.DrawCircle(cx, y, d/2-1)
 		if i < done {
-			c.disc(cx, y, d/2-1, blue)
+			dc.SetColor(blue)
+			dc.Fill()
 		} else {
-			c.ring(cx, y, d/2-1, math.Max(2, d/8), light)
+			dc.SetColor(light)
+			dc.SetLineWidth(math.Max(2, d/8))
+			dc.Stroke()
 		}
 	}
 }
 
 func (r *Renderer) provisioned(f *Frame, v View) {
-	box, c := r.page(f, "Provisioned", green)
+	box, dc := r.page(f, "Provisioned", green)
 	h := f.Img.Rect.Dy()
 	items := []item{
 		{draw: checkMark, max: h / 4, min: 32},
@@ -400,23 +406,29 @@ func (r *Renderer) provisioned(f *Frame, v View) {
 			item{text: "Server", kind: regular, max: h / 17, min: minFontSize, color: gray},
 			item{text: v.ServerHost, kind: regular, max: h / 13, min: 12, color: ink, wrap: true})
 	}
-	r.body(f, c, box, items)
+	r.body(f, dc, box, items)
 }
 
 // checkMark draws a green disc with a white tick, centred in rc.
-func checkMark(c *canvas, rc image.Rectangle) {
+func checkMark(dc *gg.Context, rc image.Rectangle) {
 	d := float64(min(rc.Dx(), rc.Dy()))
 	cx := float64(rc.Min.X) + float64(rc.Dx())/2
 	cy := float64(rc.Min.Y) + float64(rc.Dy())/2
-	c.disc(cx, cy, d/2-1, green)
-	c.polyline(d/9, white,
-		[2]float64{cx - d*0.24, cy + d*0.02},
-		[2]float64{cx - d*0.06, cy + d*0.2},
-		[2]float64{cx + d*0.26, cy - d*0.18})
+	dc.SetColor(green)
+	dc.DrawCircle(cx, cy, d/2-1)
+	dc.Fill()
+	dc.SetColor(white)
+	dc.SetLineWidth(d / 9)
+	dc.SetLineCapRound()
+	dc.SetLineJoinRound()
+	dc.MoveTo(cx-d*0.24, cy+d*0.02)
+	dc.LineTo(cx-d*0.06, cy+d*0.2)
+	dc.LineTo(cx+d*0.26, cy-d*0.18)
+	dc.Stroke()
 }
 
 func (r *Renderer) failed(f *Frame, v View) {
-	box, c := r.page(f, "Provisioning failed", red)
+	box, dc := r.page(f, "Provisioning failed", red)
 	h := f.Img.Rect.Dy()
 	items := []item{
 		{text: v.Failure.Title(), kind: bold, max: h / 10, min: 14, color: red, wrap: true},
@@ -430,5 +442,5 @@ func (r *Renderer) failed(f *Frame, v View) {
 	items = append(items,
 		item{text: "Code " + v.Failure.String(), kind: regular, max: h / 20, min: minFontSize, color: gray, wrap: true},
 		item{text: "Press button to retry", kind: bold, max: h / 12, min: 14, color: blue, wrap: true})
-	r.body(f, c, box, items)
+	r.body(f, dc, box, items)
 }

@@ -5,6 +5,8 @@ import (
 	"image/color"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/fogleman/gg"
 )
 
 // minFontSize is the smallest text the layouts ever use, in pixels.
@@ -33,7 +35,7 @@ type item struct {
 	reserve string
 
 	// graphic items have no text: draw paints into the rectangle.
-	draw func(c *canvas, r image.Rectangle)
+	draw func(dc *gg.Context, r image.Rectangle)
 }
 
 // placed is an item (or one line of it) at its final place.
@@ -44,7 +46,7 @@ type placed struct {
 	color    color.RGBA
 	line     image.Rectangle // the line box (advance × ascent+descent)
 	timer    bool
-	graphic  func(c *canvas, r image.Rectangle)
+	graphic  func(dc *gg.Context, r image.Rectangle)
 	truncate bool
 }
 
