@@ -17,11 +17,11 @@ import (
 	"github.com/zmonitor/firmware/qemu"
 )
 
-// BenchmarkQEMUBoot boots the image b.N times on one board (the first,
-// untimed boot creates the TPM keys) and reports the medians of: QEMU start
-// → UNPROVISIONED screen drawn, and button press → a decodable QR on the
-// screenshot. Run with `make bench-qemu` (-benchtime 5x).
-func BenchmarkQEMUBoot(b *testing.B) {
+// benchImage builds the firmware and an initramfs trusting a fresh Central
+// Station, for a board benchmark; it skips when the board's tools or the
+// kernel are missing. The caller closes the Central Station.
+func benchImage(ctx context.Context, b *testing.B) (kernel, initrd string, c *Central) {
+	b.Helper()
 	if testing.Short() {
 		b.Skip("boots QEMU: make bench-qemu")
 	}
@@ -30,8 +30,6 @@ func BenchmarkQEMUBoot(b *testing.B) {
 			b.Skipf("%s not found", tool)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
 	k, err := Kernel(ctx, false)
 	if err != nil {
 		b.Skipf("kernel: %v", err)
@@ -42,16 +40,28 @@ func BenchmarkQEMUBoot(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := NewCentral(time.Now())
+	c, err = NewCentral(time.Now())
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer c.Close()
-	initrd := filepath.Join(dir, "initramfs.cpio.gz")
+	initrd = filepath.Join(dir, "initramfs.cpio.gz")
 	if err := BuildInitramfs(fw, board.QEMUVirt(), c.AnchorPEM(), initrd); err != nil {
+		c.Close()
 		b.Fatal(err)
 	}
-	cfg := qemu.Config{Kernel: k, Initrd: initrd, StateDir: filepath.Join(dir, "board"),
+	return k, initrd, c
+}
+
+// BenchmarkQEMUBoot boots the image b.N times on one board (the first,
+// untimed boot creates the TPM keys) and reports the medians of: QEMU start
+// → UNPROVISIONED screen drawn, and button press → a decodable QR on the
+// screenshot. Run with `make bench-qemu` (-benchtime 5x).
+func BenchmarkQEMUBoot(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	k, initrd, c := benchImage(ctx, b)
+	defer c.Close()
+	cfg := qemu.Config{Kernel: k, Initrd: initrd, StateDir: filepath.Join(b.TempDir(), "board"),
 		HostFwd:  []qemu.HostFwd{{GuestPort: ProvisioningPort}},
 		GuestFwd: []qemu.GuestFwd{{GuestPort: MonitorGuestPort, HostPort: c.MonitorPort()}},
 		// verbose: the firmware logs its boot steps, so the benchmark can
@@ -164,37 +174,12 @@ func median(d []time.Duration) time.Duration {
 // deadline and fails with the device's state and the console tail. Run
 // with `make bench-qemu` (-benchtime 5x).
 func BenchmarkQEMUPairing(b *testing.B) {
-	if testing.Short() {
-		b.Skip("boots QEMU: make bench-qemu")
-	}
-	for _, tool := range []string{"qemu-system-aarch64", "swtpm", "mkfs.ext4", "socat"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			b.Skipf("%s not found", tool)
-		}
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	k, err := Kernel(ctx, false)
-	if err != nil {
-		b.Skipf("kernel: %v", err)
-	}
-	dir := b.TempDir()
-	root, _ := os.Getwd()
-	fw, err := BuildFirmware(ctx, filepath.Join(root, "../.."), dir, time.Now().Add(-24*time.Hour))
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := NewCentral(time.Now())
-	if err != nil {
-		b.Fatal(err)
-	}
+	k, initrd, c := benchImage(ctx, b)
 	defer c.Close()
-	initrd := filepath.Join(dir, "initramfs.cpio.gz")
-	if err := BuildInitramfs(fw, board.QEMUVirt(), c.AnchorPEM(), initrd); err != nil {
-		b.Fatal(err)
-	}
 	bctx, bcancel := context.WithTimeout(ctx, 2*time.Minute)
-	bd, err := qemu.Start(bctx, qemu.Config{Kernel: k, Initrd: initrd, StateDir: filepath.Join(dir, "board"),
+	bd, err := qemu.Start(bctx, qemu.Config{Kernel: k, Initrd: initrd, StateDir: filepath.Join(b.TempDir(), "board"),
 		HostFwd:  []qemu.HostFwd{{GuestPort: ProvisioningPort}},
 		GuestFwd: []qemu.GuestFwd{{GuestPort: MonitorGuestPort, HostPort: c.MonitorPort()}},
 		Append:   "zmonitor.device_id=ZM-BENCH-02 zmonitor.serial=SN-BENCH-2"})
