@@ -7,15 +7,14 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
-	"github.com/vishvananda/netns"
+
+	"github.com/zmonitor/firmware/internal/netnstest"
 )
 
 // seen is what the test server received: message type and UDP source.
@@ -85,26 +84,6 @@ func (s *testServer) setSilent(v bool) {
 	s.got = nil
 }
 
-// inNS runs f on a thread in the named network namespace. The thread is
-// never unlocked: the runtime discards it when the goroutine ends.
-func inNS(name string, f func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		h, err := netns.GetFromName(name)
-		if err == nil {
-			err = netns.Set(h)
-			h.Close()
-		}
-		if err != nil {
-			done <- err
-			return
-		}
-		done <- f()
-	}()
-	return <-done
-}
-
 func openFDs(t *testing.T) int {
 	t.Helper()
 	es, err := os.ReadDir("/proc/self/fd")
@@ -120,39 +99,15 @@ func openFDs(t *testing.T) int {
 // checksums of what the packet socket sends: a wrong one and server4
 // never sees the DISCOVER. Root and iproute2 only.
 func TestRealExchange(t *testing.T) {
-	if testing.Short() {
-		t.Skip("creates network namespaces; skipped with -short")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("ip (iproute2) not found")
-	}
-	id := os.Getpid() % 100000
-	srvNS, cliNS := fmt.Sprintf("drsrv%d", id), fmt.Sprintf("drcli%d", id)
-	srvIf, cliIf := fmt.Sprintf("drs%d", id), fmt.Sprintf("drc%d", id)
-	ip := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v %s", strings.Join(args, " "), err, out)
-		}
-	}
-	for _, ns := range []string{srvNS, cliNS} {
-		ip("netns", "add", ns)
-		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
-	}
-	ip("link", "add", srvIf, "netns", srvNS, "type", "veth", "peer", "name", cliIf, "netns", cliNS)
-	ip("-n", srvNS, "addr", "add", "192.168.77.1/24", "dev", srvIf)
-	ip("-n", srvNS, "link", "set", srvIf, "up")
-	ip("-n", cliNS, "link", "set", cliIf, "up")
+	p := netnstest.New(t, "dr")
+	srvNS, cliNS, srvIf, cliIf := p.ServerNS, p.ClientNS, p.ServerIf, p.ClientIf
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	srv := &testServer{}
 	ready := make(chan error, 1)
 	go func() {
-		_ = inNS(srvNS, func() error {
+		_ = netnstest.In(srvNS, func() error {
 			s, err := server4.NewServer(srvIf, nil, srv.handle)
 			ready <- err
 			if err != nil {
@@ -167,7 +122,7 @@ func TestRealExchange(t *testing.T) {
 	}
 
 	fds := openFDs(t)
-	err := inNS(cliNS, func() error {
+	err := netnstest.In(cliNS, func() error {
 		c, err := New(Config{Interface: cliIf, Timeout: 500 * time.Millisecond})
 		if err != nil {
 			return err

@@ -2,13 +2,11 @@ package netup
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +14,8 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+
+	"github.com/zmonitor/firmware/internal/netnstest"
 )
 
 // TestUpRealDHCP runs the real rtnetlink + dhcpraw path against an
@@ -24,56 +23,27 @@ import (
 // network namespaces; nothing touches the host's own namespace. It needs
 // root and iproute2.
 func TestUpRealDHCP(t *testing.T) {
-	if testing.Short() {
-		t.Skip("creates network namespaces; skipped with -short")
+	p := netnstest.New(t, "zm")
+	srvNS, cliNS, srvIf, cliIf := p.ServerNS, p.ClientNS, p.ServerIf, p.ClientIf
+	// Up must bring the client's link up itself.
+	if out, err := exec.Command("ip", "-n", cliNS, "link", "set", cliIf, "down").CombinedOutput(); err != nil {
+		t.Fatalf("ip link set down: %v %s", err, out)
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("ip (iproute2) not found")
-	}
-	id := os.Getpid() % 100000
-	srvNS, cliNS := fmt.Sprintf("zmsrv%d", id), fmt.Sprintf("zmcli%d", id)
-	srvIf, cliIf := fmt.Sprintf("zms%d", id), fmt.Sprintf("zmc%d", id)
-	ip := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v %s", strings.Join(args, " "), err, out)
-		}
-	}
-	for _, ns := range []string{srvNS, cliNS} {
-		ip("netns", "add", ns)
-		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
-	}
-	ip("link", "add", srvIf, "netns", srvNS, "type", "veth", "peer", "name", cliIf, "netns", cliNS)
-	ip("-n", srvNS, "addr", "add", "192.168.77.1/24", "dev", srvIf)
-	ip("-n", srvNS, "link", "set", srvIf, "up")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
 	srvErr := make(chan error, 1)
 	go func() {
-		// This goroutine's thread moves into the server's namespace and is
-		// never unlocked: the runtime discards the thread when it ends.
-		runtime.LockOSThread()
-		h, err := netns.GetFromName(srvNS)
-		if err == nil {
-			err = netns.Set(h)
-		}
-		if err != nil {
+		_ = netnstest.In(srvNS, func() error {
+			s, err := server4.NewServer(srvIf, nil, dhcpHandler)
 			srvErr <- err
-			return
-		}
-		s, err := server4.NewServer(srvIf, nil, dhcpHandler)
-		if err != nil {
-			srvErr <- err
-			return
-		}
-		go func() { <-ctx.Done(); s.Close() }()
-		srvErr <- nil
-		_ = s.Serve()
+			if err != nil {
+				return err
+			}
+			go func() { <-ctx.Done(); s.Close() }()
+			return s.Serve()
+		})
 	}()
 	if err := <-srvErr; err != nil {
 		t.Fatalf("DHCP server: %v", err)
@@ -90,33 +60,27 @@ func TestUpRealDHCP(t *testing.T) {
 	upCtx, upCancel := context.WithCancel(ctx)
 	defer upCancel() // ends the renewal goroutine long before T1
 	go func() {
-		runtime.LockOSThread()
 		var r result
 		defer func() { res <- r }()
-		h, err := netns.GetFromName(cliNS)
-		if err == nil {
-			err = netns.Set(h)
-		}
-		if err != nil {
-			r.err = err
-			return
-		}
-		r.l, r.err = Up(upCtx, Config{Interface: cliIf, ResolvConf: resolv, AttemptTimeout: 3 * time.Second})
-		if r.err != nil {
-			return
-		}
-		link, err := netlink.LinkByName(cliIf)
-		if err != nil {
-			r.err = err
-			return
-		}
-		r.addrs, _ = netlink.AddrList(link, netlink.FAMILY_V4)
-		routes, _ := netlink.RouteList(link, netlink.FAMILY_V4)
-		for i := range routes {
-			if routes[i].Dst == nil || routes[i].Dst.IP.IsUnspecified() {
-				r.route = &routes[i]
+		r.err = netnstest.In(cliNS, func() error {
+			var err error
+			r.l, err = Up(upCtx, Config{Interface: cliIf, ResolvConf: resolv, AttemptTimeout: 3 * time.Second})
+			if err != nil {
+				return err
 			}
-		}
+			link, err := netlink.LinkByName(cliIf)
+			if err != nil {
+				return err
+			}
+			r.addrs, _ = netlink.AddrList(link, netlink.FAMILY_V4)
+			routes, _ := netlink.RouteList(link, netlink.FAMILY_V4)
+			for i := range routes {
+				if routes[i].Dst == nil || routes[i].Dst.IP.IsUnspecified() {
+					r.route = &routes[i]
+				}
+			}
+			return nil
+		})
 	}()
 	r := <-res
 	if r.err != nil {
