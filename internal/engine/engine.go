@@ -253,6 +253,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.boot(ctx)
 	e.publish()
 	close(e.ready)
+	// After Ready (the first frame is on the panel): a press meanwhile
+	// waits in the queue for this ~0.1 s under QEMU, not for a cold frame.
+	e.warmPairingScreen()
 	for {
 		select {
 		case <-ctx.Done():
@@ -303,7 +306,6 @@ func (e *Engine) boot(ctx context.Context) {
 			e.log.Error("provisioning endpoint certificate", "err", err)
 		}
 	}()
-	e.warmPairingScreen()
 }
 
 // warmer is a Display that can render a view off-screen ahead of time.
