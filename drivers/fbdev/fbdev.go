@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"io"
 	"os"
 	"sync"
 
@@ -65,12 +66,13 @@ type Dev struct {
 	fb      *os.File
 	tty     *os.File
 	ttyMode int // console mode to restore; -1 when the console is not ours
-	mem     []byte
+	mem     []byte // a copy of the framebuffer up to the visible area's end
 	id      string
 	format  Format
 	rect    image.Rectangle
 	stride  int
 	start   int // offset of the visible area's first pixel in mem
+	end     int // offset just past the visible area's last pixel
 	bpp     int // bytes per pixel
 }
 
@@ -107,9 +109,13 @@ func open(path string, opts *Opts, s sys) (_ *Dev, err error) {
 	if err := d.setGeometry(&v, &f); err != nil {
 		return nil, fmt.Errorf("fbdev: %s: %w", path, err)
 	}
-	d.mem, err = unix.Mmap(fd, 0, int(f.SmemLen), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		return nil, fmt.Errorf("fbdev: %s: mmap %d bytes: %w", path, f.SmemLen, err)
+	// Pixels go to the kernel with pwrite, not through a mapping: DRM's
+	// fbdev emulation flushes written ranges at once, while writes to a
+	// mapping wait for its deferred-I/O timer (~50 ms a frame). mem keeps
+	// what the framebuffer holds, so a partial Draw can write whole rows.
+	d.mem = make([]byte, d.end)
+	if err := readFull(fb, d.mem); err != nil {
+		return nil, fmt.Errorf("fbdev: %s: read framebuffer: %w", path, err)
 	}
 	// Set the current mode again, forced. Without a framebuffer console
 	// nothing else sets the mode, and DRM's fbdev emulation (virtio-gpu)
@@ -159,7 +165,22 @@ func (d *Dev) setGeometry(v *varScreeninfo, f *fixScreeninfo) error {
 		return fmt.Errorf("visible area (%d×%d at %d,%d, line %d) ends at byte %d beyond the %d-byte framebuffer", v.Xres, v.Yres, v.Xoffset, v.Yoffset, f.LineLength, end, f.SmemLen)
 	}
 	d.rect = image.Rect(0, 0, int(v.Xres), int(v.Yres))
-	d.stride, d.start = int(stride), int(start)
+	d.stride, d.start, d.end = int(stride), int(start), int(end)
+	return nil
+}
+
+// readFull fills b from the start of f; a short file leaves the rest zero.
+func readFull(f *os.File, b []byte) error {
+	for off := 0; off < len(b); {
+		n, err := f.ReadAt(b[off:], int64(off))
+		off += n
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -224,12 +245,19 @@ func (d *Dev) Draw(r image.Rectangle, src image.Image, sp image.Point) error {
 	if r.Empty() {
 		return nil
 	}
-	dst := d.mem[d.start+r.Min.Y*d.stride+r.Min.X*d.bpp:]
+	from := d.start + r.Min.Y*d.stride + r.Min.X*d.bpp
+	to := d.start + (r.Max.Y-1)*d.stride + r.Max.X*d.bpp
+	dst := d.mem[from:]
 	switch d.format {
 	case RGB565:
 		rgb565.Encode(dst, d.stride, src, sr, rgb565.LittleEndian)
 	case XRGB8888:
 		encodeXRGB(dst, d.stride, src, sr)
+	}
+	// One write from the first to the last changed byte; what lies between
+	// the rows is mem's copy of what is already there.
+	if _, err := d.fb.WriteAt(d.mem[from:to], int64(from)); err != nil {
+		return fmt.Errorf("fbdev: %s: write %d bytes at %d: %w", d.path, to-from, from, err)
 	}
 	return nil
 }
@@ -296,12 +324,7 @@ func (d *Dev) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	err := d.restoreConsole()
-	if d.mem != nil {
-		if uerr := unix.Munmap(d.mem); uerr != nil && err == nil {
-			err = fmt.Errorf("fbdev: munmap: %w", uerr)
-		}
-		d.mem = nil
-	}
+	d.mem = nil
 	if d.fb != nil {
 		if cerr := d.fb.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("fbdev: close: %w", cerr)
