@@ -121,7 +121,7 @@ func Run(ctx context.Context, c Config) error {
 	opts.ConsoleMayProvision = c.ConsoleMayProvision
 	eng, err := engine.New(opts, engine.Deps{
 		Clock: c.Clock, Wall: c.Wall, Keys: ks, Settings: set, Audit: alog,
-		Display: scr, Anchors: c.Anchors, Address: c.Address, Log: c.Log,
+		Display: scr, Anchors: c.Anchors, Address: c.Address, Log: c.Log, Trace: c.Trace,
 	})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)

@@ -95,6 +95,9 @@ type Deps struct {
 	ConnSleep func(ctx context.Context, d time.Duration) error
 	// Log receives operational messages (default: discarded).
 	Log *slog.Logger
+	// Trace, if set, is told when start-up work after the first frame is
+	// done (boot timing).
+	Trace func(step string)
 }
 
 // Engine is the provisioning workflow.
@@ -322,6 +325,9 @@ func (e *Engine) warmPairingScreen() {
 	v.DeviceID, v.DeviceSerial, v.FirmwareVersion = e.opts.DeviceID, e.opts.DeviceSerial, e.opts.FirmwareVersion
 	if err := w.Warm(v); err != nil {
 		e.log.Warn("pairing screen warm-up", "err", err)
+	}
+	if e.d.Trace != nil {
+		e.d.Trace("pairing screen warmed")
 	}
 }
 
