@@ -5,6 +5,8 @@
 // certificate.
 //
 // It uses net/http and runs on the Central Station (and in tests); the
-// firmware itself never links it. The wire protocol — message types,
+// firmware itself never links it. Its tests are internal/endpoint's
+// (package endpoint_test), which run it against the real server: pinning,
+// refusals with their codes, the progress stream. The wire protocol — message types,
 // limits, signatures — is defined once, in internal/endpoint.
 package deviceclient
