@@ -65,7 +65,7 @@ type Dev struct {
 	path    string
 	fb      *os.File
 	tty     *os.File
-	ttyMode int // console mode to restore; -1 when the console is not ours
+	ttyMode int    // console mode to restore; -1 when the console is not ours
 	mem     []byte // a copy of the framebuffer up to the visible area's end
 	id      string
 	format  Format
