@@ -7,11 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
-	"errors"
-	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,28 +15,13 @@ import (
 	"github.com/zmonitor/firmware/internal/clock/clocktest"
 )
 
-var (
-	pgServer *pgtest.Server
-	pgErr    error
-)
+// pg is the PostgreSQL server of this test binary.
+var pg *pgtest.Shared
 
 func TestMain(m *testing.M) {
-	// A fuzzing run (coordinator and each worker process run TestMain) runs
-	// no test that needs PostgreSQL; starting a cluster per process there
-	// hung the fuzz smoke run.
-	for _, a := range os.Args[1:] {
-		if strings.HasPrefix(a, "-test.fuzz") {
-			pgErr = errors.New("PostgreSQL is not started while fuzzing")
-			os.Exit(m.Run())
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	pgServer, pgErr = pgtest.Start(ctx)
-	cancel()
+	pg = pgtest.StartShared(os.Args[1:])
 	code := m.Run()
-	if err := pgServer.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
+	pg.Stop()
 	os.Exit(code)
 }
 
@@ -50,7 +31,7 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 func eachBackend(t *testing.T, f func(t *testing.T, dsn string)) {
 	t.Helper()
 	t.Run("sqlite", func(t *testing.T) {
-		f(t, "sqlite:"+filepath.Join(t.TempDir(), "central.db"))
+		f(t, pgtest.SQLiteDSN(t))
 	})
 	t.Run("postgres", func(t *testing.T) {
 		f(t, pgDSN(t))
@@ -59,17 +40,7 @@ func eachBackend(t *testing.T, f func(t *testing.T, dsn string)) {
 
 func pgDSN(t testing.TB) string {
 	t.Helper()
-	if pgServer == nil {
-		if pgtest.Required() {
-			t.Fatalf("PostgreSQL required (%s=1) but: %v", pgtest.EnvRequired, pgErr)
-		}
-		t.Skipf("skipping the PostgreSQL half: %v", pgErr)
-	}
-	dsn, err := pgServer.NewDatabase(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dsn
+	return pg.NewDatabase(t)
 }
 
 func openAt(t testing.TB, dsn string, clk *clocktest.Fake) Store {
