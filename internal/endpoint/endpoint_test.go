@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -422,5 +423,29 @@ func TestCloseCutsIdleConnections(t *testing.T) {
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := conn.Read(make([]byte, 1)); err == nil {
 		t.Error("connection still open after Close")
+	}
+}
+
+// A body over the limit is refused with 413 before it is read; the client,
+// still sending, must get that answer and not a connection reset (the
+// server drains a little before closing).
+func TestOversizedBodyGetsItsAnswer(t *testing.T) {
+	r := newRig(t)
+	conn, err := tls.Dial("tcp", r.addr, &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true, Certificates: []tls.Certificate{r.signer.TLS()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := fmt.Fprintf(conn, "POST /v1/config HTTP/1.1\r\nHost: d\r\nContent-Length: %d\r\n\r\n", 10<<20); err != nil {
+		t.Fatal(err)
+	}
+	// Part of the body, more than the server reads, then read the answer.
+	if _, err := conn.Write(make([]byte, 300<<10)); err != nil {
+		t.Fatalf("write body: %v", err)
+	}
+	b, err := io.ReadAll(conn)
+	if !strings.HasPrefix(string(b), "HTTP/1.1 413 ") {
+		t.Fatalf("answer %.80q, %v; want 413", b, err)
 	}
 }

@@ -304,6 +304,7 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn, conf *tls.Config) 
 	if pc := conn.ConnectionState().PeerCertificates; len(pc) > 0 {
 		x.peer = pc[0]
 	}
+	defer lingerClose(raw, conn)
 	req, err := http1.ReadRequest(conn, maxRequestHead)
 	if err != nil {
 		var he *http1.Error
@@ -325,6 +326,28 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn, conf *tls.Config) 
 	default:
 		s.fail(x, 404, failure.Errorf(failure.PayloadMalformed, "route", "no such endpoint %q", req.Path))
 	}
+}
+
+// Draining after an answer: how much of what the client still sends, and
+// for how long.
+const (
+	lingerBytes = 1 << 20
+	lingerTime  = time.Second
+)
+
+// lingerClose ends the exchange so the client reads the whole answer: TLS
+// close_notify and a TCP FIN first, then what the client is still sending
+// (a body refused unread) is read and dropped for a moment. Closing with
+// unread data would make the kernel reset the connection, and the client
+// could lose the answer (net/http's server lingers the same way).
+func lingerClose(raw net.Conn, conn *tls.Conn) {
+	_ = conn.SetWriteDeadline(time.Now().Add(lingerTime))
+	_ = conn.CloseWrite()
+	if tc, ok := raw.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+	_ = raw.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.CopyN(io.Discard, raw, lingerBytes)
 }
 
 // Listening reports whether the port is open.
