@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -12,7 +13,9 @@ import (
 // boot with zmonitor.verbose=1 to see where the time to the first screen
 // goes.
 type bootTrace struct {
-	log  *slog.Logger
+	log *slog.Logger
+
+	mu   sync.Mutex // steps end on several goroutines (keys load concurrently)
 	last time.Duration
 }
 
@@ -32,6 +35,9 @@ func (b *bootTrace) at(step string, t time.Duration) {
 	if b == nil || b.log == nil {
 		return
 	}
-	b.log.Info("boot", "step", step, "at", t.Round(time.Millisecond), "took", (t - b.last).Round(time.Millisecond))
-	b.last = t
+	b.mu.Lock()
+	took := t - b.last
+	b.last = max(b.last, t)
+	b.mu.Unlock()
+	b.log.Info("boot", "step", step, "at", t.Round(time.Millisecond), "took", took.Round(time.Millisecond))
 }
