@@ -20,11 +20,7 @@ var (
 // come within its 100 ms pulse (QEMUButtonPulse).
 func TestButtonPressesOnTheBoard(t *testing.T) {
 	e := need(t)
-	c, err := NewCentral(time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newCentral(t)
 	d := boot(t, e, c, board.QEMUVirt(), t.TempDir())
 	ctx := ctxT(t, 10*time.Minute)
 	if err := d.WaitStateFor(ctx, "UNPROVISIONED", time.Minute); err != nil {

@@ -115,11 +115,7 @@ func scan(t *testing.T, ctx context.Context, d *Device, not string) ([]byte, ima
 // two requests race.
 func TestTabletPairsThroughCentralStation(t *testing.T) {
 	e := need(t)
-	c, err := NewCentral(time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newCentral(t)
 	d := boot(t, e, c, board.QEMUVirt(), t.TempDir())
 	ctx := ctxT(t, 4*time.Minute)
 	if err := d.WaitState(ctx, "UNPROVISIONED"); err != nil {
@@ -219,11 +215,7 @@ func TestTabletPairsThroughCentralStation(t *testing.T) {
 // the screen and an audit record; a retry then succeeds.
 func TestSpecErrorsOnTheBoard(t *testing.T) {
 	e := need(t)
-	c, err := NewCentral(time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newCentral(t)
 	d := boot(t, e, c, board.QEMUVirt(), t.TempDir())
 	ctx := ctxT(t, 8*time.Minute)
 	if err := d.WaitState(ctx, "UNPROVISIONED"); err != nil {

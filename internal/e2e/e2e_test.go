@@ -109,6 +109,18 @@ func boot(t *testing.T, e env, c *Central, profile board.Profile, stateDir strin
 	return d
 }
 
+// newCentral starts a Central Station side for t, closed when t ends
+// (after the board, which boot's cleanup closes first).
+func newCentral(t *testing.T) *Central {
+	t.Helper()
+	c, err := NewCentral(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
 func ctxT(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
@@ -138,11 +150,7 @@ func save(t *testing.T, d *Device, name string) {
 // provisioned and stays so across a reboot and a power cut.
 func TestBootPressScanPair(t *testing.T) {
 	e := need(t)
-	c, err := NewCentral(time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newCentral(t)
 	d := boot(t, e, c, board.QEMUVirt(), t.TempDir())
 	ctx := ctxT(t, 3*time.Minute)
 
@@ -251,11 +259,7 @@ func TestBootPressScanPair(t *testing.T) {
 // text, and the session expires back to UNPROVISIONED.
 func TestRotationExpiryAndFailure(t *testing.T) {
 	e := need(t)
-	c, err := NewCentral(time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newCentral(t)
 	prof := board.QEMUVirt()
 	prof.Pairing.TokenRotation = board.Duration(4 * time.Second)
 	prof.Pairing.SessionLifetime = board.Duration(40 * time.Second)
