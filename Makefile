@@ -37,7 +37,7 @@ build: check-go ## host binaries into $(OUT)/
 
 firmware: check-go ## static linux/arm64 firmware binary $(OUT)/zmonitor-arm64
 	@mkdir -p $(OUT)
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(OUT)/zmonitor-arm64 ./cmd/zmonitor
+	GO=$(GO) scripts/build-firmware.sh $(OUT)/zmonitor-arm64 '$(VERSION)' '$(BUILDTIME)'
 	@ls -l $(OUT)/zmonitor-arm64 | awk '{printf "firmware binary: %s bytes\n", $$5}'
 
 lint: check-go ## gofmt, go vet, staticcheck, CGO_ENABLED=0 arm64 build

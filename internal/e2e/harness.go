@@ -42,14 +42,13 @@ const ProvisioningPort = 8444
 // server (qemu.GuestFwdAddr:MonitorGuestPort → host 127.0.0.1).
 const MonitorGuestPort = 9443
 
-// BuildFirmware cross-compiles cmd/zmonitor for linux/arm64 (static) into
-// dir and returns its path. buildTime is stamped as the wall-clock floor.
+// BuildFirmware builds cmd/zmonitor with scripts/build-firmware.sh (the
+// same build as make firmware) into dir and returns its path. buildTime is
+// stamped as the wall-clock floor.
 func BuildFirmware(ctx context.Context, repo, dir string, buildTime time.Time) (string, error) {
 	bin := filepath.Join(dir, "zmonitor-arm64")
-	ld := fmt.Sprintf("-s -w -X github.com/zmonitor/firmware/internal/version.Version=e2e -X github.com/zmonitor/firmware/internal/version.BuildTime=%s", buildTime.UTC().Format(time.RFC3339))
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", ld, "-o", bin, "./cmd/zmonitor")
+	cmd := exec.CommandContext(ctx, "bash", "scripts/build-firmware.sh", bin, "e2e", buildTime.UTC().Format(time.RFC3339))
 	cmd.Dir = repo
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build firmware: %v\n%s", err, out)
 	}
