@@ -81,7 +81,8 @@ func BenchmarkQEMUBoot(b *testing.B) {
 	}
 	first.Close()
 
-	var boots, fromQEMU, guest, polls, presses []time.Duration
+	var boots, fromQEMU, guest, polls, presses, guestPresses []time.Duration
+	var trace string // the first timed boot's trace
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
@@ -125,7 +126,7 @@ func BenchmarkQEMUBoot(b *testing.B) {
 		}
 		guest = append(guest, g)
 		if i == 0 {
-			b.Logf("boot trace:\n%s", strings.Join(bootTraceRE.FindAllString(d.ConsoleText(), -1), "\n"))
+			trace = strings.Join(bootTraceRE.FindAllString(d.ConsoleText(), -1), "\n")
 		}
 		if err := d.WaitState(ctx, "UNPROVISIONED"); err != nil {
 			b.Fatal(err)
@@ -152,6 +153,18 @@ func BenchmarkQEMUBoot(b *testing.B) {
 			b.Fatal(err)
 		}
 		presses = append(presses, time.Since(press))
+		tctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		pm, err := d.ExpectSubmatch(tctx, pressTraceRE)
+		cancel()
+		if err != nil {
+			b.Fatalf("no trace of the press on the console: %v\n%s", err, tailOf(d.ConsoleText(), 1500))
+		}
+		got, err1 := time.ParseDuration(pm[1])
+		drawn, err2 := time.ParseDuration(pm[2])
+		if err1 != nil || err2 != nil {
+			b.Fatalf("press trace %q: %v %v", pm[0], err1, err2)
+		}
+		guestPresses = append(guestPresses, drawn-got)
 		bd.Close()
 	}
 	b.StopTimer()
@@ -161,10 +174,13 @@ func BenchmarkQEMUBoot(b *testing.B) {
 		b.ReportMetric(float64(median(guest).Milliseconds()), "ms-kernel-to-screen")
 	}
 	b.ReportMetric(float64(median(presses).Milliseconds()), "ms-press-to-QR")
+	b.ReportMetric(float64(median(guestPresses).Milliseconds()), "ms-guest-press-to-drawn")
 	b.Logf("board start (swtpm, QEMU) → screenshot shows the screen %v", boots)
 	b.Logf("QEMU process start → screenshot shows the screen %v", fromQEMU)
 	b.Logf("kernel start → firmware drew the first screen (guest's own clock) %v", guest)
 	b.Logf("press → decodable QR %v; one screenshot takes %v (median of %d)", presses, median(polls), len(polls))
+	b.Logf("press seen by the firmware → pairing screen written (guest's own clock) %v", guestPresses)
+	b.Logf("boot trace of the first timed boot:\n%s", trace)
 }
 
 // bootTraceRE finds the firmware's boot trace lines.
@@ -210,6 +226,10 @@ func sameImage(a, b image.Image) bool {
 
 // warmedRE finds the boot trace line of the pairing screen's warm-up.
 var warmedRE = regexp.MustCompile(`step="pairing screen warmed"`)
+
+// pressTraceRE finds the firmware's trace of a press: when the engine got
+// it and when the pairing screen was written to the display.
+var pressTraceRE = regexp.MustCompile(`(?s)step="button press received" at=([0-9.]+m?s) .*?step="pairing screen drawn" at=([0-9.]+m?s) `)
 
 // firstScreenRE finds the firmware's boot trace line for its first frame.
 var firstScreenRE = regexp.MustCompile(`step="first screen drawn" at=([0-9.]+m?s) `)
@@ -315,11 +335,4 @@ func scanTablet(ctx context.Context, d *Device, not string, limit time.Duration)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-func tailOf(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }

@@ -207,29 +207,49 @@ func (d *Device) Restart(ctx context.Context) error {
 	return d.WaitConsole(ctx)
 }
 
+// commandTimeout bounds one console command: every command answers within
+// a second on the board, so a longer wait means the console is stuck and the
+// caller should fail with the console log, not wait for its own deadline.
+const commandTimeout = 30 * time.Second
+
 // Command sends a console command and returns its output up to the next
 // prompt.
 func (d *Device) Command(ctx context.Context, cmd string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
 	marker := fmt.Sprintf("__%d__", time.Now().UnixNano())
 	if err := d.SendLine(cmd); err != nil {
 		return "", err
 	}
 	// An unknown command echoes its name back in its error line: use it to
 	// find the end of this command's output without guessing at timing.
+	// Match that error line, not the echo of what was typed: the echo goes
+	// out a character at a time and a log line can land in the middle of it,
+	// while the error line is one write.
 	if err := d.SendLine(marker); err != nil {
 		return "", err
 	}
-	out, err := d.Expect(ctx, regexp.MustCompile(`(?s).*?`+marker+`.*?`+marker))
+	out, err := d.Expect(ctx, regexp.MustCompile(`(?s).*?unknown command "`+marker+`"`))
 	if err != nil {
-		return "", fmt.Errorf("console %q: %w", cmd, err)
+		return "", fmt.Errorf("console %q: %w\n%s", cmd, err, tailOf(d.ConsoleText(), 1500))
 	}
 	if i := strings.Index(out, cmd); i >= 0 {
 		out = out[i+len(cmd):]
 	}
-	if i := strings.Index(out, marker); i >= 0 {
+	// The output ends at the prompt the marker was typed at.
+	if i := strings.LastIndex(out, "zm> "); i >= 0 {
 		out = out[:i]
 	}
 	return out, nil
+}
+
+// tailOf returns the last n bytes of s, for error messages with the end of
+// the console log.
+func tailOf(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
 }
 
 var stateRE = regexp.MustCompile(`state: ([A-Z_]+)`)
