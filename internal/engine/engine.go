@@ -96,7 +96,8 @@ type Deps struct {
 	// Log receives operational messages (default: discarded).
 	Log *slog.Logger
 	// Trace, if set, is told when start-up work after the first frame is
-	// done (boot timing).
+	// done and when each step from a button press to the pairing screen
+	// ends (timing on the device's own clock; zmonitor.verbose=1).
 	Trace func(step string)
 }
 
@@ -326,8 +327,12 @@ func (e *Engine) warmPairingScreen() {
 	if err := w.Warm(v); err != nil {
 		e.log.Warn("pairing screen warm-up", "err", err)
 	}
+	e.trace("pairing screen warmed")
+}
+
+func (e *Engine) trace(step string) {
 	if e.d.Trace != nil {
-		e.d.Trace("pairing screen warmed")
+		e.d.Trace(step)
 	}
 }
 
@@ -415,6 +420,7 @@ func (e *Engine) enter(s state.State, cause error) {
 		e.closeEndpoint()
 		e.lastErr = nil
 	case state.ReadyToPair:
+		e.trace("state change recorded")
 		if err := e.startSession(); err != nil {
 			e.record(audit.Event{Event: "PAIRING_START_FAILED", Code: failure.CodeOf(err).String(), Reason: err.Error()})
 			// Back to UNPROVISIONED: the device cannot pair now.
@@ -472,6 +478,9 @@ func (e *Engine) enter(s state.State, cause error) {
 		e.closeEndpoint()
 	}
 	e.show()
+	if s == state.ReadyToPair {
+		e.trace("pairing screen drawn")
+	}
 }
 
 // --- pairing session -----------------------------------------------------
@@ -492,6 +501,7 @@ func (e *Engine) startSession() error {
 	if err != nil {
 		return failure.New(failure.Internal, "start pairing session", err)
 	}
+	e.trace("pairing token signed")
 	addr, err := e.srv.Start(e.opts.ListenAddr)
 	if err != nil {
 		s.Close()
@@ -505,6 +515,7 @@ func (e *Engine) startSession() error {
 	e.hellos = 0
 	e.pending = nil
 	e.record(audit.Event{Event: "PORT_OPENED", Reason: e.opts.ListenAddr})
+	e.trace("provisioning port open")
 	e.rotateT = e.d.Clock.NewTimer(s.NextRotation().Sub(now))
 	e.expireT = e.d.Clock.NewTimer(s.Remaining(now))
 	e.tickT = e.d.Clock.NewTimer(time.Second)
@@ -588,6 +599,7 @@ func (e *Engine) Press() error {
 			e.resetWait = nil
 			return
 		}
+		e.trace("button press received")
 		err = e.handle(state.ButtonPressed, "button", nil)
 	}); derr != nil {
 		return derr

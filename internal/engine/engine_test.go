@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -81,6 +82,15 @@ type rig struct {
 	monitor *httptest.Server
 	sleeps  int
 	opts    engine.Options
+
+	traceMu sync.Mutex
+	traced  []string // Deps.Trace steps, in order
+}
+
+func (r *rig) steps() []string {
+	r.traceMu.Lock()
+	defer r.traceMu.Unlock()
+	return append([]string(nil), r.traced...)
 }
 
 func signerTemplate() *x509.Certificate {
@@ -157,6 +167,11 @@ func (r *rig) start() {
 		Anchors:   r.root.Pool(),
 		Address:   func() string { return "127.0.0.1" },
 		ConnSleep: func(context.Context, time.Duration) error { r.sleeps++; return nil },
+		Trace: func(step string) {
+			r.traceMu.Lock()
+			r.traced = append(r.traced, step)
+			r.traceMu.Unlock()
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -633,5 +648,32 @@ func TestBootWarmsThePairingScreen(t *testing.T) {
 	r.disp.mu.Unlock()
 	if len(warmed) != 1 || warmed[0].State != state.ReadyToPair || warmed[0].DeviceID != "ZM-001" || len(warmed[0].QRText) == 0 {
 		t.Fatalf("warmed %+v, want one READY_TO_PAIR view of ZM-001 with a QR", warmed)
+	}
+}
+
+// TestTraceFollowsThePress checks the steps a press reports to Deps.Trace
+// (the device's own timing of press → QR, logged with zmonitor.verbose=1)
+// come in the order the work is done, and only once the work is done: the
+// screen step comes after the QR view was shown.
+func TestTraceFollowsThePress(t *testing.T) {
+	r := newRig(t, nil)
+	r.waitState(state.Unprovisioned)
+	if err := r.eng.Press(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitView("pairing QR", func(v screen.View) bool { return v.State == state.ReadyToPair && len(v.QRText) > 0 })
+	want := []string{"button press received", "state change recorded", "pairing token signed", "provisioning port open", "pairing screen drawn"}
+	// The last step is reported right after Show returns, so it may trail
+	// the view by a moment.
+	got := r.steps()
+	for deadline := time.Now().Add(5 * time.Second); !slices.Contains(got, want[len(want)-1]) && time.Now().Before(deadline); got = r.steps() {
+		time.Sleep(time.Millisecond)
+	}
+	i := slices.Index(got, want[0])
+	if i < 0 || len(got) < i+len(want) || !slices.Equal(got[i:i+len(want)], want) {
+		t.Fatalf("trace %q, want %q in order after the press", got, want)
+	}
+	if !r.eng.Status().Listening {
+		t.Error("the trace said the port was open but the engine is not listening")
 	}
 }
