@@ -15,6 +15,12 @@ const (
 	DefaultWidth     = 240
 	DefaultHeight    = 240
 	DefaultMemoryMiB = 256
+	// DefaultCPUs is the number of Cortex-A53 cores the board has. The
+	// SoCs this board stands for have two to four; with one, QEMU ran the
+	// kernel's initramfs unpacking and its device probing one after the
+	// other, and the firmware's start-up goroutines too (docs/qemu.md,
+	// "Where the boot time goes").
+	DefaultCPUs = 2
 	// GuestFwdAddr is the guest-side address of every GuestFwd.
 	GuestFwdAddr = "10.0.2.100"
 	// GuestAddr is the address QEMU's DHCP server gives the guest.
@@ -48,8 +54,11 @@ type Config struct {
 	Width, Height int
 	// MemoryMiB is the guest's RAM.
 	MemoryMiB int
-	HostFwd   []HostFwd
-	GuestFwd  []GuestFwd
+	// CPUs is the number of guest CPUs (QEMU runs each on its own host
+	// thread).
+	CPUs     int
+	HostFwd  []HostFwd
+	GuestFwd []GuestFwd
 	// Append is added to the kernel command line.
 	Append string
 	// KernelLog prints every kernel message on the console. By default the
@@ -76,6 +85,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MemoryMiB == 0 {
 		c.MemoryMiB = DefaultMemoryMiB
+	}
+	if c.CPUs == 0 {
+		c.CPUs = DefaultCPUs
 	}
 	if c.QEMU == "" {
 		c.QEMU = "qemu-system-aarch64"
@@ -115,6 +127,9 @@ func (c Config) validate() error {
 	}
 	if c.MemoryMiB < 64 {
 		errs = append(errs, fmt.Errorf("memory %d MiB: want at least 64", c.MemoryMiB))
+	}
+	if c.CPUs < 1 || c.CPUs > 8 {
+		errs = append(errs, fmt.Errorf("%d CPUs: want 1..8", c.CPUs))
 	}
 	seen := map[int]bool{}
 	for _, f := range c.HostFwd {
@@ -180,7 +195,7 @@ func qemuArgs(c Config, p paths) []string {
 		netdev += fmt.Sprintf(",guestfwd=tcp:%s:%d-cmd:%s - TCP:127.0.0.1:%d", GuestFwdAddr, f.GuestPort, c.Socat, f.HostPort)
 	}
 	return []string{
-		"-M", "virt", "-cpu", "cortex-a53", "-smp", "1", "-m", strconv.Itoa(c.MemoryMiB),
+		"-M", "virt", "-cpu", "cortex-a53", "-smp", strconv.Itoa(c.CPUs), "-m", strconv.Itoa(c.MemoryMiB),
 		"-display", "none", "-monitor", "none", "-no-reboot", "-nodefaults",
 		"-kernel", c.Kernel, "-initrd", c.Initrd, "-append", appendLine,
 		"-chardev", "socket,id=con0,path=" + p.consoleSock() + ",server=on,wait=on,logfile=" + p.consoleLog() + ",logappend=on",

@@ -184,6 +184,8 @@ func TestConfigValidate(t *testing.T) {
 		"bad port":      func(c *Config) { c.HostFwd = []HostFwd{{GuestPort: 70000}} },
 		"twice":         func(c *Config) { c.HostFwd = []HostFwd{{GuestPort: 1}, {GuestPort: 1}} },
 		"guest no host": func(c *Config) { c.GuestFwd = []GuestFwd{{GuestPort: 443}} },
+		"no CPU":        func(c *Config) { c.CPUs = -1 },
+		"16 CPUs":       func(c *Config) { c.CPUs = 16 },
 	} {
 		c := good
 		mod(&c)
@@ -200,7 +202,7 @@ func TestQEMUArgs(t *testing.T) {
 	}.withDefaults()
 	args := strings.Join(qemuArgs(c, paths{dir: "/s"}), " ")
 	for _, want := range []string{
-		"-M virt -cpu cortex-a53 -smp 1 -m 256 ",
+		"-M virt -cpu cortex-a53 -smp 2 -m 256 ",
 		"-append console=ttyAMA0 panic=-1 quiet zmonitor.verbose=1 ",
 		"-chardev socket,id=con0,path=/s/console.sock,server=on,wait=on,logfile=/s/console.log,logappend=on -serial chardev:con0 ",
 		"-qmp unix:/s/qmp.sock,server=on,wait=off ",

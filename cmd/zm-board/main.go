@@ -126,6 +126,7 @@ func boardConfig(args []string, stderr io.Writer) (qemu.Config, error) {
 	size := fs.String("size", "240x240", "panel size WxH")
 	fs.StringVar(&c.Append, "append", "", "extra kernel command line")
 	fs.BoolVar(&c.KernelLog, "kernel-log", false, "print every kernel message on the console (default: quiet, warnings only)")
+	fs.IntVar(&c.CPUs, "cpus", qemu.DefaultCPUs, "guest CPUs (Cortex-A53 cores)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
