@@ -256,11 +256,19 @@ func runFirmware(ctx context.Context, f firmware) error {
 			l.close()
 		}
 	}()
-	anchors, err := loadAnchors(f.anchor)
-	if err != nil {
-		return err
+	// The anchors are only needed once the engine starts; parsing them
+	// (cold x509 code, ~0.1 s under QEMU) overlaps the audit log, settings
+	// and screen opening.
+	type loadedAnchors struct {
+		pool *x509.CertPool
+		err  error
 	}
-	f.trace.mark("anchors read")
+	ach := make(chan loadedAnchors, 1)
+	go func() {
+		pool, err := loadAnchors(f.anchor)
+		f.trace.mark("anchors read")
+		ach <- loadedAnchors{pool, err}
+	}()
 	listen := f.listen
 	if listen == "" {
 		listen = fmt.Sprintf(":%d", f.profile.ProvisioningPort)
@@ -281,7 +289,10 @@ func runFirmware(ctx context.Context, f firmware) error {
 			l := keysLoaded()
 			return l.store, l.err
 		},
-		Anchors:             anchors,
+		Anchors: func() (*x509.CertPool, error) {
+			a := <-ach
+			return a.pool, a.err
+		},
 		Clock:               f.clock,
 		Wall:                f.wall,
 		Display:             f.display,

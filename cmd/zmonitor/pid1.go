@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/zmonitor/firmware/board"
+	"github.com/zmonitor/firmware/drivers/button"
 	"github.com/zmonitor/firmware/internal/clock"
 	"github.com/zmonitor/firmware/internal/initproc"
 	"github.com/zmonitor/firmware/internal/version"
@@ -117,25 +118,43 @@ func bootFirmware(ctx context.Context, ini *initproc.Init, args kernelArgs, log 
 	if err != nil {
 		return fmt.Errorf("board profile: %w", err)
 	}
+	// Opened before anything is drawn, although opening it costs ~50 ms
+	// under QEMU (it initialises every periph host driver): a button opened
+	// after the first frame misses a press made as soon as the screen shows.
+	// It needs nothing else, so it opens while the data partition mounts.
+	type openedButton struct {
+		dev *button.Dev
+		err error
+	}
+	bch := make(chan openedButton, 1)
+	go func() {
+		b, err := board.OpenButton(profile)
+		trace.mark("button open")
+		bch <- openedButton{b, err}
+	}()
 	if err := ini.MountData(initproc.Data{Device: profile.Data.Device, Mount: profile.Data.Mount, FSType: profile.Data.Filesystem}); err != nil {
+		if b := <-bch; b.dev != nil {
+			b.dev.Halt()
+		}
 		return err
 	}
 	trace.mark("data partition mounted")
 	scr, err := board.OpenDisplay(profile)
+	if err == nil {
+		trace.mark("display open")
+		defer scr.Close()
+	}
+	ob := <-bch
+	if ob.dev != nil {
+		defer ob.dev.Halt()
+	}
 	if err != nil {
 		return fmt.Errorf("display: %w", err)
 	}
-	trace.mark("display open")
-	defer scr.Close()
-	// Opened before anything is drawn, although opening it costs ~60 ms
-	// under QEMU (it initialises every periph host driver): a button opened
-	// after the first frame misses a press made as soon as the screen shows.
-	btn, err := board.OpenButton(profile)
-	if err != nil {
-		return fmt.Errorf("button: %w", err)
+	if ob.err != nil {
+		return fmt.Errorf("button: %w", ob.err)
 	}
-	defer btn.Halt()
-	trace.mark("button open")
+	btn := ob.dev
 	con, err := board.OpenConsole(profile)
 	if err != nil {
 		log.Error("console", "err", err) // the device still works without it

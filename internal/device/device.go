@@ -38,8 +38,10 @@ type Config struct {
 	DataDir string
 	// Keys returns the key store; Run calls it once the audit log,
 	// settings and screen are open, so a TPM can load its keys meanwhile.
-	Keys    func() (keys.Store, error)
-	Anchors *x509.CertPool
+	Keys func() (keys.Store, error)
+	// Anchors returns the provisioning trust anchors; Run calls it just
+	// before the engine starts, so they can be parsed meanwhile.
+	Anchors func() (*x509.CertPool, error)
 	Clock   clock.Clock
 	Wall    *clock.Wall
 
@@ -117,11 +119,15 @@ func Run(ctx context.Context, c Config) error {
 		return fmt.Errorf("keys: %w", err)
 	}
 	c.Trace("keys ready")
+	anchors, err := c.Anchors()
+	if err != nil {
+		return fmt.Errorf("trust anchors: %w", err)
+	}
 	opts := c.Engine
 	opts.ConsoleMayProvision = c.ConsoleMayProvision
 	eng, err := engine.New(opts, engine.Deps{
 		Clock: c.Clock, Wall: c.Wall, Keys: ks, Settings: set, Audit: alog,
-		Display: scr, Anchors: c.Anchors, Address: c.Address, Log: c.Log, Trace: c.Trace,
+		Display: scr, Anchors: anchors, Address: c.Address, Log: c.Log, Trace: c.Trace,
 	})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
@@ -173,7 +179,6 @@ func Run(ctx context.Context, c Config) error {
 	go func() {
 		select {
 		case <-eng.Ready():
-			c.Trace("first screen drawn")
 			if c.Started != nil {
 				c.Started(eng)
 			}

@@ -299,6 +299,7 @@ func (e *Engine) boot(ctx context.Context) {
 	// The screen first: the technician is looking at it; the BOOT record
 	// (an fsync) follows a few milliseconds later.
 	e.show()
+	e.trace("first screen drawn")
 	e.record(audit.Event{Event: "BOOT", To: e.st.String(), Reason: "firmware " + e.opts.FirmwareVersion})
 	if e.current != nil {
 		go e.recheckConnection(ctx, *e.current)
