@@ -11,6 +11,7 @@ import (
 
 	"github.com/zmonitor/firmware/board"
 	"github.com/zmonitor/firmware/drivers/button"
+	"github.com/zmonitor/firmware/drivers/serialport"
 	"github.com/zmonitor/firmware/internal/clock"
 	"github.com/zmonitor/firmware/internal/initproc"
 	"github.com/zmonitor/firmware/internal/version"
@@ -132,34 +133,53 @@ func bootFirmware(ctx context.Context, ini *initproc.Init, args kernelArgs, log 
 		trace.mark("button open")
 		bch <- openedButton{b, err}
 	}()
-	if err := ini.MountData(initproc.Data{Device: profile.Data.Device, Mount: profile.Data.Mount, FSType: profile.Data.Filesystem}); err != nil {
-		if b := <-bch; b.dev != nil {
-			b.dev.Halt()
+	// The display (a mode set) and the console open meanwhile too.
+	type openedScreen struct {
+		scr *board.Screen
+		con *serialport.Port
+		err error
+	}
+	sch := make(chan openedScreen, 1)
+	go func() {
+		scr, err := board.OpenDisplay(profile)
+		if err != nil {
+			sch <- openedScreen{err: err}
+			return
 		}
-		return err
-	}
-	trace.mark("data partition mounted")
-	scr, err := board.OpenDisplay(profile)
-	if err == nil {
 		trace.mark("display open")
-		defer scr.Close()
+		con, err := board.OpenConsole(profile)
+		if err != nil {
+			log.Error("console", "err", err) // the device still works without it
+		}
+		trace.mark("console open")
+		sch <- openedScreen{scr: scr, con: con}
+	}()
+	merr := ini.MountData(initproc.Data{Device: profile.Data.Device, Mount: profile.Data.Mount, FSType: profile.Data.Filesystem})
+	if merr == nil {
+		trace.mark("data partition mounted")
 	}
-	ob := <-bch
+	ob, od := <-bch, <-sch
 	if ob.dev != nil {
 		defer ob.dev.Halt()
 	}
-	if err != nil {
-		return fmt.Errorf("display: %w", err)
+	if od.scr != nil {
+		defer od.scr.Close()
 	}
-	if ob.err != nil {
+	switch {
+	case merr != nil:
+		if od.con != nil {
+			od.con.Close()
+		}
+		return merr
+	case od.err != nil:
+		return fmt.Errorf("display: %w", od.err)
+	case ob.err != nil:
+		if od.con != nil {
+			od.con.Close()
+		}
 		return fmt.Errorf("button: %w", ob.err)
 	}
-	btn := ob.dev
-	con, err := board.OpenConsole(profile)
-	if err != nil {
-		log.Error("console", "err", err) // the device still works without it
-	}
-	trace.mark("console open")
+	scr, con, btn := od.scr, od.con, ob.dev
 	net := startNetwork(ctx, profile, log)
 	clk := clock.System{}
 	f := firmware{

@@ -78,42 +78,62 @@ func Run(ctx context.Context, c Config) error {
 	if c.Trace == nil {
 		c.Trace = func(string) {}
 	}
+	// The screen (its fonts parsed, the unprovisioned boot screen's glyphs
+	// made) gets ready while the audit log and the settings open: on a
+	// multi-core board the two run side by side, and on one core the
+	// screen work fills the waits for the disk.
+	boot := screen.View{State: state.Unprovisioned, DeviceID: c.Engine.DeviceID, DeviceLabel: c.Engine.DeviceLabel,
+		DeviceSerial: c.Engine.DeviceSerial, FirmwareVersion: c.Engine.FirmwareVersion}
+	if c.Address != nil {
+		boot.IPAddress = c.Address()
+	}
+	type readyScreen struct {
+		scr *screen.Screen
+		err error
+	}
+	sch := make(chan readyScreen, 1)
+	go func() {
+		scr, err := screen.New(c.Display)
+		if err == nil {
+			c.Trace("screen ready (fonts parsed)")
+			if err := scr.Warm(boot); err != nil {
+				c.Log.Warn("screen warm-up", "err", err)
+			}
+			c.Trace("boot screen warmed")
+		}
+		sch <- readyScreen{scr, err}
+	}()
 	alog, err := audit.Open(c.DataDir, c.Wall, c.Clock)
 	if errors.Is(err, audit.ErrTampered) {
 		c.Log.Error("audit log tampered; keeping it aside and starting a new segment", "err", err)
 		alog, err = audit.Recover(c.DataDir, c.Wall, c.Clock)
 	}
 	if err != nil {
+		<-sch
 		return fmt.Errorf("open audit log: %w", err)
 	}
 	defer alog.Close()
 	c.Trace("audit log opened")
 	set, err := settings.Open(filepath.Join(c.DataDir, settings.FileName), alog)
 	if err != nil {
+		<-sch
 		return fmt.Errorf("open settings: %w", err)
 	}
 	defer set.Close()
 	c.Trace("settings opened")
-	scr, err := screen.New(c.Display)
-	if err != nil {
-		return fmt.Errorf("screen: %w", err)
+	rs := <-sch
+	if rs.err != nil {
+		return fmt.Errorf("screen: %w", rs.err)
 	}
-	c.Trace("screen ready (fonts parsed)")
-	// Make the boot screen's glyphs while the TPM is still loading keys
-	// (the CPU mostly waits for it): the first frame then costs a warm
-	// render.
-	boot := screen.View{State: state.Unprovisioned, DeviceID: c.Engine.DeviceID, DeviceLabel: c.Engine.DeviceLabel,
-		DeviceSerial: c.Engine.DeviceSerial, FirmwareVersion: c.Engine.FirmwareVersion}
-	if c.Address != nil {
-		boot.IPAddress = c.Address()
-	}
+	scr := rs.scr
+	// A provisioned device shows another screen: make its glyphs too.
 	if cur, ok, err := set.Current(); err == nil && ok {
 		boot.State, boot.DeviceLabel, boot.ServerHost = state.Provisioned, cur.DeviceLabel, hostOf(cur.ServerURL)
+		if err := scr.Warm(boot); err != nil {
+			c.Log.Warn("screen warm-up", "err", err)
+		}
+		c.Trace("provisioned screen warmed")
 	}
-	if err := scr.Warm(boot); err != nil {
-		c.Log.Warn("screen warm-up", "err", err)
-	}
-	c.Trace("boot screen warmed")
 	ks, err := c.Keys()
 	if err != nil {
 		return fmt.Errorf("keys: %w", err)
