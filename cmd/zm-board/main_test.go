@@ -40,11 +40,11 @@ func TestPressWithoutBoard(t *testing.T) {
 func TestBoardConfig(t *testing.T) {
 	var errb bytes.Buffer
 	c, err := boardConfig([]string{"--initrd", "i", "--state", filepath.Join("a", "s"), "--fwd", "8444", "--fwd", "22:2222",
-		"--guestfwd", "443:8443", "--size", "320x240", "--append", "quiet"}, &errb)
+		"--guestfwd", "443:8443", "--size", "320x240", "--append", "quiet", "--cpus", "1"}, &errb)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := qemu.Config{Initrd: "i", StateDir: filepath.Join("a", "s"), Width: 320, Height: 240, Append: "quiet",
+	want := qemu.Config{Initrd: "i", StateDir: filepath.Join("a", "s"), Width: 320, Height: 240, Append: "quiet", CPUs: 1,
 		HostFwd:  []qemu.HostFwd{{GuestPort: 8444}, {GuestPort: 22, HostPort: 2222}},
 		GuestFwd: []qemu.GuestFwd{{GuestPort: 443, HostPort: 8443}},
 	}
