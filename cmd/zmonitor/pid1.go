@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	"github.com/zmonitor/firmware/board"
-	"github.com/zmonitor/firmware/drivers/button"
 	"github.com/zmonitor/firmware/drivers/serialport"
 	"github.com/zmonitor/firmware/internal/clock"
 	"github.com/zmonitor/firmware/internal/initproc"
@@ -119,21 +118,12 @@ func bootFirmware(ctx context.Context, ini *initproc.Init, args kernelArgs, log 
 	if err != nil {
 		return fmt.Errorf("board profile: %w", err)
 	}
-	// Opened before anything is drawn, although opening it costs ~50 ms
-	// under QEMU (it initialises every periph host driver): a button opened
-	// after the first frame misses a press made as soon as the screen shows.
-	// It needs nothing else, so it opens while the data partition mounts.
-	type openedButton struct {
-		dev *button.Dev
-		err error
-	}
-	bch := make(chan openedButton, 1)
-	go func() {
-		b, err := board.OpenButton(profile)
-		trace.mark("button open")
-		bch <- openedButton{b, err}
-	}()
-	// The display (a mode set) and the console open meanwhile too.
+	// The button starts opening before anything is drawn (openingButton
+	// says why it is not waited for).
+	btn := openButton(profile, trace)
+	defer btn.Halt()
+	// The display (a mode set) and the console open while the data
+	// partition mounts.
 	type openedScreen struct {
 		scr *board.Screen
 		con *serialport.Port
@@ -158,10 +148,7 @@ func bootFirmware(ctx context.Context, ini *initproc.Init, args kernelArgs, log 
 	if merr == nil {
 		trace.mark("data partition mounted")
 	}
-	ob, od := <-bch, <-sch
-	if ob.dev != nil {
-		defer ob.dev.Halt()
-	}
+	od := <-sch
 	if od.scr != nil {
 		defer od.scr.Close()
 	}
@@ -173,13 +160,8 @@ func bootFirmware(ctx context.Context, ini *initproc.Init, args kernelArgs, log 
 		return merr
 	case od.err != nil:
 		return fmt.Errorf("display: %w", od.err)
-	case ob.err != nil:
-		if od.con != nil {
-			od.con.Close()
-		}
-		return fmt.Errorf("button: %w", ob.err)
 	}
-	scr, con, btn := od.scr, od.con, ob.dev
+	scr, con := od.scr, od.con
 	net := startNetwork(ctx, profile, log)
 	clk := clock.System{}
 	f := firmware{

@@ -162,7 +162,10 @@ func Run(ctx context.Context, c Config) error {
 		go func() {
 			defer wg.Done()
 			if err := c.Button.Run(ctx, events); err != nil && !errors.Is(err, context.Canceled) {
+				// The device goes on without it: it still shows its
+				// state, serves the console and, if provisioned, works.
 				c.Log.Error("button", "err", err)
+				_ = alog.Record(audit.Event{Event: "BUTTON_FAILED", Actor: "device", Reason: audit.Sanitize(err.Error())})
 			}
 		}()
 		go func() {

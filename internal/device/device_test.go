@@ -9,11 +9,14 @@ import (
 	"image"
 	"image/color"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/zmonitor/firmware/drivers/button"
+	"github.com/zmonitor/firmware/internal/audit"
 	"github.com/zmonitor/firmware/internal/clock"
 	"github.com/zmonitor/firmware/internal/engine"
 	"github.com/zmonitor/firmware/internal/keys"
@@ -157,5 +160,70 @@ func TestKeysFailureStopsRun(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "keys: TPM not answering") {
 		t.Fatalf("Run = %v, want the key store's error", err)
+	}
+}
+
+type brokenButton struct{}
+
+func (brokenButton) Run(context.Context, chan<- button.Event) error {
+	return errors.New("open: gpiochip0 line 3: device or resource busy")
+}
+
+// A button that cannot be used does not stop the device: it reaches its
+// first screen and keeps running, and the failure is in the audit log.
+func TestBrokenButtonIsAuditedAndTheDeviceRuns(t *testing.T) {
+	ks, err := softkeys.New(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	clk := clock.System{}
+	started := make(chan *engine.Engine, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{
+			Engine:  engine.Options{DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", ListenAddr: "127.0.0.1:0"},
+			DataDir: dir,
+			Keys:    func() (keys.Store, error) { return ks, nil },
+			Anchors: func() (*x509.CertPool, error) { return x509.NewCertPool(), nil },
+			Clock:   clk,
+			Wall:    clock.NewWall(clk, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), nil),
+			Display: &panel{img: image.NewRGBA(image.Rect(0, 0, 240, 240))},
+			Button:  brokenButton{},
+			Started: func(e *engine.Engine) { started <- e },
+		})
+	}()
+	var eng *engine.Engine
+	select {
+	case eng = <-started:
+	case err := <-done:
+		t.Fatalf("Run stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no first screen")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(dir, audit.FileName))
+		if strings.Contains(string(b), `"BUTTON_FAILED"`) && strings.Contains(string(b), "device or resource busy") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no BUTTON_FAILED record; audit log:\n%s", b)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if s := eng.Status().State; s != state.Unprovisioned {
+		t.Errorf("state %s, want UNPROVISIONED", s)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Run stopped after the button failed: %v", err)
+	default:
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 }
