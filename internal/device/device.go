@@ -92,17 +92,17 @@ func Run(ctx context.Context, c Config) error {
 		err error
 	}
 	sch := make(chan readyScreen, 1)
-	go func() {
+	go func(v screen.View) { // a copy: Run changes boot below for a provisioned device
 		scr, err := screen.New(c.Display)
 		if err == nil {
 			c.Trace("screen ready (fonts parsed)")
-			if err := scr.Warm(boot); err != nil {
+			if err := scr.Warm(v); err != nil {
 				c.Log.Warn("screen warm-up", "err", err)
 			}
 			c.Trace("boot screen warmed")
 		}
 		sch <- readyScreen{scr, err}
-	}()
+	}(boot)
 	alog, err := audit.Open(c.DataDir, c.Wall, c.Clock)
 	if errors.Is(err, audit.ErrTampered) {
 		c.Log.Error("audit log tampered; keeping it aside and starting a new segment", "err", err)
