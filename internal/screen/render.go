@@ -157,16 +157,18 @@ func (r *Renderer) Render(v View, w, h int) (*Frame, error) {
 	}
 	f := &Frame{Img: image.NewRGBA(image.Rect(0, 0, w, h))}
 	var err error
-	switch v.State {
-	case state.Unprovisioned:
+	switch {
+	case v.Fault != "":
+		r.fault(f, v)
+	case v.State == state.Unprovisioned:
 		r.unprovisioned(f, v)
-	case state.ReadyToPair:
+	case v.State == state.ReadyToPair:
 		err = r.readyToPair(f, v)
-	case state.PairingReceived, state.ApplyingConfig, state.TestingConnection:
+	case v.State == state.PairingReceived, v.State == state.ApplyingConfig, v.State == state.TestingConnection:
 		r.busy(f, v)
-	case state.Provisioned:
+	case v.State == state.Provisioned:
 		r.provisioned(f, v)
-	case state.ProvisioningFailed:
+	case v.State == state.ProvisioningFailed:
 		r.failed(f, v)
 	default:
 		err = fmt.Errorf("%w %d", ErrBadState, int(v.State))
@@ -425,6 +427,21 @@ func checkMark(dc *gg.Context, rc image.Rectangle) {
 	dc.LineTo(cx-d*0.06, cy+d*0.2)
 	dc.LineTo(cx+d*0.26, cy-d*0.18)
 	dc.Stroke()
+}
+
+// fault is the screen of a device that could not start: no state, no
+// button prompt, only what failed and who to call.
+func (r *Renderer) fault(f *Frame, v View) {
+	box, dc := r.page(f, "Device fault", red)
+	h := f.Img.Rect.Dy()
+	items := []item{{text: labelOf(v), kind: bold, max: h / 11, min: 14, color: ink, wrap: true}}
+	if id := idLine(v); id != "" {
+		items = append(items, item{text: id, kind: regular, max: h / 17, min: minFontSize, color: gray, wrap: true})
+	}
+	items = append(items,
+		item{text: v.Fault, kind: bold, max: h / 12, min: 14, color: red, wrap: true},
+		item{text: "Provisioning is not available. Contact biomedical engineering.", kind: bold, max: h / 13, min: 12, color: ink, wrap: true})
+	r.body(f, dc, box, items)
 }
 
 func (r *Renderer) failed(f *Frame, v View) {

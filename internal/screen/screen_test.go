@@ -137,7 +137,52 @@ func views(t testing.TB) map[string]View {
 	prov := long(SampleView(state.Provisioned))
 	prov.ServerHost = "central-monitoring-station-01.east-wing.hospital.example.org"
 	m["PROVISIONED/worst"] = prov
+	fault := SampleView(state.Unprovisioned)
+	fault.Fault = "TPM keys unavailable"
+	m["FAULT"] = fault
+	fault = long(fault)
+	fault.Fault = "Settings unreadable: the data partition needs service"
+	m["FAULT/long"] = fault
 	return m
+}
+
+// TestFaultScreen: a fault replaces whatever the state would show, names
+// what failed and offers no button prompt (the firmware cannot act on it).
+func TestFaultScreen(t *testing.T) {
+	r := newRenderer(t)
+	for _, s := range []state.State{state.Unprovisioned, state.Provisioned, state.ReadyToPair} {
+		v := SampleView(s)
+		v.Fault = "TPM keys unavailable"
+		f, err := r.Render(v, 240, 240)
+		if err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		var texts []string
+		for _, tb := range f.Texts {
+			texts = append(texts, tb.Text)
+		}
+		all := strings.Join(texts, "|")
+		for _, want := range []string{"Device fault", "TPM keys unavailable", "ICU-MON-04"} {
+			if !strings.Contains(all, want) {
+				t.Errorf("%s: fault screen lacks %q: %q", s, want, all)
+			}
+		}
+		for _, never := range []string{"Press", "retry", "Provisioned"} {
+			if strings.Contains(all, never) {
+				t.Errorf("%s: fault screen shows %q: %q", s, never, all)
+			}
+		}
+		if !f.QR.Empty() || f.TimerText() != "" {
+			t.Errorf("%s: fault screen has a QR %v or countdown %q", s, f.QR, f.TimerText())
+		}
+	}
+	// A fault after the same state's screen is a new screen, not a tick.
+	a := SampleView(state.Unprovisioned)
+	b := a
+	b.Fault = "TPM keys unavailable"
+	if sameScreen(a, b) {
+		t.Error("sameScreen ignores Fault")
+	}
 }
 
 func TestQRDecodesEverywhere(t *testing.T) {

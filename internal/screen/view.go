@@ -50,6 +50,12 @@ type View struct {
 	// pairing codes (UNPROVISIONED); 0 when not locked. A change of Locked
 	// alone (while it stays non-zero) redraws only the countdown.
 	Locked time.Duration
+
+	// Fault, when set, replaces the state's screen with a device fault: the
+	// firmware could not start (a TPM, disk or settings failure) and cannot
+	// provision. Short, non-secret text naming what failed, e.g. "TPM keys
+	// unavailable".
+	Fault string
 }
 
 // sameScreen reports whether a and b draw the same screen apart from the
@@ -59,12 +65,14 @@ func sameScreen(a, b View) bool {
 		a.DeviceSerial == b.DeviceSerial && a.FirmwareVersion == b.FirmwareVersion &&
 		bytes.Equal(a.QRText, b.QRText) && a.PairingCode == b.PairingCode && a.IPAddress == b.IPAddress &&
 		a.Progress == b.Progress && a.Failure == b.Failure && a.FailureDetail == b.FailureDetail &&
-		a.ServerHost == b.ServerHost && (a.Locked > 0) == (b.Locked > 0)
+		a.ServerHost == b.ServerHost && (a.Locked > 0) == (b.Locked > 0) && a.Fault == b.Fault
 }
 
 // timerText is the countdown the view shows ("" when the state shows none).
 func (v View) timerText() string {
 	switch {
+	case v.Fault != "":
+		return ""
 	case v.State == state.ReadyToPair:
 		return FormatCountdown(v.Remaining)
 	case v.State == state.Unprovisioned && v.Locked > 0:
