@@ -2,7 +2,9 @@
 # Builds the arm64 kernel Image for a board from Debian's linux-source-6.1
 # package with the aarch64-linux-gnu cross compiler: allnoconfig + the board's
 # kernel.fragment (everything built in, no modules), then checks that every
-# option the fragment sets really ended up in .config.
+# option the fragment sets really ended up in .config. The board's
+# kernel-patches/*.patch, if any, are applied to the source first (in name
+# order, with patch -p1); each one says in its header why it exists.
 #
 # Usage: scripts/build-kernel.sh [--cached-only] [board]
 #   board          board/<board>/kernel.fragment is used (default qemu-virt)
@@ -11,7 +13,8 @@
 # The Image is cached outside the clone:
 #   ${ZM_CACHE:-/var/cache/zmonitor}/kernel/<key>/Image
 # where <key> is the sha256 of the linux-source package version, the cross
-# compiler version, the fragment and this script. A cached Image is reused.
+# compiler version, the fragment, the patches and this script. A cached Image
+# is reused.
 #
 # stdout: the Image path, as the last (only) line. Progress goes to stderr.
 # Environment: ZM_CACHE (cache root), KERNEL_JOBS (default: nproc),
@@ -32,6 +35,10 @@ done
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 script="$repo/scripts/build-kernel.sh"
 fragment="$repo/board/$board/kernel.fragment"
+patches=()
+for p in "$repo/board/$board/kernel-patches/"*.patch; do
+  [ -f "$p" ] && patches+=("$p")
+done
 cache_root="${ZM_CACHE:-/var/cache/zmonitor}/kernel"
 source_tar="${KERNEL_SOURCE:-/usr/src/linux-source-6.1.tar.xz}"
 source_pkg="linux-source-6.1"
@@ -58,7 +65,7 @@ command -v "${cross}gcc" >/dev/null ||
   die "${cross}gcc not found: run scripts/install-deps.sh"
 [ -f "$source_tar" ] ||
   die "$source_tar not found (package $source_pkg): run scripts/install-deps.sh"
-for tool in make bc flex bison xz tar sha256sum flock; do
+for tool in make bc flex bison xz tar sha256sum flock patch; do
   command -v "$tool" >/dev/null || die "$tool not found: run scripts/install-deps.sh"
 done
 
@@ -71,6 +78,7 @@ key="$(
     printf 'source %s %s\n' "$source_pkg" "$src_version"
     printf 'compiler %s\n' "$gcc_version"
     printf 'fragment\n'; cat "$fragment"
+    for p in "${patches[@]}"; do printf 'patch %s\n' "$(basename "$p")"; cat "$p"; done
     printf 'script\n'; cat "$script"
   } | sha256sum | cut -d' ' -f1
 )"
@@ -117,6 +125,13 @@ src="$work/linux-source-6.1"
 cd "$src"
 
 buildlog="$work/build.log"
+for p in "${patches[@]}"; do
+  log "applying board/$board/kernel-patches/$(basename "$p")"
+  if ! patch -p1 --forward --no-backup-if-mismatch <"$p" >>"$buildlog" 2>&1; then
+    tail -n 20 "$buildlog" >&2
+    die "patch $(basename "$p") does not apply to $source_pkg $src_version"
+  fi
+done
 # run_make TARGET...: make with the cross compiler, output to the build log.
 run_make() {
   if ! make -s ARCH=arm64 CROSS_COMPILE="$cross" "$@" >>"$buildlog" 2>&1; then
@@ -197,6 +212,7 @@ cp System.map "$stage/System.map"
   echo "compiler=$gcc_version"
   echo "kernel_release=$(make -s ARCH=arm64 CROSS_COMPILE="$cross" kernelrelease)"
   echo "fragment_sha256=$(sha256sum "$fragment" | cut -d' ' -f1)"
+  for p in "${patches[@]}"; do echo "patch_$(basename "$p" .patch)_sha256=$(sha256sum "$p" | cut -d' ' -f1)"; done
   echo "image_sha256=$(sha256sum "$stage/Image" | cut -d' ' -f1)"
   echo "build_seconds=$((SECONDS - start))"
 } >"$stage/build-info"

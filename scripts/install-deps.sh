@@ -8,7 +8,7 @@ packages=(
   qemu-system-arm qemu-utils swtpm swtpm-tools tpm2-tools
   # kernel build for the board (image/kernel)
   linux-source-6.1 gcc-aarch64-linux-gnu make bc flex bison libssl-dev libelf-dev
-  xz-utils cpio kmod
+  xz-utils cpio kmod patch
   # data disk
   e2fsprogs
   # tests: serial console over a pty pair, Central Station storage
