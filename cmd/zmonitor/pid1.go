@@ -13,6 +13,7 @@ import (
 	"github.com/zmonitor/firmware/drivers/serialport"
 	"github.com/zmonitor/firmware/internal/clock"
 	"github.com/zmonitor/firmware/internal/initproc"
+	"github.com/zmonitor/firmware/internal/screen"
 	"github.com/zmonitor/firmware/internal/version"
 )
 
@@ -122,12 +123,13 @@ func bootFirmware(ctx context.Context, ini *initproc.Init, args kernelArgs, log 
 	// says why it is not waited for).
 	btn := openButton(profile, trace)
 	defer btn.Halt()
-	// The display (a mode set) and the console open while the data
-	// partition mounts.
+	// The display (a mode set), its screen (the fonts parsed) and the
+	// console open while the data partition mounts.
 	type openedScreen struct {
-		scr *board.Screen
-		con *serialport.Port
-		err error
+		scr   *board.Screen
+		fonts *screen.Screen // nil if the fonts failed: device.Run retries and reports it
+		con   *serialport.Port
+		err   error
 	}
 	sch := make(chan openedScreen, 1)
 	go func() {
@@ -137,12 +139,16 @@ func bootFirmware(ctx context.Context, ini *initproc.Init, args kernelArgs, log 
 			return
 		}
 		trace.mark("display open")
+		fonts, err := screen.New(scr.Drawer)
+		if err == nil {
+			trace.mark("screen ready (fonts parsed)")
+		}
 		con, err := board.OpenConsole(profile)
 		if err != nil {
 			log.Error("console", "err", err) // the device still works without it
 		}
 		trace.mark("console open")
-		sch <- openedScreen{scr: scr, con: con}
+		sch <- openedScreen{scr: scr, fonts: fonts, con: con}
 	}()
 	merr := ini.MountData(initproc.Data{Device: profile.Data.Device, Mount: profile.Data.Mount, FSType: profile.Data.Filesystem})
 	if merr == nil {
@@ -173,6 +179,7 @@ func bootFirmware(ctx context.Context, ini *initproc.Init, args kernelArgs, log 
 		clock:    clk,
 		wall:     clock.NewWall(clk, version.Build(), ini.SetSystemTime),
 		display:  scr.Drawer,
+		screen:   od.fonts,
 		button:   btn,
 		address:  net.address,
 		netLines: net.lines,

@@ -46,8 +46,17 @@ type Config struct {
 	Wall    *clock.Wall
 
 	Display display.Drawer
-	Button  ButtonSource  // nil: no button
-	Console io.ReadWriter // nil: no console
+	// Screen, if set, is the screen on Display, made (its fonts parsed)
+	// ahead of Run, e.g. while the data partition mounts.
+	Screen *screen.Screen
+	// ScreenDecided, if set, is called once Run knows its first screen:
+	// the UNPROVISIONED screen is shown, or a provisioned device waits
+	// for the keys to check its client key. Work that only the engine
+	// needs (loading the TPM keys, parsing the anchors) can start here
+	// without taking CPU from the first frame.
+	ScreenDecided func()
+	Button        ButtonSource  // nil: no button
+	Console       io.ReadWriter // nil: no console
 	// ConsoleMayProvision is the board profile's permission.
 	ConsoleMayProvision bool
 
@@ -93,9 +102,12 @@ func Run(ctx context.Context, c Config) error {
 	}
 	sch := make(chan readyScreen, 1)
 	go func(v screen.View) { // a copy: Run changes boot below for a provisioned device
-		scr, err := screen.New(c.Display)
-		if err == nil {
+		scr, err := c.Screen, error(nil)
+		if scr == nil {
+			scr, err = screen.New(c.Display)
 			c.Trace("screen ready (fonts parsed)")
+		}
+		if err == nil {
 			if err := scr.Warm(v); err != nil {
 				c.Log.Warn("screen warm-up", "err", err)
 			}
@@ -103,45 +115,84 @@ func Run(ctx context.Context, c Config) error {
 		}
 		sch <- readyScreen{scr, err}
 	}(boot)
-	alog, err := audit.Open(c.DataDir, c.Wall, c.Clock)
-	if errors.Is(err, audit.ErrTampered) {
-		c.Log.Error("audit log tampered; keeping it aside and starting a new segment", "err", err)
-		alog, err = audit.Recover(c.DataDir, c.Wall, c.Clock)
-	}
+	// screenFor waits for the screen (nil if it failed to start).
+	screenFor := func() *screen.Screen { rs := <-sch; return rs.scr }
+	// The audit log (its whole hash chain verified as it opens) and the
+	// settings open side by side, and the first frame waits only for the
+	// settings. They record into the audit log only when they discard a
+	// stage left by an interrupted pairing, and then wait for it.
+	lch := make(chan openedLog, 1)
+	go func() {
+		alog, err := audit.Open(c.DataDir, c.Wall, c.Clock)
+		if errors.Is(err, audit.ErrTampered) {
+			c.Log.Error("audit log tampered; keeping it aside and starting a new segment", "err", err)
+			alog, err = audit.Recover(c.DataDir, c.Wall, c.Clock)
+		}
+		if err == nil {
+			c.Trace("audit log opened")
+		}
+		lch <- openedLog{alog, err}
+	}()
+	pending := &laterLog{ch: lch}
+	set, err := settings.Open(filepath.Join(c.DataDir, settings.FileName), pending)
 	if err != nil {
-		<-sch
-		return fmt.Errorf("open audit log: %w", err)
-	}
-	defer alog.Close()
-	c.Trace("audit log opened")
-	set, err := settings.Open(filepath.Join(c.DataDir, settings.FileName), alog)
-	if err != nil {
-		<-sch
-		return fmt.Errorf("open settings: %w", err)
+		ol := pending.wait()
+		if ol.err != nil { // the cause, when a discard could not be recorded
+			return showFault(screenFor(), boot, "Audit log unavailable", fmt.Errorf("open audit log: %w", ol.err), c.Log)
+		}
+		ol.log.Close()
+		return showFault(screenFor(), boot, "Settings unreadable", fmt.Errorf("open settings: %w", err), c.Log)
 	}
 	defer set.Close()
 	c.Trace("settings opened")
 	rs := <-sch
 	if rs.err != nil {
+		if ol := pending.wait(); ol.err == nil {
+			ol.log.Close()
+		}
 		return fmt.Errorf("screen: %w", rs.err)
 	}
 	scr := rs.scr
-	// A provisioned device shows another screen: make its glyphs too.
-	if cur, ok, err := set.Current(); err == nil && ok {
+	cur, provisioned, curErr := set.Current()
+	switch {
+	case curErr == nil && !provisioned:
+		// The state is known to be UNPROVISIONED, which needs neither
+		// the keys nor the anchors: show it now, while the TPM works.
+		// The engine's first Show of the same view changes nothing.
+		if err := scr.Show(boot); err != nil {
+			c.Log.Error("display", "err", err)
+		} else {
+			c.Trace("first screen drawn")
+		}
+	case curErr == nil:
+		// A provisioned device shows another screen: make its glyphs
+		// too. It is not shown before the engine has checked the
+		// committed client key against the TPM.
 		boot.State, boot.DeviceLabel, boot.ServerHost = state.Provisioned, cur.DeviceLabel, hostOf(cur.ServerURL)
 		if err := scr.Warm(boot); err != nil {
 			c.Log.Warn("screen warm-up", "err", err)
 		}
 		c.Trace("provisioned screen warmed")
 	}
+	if c.ScreenDecided != nil {
+		c.ScreenDecided()
+	}
+	// The first frame did not wait for the audit log (its whole hash
+	// chain is verified as it opens); the engine does.
+	ol := pending.wait()
+	if ol.err != nil {
+		return showFault(scr, boot, "Audit log unavailable", fmt.Errorf("open audit log: %w", ol.err), c.Log)
+	}
+	alog := ol.log
+	defer alog.Close()
 	ks, err := c.Keys()
 	if err != nil {
-		return fmt.Errorf("keys: %w", err)
+		return showFault(scr, boot, "TPM keys unavailable", fmt.Errorf("keys: %w", err), c.Log)
 	}
 	c.Trace("keys ready")
 	anchors, err := c.Anchors()
 	if err != nil {
-		return fmt.Errorf("trust anchors: %w", err)
+		return showFault(scr, boot, "Provisioning trust anchor unreadable", fmt.Errorf("trust anchors: %w", err), c.Log)
 	}
 	opts := c.Engine
 	opts.ConsoleMayProvision = c.ConsoleMayProvision
@@ -150,7 +201,7 @@ func Run(ctx context.Context, c Config) error {
 		Display: scr, Anchors: anchors, Address: c.Address, Log: c.Log, Trace: c.Trace,
 	})
 	if err != nil {
-		return fmt.Errorf("engine: %w", err)
+		return showFault(scr, boot, "Firmware start-up failed", fmt.Errorf("engine: %w", err), c.Log)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -189,7 +240,7 @@ func Run(ctx context.Context, c Config) error {
 	if c.Console != nil {
 		con, err := console.New(c.Console, &consoleDevice{c: c, keys: ks, eng: eng, log: alog, set: set}, &console.Options{AllowProvision: c.ConsoleMayProvision, Clock: c.Clock})
 		if err != nil {
-			return fmt.Errorf("console: %w", err)
+			return showFault(scr, boot, "Diagnostics console failed to start", fmt.Errorf("console: %w", err), c.Log)
 		}
 		wg.Add(1)
 		go func() {
@@ -212,6 +263,48 @@ func Run(ctx context.Context, c Config) error {
 	cancel()
 	if errors.Is(err, context.Canceled) {
 		return nil
+	}
+	return err
+}
+
+// openedLog is the audit log, or why it could not be opened.
+type openedLog struct {
+	log *audit.Log
+	err error
+}
+
+// laterLog is the audit recorder the settings get while the audit log is
+// still opening: a Record waits for the log.
+type laterLog struct {
+	once sync.Once
+	ch   <-chan openedLog
+	got  openedLog
+}
+
+func (l *laterLog) wait() openedLog {
+	l.once.Do(func() { l.got = <-l.ch })
+	return l.got
+}
+
+func (l *laterLog) Record(ev audit.Event) error {
+	o := l.wait()
+	if o.err != nil {
+		return fmt.Errorf("audit log not open: %w", o.err)
+	}
+	return o.log.Record(ev)
+}
+
+// showFault puts a device fault naming what stopped the start-up on the
+// screen (scr may be nil: the screen itself failed) and returns err. A panel
+// must not go on showing a state, or nothing, for a firmware that cannot act
+// on a button press. what is shown to the technician and must hold no
+// secret; err goes to the log.
+func showFault(scr *screen.Screen, v screen.View, what string, err error, log *slog.Logger) error {
+	if scr != nil {
+		v.Fault = what
+		if serr := scr.Show(v); serr != nil {
+			log.Error("display", "err", serr)
+		}
 	}
 	return err
 }

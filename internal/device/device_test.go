@@ -2,16 +2,19 @@ package device
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"image"
 	"image/color"
+	"image/png"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +24,10 @@ import (
 	"github.com/zmonitor/firmware/internal/engine"
 	"github.com/zmonitor/firmware/internal/keys"
 	"github.com/zmonitor/firmware/internal/keys/softkeys"
+	"github.com/zmonitor/firmware/internal/screen"
+	"github.com/zmonitor/firmware/internal/settings"
 	"github.com/zmonitor/firmware/internal/state"
+	"github.com/zmonitor/firmware/internal/testpki"
 )
 
 // panel is a display.Drawer into memory.
@@ -146,9 +152,11 @@ func TestRunWiresButtonConsoleAndScreen(t *testing.T) {
 }
 
 // A key store that fails to load stops Run with the reason, after the audit
-// log and settings were opened (they are closed again).
+// log and settings were opened (they are closed again), and the panel shows
+// the device fault rather than a prompt to press the button.
 func TestKeysFailureStopsRun(t *testing.T) {
 	clk := clock.System{}
+	p := &panel{img: image.NewRGBA(image.Rect(0, 0, 240, 240))}
 	err := Run(context.Background(), Config{
 		Engine:  engine.Options{DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", ListenAddr: "127.0.0.1:0"},
 		DataDir: t.TempDir(),
@@ -156,10 +164,117 @@ func TestKeysFailureStopsRun(t *testing.T) {
 		Anchors: func() (*x509.CertPool, error) { return x509.NewCertPool(), nil },
 		Clock:   clk,
 		Wall:    clock.NewWall(clk, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), nil),
-		Display: &panel{img: image.NewRGBA(image.Rect(0, 0, 240, 240))},
+		Display: p,
 	})
 	if err == nil || !strings.Contains(err.Error(), "keys: TPM not answering") {
 		t.Fatalf("Run = %v, want the key store's error", err)
+	}
+	want := screen.View{State: state.Unprovisioned, DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", Fault: "TPM keys unavailable"}
+	if d := differingPixels(t, p, want); d != 0 {
+		t.Errorf("panel differs from the fault screen in %d pixels", d)
+	}
+}
+
+// differingPixels counts the pixels of the panel that differ from v drawn
+// by the screen package.
+func differingPixels(t *testing.T, p *panel, v screen.View) int {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := screen.RenderPNG(v, p.img.Rect.Dx(), p.img.Rect.Dy(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for y := p.img.Rect.Min.Y; y < p.img.Rect.Max.Y; y++ {
+		for x := p.img.Rect.Min.X; x < p.img.Rect.Max.X; x++ {
+			if color.RGBAModel.Convert(img.At(x, y)) != p.img.RGBAAt(x, y) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// lockedPanel is a panel a test can read while Run draws on it.
+type lockedPanel struct {
+	mu sync.Mutex
+	panel
+	draws int
+}
+
+func (p *lockedPanel) Draw(r image.Rectangle, src image.Image, sp image.Point) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.draws++
+	return p.panel.Draw(r, src, sp)
+}
+
+// An unprovisioned device shows its screen as soon as the settings say so,
+// without waiting for the TPM's keys; the engine, once it starts, draws
+// nothing new for the same view.
+func TestUnprovisionedScreenDoesNotWaitForTheKeys(t *testing.T) {
+	ks, err := softkeys.New(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.System{}
+	p := &lockedPanel{panel: panel{img: image.NewRGBA(image.Rect(0, 0, 240, 240))}}
+	release := make(chan struct{})
+	started := make(chan *engine.Engine, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{
+			Engine:  engine.Options{DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", ListenAddr: "127.0.0.1:0"},
+			DataDir: t.TempDir(),
+			Keys: func() (keys.Store, error) {
+				<-release // the TPM is slow
+				return ks, nil
+			},
+			Anchors: func() (*x509.CertPool, error) { return x509.NewCertPool(), nil },
+			Clock:   clk,
+			Wall:    clock.NewWall(clk, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), nil),
+			Display: p,
+			Address: func() string { return "10.0.2.15" },
+			Started: func(e *engine.Engine) { started <- e },
+		})
+	}()
+	want := screen.View{State: state.Unprovisioned, DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", IPAddress: "10.0.2.15"}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p.mu.Lock()
+		drawn := p.draws > 0
+		p.mu.Unlock()
+		if drawn {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nothing drawn while the keys were loading")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	p.mu.Lock()
+	d, draws := differingPixels(t, &p.panel, want), p.draws
+	p.mu.Unlock()
+	if d != 0 {
+		t.Fatalf("first frame differs from the UNPROVISIONED screen in %d pixels", d)
+	}
+	close(release)
+	select {
+	case <-started:
+	case err := <-done:
+		t.Fatalf("Run stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("engine did not start")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.draws != draws {
+		t.Errorf("the engine drew the same screen again (%d draws, then %d)", draws, p.draws)
 	}
 }
 
@@ -225,5 +340,114 @@ func TestBrokenButtonIsAuditedAndTheDeviceRuns(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
+	}
+}
+
+// nopRecorder takes audit events and drops them.
+type nopRecorder struct{}
+
+func (nopRecorder) Record(audit.Event) error { return nil }
+
+// A stage left by a pairing that a power cut interrupted is discarded when
+// the settings open, which happens while the audit log is still opening:
+// the discard waits for the log and is recorded in it.
+func TestLeftoverStageIsDiscardedIntoTheAuditLog(t *testing.T) {
+	dir := t.TempDir()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ca, err := testpki.NewCA("ca", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.NewLeaf(testpki.ClientTemplate("client"), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := settings.Open(filepath.Join(dir, settings.FileName), nopRecorder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := set.Stage(settings.Provisioning{
+		ServerURL: "https://cs.hospital.example:8443/zm", DeviceLabel: "ICU-MON-04", DeviceID: "ZM-001",
+		CACertDER: ca.Cert.Raw, ClientCertDER: leaf.Cert.Raw, ClientKeyRef: "0x81000001",
+		ConfigVersion: 3, ProvisionedAt: base,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	set.Close() // the power cut
+
+	ks, err := softkeys.New(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.System{}
+	started := make(chan *engine.Engine, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{
+			Engine:  engine.Options{DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", ListenAddr: "127.0.0.1:0"},
+			DataDir: dir,
+			Keys:    func() (keys.Store, error) { return ks, nil },
+			Anchors: func() (*x509.CertPool, error) { return x509.NewCertPool(), nil },
+			Clock:   clk,
+			Wall:    clock.NewWall(clk, base, nil),
+			Display: &panel{img: image.NewRGBA(image.Rect(0, 0, 240, 240))},
+			Started: func(e *engine.Engine) { started <- e },
+		})
+	}()
+	var eng *engine.Engine
+	select {
+	case eng = <-started:
+	case err := <-done:
+		t.Fatalf("Run stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("engine did not start")
+	}
+	if s := eng.Status().State; s != state.Unprovisioned {
+		t.Errorf("state %s, want UNPROVISIONED", s)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, audit.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"`+settings.EventStageDiscarded+`"`) || !strings.Contains(string(b), "config version 3") {
+		t.Fatalf("no STAGE_DISCARDED record for version 3; audit log:\n%s", b)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// An audit log that cannot be opened stops Run with the reason, even when
+// the UNPROVISIONED screen was already shown (it does not wait for the log),
+// and the panel ends on the device fault.
+func TestAuditFailureShowsTheFault(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, audit.FileName), 0o700); err != nil { // not a file
+		t.Fatal(err)
+	}
+	ks, err := softkeys.New(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.System{}
+	p := &panel{img: image.NewRGBA(image.Rect(0, 0, 240, 240))}
+	err = Run(context.Background(), Config{
+		Engine:  engine.Options{DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", ListenAddr: "127.0.0.1:0"},
+		DataDir: dir,
+		Keys:    func() (keys.Store, error) { return ks, nil },
+		Anchors: func() (*x509.CertPool, error) { return x509.NewCertPool(), nil },
+		Clock:   clk,
+		Wall:    clock.NewWall(clk, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), nil),
+		Display: p,
+	})
+	if err == nil || !strings.Contains(err.Error(), "open audit log") {
+		t.Fatalf("Run = %v, want the audit log's error", err)
+	}
+	want := screen.View{State: state.Unprovisioned, DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", Fault: "Audit log unavailable"}
+	if d := differingPixels(t, p, want); d != 0 {
+		t.Errorf("panel differs from the fault screen in %d pixels", d)
 	}
 }

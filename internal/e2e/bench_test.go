@@ -91,12 +91,12 @@ func BenchmarkQEMUBoot(b *testing.B) {
 			b.Fatal(err)
 		}
 		d := &Device{Board: bd}
-		// Screenshots are not taken until the boot trace says the keys are
-		// ready (10-30 ms before the first frame) or the console has
-		// started: each QMP screendump holds QEMU's big lock while it
+		// Screenshots are not taken until the boot trace says the
+		// settings are open or the boot screen is made (the first frame
+		// needs both; it follows the later one by 10-30 ms): each QMP screendump holds QEMU's big lock while it
 		// writes the file (~7 ms as PPM, ~20 ms as PNG), and polling
 		// through the whole boot slowed the guest itself down by about a
-		// second. The console's banner alone can come after the frame.
+		// second.
 		tctx, cancel := context.WithTimeout(ctx, time.Minute)
 		_, err = findInConsole(tctx, d, nearFirstFrameRE)
 		cancel()
@@ -209,9 +209,9 @@ func findInConsole(ctx context.Context, d *Device, re *regexp.Regexp) ([]string,
 	}
 }
 
-// nearFirstFrameRE matches what the console shows just before the first
-// frame: the boot trace's "keys ready" or the console's banner.
-var nearFirstFrameRE = regexp.MustCompile(`step="keys ready"|diagnostics console`)
+// nearFirstFrameRE matches the boot trace lines just before the first
+// frame: the settings opened or the boot screen made, whichever is first.
+var nearFirstFrameRE = regexp.MustCompile(`step="settings opened"|step="boot screen warmed"`)
 
 // bootTraceRE finds the firmware's boot trace lines.
 var bootTraceRE = regexp.MustCompile(`step="[^"]+" at=\S+ took=\S+`)

@@ -297,9 +297,11 @@ func (e *Engine) boot(ctx context.Context) {
 		e.st = state.Provisioned
 	}
 	// The screen first: the technician is looking at it; the BOOT record
-	// (an fsync) follows a few milliseconds later.
+	// (an fsync) follows a few milliseconds later. (For an unprovisioned
+	// device, device.Run has usually shown this very view already, and
+	// Show changes nothing.)
 	e.show()
-	e.trace("first screen drawn")
+	e.trace("engine screen shown")
 	e.record(audit.Event{Event: "BOOT", To: e.st.String(), Reason: "firmware " + e.opts.FirmwareVersion})
 	if e.current != nil {
 		go e.recheckConnection(ctx, *e.current)
