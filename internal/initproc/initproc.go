@@ -23,6 +23,9 @@ type Syscalls interface {
 	Stat(path string) error
 	// ReadAt reads len(b) bytes of the file at path from offset off.
 	ReadAt(path string, off int64, b []byte) error
+	// WriteSetting writes value to an existing kernel setting file (under
+	// /proc/sys or /sys).
+	WriteSetting(path, value string) error
 	Sync()
 	Reboot(cmd int) error
 	Wait4(pid int, ws *unix.WaitStatus, options int) (int, error)
@@ -83,14 +86,23 @@ func (p *Init) Boot(steps []Step) error {
 	if steps == nil {
 		steps = DefaultSteps("")
 	}
+	if err := p.Do(steps...); err != nil {
+		return err
+	}
+	if err := p.sys.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF); err != nil {
+		return fmt.Errorf("ctrl-alt-del off: %w", err)
+	}
+	return nil
+}
+
+// Do runs steps in order and stops at the first that fails, naming it in
+// the error.
+func (p *Init) Do(steps ...Step) error {
 	for _, s := range steps {
 		if err := s.Run(p.sys); err != nil {
 			return fmt.Errorf("%s: %w", s, err)
 		}
 		p.log.Debug("boot step", "step", s.String())
-	}
-	if err := p.sys.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF); err != nil {
-		return fmt.Errorf("ctrl-alt-del off: %w", err)
 	}
 	return nil
 }

@@ -276,3 +276,19 @@ func TestHowString(t *testing.T) {
 		t.Errorf("How(0) = %q", s)
 	}
 }
+
+func TestExpediteRCU(t *testing.T) {
+	sys := &initproctest.Sys{PID: 1}
+	if err := newInit(sys).Do(initproc.ExpediteRCU(true), initproc.ExpediteRCU(false)); err != nil {
+		t.Fatalf("Do: %v", err)
+	}
+	want := []initproctest.Call{"write /sys/kernel/rcu_expedited 1", "write /sys/kernel/rcu_expedited 0"}
+	if got := sys.Recorded(); !slices.Equal(got, want) {
+		t.Errorf("calls %q, want %q", got, want)
+	}
+	sys = &initproctest.Sys{PID: 1, Errs: map[initproctest.Call]error{"write /sys/kernel/rcu_expedited 1": unix.EACCES}}
+	err := newInit(sys).Do(initproc.ExpediteRCU(true))
+	if err == nil || !strings.HasPrefix(err.Error(), "set /sys/kernel/rcu_expedited to 1: ") || !errors.Is(err, unix.EACCES) {
+		t.Fatalf("Do = %v, want the step named and EACCES wrapped", err)
+	}
+}

@@ -89,6 +89,32 @@ func validHostname(h string) error {
 	return nil
 }
 
+// Setting writes Value to the kernel setting file Path (under /proc/sys or
+// /sys).
+type Setting struct{ Path, Value string }
+
+// String implements Step.
+func (k Setting) String() string { return fmt.Sprintf("set %s to %s", k.Path, k.Value) }
+
+// Run implements Step.
+func (k Setting) Run(sys Syscalls) error { return sys.WriteSetting(k.Path, k.Value) }
+
+// ExpediteRCU makes the kernel's RCU grace periods expedited (on) or normal
+// (off). The kernel expedites them during its own boot and stops just
+// before it starts /init; PID 1 turns them on again for the firmware's
+// start-up, whose mounts, network configuration and device opens wait for
+// grace periods, and off once the device runs: an expedited grace period
+// interrupts every CPU. On the QEMU board the start-up (main -> first
+// frame) was ~45 ms shorter with them on (two runs of 8 and 10 boots each,
+// interleaved).
+func ExpediteRCU(on bool) Step {
+	v := "0"
+	if on {
+		v = "1"
+	}
+	return Setting{Path: "/sys/kernel/rcu_expedited", Value: v}
+}
+
 const (
 	nodevNosuidNoexec = unix.MS_NODEV | unix.MS_NOSUID | unix.MS_NOEXEC
 )

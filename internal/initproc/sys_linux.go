@@ -58,6 +58,19 @@ func (Linux) ReadAt(path string, off int64, b []byte) error {
 	return nil
 }
 
+// WriteSetting implements Syscalls.
+func (Linux) WriteSetting(path, value string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(value); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 // Sync implements Syscalls.
 func (Linux) Sync() { unix.Sync() }
 

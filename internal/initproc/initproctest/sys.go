@@ -115,6 +115,11 @@ func (s *Sys) ReadAt(path string, off int64, b []byte) error {
 	return nil
 }
 
+// WriteSetting implements initproc.Syscalls.
+func (s *Sys) WriteSetting(path, value string) error {
+	return s.record("write %s %s", path, value)
+}
+
 // Sync implements initproc.Syscalls.
 func (s *Sys) Sync() { _ = s.record("sync") }
 
