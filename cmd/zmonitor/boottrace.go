@@ -14,6 +14,12 @@ import (
 // goes.
 type bootTrace struct {
 	log *slog.Logger
+	// direct, if set, logs the firstFrame step past a held log (see
+	// heldHandler), and release then lets the held lines out after it: the
+	// first frame is announced on the console at once, and the lines
+	// before it do not delay it.
+	direct  *slog.Logger
+	release func()
 
 	mu   sync.Mutex // steps end on several goroutines (keys load concurrently)
 	last time.Duration
@@ -39,5 +45,15 @@ func (b *bootTrace) at(step string, t time.Duration) {
 	took := t - b.last
 	b.last = max(b.last, t)
 	b.mu.Unlock()
-	b.log.Info("boot", "step", step, "at", t.Round(time.Millisecond), "took", took.Round(time.Millisecond))
+	log := b.log
+	if step == firstFrame && b.direct != nil {
+		log = b.direct
+	}
+	log.Info("boot", "step", step, "at", t.Round(time.Millisecond), "took", took.Round(time.Millisecond))
+	if step == firstFrame && b.release != nil {
+		b.release()
+	}
 }
+
+// firstFrame is device.Run's trace step for the first frame on the panel.
+const firstFrame = "first screen drawn"

@@ -8,12 +8,15 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/zmonitor/firmware/board"
 	"github.com/zmonitor/firmware/drivers/serialport"
 	"github.com/zmonitor/firmware/internal/clock"
+	"github.com/zmonitor/firmware/internal/engine"
 	"github.com/zmonitor/firmware/internal/initproc"
 	"github.com/zmonitor/firmware/internal/screen"
+	"github.com/zmonitor/firmware/internal/state"
 	"github.com/zmonitor/firmware/internal/version"
 )
 
@@ -51,6 +54,9 @@ func pid1() {
 	if err := ini.Boot(initproc.PseudoMounts()); err != nil {
 		fmt.Fprintf(os.Stderr, "zmonitor: boot: %v\n", err)
 	}
+	// Expedited RCU for the start-up (initproc.ExpediteRCU says why);
+	// back to normal once the engine runs.
+	rcuErr := ini.Do(initproc.ExpediteRCU(true))
 	if len(cmdline) == 0 {
 		cmdline, _ = os.ReadFile("/proc/cmdline")
 	}
@@ -59,10 +65,18 @@ func pid1() {
 	if args.verbose {
 		level = slog.LevelInfo
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	trace := &bootTrace{log: log}
+	// The start-up's Info lines wait until the first frame is on the panel
+	// or the engine runs (heldHandler says why), 5 s at most.
+	text := slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+	held := newHeldHandler(text)
+	time.AfterFunc(5*time.Second, held.release)
+	log := slog.New(held)
+	trace := &bootTrace{log: log, direct: slog.New(text), release: held.release}
 	trace.at("Go runtime started (main entered)", entered)
 	trace.mark("pseudo file systems mounted")
+	if rcuErr != nil {
+		log.Info("start-up", "err", rcuErr) // slower, not broken
+	}
 	ini = initproc.New(&initproc.Opts{Log: log})
 	if err := ini.Boot(initproc.DefaultSteps(args.deviceID)); err != nil {
 		log.Error("boot", "err", err)
@@ -77,7 +91,8 @@ func pid1() {
 			stop(h)
 		}
 	}()
-	err := bootFirmware(ctx, ini, args, log, trace, func() error { stop(initproc.Reboot); return nil })
+	err := bootFirmware(ctx, ini, args, log, trace, held.release, func() error { stop(initproc.Reboot); return nil })
+	held.release()
 	if err != nil {
 		log.Error("firmware stopped", "err", err)
 		fmt.Fprintf(os.Stderr, "zmonitor: %v\n", err)
@@ -114,7 +129,9 @@ func tuneGC() {
 	}
 }
 
-func bootFirmware(ctx context.Context, ini *initproc.Init, args kernelArgs, log *slog.Logger, trace *bootTrace, reboot func() error) error {
+// bootFirmware opens the board's parts and runs the firmware; running is
+// called once the engine runs.
+func bootFirmware(ctx context.Context, ini *initproc.Init, args kernelArgs, log *slog.Logger, trace *bootTrace, running func(), reboot func() error) error {
 	profile, err := board.Load(board.DefaultPath)
 	if err != nil {
 		return fmt.Errorf("board profile: %w", err)
@@ -142,6 +159,17 @@ func bootFirmware(ctx context.Context, ini *initproc.Init, args kernelArgs, log 
 		fonts, err := screen.New(scr.Drawer)
 		if err == nil {
 			trace.mark("screen ready (fonts parsed)")
+			// The identity is on the data partition, still mounting; the
+			// bootloader's copy on the kernel command line is normally the
+			// same. Warm the UNPROVISIONED screen with it: when they match,
+			// device.Run's own warm-up finds the frame made.
+			if args.deviceID != "" {
+				v := screen.View{State: state.Unprovisioned, DeviceID: args.deviceID, DeviceSerial: args.serial,
+					DeviceLabel: args.label, FirmwareVersion: version.Version}
+				if err := fonts.Warm(v); err == nil {
+					trace.mark("boot screen warmed (command line identity)")
+				}
+			}
 		}
 		con, err := board.OpenConsole(profile)
 		if err != nil {
@@ -186,6 +214,12 @@ func bootFirmware(ctx context.Context, ini *initproc.Init, args kernelArgs, log 
 		reboot:   reboot,
 		log:      log,
 		trace:    trace,
+		started: func(*engine.Engine) {
+			if err := ini.Do(initproc.ExpediteRCU(false)); err != nil {
+				log.Info("start-up done", "err", err)
+			}
+			running()
+		},
 	}
 	if con != nil {
 		defer con.Close()
