@@ -117,12 +117,15 @@ func Run(ctx context.Context, c Config) error {
 	}(boot)
 	// screenFor waits for the screen (nil if it failed to start).
 	screenFor := func() *screen.Screen { rs := <-sch; return rs.scr }
-	// The audit log (its whole hash chain verified as it opens) and the
-	// settings open side by side, and the first frame waits only for the
-	// settings. They record into the audit log only when they discard a
-	// stage left by an interrupted pairing, and then wait for it.
+	// The first frame waits only for the settings. The audit log (its
+	// whole hash chain verified as it opens, CPU the first frame would
+	// compete for) opens when it is first needed: after the first frame,
+	// or when the settings discard a stage left by an interrupted pairing
+	// and record it.
 	lch := make(chan openedLog, 1)
+	pending := &laterLog{ch: lch, start: make(chan struct{})}
 	go func() {
+		<-pending.start
 		alog, err := audit.Open(c.DataDir, c.Wall, c.Clock)
 		if errors.Is(err, audit.ErrTampered) {
 			c.Log.Error("audit log tampered; keeping it aside and starting a new segment", "err", err)
@@ -133,7 +136,6 @@ func Run(ctx context.Context, c Config) error {
 		}
 		lch <- openedLog{alog, err}
 	}()
-	pending := &laterLog{ch: lch}
 	set, err := settings.Open(filepath.Join(c.DataDir, settings.FileName), pending)
 	if err != nil {
 		ol := pending.wait()
@@ -177,8 +179,6 @@ func Run(ctx context.Context, c Config) error {
 	if c.ScreenDecided != nil {
 		c.ScreenDecided()
 	}
-	// The first frame did not wait for the audit log (its whole hash
-	// chain is verified as it opens); the engine does.
 	ol := pending.wait()
 	if ol.err != nil {
 		return showFault(scr, boot, "Audit log unavailable", fmt.Errorf("open audit log: %w", ol.err), c.Log)
@@ -273,16 +273,20 @@ type openedLog struct {
 	err error
 }
 
-// laterLog is the audit recorder the settings get while the audit log is
-// still opening: a Record waits for the log.
+// laterLog is the audit log before it is open: wait (or a Record) starts
+// the opening and waits for it.
 type laterLog struct {
-	once sync.Once
-	ch   <-chan openedLog
-	got  openedLog
+	once  sync.Once
+	start chan struct{} // closed: open the log
+	ch    <-chan openedLog
+	got   openedLog
 }
 
 func (l *laterLog) wait() openedLog {
-	l.once.Do(func() { l.got = <-l.ch })
+	l.once.Do(func() {
+		close(l.start)
+		l.got = <-l.ch
+	})
 	return l.got
 }
 
