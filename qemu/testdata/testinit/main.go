@@ -70,12 +70,18 @@ func bootCount() {
 }
 
 // tpm sends TPM2_GetRandom(8) to /dev/tpmrm0 and checks the response code.
+// The device is opened blocking: os.OpenFile would put a pollable device in
+// non-blocking mode, the kernel then runs the command in the background, and
+// a read before it has finished returns 0 bytes (EOF), which under a loaded
+// host made this check fail after a power cut. (go-tpm, which the firmware
+// uses, polls for readability before it reads.)
 func tpm() {
-	f, err := os.OpenFile("/dev/tpmrm0", os.O_RDWR, 0)
+	fd, err := unix.Open("/dev/tpmrm0", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		say("tpm: %v", err)
 		return
 	}
+	f := os.NewFile(uintptr(fd), "/dev/tpmrm0") // a blocking descriptor stays blocking
 	defer f.Close()
 	cmd := []byte{0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x7b, 0, 8}
 	if _, err := f.Write(cmd); err != nil {
