@@ -66,36 +66,83 @@ type pipeRW struct {
 	io.Writer
 }
 
-func TestRunWiresButtonConsoleAndScreen(t *testing.T) {
+// testWallStart is the wall clock's floor in these tests.
+var testWallStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// baseConfig is a device with the key store ks, no anchors, the system
+// clock and an in-memory 240×240 panel, its data in dir; tests change what
+// they need.
+func baseConfig(dir string, ks keys.Store) Config {
+	clk := clock.System{}
+	return Config{
+		Engine:  engine.Options{DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", ListenAddr: "127.0.0.1:0"},
+		DataDir: dir,
+		Keys:    func() (keys.Store, error) { return ks, nil },
+		Anchors: func() (*x509.CertPool, error) { return x509.NewCertPool(), nil },
+		Clock:   clk,
+		Wall:    clock.NewWall(clk, testWallStart, nil),
+		Display: &panel{img: image.NewRGBA(image.Rect(0, 0, 240, 240))},
+	}
+}
+
+func softKeys(t *testing.T) keys.Store {
+	t.Helper()
 	ks, err := softkeys.New(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ks
+}
+
+// running is a Run in the background.
+type running struct {
+	eng    *engine.Engine
+	done   chan error
+	cancel context.CancelFunc
+}
+
+// startRun runs c in the background and waits until its engine runs; a
+// Run that stops first, or an engine that does not start in 10 s, fails the
+// test.
+func startRun(t *testing.T, c Config) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	started := make(chan *engine.Engine, 1)
+	c.Started = func(e *engine.Engine) { started <- e }
+	r := &running{done: make(chan error, 1), cancel: cancel}
+	go func() { r.done <- Run(ctx, c) }()
+	select {
+	case r.eng = <-started:
+	case err := <-r.done:
+		t.Fatalf("Run stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("engine did not start")
+	}
+	return r
+}
+
+// stop ends Run and fails the test unless it ended cleanly.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	if err := <-r.done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+func TestRunWiresButtonConsoleAndScreen(t *testing.T) {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	btn := &fakeButton{presses: make(chan struct{})}
-	started := make(chan *engine.Engine, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	clk := clock.System{}
-	go func() {
-		done <- Run(ctx, Config{
-			Engine:     engine.Options{DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", ListenAddr: "127.0.0.1:0"},
-			DataDir:    t.TempDir(),
-			Keys:       func() (keys.Store, error) { return ks, nil },
-			Anchors:    func() (*x509.CertPool, error) { return x509.NewCertPool(), nil },
-			Clock:      clk,
-			Wall:       clock.NewWall(clk, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), nil),
-			Display:    &panel{img: image.NewRGBA(image.Rect(0, 0, 240, 240))},
-			Button:     btn,
-			Console:    pipeRW{inR, outW},
-			Enrollment: func() ([]byte, error) { return []byte(`{"deviceId":"ZM-001"}`), nil },
-			Address:    func() string { return "127.0.0.1" },
-			Version:    "zmonitor test",
-			Started:    func(e *engine.Engine) { started <- e },
-		})
-	}()
-	eng := <-started
+	c := baseConfig(t.TempDir(), softKeys(t))
+	c.Button = btn
+	c.Console = pipeRW{inR, outW}
+	c.Enrollment = func() ([]byte, error) { return []byte(`{"deviceId":"ZM-001"}`), nil }
+	c.Address = func() string { return "127.0.0.1" }
+	c.Version = "zmonitor test"
+	r := startRun(t, c)
+	eng := r.eng
 	lines := bufio.NewScanner(outR)
 	readUntil := func(want string) string {
 		t.Helper()
@@ -143,10 +190,10 @@ func TestRunWiresButtonConsoleAndScreen(t *testing.T) {
 	if strings.Contains(out, "pairingCode") {
 		t.Error("audit output mentions a pairing code")
 	}
-	cancel()
+	r.cancel()
 	inW.Close()
 	outR.Close()
-	if err := <-done; err != nil {
+	if err := <-r.done; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 }
@@ -155,22 +202,14 @@ func TestRunWiresButtonConsoleAndScreen(t *testing.T) {
 // log and settings were opened (they are closed again), and the panel shows
 // the device fault rather than a prompt to press the button.
 func TestKeysFailureStopsRun(t *testing.T) {
-	clk := clock.System{}
-	p := &panel{img: image.NewRGBA(image.Rect(0, 0, 240, 240))}
-	err := Run(context.Background(), Config{
-		Engine:  engine.Options{DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", ListenAddr: "127.0.0.1:0"},
-		DataDir: t.TempDir(),
-		Keys:    func() (keys.Store, error) { return nil, errors.New("TPM not answering") },
-		Anchors: func() (*x509.CertPool, error) { return x509.NewCertPool(), nil },
-		Clock:   clk,
-		Wall:    clock.NewWall(clk, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), nil),
-		Display: p,
-	})
+	c := baseConfig(t.TempDir(), nil)
+	c.Keys = func() (keys.Store, error) { return nil, errors.New("TPM not answering") }
+	err := Run(context.Background(), c)
 	if err == nil || !strings.Contains(err.Error(), "keys: TPM not answering") {
 		t.Fatalf("Run = %v, want the key store's error", err)
 	}
 	want := screen.View{State: state.Unprovisioned, DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", Fault: "TPM keys unavailable"}
-	if d := differingPixels(t, p, want); d != 0 {
+	if d := differingPixels(t, c.Display.(*panel), want); d != 0 {
 		t.Errorf("panel differs from the fault screen in %d pixels", d)
 	}
 }
@@ -216,33 +255,22 @@ func (p *lockedPanel) Draw(r image.Rectangle, src image.Image, sp image.Point) e
 // without waiting for the TPM's keys; the engine, once it starts, draws
 // nothing new for the same view.
 func TestUnprovisionedScreenDoesNotWaitForTheKeys(t *testing.T) {
-	ks, err := softkeys.New(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clk := clock.System{}
+	ks := softKeys(t)
 	p := &lockedPanel{panel: panel{img: image.NewRGBA(image.Rect(0, 0, 240, 240))}}
 	release := make(chan struct{})
 	started := make(chan *engine.Engine, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Config{
-			Engine:  engine.Options{DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", ListenAddr: "127.0.0.1:0"},
-			DataDir: t.TempDir(),
-			Keys: func() (keys.Store, error) {
-				<-release // the TPM is slow
-				return ks, nil
-			},
-			Anchors: func() (*x509.CertPool, error) { return x509.NewCertPool(), nil },
-			Clock:   clk,
-			Wall:    clock.NewWall(clk, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), nil),
-			Display: p,
-			Address: func() string { return "10.0.2.15" },
-			Started: func(e *engine.Engine) { started <- e },
-		})
-	}()
+	c := baseConfig(t.TempDir(), ks)
+	c.Keys = func() (keys.Store, error) {
+		<-release // the TPM is slow
+		return ks, nil
+	}
+	c.Display = p
+	c.Address = func() string { return "10.0.2.15" }
+	c.Started = func(e *engine.Engine) { started <- e }
+	go func() { done <- Run(ctx, c) }()
 	want := screen.View{State: state.Unprovisioned, DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", IPAddress: "10.0.2.15"}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -287,37 +315,11 @@ func (brokenButton) Run(context.Context, chan<- button.Event) error {
 // A button that cannot be used does not stop the device: it reaches its
 // first screen and keeps running, and the failure is in the audit log.
 func TestBrokenButtonIsAuditedAndTheDeviceRuns(t *testing.T) {
-	ks, err := softkeys.New(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	clk := clock.System{}
-	started := make(chan *engine.Engine, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Config{
-			Engine:  engine.Options{DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", ListenAddr: "127.0.0.1:0"},
-			DataDir: dir,
-			Keys:    func() (keys.Store, error) { return ks, nil },
-			Anchors: func() (*x509.CertPool, error) { return x509.NewCertPool(), nil },
-			Clock:   clk,
-			Wall:    clock.NewWall(clk, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), nil),
-			Display: &panel{img: image.NewRGBA(image.Rect(0, 0, 240, 240))},
-			Button:  brokenButton{},
-			Started: func(e *engine.Engine) { started <- e },
-		})
-	}()
-	var eng *engine.Engine
-	select {
-	case eng = <-started:
-	case err := <-done:
-		t.Fatalf("Run stopped: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("no first screen")
-	}
+	c := baseConfig(dir, softKeys(t))
+	c.Button = brokenButton{}
+	r := startRun(t, c)
+	eng := r.eng
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		b, _ := os.ReadFile(filepath.Join(dir, audit.FileName))
@@ -333,14 +335,11 @@ func TestBrokenButtonIsAuditedAndTheDeviceRuns(t *testing.T) {
 		t.Errorf("state %s, want UNPROVISIONED", s)
 	}
 	select {
-	case err := <-done:
+	case err := <-r.done:
 		t.Fatalf("Run stopped after the button failed: %v", err)
 	default:
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	r.stop(t)
 }
 
 // nopRecorder takes audit events and drops them.
@@ -353,12 +352,11 @@ func (nopRecorder) Record(audit.Event) error { return nil }
 // the discard waits for the log and is recorded in it.
 func TestLeftoverStageIsDiscardedIntoTheAuditLog(t *testing.T) {
 	dir := t.TempDir()
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	ca, err := testpki.NewCA("ca", base)
+	ca, err := testpki.NewCA("ca", testWallStart)
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf, err := ca.NewLeaf(testpki.ClientTemplate("client"), base)
+	leaf, err := ca.NewLeaf(testpki.ClientTemplate("client"), testWallStart)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,41 +367,14 @@ func TestLeftoverStageIsDiscardedIntoTheAuditLog(t *testing.T) {
 	if err := set.Stage(settings.Provisioning{
 		ServerURL: "https://cs.hospital.example:8443/zm", DeviceLabel: "ICU-MON-04", DeviceID: "ZM-001",
 		CACertDER: ca.Cert.Raw, ClientCertDER: leaf.Cert.Raw, ClientKeyRef: "0x81000001",
-		ConfigVersion: 3, ProvisionedAt: base,
+		ConfigVersion: 3, ProvisionedAt: testWallStart,
 	}); err != nil {
 		t.Fatal(err)
 	}
 	set.Close() // the power cut
 
-	ks, err := softkeys.New(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clk := clock.System{}
-	started := make(chan *engine.Engine, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Config{
-			Engine:  engine.Options{DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", ListenAddr: "127.0.0.1:0"},
-			DataDir: dir,
-			Keys:    func() (keys.Store, error) { return ks, nil },
-			Anchors: func() (*x509.CertPool, error) { return x509.NewCertPool(), nil },
-			Clock:   clk,
-			Wall:    clock.NewWall(clk, base, nil),
-			Display: &panel{img: image.NewRGBA(image.Rect(0, 0, 240, 240))},
-			Started: func(e *engine.Engine) { started <- e },
-		})
-	}()
-	var eng *engine.Engine
-	select {
-	case eng = <-started:
-	case err := <-done:
-		t.Fatalf("Run stopped: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("engine did not start")
-	}
+	r := startRun(t, baseConfig(dir, softKeys(t)))
+	eng := r.eng
 	if s := eng.Status().State; s != state.Unprovisioned {
 		t.Errorf("state %s, want UNPROVISIONED", s)
 	}
@@ -414,10 +385,7 @@ func TestLeftoverStageIsDiscardedIntoTheAuditLog(t *testing.T) {
 	if !strings.Contains(string(b), `"`+settings.EventStageDiscarded+`"`) || !strings.Contains(string(b), "config version 3") {
 		t.Fatalf("no STAGE_DISCARDED record for version 3; audit log:\n%s", b)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	r.stop(t)
 }
 
 // An audit log that cannot be opened stops Run with the reason, even when
@@ -428,26 +396,13 @@ func TestAuditFailureShowsTheFault(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, audit.FileName), 0o700); err != nil { // not a file
 		t.Fatal(err)
 	}
-	ks, err := softkeys.New(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clk := clock.System{}
-	p := &panel{img: image.NewRGBA(image.Rect(0, 0, 240, 240))}
-	err = Run(context.Background(), Config{
-		Engine:  engine.Options{DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", ListenAddr: "127.0.0.1:0"},
-		DataDir: dir,
-		Keys:    func() (keys.Store, error) { return ks, nil },
-		Anchors: func() (*x509.CertPool, error) { return x509.NewCertPool(), nil },
-		Clock:   clk,
-		Wall:    clock.NewWall(clk, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), nil),
-		Display: p,
-	})
+	c := baseConfig(dir, softKeys(t))
+	err := Run(context.Background(), c)
 	if err == nil || !strings.Contains(err.Error(), "open audit log") {
 		t.Fatalf("Run = %v, want the audit log's error", err)
 	}
 	want := screen.View{State: state.Unprovisioned, DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", Fault: "Audit log unavailable"}
-	if d := differingPixels(t, p, want); d != 0 {
+	if d := differingPixels(t, c.Display.(*panel), want); d != 0 {
 		t.Errorf("panel differs from the fault screen in %d pixels", d)
 	}
 }
