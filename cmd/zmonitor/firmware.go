@@ -71,7 +71,7 @@ type firmware struct {
 	clock    clock.Clock
 	wall     *clock.Wall
 	display  display.Drawer
-	screen   *screen.Screen // nil: device.Run makes it on display
+	screen   func() *screen.Screen // nil, or returning nil: device.Run makes it on display
 	button   device.ButtonSource
 	console  io.ReadWriter
 	address  func() string

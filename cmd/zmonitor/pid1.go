@@ -129,6 +129,28 @@ func tuneGC() {
 	}
 }
 
+// warmedScreen makes the screen on scr and warms the UNPROVISIONED screen
+// with the kernel command line's identity: the stored identity is on the
+// data partition, still mounting, and the bootloader's copy is normally the
+// same; when they match, device.Run's own warm-up finds the frame made. It
+// returns nil if the screen cannot be made (device.Run tries again and
+// reports why).
+func warmedScreen(scr *board.Screen, args kernelArgs, trace *bootTrace) *screen.Screen {
+	s, err := screen.New(scr.Drawer)
+	if err != nil {
+		return nil
+	}
+	trace.mark("screen ready (fonts parsed)")
+	if args.deviceID != "" {
+		v := screen.View{State: state.Unprovisioned, DeviceID: args.deviceID, DeviceSerial: args.serial,
+			DeviceLabel: args.label, FirmwareVersion: version.Version}
+		if err := s.Warm(v); err == nil {
+			trace.mark("boot screen warmed (command line identity)")
+		}
+	}
+	return s
+}
+
 // bootFirmware opens the board's parts and runs the firmware; running is
 // called once the engine runs.
 func bootFirmware(ctx context.Context, ini *initproc.Init, args kernelArgs, log *slog.Logger, trace *bootTrace, running func(), reboot func() error) error {
@@ -140,43 +162,32 @@ func bootFirmware(ctx context.Context, ini *initproc.Init, args kernelArgs, log 
 	// says why it is not waited for).
 	btn := openButton(profile, trace)
 	defer btn.Halt()
-	// The display (a mode set), its screen (the fonts parsed) and the
-	// console open while the data partition mounts.
+	// The display (a mode set) and the console open while the data
+	// partition mounts; then the same goroutine makes the screen (the
+	// fonts parsed) and warms the UNPROVISIONED screen, which device.Run
+	// waits for only where it draws (fonts).
 	type openedScreen struct {
-		scr   *board.Screen
-		fonts *screen.Screen // nil if the fonts failed: device.Run retries and reports it
-		con   *serialport.Port
-		err   error
+		scr *board.Screen
+		con *serialport.Port
+		err error
 	}
 	sch := make(chan openedScreen, 1)
+	fonts := make(chan *screen.Screen, 1) // nil: device.Run makes its own, and reports the error
 	go func() {
 		scr, err := board.OpenDisplay(profile)
 		if err != nil {
 			sch <- openedScreen{err: err}
+			fonts <- nil
 			return
 		}
 		trace.mark("display open")
-		fonts, err := screen.New(scr.Drawer)
-		if err == nil {
-			trace.mark("screen ready (fonts parsed)")
-			// The identity is on the data partition, still mounting; the
-			// bootloader's copy on the kernel command line is normally the
-			// same. Warm the UNPROVISIONED screen with it: when they match,
-			// device.Run's own warm-up finds the frame made.
-			if args.deviceID != "" {
-				v := screen.View{State: state.Unprovisioned, DeviceID: args.deviceID, DeviceSerial: args.serial,
-					DeviceLabel: args.label, FirmwareVersion: version.Version}
-				if err := fonts.Warm(v); err == nil {
-					trace.mark("boot screen warmed (command line identity)")
-				}
-			}
-		}
 		con, err := board.OpenConsole(profile)
 		if err != nil {
 			log.Error("console", "err", err) // the device still works without it
 		}
 		trace.mark("console open")
-		sch <- openedScreen{scr: scr, fonts: fonts, con: con}
+		sch <- openedScreen{scr: scr, con: con}
+		fonts <- warmedScreen(scr, args, trace)
 	}()
 	merr := ini.MountData(initproc.Data{Device: profile.Data.Device, Mount: profile.Data.Mount, FSType: profile.Data.Filesystem})
 	if merr == nil {
@@ -207,7 +218,7 @@ func bootFirmware(ctx context.Context, ini *initproc.Init, args kernelArgs, log 
 		clock:    clk,
 		wall:     clock.NewWall(clk, version.Build(), ini.SetSystemTime),
 		display:  scr.Drawer,
-		screen:   od.fonts,
+		screen:   sync.OnceValue(func() *screen.Screen { return <-fonts }),
 		button:   btn,
 		address:  net.address,
 		netLines: net.lines,

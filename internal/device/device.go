@@ -46,9 +46,10 @@ type Config struct {
 	Wall    *clock.Wall
 
 	Display display.Drawer
-	// Screen, if set, is the screen on Display, made (its fonts parsed)
-	// ahead of Run, e.g. while the data partition mounts.
-	Screen *screen.Screen
+	// Screen, if set, returns the screen on Display, made (its fonts
+	// parsed) ahead of Run, e.g. while the data partition mounts; it may
+	// wait for it. A nil screen means Run makes its own.
+	Screen func() *screen.Screen
 	// ScreenDecided, if set, is called once Run knows its first screen:
 	// the UNPROVISIONED screen is shown, or a provisioned device waits
 	// for the keys to check its client key. Work that only the engine
@@ -102,7 +103,11 @@ func Run(ctx context.Context, c Config) error {
 	}
 	sch := make(chan readyScreen, 1)
 	go func(v screen.View) { // a copy: Run changes boot below for a provisioned device
-		scr, err := c.Screen, error(nil)
+		var scr *screen.Screen
+		var err error
+		if c.Screen != nil {
+			scr = c.Screen()
+		}
 		if scr == nil {
 			scr, err = screen.New(c.Display)
 			c.Trace("screen ready (fonts parsed)")
