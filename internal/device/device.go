@@ -89,9 +89,9 @@ func Run(ctx context.Context, c Config) error {
 		c.Trace = func(string) {}
 	}
 	// The screen (its fonts parsed, the unprovisioned boot screen's glyphs
-	// made) gets ready while the audit log and the settings open: on a
-	// multi-core board the two run side by side, and on one core the
-	// screen work fills the waits for the disk.
+	// made) gets ready while the settings open: on a multi-core board the
+	// two run side by side, and on one core the screen work fills the
+	// waits for the disk.
 	boot := screen.View{State: state.Unprovisioned, DeviceID: c.Engine.DeviceID, DeviceLabel: c.Engine.DeviceLabel,
 		DeviceSerial: c.Engine.DeviceSerial, FirmwareVersion: c.Engine.FirmwareVersion}
 	if c.Address != nil {
@@ -109,8 +109,9 @@ func Run(ctx context.Context, c Config) error {
 			scr = c.Screen()
 		}
 		if scr == nil {
-			scr, err = screen.New(c.Display)
-			c.Trace("screen ready (fonts parsed)")
+			if scr, err = screen.New(c.Display); err == nil {
+				c.Trace("screen ready (fonts parsed)")
+			}
 		}
 		if err == nil {
 			if err := scr.Warm(v); err != nil {
