@@ -204,13 +204,20 @@ func TestRunWiresButtonConsoleAndScreen(t *testing.T) {
 func TestKeysFailureStopsRun(t *testing.T) {
 	c := baseConfig(t.TempDir(), nil)
 	c.Keys = func() (keys.Store, error) { return nil, errors.New("TPM not answering") }
+	runUntilFault(t, c, "keys: TPM not answering", "TPM keys unavailable")
+}
+
+// runUntilFault runs c, which must stop with an error containing wantErr
+// and leave the panel showing the device fault naming fault.
+func runUntilFault(t *testing.T, c Config, wantErr, fault string) {
+	t.Helper()
 	err := Run(context.Background(), c)
-	if err == nil || !strings.Contains(err.Error(), "keys: TPM not answering") {
-		t.Fatalf("Run = %v, want the key store's error", err)
+	if err == nil || !strings.Contains(err.Error(), wantErr) {
+		t.Fatalf("Run = %v, want an error containing %q", err, wantErr)
 	}
-	want := screen.View{State: state.Unprovisioned, DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", Fault: "TPM keys unavailable"}
+	want := screen.View{State: state.Unprovisioned, DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", Fault: fault}
 	if d := differingPixels(t, c.Display.(*panel), want); d != 0 {
-		t.Errorf("panel differs from the fault screen in %d pixels", d)
+		t.Errorf("panel differs from the %q fault screen in %d pixels", fault, d)
 	}
 }
 
@@ -348,8 +355,9 @@ type nopRecorder struct{}
 func (nopRecorder) Record(audit.Event) error { return nil }
 
 // A stage left by a pairing that a power cut interrupted is discarded when
-// the settings open, which happens while the audit log is still opening:
-// the discard waits for the log and is recorded in it.
+// the settings open, before the audit log would otherwise open (after the
+// first frame): the discard opens the log, waits for it and is recorded in
+// it.
 func TestLeftoverStageIsDiscardedIntoTheAuditLog(t *testing.T) {
 	dir := t.TempDir()
 	ca, err := testpki.NewCA("ca", testWallStart)
@@ -396,13 +404,5 @@ func TestAuditFailureShowsTheFault(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, audit.FileName), 0o700); err != nil { // not a file
 		t.Fatal(err)
 	}
-	c := baseConfig(dir, softKeys(t))
-	err := Run(context.Background(), c)
-	if err == nil || !strings.Contains(err.Error(), "open audit log") {
-		t.Fatalf("Run = %v, want the audit log's error", err)
-	}
-	want := screen.View{State: state.Unprovisioned, DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", Fault: "Audit log unavailable"}
-	if d := differingPixels(t, c.Display.(*panel), want); d != 0 {
-		t.Errorf("panel differs from the fault screen in %d pixels", d)
-	}
+	runUntilFault(t, baseConfig(dir, softKeys(t)), "open audit log", "Audit log unavailable")
 }
