@@ -32,6 +32,9 @@ var (
 	// ErrUnsupported: a request the TPM keys cannot serve (wrong hash,
 	// wrong curve, wrong key type).
 	ErrUnsupported = errors.New("unsupported request")
+	// ErrSelfTest: the TPM's self test failed; the TPM is in failure mode
+	// and holds no usable key until it is replaced or reset.
+	ErrSelfTest = errors.New("TPM self test failed")
 	// ErrClosed: the Store was closed, or the client key was committed or
 	// discarded already.
 	ErrClosed = errors.New("closed")

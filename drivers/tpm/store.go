@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/ecdh"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -172,6 +173,9 @@ func (s *Store) open() error {
 	if err := s.startup(); err != nil {
 		return err
 	}
+	if err := s.selfTest(); err != nil {
+		return err
+	}
 	srk, err := s.ensureSRK()
 	if err != nil {
 		return err
@@ -233,6 +237,36 @@ func (s *Store) startup() error {
 		return wrap("startup", err)
 	}
 	return nil
+}
+
+// selfTestNo is TPM2_SelfTest with fullTest NO: a header without
+// sessions (tag, size 11, command code) and the one-byte parameter.
+var selfTestNo = []byte{0x80, 0x01, 0, 0, 0, 11, 0, 0, 0x01, 0x43, 0}
+
+// selfTest has the TPM test every algorithm it has not tested yet
+// (TPM2_SelfTest, fullTest NO) before a key is used, and fails if the TPM
+// is in failure mode. Kernels usually run the same test when they probe
+// the TPM; the QEMU board's kernel leaves it to the firmware (docs/tpm.md,
+// "Self test"), so that it runs while the first screen is up rather than
+// before /init. On a TPM that has tested everything already it returns at
+// once. A TPM still testing in the background answers TESTING, which the
+// retrying transport waits out.
+func (s *Store) selfTest() error {
+	rsp, err := s.tpm.Send(selfTestNo)
+	if err != nil {
+		return wrap("self test", err)
+	}
+	if len(rsp) < 10 {
+		return fmt.Errorf("tpm: self test: response of %d bytes, shorter than a header", len(rsp))
+	}
+	switch rc := tpm2.TPMRC(binary.BigEndian.Uint32(rsp[6:10])); {
+	case rc == tpm2.TPMRCSuccess:
+		return nil
+	case rc == tpm2.TPMRCFailure:
+		return fmt.Errorf("tpm: self test: %w: %w", ErrSelfTest, rc)
+	default:
+		return wrap("self test", rc)
+	}
 }
 
 // readKey reads the key at h. ok is false when the handle is empty; a key
