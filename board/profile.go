@@ -229,7 +229,7 @@ func QEMUVirt() Profile {
 	p := common("qemu-virt")
 	p.Button.Line = Line{Chip: "9030000.pl061", Offset: 3}
 	p.Button.ActiveLow = false
-	p.Display = Display{Kind: Framebuffer, Width: 240, Height: 240, Framebuffer: "/dev/fb0", TTY: "/dev/tty0"}
+	p.Display = Display{Kind: Framebuffer, Width: 240, Height: 240, Framebuffer: "/dev/fb0"}
 	p.Console.Device = "/dev/ttyAMA0"
 	p.Data.Device = "/dev/vda"
 	return p

@@ -47,7 +47,7 @@ func TestQEMUVirtWiring(t *testing.T) {
 	if p.Button.Line != (Line{Chip: "9030000.pl061", Offset: 3}) || p.Button.ActiveLow {
 		t.Errorf("button %+v: want PL061 line 3 active high", p.Button)
 	}
-	if p.Display.Kind != Framebuffer || p.Display.Framebuffer != "/dev/fb0" || p.Display.Width != 240 || p.Display.Height != 240 || p.Display.TTY != "/dev/tty0" {
+	if p.Display.Kind != Framebuffer || p.Display.Framebuffer != "/dev/fb0" || p.Display.Width != 240 || p.Display.Height != 240 || p.Display.TTY != "" {
 		t.Errorf("display %+v", p.Display)
 	}
 	if p.Console != (Console{"/dev/ttyAMA0", 115200}) || p.TPM.Path != "/dev/tpmrm0" || p.Data != (Data{"/dev/vda", "ext4", "/data"}) || p.Network != (Network{"eth0", true}) {

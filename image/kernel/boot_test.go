@@ -24,7 +24,7 @@ import (
 
 // bootNodes are the nodes testdata/bootcheck must report on this board.
 var bootNodes = []string{
-	"/dev/console", "/dev/null", "/dev/tty0", "/dev/tpm0", "/dev/tpmrm0",
+	"/dev/console", "/dev/null", "/dev/tpm0", "/dev/tpmrm0",
 	"/dev/fb0", "/dev/gpiochip0", "/dev/vda", "/dev/rtc0", "/sys/class/net/eth0",
 }
 

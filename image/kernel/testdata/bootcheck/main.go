@@ -46,7 +46,7 @@ func buttonLine() string {
 
 // wanted are the nodes the firmware needs on the qemu-virt board.
 var wanted = []string{
-	"/dev/console", "/dev/null", "/dev/tty0", "/dev/tpm0", "/dev/tpmrm0",
+	"/dev/console", "/dev/null", "/dev/tpm0", "/dev/tpmrm0",
 	"/dev/fb0", "/dev/gpiochip0", "/dev/vda", "/dev/rtc0", "/sys/class/net/eth0",
 }
 
