@@ -404,6 +404,15 @@ func (b *Board) ExpectSubmatch(ctx context.Context, re *regexp.Regexp) ([]string
 	return b.cons.expect(ctx, re)
 }
 
+// Watch waits until re matches anywhere in the console output kept (all
+// boots) and returns the submatches (0 is the whole match). Unlike Expect
+// it leaves the cursor alone, and unlike a loop over ConsoleText it does
+// not poll: it wakes when output arrives, so a benchmark waiting for a
+// console line takes no CPU from the guest it times.
+func (b *Board) Watch(ctx context.Context, re *regexp.Regexp) ([]string, error) {
+	return b.cons.watch(ctx, re)
+}
+
 // ConsoleText returns the console output kept in memory (all boots).
 func (b *Board) ConsoleText() string { return b.cons.text() }
 

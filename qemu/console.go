@@ -73,28 +73,50 @@ var ErrConsoleClosed = errors.New("console closed")
 // cursor past the match and returns the match's submatches (0: the whole
 // match).
 func (c *console) expect(ctx context.Context, re *regexp.Regexp) ([]string, error) {
+	return c.await(ctx, re, true)
+}
+
+// watch waits until re matches anywhere in the output kept and returns the
+// match's submatches; the cursor stays where it is.
+func (c *console) watch(ctx context.Context, re *regexp.Regexp) ([]string, error) {
+	return c.await(ctx, re, false)
+}
+
+// await waits, without polling, for re to match the output after the
+// cursor (expect) or all of it (watch).
+func (c *console) await(ctx context.Context, re *regexp.Regexp, expect bool) ([]string, error) {
+	what := "watch"
+	if expect {
+		what = "expect"
+	}
 	for {
 		c.mu.Lock()
-		tail := c.buf[c.cursor:]
-		if loc := re.FindSubmatchIndex(tail); loc != nil {
+		from := 0
+		if expect {
+			from = c.cursor
+		}
+		text := c.buf[from:]
+		if loc := re.FindSubmatchIndex(text); loc != nil {
 			subs := make([]string, len(loc)/2)
 			for i := range subs {
 				if loc[2*i] >= 0 {
-					subs[i] = string(tail[loc[2*i]:loc[2*i+1]])
+					subs[i] = string(text[loc[2*i]:loc[2*i+1]])
 				}
 			}
-			c.cursor += loc[1]
+			if expect {
+				c.cursor += loc[1]
+			}
 			c.mu.Unlock()
 			return subs, nil
 		}
 		more, closed := c.more, c.closed
 		c.mu.Unlock()
 		if closed != nil {
-			return nil, fmt.Errorf("expect %q: %w (%v)", re, ErrConsoleClosed, closed)
+			return nil, fmt.Errorf("%s %q: %w (%v)", what, re, ErrConsoleClosed, closed)
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("expect %q: %w", re, ctx.Err())
+			return nil, fmt.Errorf("%s %q: %w", what, re, ctx.Err())
 		case <-more:
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fakeQMP serves QMP on a unix socket: the greeting, then one reply per
@@ -153,6 +154,45 @@ func TestConsoleExpect(t *testing.T) {
 	cancel()
 	if _, err := c.expect(ctx, regexp.MustCompile(`boot`)); !errors.Is(err, context.Canceled) {
 		t.Errorf("expect after restart sees old output or no cancel: %v", err)
+	}
+}
+
+func TestConsoleWatch(t *testing.T) {
+	c := newConsole(nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.Write([]byte("boot 1\n"))
+	if _, err := c.expect(ctx, regexp.MustCompile(`boot 1`)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan []string, 1)
+	go func() {
+		m, err := c.watch(ctx, regexp.MustCompile(`frame at=(\S+)`))
+		if err != nil {
+			t.Error(err)
+		}
+		done <- m
+	}()
+	select {
+	case m := <-done:
+		t.Fatalf("matched %q before the line came", m)
+	case <-time.After(20 * time.Millisecond):
+	}
+	c.Write([]byte("fra"))
+	c.Write([]byte("me at=1.2s\nprompt> "))
+	if m := <-done; !slices.Equal(m, []string{"frame at=1.2s", "1.2s"}) {
+		t.Errorf("match %q", m)
+	}
+	// Watch sees what is before the cursor and leaves the cursor alone.
+	if m, err := c.watch(ctx, regexp.MustCompile(`boot (\d)`)); err != nil || m[1] != "1" {
+		t.Errorf("watch before the cursor: %q %v", m, err)
+	}
+	if m, err := c.expect(ctx, regexp.MustCompile(`frame at=(\S+)`)); err != nil || m[1] != "1.2s" {
+		t.Errorf("expect after watch: %q %v", m, err)
+	}
+	c.end(nil)
+	if _, err := c.watch(ctx, regexp.MustCompile(`never`)); !errors.Is(err, ErrConsoleClosed) {
+		t.Errorf("watch after end: %v", err)
 	}
 }
 

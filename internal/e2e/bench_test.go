@@ -99,9 +99,13 @@ func BenchmarkQEMUBoot(b *testing.B) {
 		// accesses wait meanwhile. Polling from a fixed 0.7 s after QEMU
 		// started took ~45 screenshots a boot and slowed the boot itself
 		// by ~0.2 s. The time reported is when a screenshot shows the
-		// screen, so it can only be late, never early.
+		// screen, so it can only be late, never early. Watch, not Expect:
+		// the boot trace and the console's own output interleave in no
+		// fixed order, so it searches the whole text; and it wakes on
+		// output instead of polling (a 2 ms poll of the console took host
+		// CPU from the boot it timed).
 		tctx, cancel := context.WithTimeout(ctx, time.Minute)
-		m, err := findInConsole(tctx, d, firstScreenRE)
+		m, err := d.Watch(tctx, firstScreenRE)
 		cancel()
 		if err != nil {
 			b.Fatalf("no boot trace of the first frame on the console: %v\n%s", err, tailOf(d.ConsoleText(), 1500))
@@ -142,7 +146,7 @@ func BenchmarkQEMUBoot(b *testing.B) {
 		// under QEMU): a technician does not press within that time, and a
 		// press during it would measure the warm-up, not the press.
 		tctx, cancel = context.WithTimeout(ctx, 10*time.Second)
-		_, err = findInConsole(tctx, d, warmedRE)
+		_, err = d.Watch(tctx, warmedRE)
 		cancel()
 		if err != nil {
 			b.Fatalf("no boot trace of the pairing screen warm-up: %v", err)
@@ -160,7 +164,7 @@ func BenchmarkQEMUBoot(b *testing.B) {
 		}
 		presses = append(presses, time.Since(press))
 		tctx, cancel = context.WithTimeout(ctx, 10*time.Second)
-		pm, err := findInConsole(tctx, d, pressTraceRE)
+		pm, err := d.Watch(tctx, pressTraceRE)
 		cancel()
 		if err != nil {
 			b.Fatalf("no trace of the press on the console: %v\n%s", err, tailOf(d.ConsoleText(), 1500))
@@ -188,24 +192,6 @@ func BenchmarkQEMUBoot(b *testing.B) {
 	b.Logf("press → decodable QR %v; one screenshot takes %v (median of %d)", presses, median(polls), len(polls))
 	b.Logf("press seen by the firmware → pairing screen written (guest's own clock) %v", guestPresses)
 	b.Logf("boot trace of the first timed boot:\n%s", trace)
-}
-
-// findInConsole waits until re matches somewhere in this boot's console
-// output and returns the submatches. The boot trace and the console's own
-// output interleave in no fixed order (the first frame's trace line can come
-// before the console's banner), so this searches the whole text rather
-// than reading on from the last Expect.
-func findInConsole(ctx context.Context, d *Device, re *regexp.Regexp) ([]string, error) {
-	for {
-		if m := re.FindStringSubmatch(d.ConsoleText()); m != nil {
-			return m, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("console never matched %q: %w", re, ctx.Err())
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
 }
 
 // bootTraceRE finds the firmware's boot trace lines.
