@@ -47,6 +47,11 @@ func parseCmdline(s string) kernelArgs {
 // pid1 is the firmware as the kernel's /init. It never returns.
 func pid1() {
 	entered := sinceKernelStart() // before anything: Go's start-up cost
+	// The board profile (in the initramfs) is read and checked while the
+	// pseudo file systems mount: its JSON decoding is cold code, 30-45 ms
+	// under QEMU, and the data partition's mount waits for it.
+	profile := sync.OnceValues(func() (board.Profile, error) { return board.Load(board.DefaultPath) })
+	go profile()
 	tuneGC()
 	sigs := initproc.Notify()
 	cmdline, _ := os.ReadFile("/proc/cmdline")
@@ -91,7 +96,7 @@ func pid1() {
 			stop(h)
 		}
 	}()
-	err := bootFirmware(ctx, ini, args, log, trace, held.release, func() error { stop(initproc.Reboot); return nil })
+	err := bootFirmware(ctx, ini, profile, args, log, trace, held.release, func() error { stop(initproc.Reboot); return nil })
 	held.release()
 	if err != nil {
 		log.Error("firmware stopped", "err", err)
@@ -103,7 +108,7 @@ func pid1() {
 		how = initproc.Halt
 	}
 	mount := "/data"
-	if p, err := board.Load(board.DefaultPath); err == nil {
+	if p, err := profile(); err == nil {
 		mount = p.Data.Mount
 	}
 	if err := ini.Shutdown(how, mount); err != nil {
@@ -153,8 +158,8 @@ func warmedScreen(scr *board.Screen, args kernelArgs, trace *bootTrace) *screen.
 
 // bootFirmware opens the board's parts and runs the firmware; running is
 // called once the engine runs.
-func bootFirmware(ctx context.Context, ini *initproc.Init, args kernelArgs, log *slog.Logger, trace *bootTrace, running func(), reboot func() error) error {
-	profile, err := board.Load(board.DefaultPath)
+func bootFirmware(ctx context.Context, ini *initproc.Init, loadProfile func() (board.Profile, error), args kernelArgs, log *slog.Logger, trace *bootTrace, running func(), reboot func() error) error {
+	profile, err := loadProfile()
 	if err != nil {
 		return fmt.Errorf("board profile: %w", err)
 	}
