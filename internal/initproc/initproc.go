@@ -21,6 +21,9 @@ type Syscalls interface {
 	Sethostname(name string) error
 	// Stat reports whether path exists (nil) or why not.
 	Stat(path string) error
+	// IsMountPoint reports whether a file system is mounted on path (false
+	// for a missing path).
+	IsMountPoint(path string) (bool, error)
 	// ReadAt reads len(b) bytes of the file at path from offset off.
 	ReadAt(path string, off int64, b []byte) error
 	// WriteSetting writes value to an existing kernel setting file (under

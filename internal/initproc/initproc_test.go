@@ -33,6 +33,34 @@ func mounts(calls []initproctest.Call) []string {
 	return m
 }
 
+func TestMountingAgainStacksNothing(t *testing.T) {
+	// PID 1 mounts the pseudo file systems first, then runs every boot
+	// step (the same mounts included): proc, devpts and tmpfs would stack
+	// a second instance on top if they were mounted again.
+	sys := &initproctest.Sys{PID: 1}
+	p := newInit(sys)
+	if err := p.Boot(initproc.PseudoMounts()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Boot(initproc.DefaultSteps("zm-0001")); err != nil {
+		t.Fatal(err)
+	}
+	got := mounts(sys.Recorded())
+	want := []string{"proc /proc", "sysfs /sys", "devtmpfs /dev", "devpts /dev/pts", "tmpfs /run", "tmpfs /tmp"}
+	if !slices.Equal(got, want) {
+		t.Errorf("mounts %q, want each once: %q", got, want)
+	}
+	sys.Files = map[string][]byte{"/dev/vda": ext4Image()}
+	for range 2 {
+		if err := p.MountData(vda); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(mounts(sys.Recorded())); n != len(want)+1 {
+		t.Errorf("%d mounts after mounting the data partition twice, want %d", n, len(want)+1)
+	}
+}
+
 func TestBootMountsInOrder(t *testing.T) {
 	sys := &initproctest.Sys{PID: 1}
 	p := newInit(sys)

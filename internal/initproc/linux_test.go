@@ -61,3 +61,22 @@ func TestMountDataRealImages(t *testing.T) {
 		t.Error("100-byte device accepted")
 	}
 }
+
+func TestIsMountPoint(t *testing.T) {
+	var l initproc.Linux
+	dir := t.TempDir()
+	for _, c := range []struct {
+		path string
+		want bool
+	}{
+		{"/", true},
+		{"/proc", true},
+		{dir, false},
+		{filepath.Join(dir, "missing"), false},
+	} {
+		got, err := l.IsMountPoint(c.path)
+		if err != nil || got != c.want {
+			t.Errorf("IsMountPoint(%s) = %v, %v; want %v", c.path, got, err, c.want)
+		}
+	}
+}

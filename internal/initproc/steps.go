@@ -16,8 +16,10 @@ type Step interface {
 	String() string
 }
 
-// Mount mounts a file system, creating the mount point first. A mount point
-// that is already mounted (EBUSY) is not an error.
+// Mount mounts a file system, creating the mount point first. A target that
+// already has a file system mounted on it is left as it is: mounting proc,
+// devpts or tmpfs again would stack a second, empty instance on top, since
+// mount(2) refuses (EBUSY) only the very same file system at the same place.
 type Mount struct {
 	Source, Target, FSType string
 	Flags                  uintptr
@@ -31,6 +33,13 @@ func (m Mount) String() string { return fmt.Sprintf("mount %s on %s", m.FSType, 
 
 // Run implements Step.
 func (m Mount) Run(sys Syscalls) error {
+	mounted, err := sys.IsMountPoint(m.Target)
+	if err != nil {
+		return fmt.Errorf("mount point: %w", err)
+	}
+	if mounted {
+		return nil
+	}
 	perm := m.Perm
 	if perm == 0 {
 		perm = 0o755
@@ -38,7 +47,7 @@ func (m Mount) Run(sys Syscalls) error {
 	if err := sys.MkdirAll(m.Target, perm); err != nil {
 		return fmt.Errorf("mount point: %w", err)
 	}
-	err := sys.Mount(m.Source, m.Target, m.FSType, m.Flags, m.Data)
+	err = sys.Mount(m.Source, m.Target, m.FSType, m.Flags, m.Data)
 	if errors.Is(err, unix.EBUSY) {
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -40,6 +41,32 @@ func (Linux) Sethostname(name string) error { return unix.Sethostname([]byte(nam
 func (Linux) Stat(path string) error {
 	_, err := os.Stat(path)
 	return err
+}
+
+// IsMountPoint implements Syscalls with statx's STATX_ATTR_MOUNT_ROOT
+// (Linux 5.8 and later), and otherwise by comparing path's device with its
+// parent directory's.
+func (Linux) IsMountPoint(path string) (bool, error) {
+	var st unix.Statx_t
+	err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS, &st)
+	if errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if st.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 {
+		return st.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0, nil
+	}
+	clean := filepath.Clean(path)
+	if clean == "/" {
+		return true, nil
+	}
+	var parent unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, filepath.Dir(clean), 0, unix.STATX_BASIC_STATS, &parent); err != nil {
+		return false, err
+	}
+	return st.Dev_major != parent.Dev_major || st.Dev_minor != parent.Dev_minor, nil
 }
 
 // ReadAt implements Syscalls.

@@ -38,6 +38,9 @@ type Sys struct {
 	// Now is the system time set by Settimeofday; RTC the last RTC write.
 	Now, RTC time.Time
 	sleeps   int
+	// mounted are the targets of the mounts that succeeded and were not
+	// unmounted since.
+	mounted map[string]bool
 }
 
 func (s *Sys) record(format string, args ...any) error {
@@ -58,14 +61,38 @@ func (s *Sys) Recorded() []Call {
 // Getpid implements initproc.Syscalls.
 func (s *Sys) Getpid() int { return s.PID }
 
-// Mount implements initproc.Syscalls.
+// Mount implements initproc.Syscalls. Like the kernel, it stacks a second
+// mount on a target that has one; IsMountPoint reports the targets.
 func (s *Sys) Mount(source, target, fstype string, flags uintptr, data string) error {
-	return s.record("mount %s %s %s %#x %s", source, target, fstype, flags, data)
+	if err := s.record("mount %s %s %s %#x %s", source, target, fstype, flags, data); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mounted == nil {
+		s.mounted = map[string]bool{}
+	}
+	s.mounted[target] = true
+	return nil
 }
 
 // Unmount implements initproc.Syscalls.
 func (s *Sys) Unmount(target string, flags int) error {
-	return s.record("unmount %s %d", target, flags)
+	if err := s.record("unmount %s %d", target, flags); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.mounted, target)
+	return nil
+}
+
+// IsMountPoint implements initproc.Syscalls (not recorded): true for the
+// targets of the mounts that succeeded and were not unmounted since.
+func (s *Sys) IsMountPoint(path string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mounted[path], nil
 }
 
 // MkdirAll implements initproc.Syscalls.
