@@ -62,10 +62,15 @@ func (s *Sys) Recorded() []Call {
 func (s *Sys) Getpid() int { return s.PID }
 
 // Mount implements initproc.Syscalls. Like the kernel, it stacks a second
-// mount on a target that has one; IsMountPoint reports the targets.
+// mount on a target that has one (IsMountPoint reports the targets), and it
+// refuses (EINVAL) to mount as ext4 a source in Files that has no ext4
+// superblock magic.
 func (s *Sys) Mount(source, target, fstype string, flags uintptr, data string) error {
 	if err := s.record("mount %s %s %s %#x %s", source, target, fstype, flags, data); err != nil {
 		return err
+	}
+	if b, ok := s.visible(source); ok && fstype == "ext4" && !HasExt4Magic(b) {
+		return unix.EINVAL
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -193,4 +198,11 @@ func (s *Sys) Sleep(d time.Duration) {
 	defer s.mu.Unlock()
 	s.sleeps++
 	s.Slept += d
+}
+
+// HasExt4Magic reports whether b holds the ext4 superblock magic (0xEF53 at
+// byte 1024+0x38).
+func HasExt4Magic(b []byte) bool {
+	const off = 1024 + 0x38
+	return len(b) >= off+2 && b[off] == 0x53 && b[off+1] == 0xEF
 }
