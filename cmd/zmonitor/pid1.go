@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"image"
 	"log/slog"
 	"os"
 	"runtime/debug"
@@ -52,6 +53,7 @@ func pid1() {
 	// under QEMU, and the data partition's mount waits for it.
 	profile := sync.OnceValues(func() (board.Profile, error) { return board.Load(board.DefaultPath) })
 	go profile()
+	early := startEarlyScreen()
 	tuneGC()
 	sigs := initproc.Notify()
 	cmdline, _ := os.ReadFile("/proc/cmdline")
@@ -96,7 +98,7 @@ func pid1() {
 			stop(h)
 		}
 	}()
-	err := bootFirmware(ctx, ini, profile, args, log, trace, held.release, func() error { stop(initproc.Reboot); return nil })
+	err := bootFirmware(ctx, ini, profile, early, args, log, trace, held.release, func() error { stop(initproc.Reboot); return nil })
 	held.release()
 	if err != nil {
 		log.Error("firmware stopped", "err", err)
@@ -134,43 +136,34 @@ func tuneGC() {
 	}
 }
 
-// warmedScreen makes the screen on scr and warms the UNPROVISIONED screen
-// with the kernel command line's identity: the stored identity is on the
-// data partition, still mounting, and the bootloader's copy is normally the
-// same; when they match, device.Run's own warm-up finds the frame made. It
-// returns nil if the screen cannot be made (device.Run tries again and
-// reports why).
-func warmedScreen(scr *board.Screen, args kernelArgs, trace *bootTrace) *screen.Screen {
-	s, err := screen.New(scr.Drawer)
-	if err != nil {
-		return nil
-	}
-	trace.mark("screen ready (fonts parsed)")
-	if args.deviceID != "" {
-		v := screen.View{State: state.Unprovisioned, DeviceID: args.deviceID, DeviceSerial: args.serial,
-			DeviceLabel: args.label, FirmwareVersion: version.Version}
-		if err := s.Warm(v); err == nil {
-			trace.mark("boot screen warmed (command line identity)")
-		}
-	}
-	return s
+// bootView is the UNPROVISIONED screen with the kernel command line's
+// identity: the stored identity is on the data partition, still mounting
+// when the screen is rendered ahead, and the bootloader's copy is normally
+// the same; when they match, device.Run finds the frame made.
+func bootView(args kernelArgs) screen.View {
+	return screen.View{State: state.Unprovisioned, DeviceID: args.deviceID, DeviceSerial: args.serial,
+		DeviceLabel: args.label, FirmwareVersion: version.Version}
 }
 
 // bootFirmware opens the board's parts and runs the firmware; running is
 // called once the engine runs.
-func bootFirmware(ctx context.Context, ini *initproc.Init, loadProfile func() (board.Profile, error), args kernelArgs, log *slog.Logger, trace *bootTrace, running func(), reboot func() error) error {
+func bootFirmware(ctx context.Context, ini *initproc.Init, loadProfile func() (board.Profile, error), early *earlyScreen, args kernelArgs, log *slog.Logger, trace *bootTrace, running func(), reboot func() error) error {
+	defer early.request(nil)
 	profile, err := loadProfile()
 	if err != nil {
 		return fmt.Errorf("board profile: %w", err)
+	}
+	if args.deviceID != "" {
+		early.request(&warmRequest{view: bootView(args), size: image.Pt(profile.Display.Width, profile.Display.Height)})
 	}
 	// The button starts opening before anything is drawn (openingButton
 	// says why it is not waited for).
 	btn := openButton(profile, trace)
 	defer btn.Halt()
 	// The display (a mode set) and the console open while the data
-	// partition mounts; then the same goroutine makes the screen (the
-	// fonts parsed) and warms the UNPROVISIONED screen, which device.Run
-	// waits for only where it draws (fonts).
+	// partition mounts; then the same goroutine makes the screen with the
+	// early renderer, which device.Run waits for only where it draws
+	// (fonts).
 	type openedScreen struct {
 		scr *board.Screen
 		con *serialport.Port
@@ -192,7 +185,7 @@ func bootFirmware(ctx context.Context, ini *initproc.Init, loadProfile func() (b
 		}
 		trace.mark("console open")
 		sch <- openedScreen{scr: scr, con: con}
-		fonts <- warmedScreen(scr, args, trace)
+		fonts <- early.screen(scr.Drawer, trace)
 	}()
 	merr := ini.MountData(initproc.Data{Device: profile.Data.Device, Mount: profile.Data.Mount, FSType: profile.Data.Filesystem})
 	if merr == nil {

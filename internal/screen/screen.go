@@ -1,6 +1,7 @@
 package screen
 
 import (
+	"errors"
 	"fmt"
 	"image"
 
@@ -22,15 +23,37 @@ type Screen struct {
 
 // New returns a Screen drawing on d, which must be at least 240×240.
 func New(d display.Drawer) (*Screen, error) {
-	b := d.Bounds()
-	if b.Dx() < MinWidth || b.Dy() < MinHeight {
-		return nil, fmt.Errorf("%w: display %s is %d×%d", ErrTooSmall, d, b.Dx(), b.Dy())
+	if err := checkDisplay(d); err != nil {
+		return nil, err
 	}
 	r, err := NewRenderer()
 	if err != nil {
 		return nil, err
 	}
-	return &Screen{d: d, r: r, size: b.Size()}, nil
+	return NewWithRenderer(d, r)
+}
+
+// NewWithRenderer returns a Screen drawing on d with r, whose fonts were
+// parsed, and frames perhaps rendered, before the display was open. The
+// Screen owns r from then on. A view r rendered last at d's size is shown
+// without being rendered again.
+func NewWithRenderer(d display.Drawer, r *Renderer) (*Screen, error) {
+	if r == nil {
+		return nil, errors.New("screen: no renderer")
+	}
+	if err := checkDisplay(d); err != nil {
+		return nil, err
+	}
+	return &Screen{d: d, r: r, size: d.Bounds().Size()}, nil
+}
+
+// checkDisplay refuses a display smaller than the screens' layout.
+func checkDisplay(d display.Drawer) error {
+	b := d.Bounds()
+	if b.Dx() < MinWidth || b.Dy() < MinHeight {
+		return fmt.Errorf("%w: display %s is %d×%d", ErrTooSmall, d, b.Dx(), b.Dy())
+	}
+	return nil
 }
 
 // Show draws v: the whole frame when the screen changed, only the

@@ -650,3 +650,42 @@ func (r *Renderer) cachedGlyphs() int {
 	}
 	return n
 }
+
+func TestNewWithRendererShowsTheFrameRenderedBeforeTheDisplayOpened(t *testing.T) {
+	r, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := SampleView(state.Unprovisioned)
+	early, err := r.Render(v, 240, 240) // before any display exists
+	if err != nil {
+		t.Fatal(err)
+	}
+	glyphs := r.cachedGlyphs()
+	p := newRecorder(240, 240)
+	s, err := NewWithRenderer(p, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.r != r {
+		t.Fatal("the Screen does not draw with the renderer it was given")
+	}
+	if err := s.Show(v); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.cachedGlyphs(); n != glyphs {
+		t.Errorf("showing the view rendered early rasterized %d more glyphs", n-glyphs)
+	}
+	if !bytes.Equal(s.Frame().Img.Pix, early.Img.Pix) {
+		t.Error("the frame shown differs from the one rendered before the display opened")
+	}
+	if got := p.take(); len(got) != 1 || got[0] != p.panel.Rect {
+		t.Errorf("want one whole-frame push, got %v", got)
+	}
+	if _, err := NewWithRenderer(newRecorder(200, 240), r); !errors.Is(err, ErrTooSmall) {
+		t.Errorf("small display: %v", err)
+	}
+	if _, err := NewWithRenderer(p, nil); err == nil {
+		t.Error("no renderer: no error")
+	}
+}
