@@ -8,7 +8,7 @@ ZM_CACHE  ?= /var/cache/zmonitor
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BUILDTIME ?= $(shell git log -1 --format=%cI 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
 PKG       := github.com/zmonitor/firmware
-LDFLAGS   := -s -w -X $(PKG)/internal/version.Version=$(VERSION) -X $(PKG)/internal/version.BuildTime=$(BUILDTIME)
+LDFLAGS   := -s -w -X $(PKG)/internal/base/version.Version=$(VERSION) -X $(PKG)/internal/base/version.BuildTime=$(BUILDTIME)
 FUZZTIME  ?= 3s
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 

@@ -4,7 +4,7 @@
 # so the board always runs what ships.
 #
 # Usage: scripts/build-firmware.sh OUT [VERSION [BUILDTIME]]
-#   VERSION   stamped into internal/version (default: git describe)
+#   VERSION   stamped into internal/base/version (default: git describe)
 #   BUILDTIME RFC 3339, the wall-clock floor (default: the last commit's time)
 #
 # Inlining policy (docs/image.md, "Binary size"). The firmware must stay
@@ -37,8 +37,8 @@ cold_std=(fmt errors context time os/... syscall log/... net/...
   crypto/tls crypto/x509 crypto/ecdsa crypto/rsa crypto/internal/fips140/rsa
   crypto/ecdh crypto/hpke math/big encoding/asn1 encoding/pem)
 hot_other=(github.com/golang/freetype/... github.com/fogleman/gg golang.org/x/image/...
-  github.com/skip2/go-qrcode/... "$pkg/internal/screen" "$pkg/internal/qr"
-  "$pkg/drivers/..." "$pkg/internal/audit")
+  github.com/skip2/go-qrcode/... "$pkg/internal/fw/screen" "$pkg/internal/fw/qr"
+  "$pkg/drivers/..." "$pkg/internal/fw/audit")
 
 # For each package the last matching -gcflags pattern wins.
 gcflags=(-gcflags=all=-l -gcflags=std=)
@@ -46,5 +46,5 @@ for p in "${cold_std[@]}"; do gcflags+=("-gcflags=$p=-l"); done
 for p in "${hot_other[@]}"; do gcflags+=("-gcflags=$p="); done
 
 CGO_ENABLED=0 GOOS=linux GOARCH=arm64 "${GO:-go}" build -trimpath "${gcflags[@]}" \
-  -ldflags "-s -w -X $pkg/internal/version.Version=$version -X $pkg/internal/version.BuildTime=$buildtime" \
+  -ldflags "-s -w -X $pkg/internal/base/version.Version=$version -X $pkg/internal/base/version.BuildTime=$buildtime" \
   -o "$out" ./cmd/zmonitor

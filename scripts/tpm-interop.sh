@@ -6,7 +6,7 @@
 # usage: scripts/tpm-interop.sh STATE_DIR RECORD_JSON [PORT]
 #   STATE_DIR    swtpm --tpmstate directory of a provisioned device (no swtpm
 #                may be running on it)
-#   RECORD_JSON  the device's enrollment record (internal/enroll JSON)
+#   RECORD_JSON  the device's enrollment record (internal/proto/enroll JSON)
 #   PORT         TCP command port for a temporary swtpm (default 2321; the
 #                control channel uses PORT+1), bound to 127.0.0.1
 # env: IDENTITY_HANDLE (0x81010001), PAYLOAD_HANDLE (0x81010002)

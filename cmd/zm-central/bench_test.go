@@ -18,8 +18,8 @@ import (
 	"github.com/zmonitor/firmware/internal/central/server"
 	"github.com/zmonitor/firmware/internal/central/store"
 	"github.com/zmonitor/firmware/internal/central/store/pgtest"
-	"github.com/zmonitor/firmware/internal/endpoint"
-	"github.com/zmonitor/firmware/internal/pairing"
+	"github.com/zmonitor/firmware/internal/fw/endpoint"
+	"github.com/zmonitor/firmware/internal/proto/pairing"
 )
 
 // BenchmarkThroughput provisions 200 software devices (real endpoint, real

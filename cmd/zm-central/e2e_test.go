@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/zmonitor/firmware/internal/proto/devicewire"
+
 	"bytes"
 	"context"
 	"crypto/ecdh"
@@ -24,17 +26,17 @@ import (
 
 	"github.com/zmonitor/firmware/internal/central/server"
 	"github.com/zmonitor/firmware/internal/central/store"
-	"github.com/zmonitor/firmware/internal/endpoint"
-	"github.com/zmonitor/firmware/internal/failure"
-	"github.com/zmonitor/firmware/internal/pairing"
-	"github.com/zmonitor/firmware/internal/payload"
-	"github.com/zmonitor/firmware/internal/state"
+	"github.com/zmonitor/firmware/internal/fw/endpoint"
+	"github.com/zmonitor/firmware/internal/proto/failure"
+	"github.com/zmonitor/firmware/internal/proto/pairing"
+	"github.com/zmonitor/firmware/internal/proto/payload"
+	"github.com/zmonitor/firmware/internal/proto/state"
 )
 
 // softDevice is a device in software behind the real provisioning endpoint:
 // it checks the token against its pairing session, answers hello with a CSR
 // for a fresh client key, and verifies the pushed payload with
-// internal/payload exactly as the firmware does (anchors = the
+// internal/proto/payload exactly as the firmware does (anchors = the
 // provisioning root zm-central init wrote).
 type softDevice struct {
 	id       string
@@ -55,47 +57,47 @@ type trustedWall struct{}
 func (trustedWall) Now() (time.Time, bool) { return time.Now(), true }
 func (trustedWall) Adopt(time.Time) error  { return nil }
 
-func (d *softDevice) Hello(_ context.Context, req endpoint.HelloRequest, _ *x509.Certificate) (endpoint.HelloResponse, error) {
+func (d *softDevice) Hello(_ context.Context, req devicewire.HelloRequest, _ *x509.Certificate) (devicewire.HelloResponse, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if req.PairingToken != "" {
 		if err := d.sess.CheckToken(req.PairingToken, time.Now()); err != nil {
-			return endpoint.HelloResponse{}, err
+			return devicewire.HelloResponse{}, err
 		}
 	}
-	d.nonce = make([]byte, endpoint.NonceSize)
+	d.nonce = make([]byte, devicewire.NonceSize)
 	rand.Read(d.nonce)
 	d.clientKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: d.id}}, d.clientKey)
 	if err != nil {
-		return endpoint.HelloResponse{}, err
+		return devicewire.HelloResponse{}, err
 	}
-	return endpoint.NewHello(d.identity, d.id, d.nonce, d.payload.PublicKey(), csr)
+	return devicewire.NewHello(d.identity, d.id, d.nonce, d.payload.PublicKey(), csr)
 }
 
-func (d *softDevice) Config(_ context.Context, env []byte, _ *x509.Certificate) (<-chan endpoint.Progress, error) {
+func (d *softDevice) Config(_ context.Context, env []byte, _ *x509.Certificate) (<-chan devicewire.Progress, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	ch := make(chan endpoint.Progress, 3)
-	ch <- endpoint.Progress{State: state.PairingReceived.String(), Step: "validate"}
+	ch := make(chan devicewire.Progress, 3)
+	ch <- devicewire.Progress{State: state.PairingReceived.String(), Step: "validate"}
 	v, err := payload.Verify(env, d.payload, payload.Expect{
 		Anchors: d.anchors, DeviceID: d.id, SessionNonce: d.nonce, Wall: trustedWall{}, ClientKey: d.clientKey.Public(),
 		CheckPairingCode: func(typed string) error { return d.sess.CheckCode(typed, time.Now()) },
 	})
 	if err != nil {
 		c := failure.CodeOf(err)
-		ch <- endpoint.Progress{State: state.ProvisioningFailed.String(), Final: true, Error: &endpoint.ErrorBody{Code: c.String(), Message: err.Error()}}
+		ch <- devicewire.Progress{State: state.ProvisioningFailed.String(), Final: true, Error: &devicewire.ErrorBody{Code: c.String(), Message: err.Error()}}
 	} else {
 		d.verified = v
-		ch <- endpoint.Progress{State: state.Provisioned.String(), Final: true}
+		ch <- devicewire.Progress{State: state.Provisioned.String(), Final: true}
 	}
 	close(ch)
 	close(d.finalSent)
 	return ch, nil
 }
 
-func (d *softDevice) Status() endpoint.Status {
-	return endpoint.Status{State: state.ReadyToPair.String()}
+func (d *softDevice) Status() devicewire.Status {
+	return devicewire.Status{State: state.ReadyToPair.String()}
 }
 
 // TestEndToEndSoftDevice: init → import the device's enrollment record →

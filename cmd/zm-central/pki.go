@@ -19,7 +19,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/zmonitor/firmware/internal/payload"
+	"github.com/zmonitor/firmware/internal/proto/payload"
 )
 
 // Files of a Central Station directory.
@@ -90,7 +90,7 @@ func caTemplate(cn string, now time.Time) *x509.Certificate {
 }
 
 // signerTemplate is the provisioning signer: it signs payloads (the
-// provisioning-signer EKU internal/payload requires) and is the TLS client
+// provisioning-signer EKU internal/proto/payload requires) and is the TLS client
 // certificate toward devices' provisioning endpoints (clientAuth).
 func signerTemplate(now time.Time) *x509.Certificate {
 	return &x509.Certificate{

@@ -30,7 +30,7 @@ import (
 
 	"github.com/zmonitor/firmware/image/fwimage"
 	"github.com/zmonitor/firmware/image/kernel"
-	"github.com/zmonitor/firmware/internal/e2e"
+	"github.com/zmonitor/firmware/internal/testkit/harness"
 	"github.com/zmonitor/firmware/qemu"
 )
 
@@ -84,7 +84,7 @@ func (d *demo) cmd(ctx context.Context, name string, args ...string) *exec.Cmd {
 	return c
 }
 
-func (d *demo) shot(ctx context.Context, dev *e2e.Device, name string) (string, image.Image, error) {
+func (d *demo) shot(ctx context.Context, dev *harness.Device, name string) (string, image.Image, error) {
 	img, err := dev.Screenshot(ctx)
 	if err != nil {
 		return "", nil, err
@@ -158,7 +158,7 @@ func (d *demo) run(ctx context.Context, deviceID, label string) error {
 	serve := d.cmd(ctx, "zm-central", "serve", "--dir", centralDir,
 		"--listen", "127.0.0.1:"+strconv.Itoa(apiPort),
 		"--monitor-listen", "127.0.0.1:"+strconv.Itoa(monPort),
-		"--server-url", fmt.Sprintf("https://%s:%d", qemu.GuestFwdAddr, e2e.MonitorGuestPort),
+		"--server-url", fmt.Sprintf("https://%s:%d", qemu.GuestFwdAddr, harness.MonitorGuestPort),
 		"--device-addr", fmt.Sprintf("%s=127.0.0.1:%d", deviceID, devPort))
 	serveLog, err := os.Create(filepath.Join(d.out, "zm-central.log"))
 	if err != nil {
@@ -173,22 +173,22 @@ func (d *demo) run(ctx context.Context, deviceID, label string) error {
 	if err := waitPort(ctx, apiPort); err != nil {
 		return fmt.Errorf("zm-central serve did not listen: %w", err)
 	}
-	d.mark("Central Station serving the tablet API on 127.0.0.1:%d; monitoring server on 127.0.0.1:%d (the device sees https://%s:%d)", apiPort, monPort, qemu.GuestFwdAddr, e2e.MonitorGuestPort)
+	d.mark("Central Station serving the tablet API on 127.0.0.1:%d; monitoring server on 127.0.0.1:%d (the device sees https://%s:%d)", apiPort, monPort, qemu.GuestFwdAddr, harness.MonitorGuestPort)
 
 	// 5. Boot the board.
 	bootStart := time.Now()
 	b, err := qemu.Start(ctx, qemu.Config{
 		Kernel: filepath.Join(imgDir, "Image"), Initrd: filepath.Join(imgDir, "initramfs.cpio.gz"),
 		StateDir: filepath.Join(d.out, "board"),
-		HostFwd:  []qemu.HostFwd{{GuestPort: e2e.ProvisioningPort, HostPort: devPort}},
-		GuestFwd: []qemu.GuestFwd{{GuestPort: e2e.MonitorGuestPort, HostPort: monPort}},
+		HostFwd:  []qemu.HostFwd{{GuestPort: harness.ProvisioningPort, HostPort: devPort}},
+		GuestFwd: []qemu.GuestFwd{{GuestPort: harness.MonitorGuestPort, HostPort: monPort}},
 		Append:   fmt.Sprintf("zmonitor.device_id=%s zmonitor.serial=SN-2026-000001", deviceID),
 	})
 	if err != nil {
 		return fmt.Errorf("board: %w", err)
 	}
 	defer b.Close()
-	dev := &e2e.Device{Board: b}
+	dev := &harness.Device{Board: b}
 	d.mark("QEMU board qemu-virt started (cortex-a53, swtpm, virtio-gpu 240x240); console log %s", b.ConsoleLog())
 	if err := dev.WaitConsole(ctx); err != nil {
 		return err

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zmonitor/firmware/internal/clock"
-	"github.com/zmonitor/firmware/internal/pairing"
+	"github.com/zmonitor/firmware/internal/base/clock"
+	"github.com/zmonitor/firmware/internal/proto/pairing"
 	"github.com/zmonitor/firmware/internal/tablet"
 )
 

@@ -9,10 +9,10 @@ import (
 	"testing"
 
 	"github.com/zmonitor/firmware/internal/central/job"
-	"github.com/zmonitor/firmware/internal/failure"
-	"github.com/zmonitor/firmware/internal/pairing"
-	"github.com/zmonitor/firmware/internal/screen"
-	"github.com/zmonitor/firmware/internal/state"
+	"github.com/zmonitor/firmware/internal/fw/screen"
+	"github.com/zmonitor/firmware/internal/proto/failure"
+	"github.com/zmonitor/firmware/internal/proto/pairing"
+	"github.com/zmonitor/firmware/internal/proto/state"
 	"github.com/zmonitor/firmware/internal/tablet/tablettest"
 )
 

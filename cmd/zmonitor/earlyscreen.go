@@ -7,7 +7,7 @@ import (
 
 	"periph.io/x/conn/v3/display"
 
-	"github.com/zmonitor/firmware/internal/screen"
+	"github.com/zmonitor/firmware/internal/fw/screen"
 )
 
 // earlyScreen gets the screen's renderer ready while PID 1 mounts the file

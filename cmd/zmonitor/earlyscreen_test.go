@@ -9,7 +9,7 @@ import (
 
 	"periph.io/x/conn/v3/display/displaytest"
 
-	"github.com/zmonitor/firmware/internal/screen"
+	"github.com/zmonitor/firmware/internal/fw/screen"
 )
 
 func traceInto(buf *bytes.Buffer) *bootTrace {

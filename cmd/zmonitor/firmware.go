@@ -19,14 +19,14 @@ import (
 
 	"github.com/zmonitor/firmware/board"
 	"github.com/zmonitor/firmware/drivers/tpm"
-	"github.com/zmonitor/firmware/internal/clock"
-	"github.com/zmonitor/firmware/internal/device"
-	"github.com/zmonitor/firmware/internal/engine"
-	"github.com/zmonitor/firmware/internal/enroll"
-	"github.com/zmonitor/firmware/internal/keys"
-	"github.com/zmonitor/firmware/internal/keys/softkeys"
-	"github.com/zmonitor/firmware/internal/screen"
-	"github.com/zmonitor/firmware/internal/version"
+	"github.com/zmonitor/firmware/internal/base/clock"
+	"github.com/zmonitor/firmware/internal/base/version"
+	"github.com/zmonitor/firmware/internal/fw/device"
+	"github.com/zmonitor/firmware/internal/fw/engine"
+	"github.com/zmonitor/firmware/internal/fw/keys"
+	"github.com/zmonitor/firmware/internal/fw/keys/softkeys"
+	"github.com/zmonitor/firmware/internal/fw/screen"
+	"github.com/zmonitor/firmware/internal/proto/enroll"
 )
 
 // identity is who the device is: set at manufacturing (first boot) and kept
@@ -219,7 +219,7 @@ func loadKeys(f firmware, id identity, firstBoot bool) loadedKeys {
 		closeKeys()
 		return loadedKeys{err: fmt.Errorf("enrollment record: %w", err)}
 	}
-	rec, err := enroll.New(ks, id.DeviceID, id.DeviceSerial, version.Version)
+	rec, err := enroll.New(ks.Identity().Public(), ks.PayloadKey().PublicKey(), id.DeviceID, id.DeviceSerial, version.Version)
 	if err != nil {
 		return fail(err)
 	}

@@ -18,9 +18,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/zmonitor/firmware/internal/screen"
-	"github.com/zmonitor/firmware/internal/state"
-	"github.com/zmonitor/firmware/internal/version"
+	"github.com/zmonitor/firmware/internal/base/version"
+	"github.com/zmonitor/firmware/internal/fw/screen"
+	"github.com/zmonitor/firmware/internal/proto/state"
 )
 
 func main() {

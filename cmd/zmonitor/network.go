@@ -8,7 +8,7 @@ import (
 	"sync"
 
 	"github.com/zmonitor/firmware/board"
-	"github.com/zmonitor/firmware/internal/netup"
+	"github.com/zmonitor/firmware/internal/fw/sys/netup"
 )
 
 // network tracks the device's address for the QR and the console.

@@ -13,12 +13,12 @@ import (
 
 	"github.com/zmonitor/firmware/board"
 	"github.com/zmonitor/firmware/drivers/serialport"
-	"github.com/zmonitor/firmware/internal/clock"
-	"github.com/zmonitor/firmware/internal/engine"
-	"github.com/zmonitor/firmware/internal/initproc"
-	"github.com/zmonitor/firmware/internal/screen"
-	"github.com/zmonitor/firmware/internal/state"
-	"github.com/zmonitor/firmware/internal/version"
+	"github.com/zmonitor/firmware/internal/base/clock"
+	"github.com/zmonitor/firmware/internal/base/version"
+	"github.com/zmonitor/firmware/internal/fw/engine"
+	"github.com/zmonitor/firmware/internal/fw/screen"
+	"github.com/zmonitor/firmware/internal/fw/sys/initproc"
+	"github.com/zmonitor/firmware/internal/proto/state"
 )
 
 // kernelArgs are the zmonitor.* parameters of the kernel command line.

@@ -21,8 +21,8 @@ import (
 
 	"github.com/zmonitor/firmware/board"
 	"github.com/zmonitor/firmware/drivers/button"
-	"github.com/zmonitor/firmware/internal/clock"
-	"github.com/zmonitor/firmware/internal/version"
+	"github.com/zmonitor/firmware/internal/base/clock"
+	"github.com/zmonitor/firmware/internal/base/version"
 )
 
 // runCmd runs the device as a plain process on a development host: the

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zmonitor/firmware/internal/clock"
+	"github.com/zmonitor/firmware/internal/base/clock"
 	"periph.io/x/conn/v3"
 	"periph.io/x/conn/v3/gpio"
 )

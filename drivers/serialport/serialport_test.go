@@ -170,7 +170,10 @@ func TestLargeWriteArrivesComplete(t *testing.T) {
 }
 
 func TestWriteTimeoutWithoutReader(t *testing.T) {
-	p, _ := openPort(t, Config{WriteTimeout: time.Millisecond})
+	// Long enough that the pty's buffer is full well before the deadline
+	// even on a loaded host (with 1 ms the deadline could pass while the
+	// buffer was still filling, and Write rightly gave up without a wait).
+	p, _ := openPort(t, Config{WriteTimeout: 100 * time.Millisecond})
 	var slept time.Duration
 	p.sleep = func(d time.Duration) { slept += d; time.Sleep(d) }
 	n, err := p.Write(make([]byte, 1<<20)) // far more than the pty buffers

@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/go-tpm/tpm2"
 
-	"github.com/zmonitor/firmware/internal/keys"
+	"github.com/zmonitor/firmware/internal/fw/keys"
 )
 
 // clientState is where a ClientKey is in its life.

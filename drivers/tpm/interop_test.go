@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zmonitor/firmware/internal/enroll"
+	"github.com/zmonitor/firmware/internal/proto/enroll"
 )
 
 // TestInteropWithTPM2Tools provisions a device on swtpm, writes its
@@ -24,7 +24,7 @@ func TestInteropWithTPM2Tools(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := enroll.New(s, "ZM-001", "SN-2024-001234", "1.2.3")
+	rec, err := enroll.New(s.Identity().Public(), s.PayloadKey().PublicKey(), "ZM-001", "SN-2024-001234", "1.2.3")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
 
-	"github.com/zmonitor/firmware/internal/keys"
+	"github.com/zmonitor/firmware/internal/fw/keys"
 )
 
 // Default persistent handles. 0x81000001 is the TCG-registered SRK handle;

@@ -21,7 +21,7 @@ import (
 
 	"github.com/google/go-tpm/tpm2"
 
-	"github.com/zmonitor/firmware/internal/keys"
+	"github.com/zmonitor/firmware/internal/fw/keys"
 )
 
 var provision = &Opts{Provision: true}

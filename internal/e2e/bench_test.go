@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"github.com/zmonitor/firmware/internal/testkit/harness"
+
 	"context"
 	"fmt"
 	"image"
@@ -21,7 +23,7 @@ import (
 // benchImage builds the firmware and an initramfs trusting a fresh Central
 // Station, for a board benchmark; it skips when the board's tools or the
 // kernel are missing. The caller closes the Central Station.
-func benchImage(ctx context.Context, b *testing.B) (kernel, initrd string, c *Central) {
+func benchImage(ctx context.Context, b *testing.B) (kernel, initrd string, c *harness.Central) {
 	b.Helper()
 	if testing.Short() {
 		b.Skip("boots QEMU: make bench-qemu")
@@ -31,22 +33,22 @@ func benchImage(ctx context.Context, b *testing.B) (kernel, initrd string, c *Ce
 			b.Skipf("%s not found", tool)
 		}
 	}
-	k, err := Kernel(ctx, false)
+	k, err := harness.Kernel(ctx, false)
 	if err != nil {
 		b.Skipf("kernel: %v", err)
 	}
 	dir := b.TempDir()
 	root, _ := os.Getwd()
-	fw, err := BuildFirmware(ctx, filepath.Join(root, "../.."), dir, time.Now().Add(-24*time.Hour))
+	fw, err := harness.BuildFirmware(ctx, filepath.Join(root, "../.."), dir, time.Now().Add(-24*time.Hour))
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err = NewCentral(time.Now())
+	c, err = harness.NewCentral(time.Now())
 	if err != nil {
 		b.Fatal(err)
 	}
 	initrd = filepath.Join(dir, "initramfs.cpio.gz")
-	if err := BuildInitramfs(fw, board.QEMUVirt(), c.AnchorPEM(), initrd); err != nil {
+	if err := harness.BuildInitramfs(fw, board.QEMUVirt(), c.AnchorPEM(), initrd); err != nil {
 		c.Close()
 		b.Fatal(err)
 	}
@@ -63,8 +65,8 @@ func BenchmarkQEMUBoot(b *testing.B) {
 	k, initrd, c := benchImage(ctx, b)
 	defer c.Close()
 	cfg := qemu.Config{Kernel: k, Initrd: initrd, StateDir: filepath.Join(b.TempDir(), "board"),
-		HostFwd:  []qemu.HostFwd{{GuestPort: ProvisioningPort}},
-		GuestFwd: []qemu.GuestFwd{{GuestPort: MonitorGuestPort, HostPort: c.MonitorPort()}},
+		HostFwd:  []qemu.HostFwd{{GuestPort: harness.ProvisioningPort}},
+		GuestFwd: []qemu.GuestFwd{{GuestPort: harness.MonitorGuestPort, HostPort: c.MonitorPort()}},
 		// verbose: the firmware logs its boot steps, so the benchmark can
 		// also report when the guest itself drew the first screen.
 		Append: "zmonitor.device_id=ZM-BENCH-01 zmonitor.serial=SN-BENCH-1 zmonitor.verbose=1"}
@@ -72,7 +74,7 @@ func BenchmarkQEMUBoot(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	d := &Device{Board: first}
+	d := &harness.Device{Board: first}
 	if err := d.WaitConsole(ctx); err != nil {
 		b.Fatal(err)
 	}
@@ -90,7 +92,7 @@ func BenchmarkQEMUBoot(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		d := &Device{Board: bd}
+		d := &harness.Device{Board: bd}
 		// Screenshots start when the firmware says on the console that
 		// it drew the first frame (its boot trace holds every other line
 		// until then, so the announcement comes a few milliseconds after
@@ -108,7 +110,7 @@ func BenchmarkQEMUBoot(b *testing.B) {
 		m, err := d.Watch(tctx, firstScreenRE)
 		cancel()
 		if err != nil {
-			b.Fatalf("no boot trace of the first frame on the console: %v\n%s", err, tailOf(d.ConsoleText(), 1500))
+			b.Fatalf("no boot trace of the first frame on the console: %v\n%s", err, harness.Tail(d.ConsoleText(), 1500))
 		}
 		announced = append(announced, time.Since(bd.Started()))
 		for {
@@ -117,7 +119,7 @@ func BenchmarkQEMUBoot(b *testing.B) {
 			shot := time.Now()
 			img, err := d.Screenshot(ctx)
 			polls = append(polls, time.Since(shot))
-			if err == nil && img.Bounds().Dx() == 240 && img.Bounds().Dy() == 240 && FrameHasInk(img) {
+			if err == nil && img.Bounds().Dx() == 240 && img.Bounds().Dy() == 240 && harness.FrameHasInk(img) {
 				break
 			}
 			if time.Since(start) > time.Minute {
@@ -167,7 +169,7 @@ func BenchmarkQEMUBoot(b *testing.B) {
 		pm, err := d.Watch(tctx, pressTraceRE)
 		cancel()
 		if err != nil {
-			b.Fatalf("no trace of the press on the console: %v\n%s", err, tailOf(d.ConsoleText(), 1500))
+			b.Fatalf("no trace of the press on the console: %v\n%s", err, harness.Tail(d.ConsoleText(), 1500))
 		}
 		got, err1 := time.ParseDuration(pm[1])
 		drawn, err2 := time.ParseDuration(pm[2])
@@ -199,7 +201,7 @@ var bootTraceRE = regexp.MustCompile(`step="[^"]+" at=\S+ took=\S+`)
 
 // waitForQR polls screenshots every 10 ms (ScanQR's 50 ms would be most
 // of the resolution) and decodes only frames that differ from before.
-func waitForQR(ctx context.Context, d *Device, before image.Image) error {
+func waitForQR(ctx context.Context, d *harness.Device, before image.Image) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for {
@@ -208,7 +210,7 @@ func waitForQR(ctx context.Context, d *Device, before image.Image) error {
 			return err
 		}
 		if !sameImage(img, before) {
-			if _, err := DecodeQR(img); err == nil {
+			if _, err := harness.DecodeQR(img); err == nil {
 				return nil
 			}
 		}
@@ -267,15 +269,15 @@ func BenchmarkQEMUPairing(b *testing.B) {
 	defer c.Close()
 	bctx, bcancel := context.WithTimeout(ctx, 2*time.Minute)
 	bd, err := qemu.Start(bctx, qemu.Config{Kernel: k, Initrd: initrd, StateDir: filepath.Join(b.TempDir(), "board"),
-		HostFwd:  []qemu.HostFwd{{GuestPort: ProvisioningPort}},
-		GuestFwd: []qemu.GuestFwd{{GuestPort: MonitorGuestPort, HostPort: c.MonitorPort()}},
+		HostFwd:  []qemu.HostFwd{{GuestPort: harness.ProvisioningPort}},
+		GuestFwd: []qemu.GuestFwd{{GuestPort: harness.MonitorGuestPort, HostPort: c.MonitorPort()}},
 		Append:   "zmonitor.device_id=ZM-BENCH-02 zmonitor.serial=SN-BENCH-2"})
 	if err != nil {
 		bcancel()
 		b.Fatal(err)
 	}
 	defer bd.Close()
-	d := &Device{Board: bd}
+	d := &harness.Device{Board: bd}
 	if err := d.WaitConsole(bctx); err != nil {
 		bcancel()
 		b.Fatal(err)
@@ -324,7 +326,7 @@ func BenchmarkQEMUPairing(b *testing.B) {
 // scanTablet takes screenshots until the tablet library (zm-pair scan's
 // decoder) reads a pairing QR other than not, and returns its text and
 // when the screenshot that held it was taken.
-func scanTablet(ctx context.Context, d *Device, not string, limit time.Duration) ([]byte, time.Time, error) {
+func scanTablet(ctx context.Context, d *harness.Device, not string, limit time.Duration) ([]byte, time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var lastErr error

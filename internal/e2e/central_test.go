@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"github.com/zmonitor/firmware/internal/testkit/harness"
+
 	"bytes"
 	"context"
 	"crypto/x509"
@@ -19,13 +21,13 @@ import (
 	"github.com/zmonitor/firmware/internal/central/pusher"
 	"github.com/zmonitor/firmware/internal/central/server"
 	"github.com/zmonitor/firmware/internal/central/store"
-	"github.com/zmonitor/firmware/internal/failure"
-	"github.com/zmonitor/firmware/internal/pairing"
-	"github.com/zmonitor/firmware/internal/payload"
-	"github.com/zmonitor/firmware/internal/screen"
-	"github.com/zmonitor/firmware/internal/state"
+	"github.com/zmonitor/firmware/internal/fw/screen"
+	"github.com/zmonitor/firmware/internal/proto/failure"
+	"github.com/zmonitor/firmware/internal/proto/pairing"
+	"github.com/zmonitor/firmware/internal/proto/payload"
+	"github.com/zmonitor/firmware/internal/proto/state"
 	"github.com/zmonitor/firmware/internal/tablet"
-	"github.com/zmonitor/firmware/internal/testpki"
+	"github.com/zmonitor/firmware/internal/testkit/testpki"
 )
 
 // station is the Central Station's tablet API (real server, SQLite store,
@@ -37,7 +39,7 @@ type station struct {
 	tablet *tablet.Client
 }
 
-func newStation(t testing.TB, c *Central, d *Device) *station {
+func newStation(t testing.TB, c *harness.Central, d *harness.Device) *station {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "central.db"), nil)
@@ -50,7 +52,7 @@ func newStation(t testing.TB, c *Central, d *Device) *station {
 		t.Fatal(err)
 	}
 	srv, err := server.New(server.Config{Store: st, Provisioner: p,
-		DeviceAddr: func(string, string) string { return d.GuestPort(ProvisioningPort) }})
+		DeviceAddr: func(string, string) string { return d.GuestPort(harness.ProvisioningPort) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +93,7 @@ func newStation(t testing.TB, c *Central, d *Device) *station {
 }
 
 // scan is the technician's tablet reading the screen (a QMP screendump).
-func scan(t *testing.T, ctx context.Context, d *Device, not string) ([]byte, image.Image) {
+func scan(t *testing.T, ctx context.Context, d *harness.Device, not string) ([]byte, image.Image) {
 	t.Helper()
 	for {
 		img, err := d.Screenshot(ctx)
@@ -250,7 +252,7 @@ func TestSpecErrorsOnTheBoard(t *testing.T) {
 		{name: "connection failed", code: failure.ConnectionFailed,
 			before: func() { c.Monitor.Close() },
 			after: func() {
-				if err := c.restartMonitor(); err != nil {
+				if err := c.RestartMonitor(); err != nil {
 					t.Fatal(err)
 				}
 			}},

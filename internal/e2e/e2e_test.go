@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"github.com/zmonitor/firmware/internal/testkit/harness"
+
 	"context"
 	"crypto/tls"
 	"errors"
@@ -19,8 +21,8 @@ import (
 	"github.com/zmonitor/firmware/board"
 	"github.com/zmonitor/firmware/image/kernel"
 	"github.com/zmonitor/firmware/internal/central/job"
-	"github.com/zmonitor/firmware/internal/failure"
-	"github.com/zmonitor/firmware/internal/pairing"
+	"github.com/zmonitor/firmware/internal/proto/failure"
+	"github.com/zmonitor/firmware/internal/proto/pairing"
 	"github.com/zmonitor/firmware/qemu"
 )
 
@@ -61,7 +63,7 @@ func need(t *testing.T) env {
 	sharedOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		shared.kernel, shared.err = Kernel(ctx, false)
+		shared.kernel, shared.err = harness.Kernel(ctx, false)
 		if shared.err != nil {
 			return
 		}
@@ -72,7 +74,7 @@ func need(t *testing.T) env {
 		}
 		// A build time of yesterday: the board's RTC (the host clock) is
 		// above it, so the device's wall clock is trusted.
-		shared.firmware, shared.err = BuildFirmware(ctx, repoRoot(t), dir, time.Now().Add(-24*time.Hour))
+		shared.firmware, shared.err = harness.BuildFirmware(ctx, repoRoot(t), dir, time.Now().Add(-24*time.Hour))
 	})
 	if errors.Is(shared.err, kernel.ErrNotBuilt) {
 		t.Skipf("%v (make kernel)", shared.err)
@@ -84,25 +86,25 @@ func need(t *testing.T) env {
 }
 
 // boot builds an initramfs with c's anchor and the profile and boots it.
-func boot(t *testing.T, e env, c *Central, profile board.Profile, stateDir string) *Device {
+func boot(t *testing.T, e env, c *harness.Central, profile board.Profile, stateDir string) *harness.Device {
 	t.Helper()
 	initrd := filepath.Join(t.TempDir(), "initramfs.cpio.gz")
-	if err := BuildInitramfs(e.firmware, profile, c.AnchorPEM(), initrd); err != nil {
+	if err := harness.BuildInitramfs(e.firmware, profile, c.AnchorPEM(), initrd); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	b, err := qemu.Start(ctx, qemu.Config{
 		Kernel: e.kernel, Initrd: initrd, StateDir: stateDir,
-		HostFwd:  []qemu.HostFwd{{GuestPort: ProvisioningPort}},
-		GuestFwd: []qemu.GuestFwd{{GuestPort: MonitorGuestPort, HostPort: c.MonitorPort()}},
+		HostFwd:  []qemu.HostFwd{{GuestPort: harness.ProvisioningPort}},
+		GuestFwd: []qemu.GuestFwd{{GuestPort: harness.MonitorGuestPort, HostPort: c.MonitorPort()}},
 		Append:   "zmonitor.device_id=ZM-QEMU-01 zmonitor.serial=SN-2026-000001",
 	})
 	if err != nil {
 		t.Fatalf("start board: %v", err)
 	}
 	t.Cleanup(func() { b.Close() })
-	d := &Device{Board: b}
+	d := &harness.Device{Board: b}
 	if err := d.WaitConsole(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -111,9 +113,9 @@ func boot(t *testing.T, e env, c *Central, profile board.Profile, stateDir strin
 
 // newCentral starts a Central Station side for t, closed when t ends
 // (after the board, which boot's cleanup closes first).
-func newCentral(t *testing.T) *Central {
+func newCentral(t *testing.T) *harness.Central {
 	t.Helper()
-	c, err := NewCentral(time.Now())
+	c, err := harness.NewCentral(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +129,7 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-func save(t *testing.T, d *Device, name string) {
+func save(t *testing.T, d *harness.Device, name string) {
 	if *keepShots == "" {
 		return
 	}
@@ -208,7 +210,7 @@ func TestBootPressScanPair(t *testing.T) {
 	}
 	// The provisioning port is closed: nothing answers TLS behind the
 	// forward any more.
-	if conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", d.GuestPort(ProvisioningPort), &tls.Config{InsecureSkipVerify: true}); err == nil {
+	if conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", d.GuestPort(harness.ProvisioningPort), &tls.Config{InsecureSkipVerify: true}); err == nil {
 		conn.Close()
 		t.Error("provisioning port still answers TLS in PROVISIONED")
 	}

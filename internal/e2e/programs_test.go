@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"github.com/zmonitor/firmware/internal/testkit/harness"
+
 	"bytes"
 	"context"
 	"fmt"
@@ -75,15 +77,15 @@ func TestProgramsPairTheBoard(t *testing.T) {
 	defer serveLog.Close()
 	logTail := func() string {
 		b, _ := os.ReadFile(serveLog.Name())
-		if len(b) > consoleTail {
-			b = b[len(b)-consoleTail:]
+		if len(b) > harness.ConsoleTail {
+			b = b[len(b)-harness.ConsoleTail:]
 		}
 		return string(b)
 	}
 	serve := exec.Command(filepath.Join(bin, "zm-central"), "serve", "--dir", central,
 		"--listen", "127.0.0.1:"+strconv.Itoa(apiPort),
 		"--monitor-listen", "127.0.0.1:"+strconv.Itoa(monPort),
-		"--server-url", "https://"+net.JoinHostPort(qemu.GuestFwdAddr, strconv.Itoa(MonitorGuestPort)),
+		"--server-url", "https://"+net.JoinHostPort(qemu.GuestFwdAddr, strconv.Itoa(harness.MonitorGuestPort)),
 		"--device-addr", deviceID+"=127.0.0.1:"+strconv.Itoa(devPort))
 	serve.Stdout, serve.Stderr = serveLog, serveLog
 	if err := serve.Start(); err != nil {
@@ -106,20 +108,20 @@ func TestProgramsPairTheBoard(t *testing.T) {
 
 	// The image trusts this Central Station's provisioning root.
 	initrd := filepath.Join(t.TempDir(), "initramfs.cpio.gz")
-	if err := BuildInitramfs(e.firmware, board.QEMUVirt(), anchor, initrd); err != nil {
+	if err := harness.BuildInitramfs(e.firmware, board.QEMUVirt(), anchor, initrd); err != nil {
 		t.Fatal(err)
 	}
 	bctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	b, err := qemu.Start(bctx, qemu.Config{Kernel: e.kernel, Initrd: initrd, StateDir: t.TempDir(),
-		HostFwd:  []qemu.HostFwd{{GuestPort: ProvisioningPort, HostPort: devPort}},
-		GuestFwd: []qemu.GuestFwd{{GuestPort: MonitorGuestPort, HostPort: monPort}},
+		HostFwd:  []qemu.HostFwd{{GuestPort: harness.ProvisioningPort, HostPort: devPort}},
+		GuestFwd: []qemu.GuestFwd{{GuestPort: harness.MonitorGuestPort, HostPort: monPort}},
 		Append:   "zmonitor.device_id=" + deviceID + " zmonitor.serial=SN-2026-000001"})
 	if err != nil {
 		t.Fatalf("start board: %v", err)
 	}
 	t.Cleanup(func() { b.Close() })
-	d := &Device{Board: b}
+	d := &harness.Device{Board: b}
 	if err := d.WaitConsole(bctx); err != nil {
 		t.Fatal(err)
 	}

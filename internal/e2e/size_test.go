@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"github.com/zmonitor/firmware/internal/testkit/harness"
+
 	"context"
 	"encoding/pem"
 	"os"
@@ -9,7 +11,7 @@ import (
 	"time"
 
 	"github.com/zmonitor/firmware/board"
-	"github.com/zmonitor/firmware/internal/testpki"
+	"github.com/zmonitor/firmware/internal/testkit/testpki"
 )
 
 // The size goals of the firmware image (issue 5): the stripped firmware
@@ -30,7 +32,7 @@ func TestFirmwareWithinSizeBudget(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	fw, err := BuildFirmware(ctx, repoRoot(t), dir, time.Now())
+	fw, err := harness.BuildFirmware(ctx, repoRoot(t), dir, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +42,7 @@ func TestFirmwareWithinSizeBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	anchor := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Cert.Raw})
-	if err := BuildInitramfs(fw, board.QEMUVirt(), anchor, initrd); err != nil {
+	if err := harness.BuildInitramfs(fw, board.QEMUVirt(), anchor, initrd); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zmonitor/firmware/internal/clock"
+	"github.com/zmonitor/firmware/internal/base/clock"
 )
 
 // Defaults.

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/zmonitor/firmware/internal/central/job"
-	"github.com/zmonitor/firmware/internal/pairing"
+	"github.com/zmonitor/firmware/internal/proto/pairing"
 	"github.com/zmonitor/firmware/internal/tablet/tablettest"
 )
 

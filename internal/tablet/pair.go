@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zmonitor/firmware/internal/pairing"
-	"github.com/zmonitor/firmware/internal/state"
+	"github.com/zmonitor/firmware/internal/proto/pairing"
+	"github.com/zmonitor/firmware/internal/proto/state"
 )
 
 // maxLabel and maxAddress are the Central Station's limits.

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/zmonitor/firmware/internal/central/job"
-	"github.com/zmonitor/firmware/internal/failure"
-	"github.com/zmonitor/firmware/internal/state"
-	"github.com/zmonitor/firmware/internal/testpki"
+	"github.com/zmonitor/firmware/internal/proto/failure"
+	"github.com/zmonitor/firmware/internal/proto/state"
+	"github.com/zmonitor/firmware/internal/testkit/testpki"
 )
 
 // pushSteps is what the pusher reports before the device answers.

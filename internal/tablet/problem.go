@@ -6,7 +6,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/zmonitor/firmware/internal/failure"
+	"github.com/zmonitor/firmware/internal/proto/failure"
 )
 
 // Problem is why a pairing did not succeed, in the words of the spec's

@@ -16,7 +16,7 @@ import (
 	gzqr "github.com/makiuchi-d/gozxing/qrcode"
 	xdraw "golang.org/x/image/draw"
 
-	"github.com/zmonitor/firmware/internal/pairing"
+	"github.com/zmonitor/firmware/internal/proto/pairing"
 )
 
 // Scan errors. ScanImage wraps one of them.

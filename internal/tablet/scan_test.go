@@ -20,9 +20,9 @@ import (
 	xdraw "golang.org/x/image/draw"
 
 	"github.com/skip2/go-qrcode"
-	"github.com/zmonitor/firmware/internal/pairing"
-	"github.com/zmonitor/firmware/internal/screen"
-	"github.com/zmonitor/firmware/internal/state"
+	"github.com/zmonitor/firmware/internal/fw/screen"
+	"github.com/zmonitor/firmware/internal/proto/pairing"
+	"github.com/zmonitor/firmware/internal/proto/state"
 )
 
 // renderReady renders the READY_TO_PAIR screen at w×h as the device shows it.

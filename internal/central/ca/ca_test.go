@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zmonitor/firmware/internal/testpki"
+	"github.com/zmonitor/firmware/internal/testkit/testpki"
 )
 
 func csrFor(t *testing.T, curve elliptic.Curve, cn string) (*x509.CertificateRequest, *ecdsa.PrivateKey) {

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/zmonitor/firmware/internal/failure"
+	"github.com/zmonitor/firmware/internal/proto/failure"
 )
 
 // Job is one validated request to provision one device.

@@ -1,6 +1,8 @@
 package pusher
 
 import (
+	"github.com/zmonitor/firmware/internal/proto/devicewire"
+
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -14,12 +16,11 @@ import (
 	"time"
 
 	"github.com/zmonitor/firmware/internal/central/ca"
+	"github.com/zmonitor/firmware/internal/central/deviceclient"
 	"github.com/zmonitor/firmware/internal/central/job"
-	"github.com/zmonitor/firmware/internal/deviceclient"
-	"github.com/zmonitor/firmware/internal/endpoint"
-	"github.com/zmonitor/firmware/internal/failure"
-	"github.com/zmonitor/firmware/internal/payload"
-	"github.com/zmonitor/firmware/internal/state"
+	"github.com/zmonitor/firmware/internal/proto/failure"
+	"github.com/zmonitor/firmware/internal/proto/payload"
+	"github.com/zmonitor/firmware/internal/proto/state"
 )
 
 // Signer is the Central Station's provisioning signer.
@@ -131,7 +132,7 @@ func (p *Pusher) Provision(ctx context.Context, j job.Job, progress func(job.Pro
 
 	progress(job.Progress{Step: "push"})
 	reachedTest := false
-	final, err := client.PushConfig(ctx, env, func(pr endpoint.Progress) {
+	final, err := client.PushConfig(ctx, env, func(pr devicewire.Progress) {
 		if pr.State == state.TestingConnection.String() {
 			reachedTest = true
 		}
@@ -160,7 +161,7 @@ func (p *Pusher) Provision(ctx context.Context, j job.Job, progress func(job.Pro
 }
 
 // seal builds the payload for cert, signs it and seals it to the device.
-func (p *Pusher) seal(j job.Job, h *endpoint.VerifiedHello, cert *x509.Certificate, now time.Time) ([]byte, error) {
+func (p *Pusher) seal(j job.Job, h *devicewire.VerifiedHello, cert *x509.Certificate, now time.Time) ([]byte, error) {
 	cfg := payload.Config{
 		ServerURL:         p.c.ServerURL,
 		CACertificate:     base64.StdEncoding.EncodeToString(p.c.CA.Certificate().Raw),

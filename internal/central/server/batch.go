@@ -8,7 +8,7 @@ import (
 
 	"github.com/zmonitor/firmware/internal/central/job"
 	"github.com/zmonitor/firmware/internal/central/store"
-	"github.com/zmonitor/firmware/internal/failure"
+	"github.com/zmonitor/firmware/internal/proto/failure"
 )
 
 func (s *Server) postBatch(w http.ResponseWriter, r *http.Request, t store.Technician) {

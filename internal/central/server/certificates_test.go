@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/zmonitor/firmware/internal/proto/devicewire"
+
 	"bytes"
 	"context"
 	"crypto/ecdh"
@@ -22,12 +24,12 @@ import (
 	"github.com/zmonitor/firmware/internal/central/job"
 	"github.com/zmonitor/firmware/internal/central/pusher"
 	"github.com/zmonitor/firmware/internal/central/store"
-	"github.com/zmonitor/firmware/internal/endpoint"
-	"github.com/zmonitor/firmware/internal/failure"
-	"github.com/zmonitor/firmware/internal/pairing"
-	"github.com/zmonitor/firmware/internal/payload"
-	"github.com/zmonitor/firmware/internal/state"
-	"github.com/zmonitor/firmware/internal/testpki"
+	"github.com/zmonitor/firmware/internal/fw/endpoint"
+	"github.com/zmonitor/firmware/internal/proto/failure"
+	"github.com/zmonitor/firmware/internal/proto/pairing"
+	"github.com/zmonitor/firmware/internal/proto/payload"
+	"github.com/zmonitor/firmware/internal/proto/state"
+	"github.com/zmonitor/firmware/internal/testkit/testpki"
 )
 
 // The tests of this file run the real pusher against software devices
@@ -74,65 +76,65 @@ type softDevice struct {
 	verified  *payload.Verified
 }
 
-func (d *softDevice) Hello(_ context.Context, req endpoint.HelloRequest, _ *x509.Certificate) (endpoint.HelloResponse, error) {
+func (d *softDevice) Hello(_ context.Context, req devicewire.HelloRequest, _ *x509.Certificate) (devicewire.HelloResponse, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.sess.CheckToken(req.PairingToken, t0); err != nil {
-		return endpoint.HelloResponse{}, err
+		return devicewire.HelloResponse{}, err
 	}
-	d.nonce = make([]byte, endpoint.NonceSize)
+	d.nonce = make([]byte, devicewire.NonceSize)
 	rand.Read(d.nonce)
 	d.clientKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: d.id}}, d.clientKey)
 	if err != nil {
-		return endpoint.HelloResponse{}, err
+		return devicewire.HelloResponse{}, err
 	}
-	return endpoint.NewHello(d.identity, d.id, d.nonce, d.payloadKey.PublicKey(), csr)
+	return devicewire.NewHello(d.identity, d.id, d.nonce, d.payloadKey.PublicKey(), csr)
 }
 
-func (d *softDevice) Config(_ context.Context, env []byte, _ *x509.Certificate) (<-chan endpoint.Progress, error) {
+func (d *softDevice) Config(_ context.Context, env []byte, _ *x509.Certificate) (<-chan devicewire.Progress, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.pushes++
 	if d.mode == refusesPush {
 		return nil, failure.Errorf(failure.SessionMismatch, "config", "no pairing exchange in progress")
 	}
-	ch := make(chan endpoint.Progress, 8)
-	ch <- endpoint.Progress{State: state.PairingReceived.String(), Step: "validate"}
+	ch := make(chan devicewire.Progress, 8)
+	ch <- devicewire.Progress{State: state.PairingReceived.String(), Step: "validate"}
 	v, err := payload.Verify(env, d.payloadKey, payload.Expect{
 		Anchors: d.anchors, DeviceID: d.id, SessionNonce: d.nonce, Wall: trustedWall{}, ClientKey: d.clientKey.Public(),
 		CheckPairingCode: func(typed string) error { return d.sess.CheckCode(typed, t0) },
 	})
 	if err != nil {
-		ch <- endpoint.Progress{State: state.ProvisioningFailed.String(), Final: true,
-			Error: &endpoint.ErrorBody{Code: failure.CodeOf(err).String(), Message: "payload refused"}}
+		ch <- devicewire.Progress{State: state.ProvisioningFailed.String(), Final: true,
+			Error: &devicewire.ErrorBody{Code: failure.CodeOf(err).String(), Message: "payload refused"}}
 		close(ch)
 		return ch, nil
 	}
 	d.verified = v
-	ch <- endpoint.Progress{State: state.ApplyingConfig.String()}
-	ch <- endpoint.Progress{State: state.TestingConnection.String()}
+	ch <- devicewire.Progress{State: state.ApplyingConfig.String()}
+	ch <- devicewire.Progress{State: state.TestingConnection.String()}
 	switch d.mode {
 	case failsConnectionTest:
-		ch <- endpoint.Progress{State: state.ProvisioningFailed.String(), Final: true,
-			Error: &endpoint.ErrorBody{Code: failure.ConnectionFailed.String(), Message: "monitoring server unreachable"}}
+		ch <- devicewire.Progress{State: state.ProvisioningFailed.String(), Final: true,
+			Error: &devicewire.ErrorBody{Code: failure.ConnectionFailed.String(), Message: "monitoring server unreachable"}}
 	case holdsPush:
 		go func() {
 			close(d.holding)
 			<-d.release
-			ch <- endpoint.Progress{State: state.Provisioned.String(), Final: true}
+			ch <- devicewire.Progress{State: state.Provisioned.String(), Final: true}
 			close(ch)
 		}()
 		return ch, nil
 	default:
-		ch <- endpoint.Progress{State: state.Provisioned.String(), Final: true}
+		ch <- devicewire.Progress{State: state.Provisioned.String(), Final: true}
 	}
 	close(ch)
 	return ch, nil
 }
 
-func (d *softDevice) Status() endpoint.Status {
-	return endpoint.Status{State: state.ReadyToPair.String()}
+func (d *softDevice) Status() devicewire.Status {
+	return devicewire.Status{State: state.ReadyToPair.String()}
 }
 
 func (d *softDevice) snapshot() (pushes int, verified *payload.Verified, clientKey *ecdsa.PublicKey) {

@@ -16,9 +16,9 @@ import (
 
 	"github.com/zmonitor/firmware/internal/central/job"
 	"github.com/zmonitor/firmware/internal/central/store"
-	"github.com/zmonitor/firmware/internal/failure"
-	"github.com/zmonitor/firmware/internal/pairing"
-	"github.com/zmonitor/firmware/internal/state"
+	"github.com/zmonitor/firmware/internal/proto/failure"
+	"github.com/zmonitor/firmware/internal/proto/pairing"
+	"github.com/zmonitor/firmware/internal/proto/state"
 )
 
 // maxLabel bounds a device label.

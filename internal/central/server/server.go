@@ -16,9 +16,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zmonitor/firmware/internal/base/clock"
 	"github.com/zmonitor/firmware/internal/central/job"
 	"github.com/zmonitor/firmware/internal/central/store"
-	"github.com/zmonitor/firmware/internal/clock"
 )
 
 // Defaults.

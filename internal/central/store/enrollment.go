@@ -14,7 +14,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/zmonitor/firmware/internal/enroll"
+	"github.com/zmonitor/firmware/internal/proto/enroll"
 )
 
 // Limits of ParseEnrollments.

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zmonitor/firmware/internal/enroll"
+	"github.com/zmonitor/firmware/internal/proto/enroll"
 )
 
 func enrollmentJSONFor(t testing.TB, id string) (string, Enrollment) {

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zmonitor/firmware/internal/base/clock/clocktest"
 	"github.com/zmonitor/firmware/internal/central/store/pgtest"
-	"github.com/zmonitor/firmware/internal/clock/clocktest"
 )
 
 // pg is the PostgreSQL server of this test binary.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zmonitor/firmware/internal/clock"
+	"github.com/zmonitor/firmware/internal/base/clock"
 )
 
 // Opts configure Open. A nil *Opts means defaults.

@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/zmonitor/firmware/internal/clock"
+	"github.com/zmonitor/firmware/internal/base/clock"
 )
 
 // sqlStore is Store over database/sql, for both backends.

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zmonitor/firmware/internal/clock/clocktest"
+	"github.com/zmonitor/firmware/internal/base/clock/clocktest"
 )
 
 func TestOpenMigratesOnceConcurrently(t *testing.T) {

@@ -16,13 +16,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zmonitor/firmware/internal/base/clock"
+	"github.com/zmonitor/firmware/internal/base/clock/clocktest"
 	"github.com/zmonitor/firmware/internal/central/job"
 	"github.com/zmonitor/firmware/internal/central/server"
 	"github.com/zmonitor/firmware/internal/central/store"
-	"github.com/zmonitor/firmware/internal/clock"
-	"github.com/zmonitor/firmware/internal/clock/clocktest"
-	"github.com/zmonitor/firmware/internal/pairing"
-	"github.com/zmonitor/firmware/internal/testpki"
+	"github.com/zmonitor/firmware/internal/proto/pairing"
+	"github.com/zmonitor/firmware/internal/testkit/testpki"
 )
 
 // Start is the fake clock's start.

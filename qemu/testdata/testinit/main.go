@@ -17,7 +17,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/zmonitor/firmware/internal/netup"
+	"github.com/zmonitor/firmware/internal/fw/sys/netup"
 	"golang.org/x/sys/unix"
 )
 

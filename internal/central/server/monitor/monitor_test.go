@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zmonitor/firmware/internal/testpki"
+	"github.com/zmonitor/firmware/internal/testkit/testpki"
 )
 
 func TestHealthRequiresDeviceCertificate(t *testing.T) {

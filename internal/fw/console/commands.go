@@ -1,0 +1,296 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/zmonitor/firmware/internal/fw/qr"
+	"github.com/zmonitor/firmware/internal/proto/failure"
+	"github.com/zmonitor/firmware/internal/proto/state"
+)
+
+// command is one console command.
+type command struct {
+	name, args, help string
+	run              func(ctx context.Context, args []string) string
+}
+
+func (c *Console) commands() []command {
+	return []command{
+		{"help", "", "list the commands", c.help},
+		{"status", "", "provisioning state, session time left, last error", c.status},
+		{"qr", "[plain]", "draw the pairing QR (plain: terminal colours)", c.qr},
+		{"audit", "[n]", fmt.Sprintf("last n audit records (default %d, max %d)", DefaultAudit, MaxAudit), c.audit},
+		{"config", "", "provisioning settings (secrets redacted)", c.config},
+		{"keys", "", "public key fingerprints (SHA-256 of the SPKI)", c.keys},
+		{"enroll", "", "the enrollment record", c.enroll},
+		{"net", "", "network interfaces and addresses", c.net},
+		{"version", "", "firmware version", c.version},
+		{"echo", "on|off", "turn echo of typed characters on or off", c.setEcho},
+		{"provision", "", "enter pairing mode (only where the board allows it)", c.provision},
+		{"reboot", "", "restart the device", c.reboot},
+		{"factory-reset", "", "erase provisioning; confirm with the button", c.factoryReset},
+	}
+}
+
+// exec runs one command line and returns its output.
+func (c *Console) exec(ctx context.Context, line string) string {
+	f := strings.Fields(line)
+	if len(f) == 0 {
+		return ""
+	}
+	for _, cmd := range c.cmds {
+		if cmd.name == f[0] {
+			return cmd.run(ctx, f[1:])
+		}
+	}
+	name := f[0]
+	if len(name) > 32 {
+		name = name[:32] + "..."
+	}
+	return fmt.Sprintf("error: unknown command %q; type help\n", name)
+}
+
+func errLine(cmd string, err error) string {
+	return fmt.Sprintf("error: %s: %v\n", cmd, err)
+}
+
+func noArgs(cmd string, args []string) (string, bool) {
+	if len(args) > 0 {
+		return fmt.Sprintf("error: %s takes no arguments\n", cmd), false
+	}
+	return "", true
+}
+
+func (c *Console) help(_ context.Context, _ []string) string {
+	var b strings.Builder
+	for _, cmd := range c.cmds {
+		fmt.Fprintf(&b, "  %-22s %s\n", strings.TrimSpace(cmd.name+" "+cmd.args), cmd.help)
+	}
+	return b.String()
+}
+
+func (c *Console) status(_ context.Context, args []string) string {
+	if msg, ok := noArgs("status", args); !ok {
+		return msg
+	}
+	s := c.dev.Status()
+	var b strings.Builder
+	fmt.Fprintf(&b, "state: %s\n", s.State)
+	if s.State == state.ReadyToPair {
+		fmt.Fprintf(&b, "pairing session: %s left\n", countdown(s.SessionLeft))
+	}
+	if s.Locked > 0 {
+		fmt.Fprintf(&b, "locked: %s left (too many wrong pairing codes)\n", countdown(s.Locked))
+	}
+	if s.LastError == failure.None {
+		b.WriteString("last error: none\n")
+	} else {
+		fmt.Fprintf(&b, "last error: %s (%s; %s)\n", s.LastError, s.LastError.Title(), s.LastError.UserAction())
+	}
+	return b.String()
+}
+
+func (c *Console) qr(_ context.Context, args []string) string {
+	ansi := true
+	switch {
+	case len(args) == 1 && args[0] == "plain":
+		ansi = false
+	case len(args) > 0:
+		return "error: usage: qr [plain]\n"
+	}
+	text := c.dev.QRText()
+	if len(text) == 0 {
+		return fmt.Sprintf("no pairing QR (state %s); press the Enable Provisioning button\n", c.dev.Status().State)
+	}
+	m, err := qr.Encode(text)
+	if err != nil {
+		return errLine("qr", err)
+	}
+	return HalfBlocks(m, ansi)
+}
+
+func (c *Console) audit(_ context.Context, args []string) string {
+	n := DefaultAudit
+	if len(args) > 1 {
+		return "error: usage: audit [n]\n"
+	}
+	if len(args) == 1 {
+		v, err := strconv.Atoi(args[0])
+		if err != nil || v < 1 || v > MaxAudit {
+			return fmt.Sprintf("error: audit: n must be a number from 1 to %d\n", MaxAudit)
+		}
+		n = v
+	}
+	recs, err := c.dev.AuditTail(n)
+	if err != nil {
+		return errLine("audit", err)
+	}
+	if len(recs) == 0 {
+		return "no audit records\n"
+	}
+	if len(recs) > n {
+		recs = recs[len(recs)-n:]
+	}
+	return strings.Join(recs, "\n") + "\n"
+}
+
+func (c *Console) config(_ context.Context, args []string) string {
+	if msg, ok := noArgs("config", args); !ok {
+		return msg
+	}
+	set, err := c.dev.Config()
+	if err != nil {
+		return errLine("config", err)
+	}
+	if len(set) == 0 {
+		return "no settings (not provisioned)\n"
+	}
+	var b strings.Builder
+	for _, s := range set {
+		v := redactSetting(s.Name, s.Value)
+		if strings.ContainsAny(v, "\r\n") {
+			v = strconv.Quote(v)
+		}
+		fmt.Fprintf(&b, "%s = %s\n", s.Name, v)
+	}
+	return b.String()
+}
+
+func (c *Console) keys(_ context.Context, args []string) string {
+	if msg, ok := noArgs("keys", args); !ok {
+		return msg
+	}
+	ks, err := c.dev.PublicKeys()
+	if err != nil {
+		return errLine("keys", err)
+	}
+	var b strings.Builder
+	for _, k := range ks {
+		if _, err := x509.ParsePKIXPublicKey(k.SPKI); err != nil {
+			fmt.Fprintf(&b, "%-12s error: not a public key (SubjectPublicKeyInfo): %v\n", k.Name, err)
+			continue
+		}
+		sum := sha256.Sum256(k.SPKI)
+		fmt.Fprintf(&b, "%-12s SHA256:%s\n", k.Name, hex.EncodeToString(sum[:]))
+	}
+	if b.Len() == 0 {
+		return "no keys\n"
+	}
+	return b.String()
+}
+
+func (c *Console) enroll(_ context.Context, args []string) string {
+	if msg, ok := noArgs("enroll", args); !ok {
+		return msg
+	}
+	rec, err := c.dev.Enrollment()
+	if err != nil {
+		return errLine("enroll", err)
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, rec, "", "  "); err != nil {
+		return errLine("enroll", fmt.Errorf("record is not valid JSON: %w", err))
+	}
+	return out.String() + "\n"
+}
+
+func (c *Console) net(_ context.Context, args []string) string {
+	if msg, ok := noArgs("net", args); !ok {
+		return msg
+	}
+	lines, err := c.dev.Net()
+	if err != nil {
+		return errLine("net", err)
+	}
+	if len(lines) == 0 {
+		return "no network interfaces\n"
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+func (c *Console) version(_ context.Context, args []string) string {
+	if msg, ok := noArgs("version", args); !ok {
+		return msg
+	}
+	return c.dev.Version() + "\n"
+}
+
+func (c *Console) setEcho(_ context.Context, args []string) string {
+	if len(args) != 1 || (args[0] != "on" && args[0] != "off") {
+		return "error: usage: echo on|off\n"
+	}
+	c.echo = args[0] == "on"
+	return "echo " + args[0] + "\n"
+}
+
+func (c *Console) provision(_ context.Context, args []string) string {
+	if msg, ok := noArgs("provision", args); !ok {
+		return msg
+	}
+	if !c.o.AllowProvision {
+		return "provisioning from the console is disabled on this board; press the Enable Provisioning button\n"
+	}
+	if err := c.dev.Provision(); err != nil {
+		return errLine("provision", err)
+	}
+	return "pairing mode on; type qr to see the code\n"
+}
+
+func (c *Console) reboot(_ context.Context, args []string) string {
+	if msg, ok := noArgs("reboot", args); !ok {
+		return msg
+	}
+	if err := c.write("rebooting\n"); err != nil {
+		return ""
+	}
+	if err := c.dev.Reboot(); err != nil {
+		return errLine("reboot", err)
+	}
+	return ""
+}
+
+func (c *Console) factoryReset(ctx context.Context, args []string) string {
+	if msg, ok := noArgs("factory-reset", args); !ok {
+		return msg
+	}
+	secs := int(c.o.ConfirmTimeout.Round(time.Second) / time.Second)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	t := c.o.Clock.NewTimer(c.o.ConfirmTimeout)
+	defer t.Stop()
+	if err := c.write(fmt.Sprintf("press the Enable Provisioning button within %d s to confirm\n", secs)); err != nil {
+		return ""
+	}
+	go func() {
+		select {
+		case <-t.C():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := c.dev.FactoryReset(ctx)
+	switch {
+	case err == nil:
+		return "factory reset done; the device is unprovisioned\n"
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("factory reset cancelled: no button press within %d s\n", secs)
+	}
+	return errLine("factory-reset", err)
+}
+
+// countdown formats d as m:ss, rounded up to the second (as on the screen).
+func countdown(d time.Duration) string {
+	s := int64((d + time.Second - 1) / time.Second)
+	s = max(0, s)
+	return fmt.Sprintf("%d:%02d", s/60, s%60)
+}

@@ -1,0 +1,68 @@
+package console
+
+import (
+	"context"
+	"time"
+
+	"github.com/zmonitor/firmware/internal/proto/failure"
+	"github.com/zmonitor/firmware/internal/proto/state"
+)
+
+// Device is what the console needs from the firmware. The engine implements
+// it; every method may be called from the console's goroutine while the
+// engine runs, so implementations must be safe for that.
+type Device interface {
+	// Status is the provisioning state in short.
+	Status() Status
+	// QRText is the pairing QR's JSON while READY_TO_PAIR, nil otherwise.
+	QRText() []byte
+	// AuditTail returns the last n audit records, oldest first, one line
+	// each (JSON Lines).
+	AuditTail(n int) ([]string, error)
+	// Config returns the current provisioning settings. It should hold no
+	// secret; the console redacts anything that looks like one anyway.
+	Config() ([]Setting, error)
+	// PublicKeys returns the device's public keys (DevID, payload key,
+	// client TLS key when there is one); the console prints fingerprints.
+	PublicKeys() ([]PublicKey, error)
+	// Enrollment returns the enrollment record JSON (deviceId, serial,
+	// public keys, firmware version).
+	Enrollment() ([]byte, error)
+	// Net describes the network interfaces, one line each.
+	Net() ([]string, error)
+	// Version is the firmware version and build.
+	Version() string
+	// Provision starts provisioning as the button would. The console calls
+	// it only when Options.AllowProvision is set; the device may refuse too.
+	Provision() error
+	// Reboot restarts the device.
+	Reboot() error
+	// FactoryReset waits, until ctx is done, for the physical Enable
+	// Provisioning button to confirm, then erases the provisioning
+	// (settings, client key and certificate) and returns to UNPROVISIONED.
+	// It returns ctx.Err() (wrapped) when the button was not pressed in
+	// time. The device audits the request and its outcome.
+	FactoryReset(ctx context.Context) error
+}
+
+// Status is the device's provisioning status.
+type Status struct {
+	State state.State
+	// SessionLeft is the pairing session's time left (READY_TO_PAIR).
+	SessionLeft time.Duration
+	// Locked is the time left of a wrong-code lockout, 0 when not locked.
+	Locked time.Duration
+	// LastError is the last provisioning failure (failure.None if none).
+	LastError failure.Code
+}
+
+// Setting is one configuration entry.
+type Setting struct {
+	Name, Value string
+}
+
+// PublicKey is a named public key as DER SubjectPublicKeyInfo.
+type PublicKey struct {
+	Name string
+	SPKI []byte
+}

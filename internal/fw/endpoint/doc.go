@@ -1,0 +1,24 @@
+// Package endpoint is the device's provisioning endpoint. Its wire protocol
+// (messages, limits, the signed hello) is internal/proto/devicewire, which
+// the Central Station's client (internal/central/deviceclient) speaks too.
+//
+// The server listens only while the device is READY_TO_PAIR (and while a
+// push it accepted is in flight). It speaks TLS 1.3 only, presents a
+// certificate self-signed by the device identity key (the Central Station
+// pins that key from its inventory), and requires a client certificate that
+// chains to the provisioning trust anchor.
+//
+// Requests (all JSON, all size-limited):
+//
+//	POST /v1/hello   {"pairingToken": "..."}      → signed devicewire.HelloResponse
+//	POST /v1/config  HPKE envelope                 → progress, JSON Lines, to the final state
+//	GET  /v1/status                                → devicewire.Status
+//
+// A refusal is an HTTP error status with a devicewire.ErrorBody naming a failure code.
+// See docs/protocol.md.
+//
+// The server speaks HTTP/1.1 through internal/fw/sys/http1, one request per
+// connection ("Connection: close"), Content-Length request bodies only; a
+// config push answers with a close-delimited stream. It does not link
+// net/http, which would be over a quarter of the firmware binary.
+package endpoint

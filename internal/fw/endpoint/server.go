@@ -1,0 +1,537 @@
+package endpoint
+
+import (
+	"github.com/zmonitor/firmware/internal/proto/devicewire"
+
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/zmonitor/firmware/internal/fw/sys/http1"
+	"github.com/zmonitor/firmware/internal/proto/failure"
+)
+
+// Device is what the server asks of the provisioning engine.
+type Device interface {
+	// Hello checks the token (empty: typed pairing code) and returns a
+	// signed hello for a fresh pairing exchange.
+	Hello(ctx context.Context, req devicewire.HelloRequest, peer *x509.Certificate) (devicewire.HelloResponse, error)
+	// Config takes a pushed envelope. The channel carries progress and is
+	// closed after the final step.
+	Config(ctx context.Context, envelope []byte, peer *x509.Certificate) (<-chan devicewire.Progress, error)
+	// Status reports the current state.
+	Status() devicewire.Status
+}
+
+// Refusal describes a refused request or handshake, for the audit log.
+type Refusal struct {
+	Code   failure.Code
+	Remote string
+	Peer   string // subject of the client certificate, if any
+	Err    error
+}
+
+// Opts configure a Server.
+type Opts struct {
+	// Identity signs the server's self-signed certificate (the Central
+	// Station pins its public key).
+	Identity crypto.Signer
+	// DeviceID is the certificate's subject common name.
+	DeviceID string
+	// Anchors are the provisioning trust anchors a client certificate must
+	// chain to.
+	Anchors *x509.CertPool
+	// Now is the time used for the certificate's validity and for client
+	// chain checks (the device's wall clock; zero: time.Now).
+	Now func() time.Time
+	// OnRefused is called for every refused handshake or request.
+	OnRefused func(Refusal)
+	// Log receives what is not a refusal of the protocol: failed TLS
+	// handshakes (wrong version, dropped connections), connections that
+	// ended mid-request (nil: discarded).
+	Log *slog.Logger
+}
+
+// Server is the device's provisioning endpoint.
+type Server struct {
+	dev  Device
+	opts Opts
+
+	certMu sync.Mutex
+	cert   *tls.Certificate // made on first use: signing is a TPM operation
+
+	mu  sync.Mutex
+	cur *listening // nil while closed
+}
+
+// listening is one period of the port being open: its listener, its
+// connections and everything to wait for when it closes.
+type listening struct {
+	ln       net.Listener
+	cancel   context.CancelFunc
+	inflight sync.WaitGroup // the accept loop and every connection
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+// Limits and timeouts of one connection.
+const (
+	maxRequestHead = 8 << 10
+	// readTimeout bounds the handshake and reading the whole request.
+	readTimeout = 30 * time.Second
+	// writeTimeout bounds each write of an answer or progress line.
+	writeTimeout = 30 * time.Second
+)
+
+// NewServer prepares a server; it does not listen until Start. The server
+// certificate is signed once, with the identity key, by Prepare or the
+// first Start (not here: it is a TPM operation, kept off the boot path).
+func NewServer(dev Device, o Opts) (*Server, error) {
+	if o.Identity == nil || o.Anchors == nil || o.DeviceID == "" {
+		return nil, errors.New("endpoint: identity, anchors and device ID are required")
+	}
+	if _, ok := o.Identity.Public().(*ecdsa.PublicKey); !ok {
+		return nil, errors.New("endpoint: identity key is not ECDSA")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{dev: dev, opts: o}, nil
+}
+
+// Prepare signs the server certificate if that is not done yet, so that
+// the first Start does not wait for it. Safe from any goroutine.
+func (s *Server) Prepare() error {
+	_, err := s.certificate()
+	return err
+}
+
+func (s *Server) certificate() (*tls.Certificate, error) {
+	s.certMu.Lock()
+	defer s.certMu.Unlock()
+	if s.cert != nil {
+		return s.cert, nil
+	}
+	cert, err := selfSigned(s.opts.Identity, s.opts.DeviceID, s.opts.Now())
+	if err != nil {
+		return nil, fmt.Errorf("endpoint: server certificate: %w", err)
+	}
+	s.cert = &cert
+	return s.cert, nil
+}
+
+func selfSigned(k crypto.Signer, cn string, now time.Time) (tls.Certificate, error) {
+	if _, ok := k.Public().(*ecdsa.PublicKey); !ok {
+		return tls.Certificate{}, errors.New("identity key is not ECDSA")
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: cn, Organization: []string{"Z Monitor provisioning endpoint"}},
+		NotBefore:             now.Add(-24 * time.Hour),
+		NotAfter:              now.Add(365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		DNSNames:              []string{cn},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k, Leaf: leaf}, nil
+}
+
+// Certificate is the server's self-signed certificate (signing it first if
+// needed; nil if that fails).
+func (s *Server) Certificate() *x509.Certificate {
+	c, err := s.certificate()
+	if err != nil {
+		return nil
+	}
+	return c.Leaf
+}
+
+func (s *Server) refuse(r Refusal) {
+	if s.opts.OnRefused != nil {
+		s.opts.OnRefused(r)
+	}
+}
+
+func (s *Server) tlsConfig(cert *tls.Certificate) *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		MaxVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{*cert},
+		ClientAuth:   tls.RequireAnyClientCert,
+		NextProtos:   []string{"http/1.1"},
+		// The chain is checked here rather than by RequireAndVerifyClientCert
+		// so that every refused handshake is audited.
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			err := s.verifyClient(cs.PeerCertificates)
+			if err != nil {
+				peer := ""
+				if len(cs.PeerCertificates) > 0 {
+					peer = cs.PeerCertificates[0].Subject.String()
+				}
+				s.refuse(Refusal{Code: failure.SignerUntrusted, Peer: peer, Err: err})
+			}
+			return err
+		},
+	}
+}
+
+func (s *Server) verifyClient(chain []*x509.Certificate) error {
+	if len(chain) == 0 {
+		return errors.New("client certificate required")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	_, err := chain[0].Verify(x509.VerifyOptions{
+		Roots:         s.opts.Anchors,
+		Intermediates: inter,
+		CurrentTime:   s.opts.Now(),
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	if err != nil {
+		return fmt.Errorf("client certificate does not chain to the provisioning anchor: %w", err)
+	}
+	return nil
+}
+
+// Start listens on addr (e.g. ":8444"). It fails if already listening.
+func (s *Server) Start(addr string) (net.Addr, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur != nil {
+		return nil, errors.New("endpoint: already listening")
+	}
+	cert, err := s.certificate()
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("endpoint: listen %s: %w", addr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &listening{ln: ln, cancel: cancel, conns: make(map[net.Conn]struct{})}
+	s.cur = l
+	conf := s.tlsConfig(cert)
+	l.inflight.Add(1)
+	go s.accept(ctx, l, conf)
+	return ln.Addr(), nil
+}
+
+func (s *Server) accept(ctx context.Context, l *listening, conf *tls.Config) {
+	defer l.inflight.Done()
+	for {
+		raw, err := l.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// A transient failure (out of descriptors): do not spin.
+			s.opts.Log.Warn("provisioning endpoint: accept", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		l.mu.Lock()
+		l.conns[raw] = struct{}{}
+		l.inflight.Add(1)
+		l.mu.Unlock()
+		go func() {
+			defer l.inflight.Done()
+			defer l.forget(raw)
+			s.serveConn(ctx, raw, conf)
+		}()
+	}
+}
+
+func (l *listening) forget(c net.Conn) {
+	c.Close()
+	l.mu.Lock()
+	delete(l.conns, c)
+	l.mu.Unlock()
+}
+
+// exchange is one request on one connection.
+type exchange struct {
+	conn   *tls.Conn
+	remote string
+	peer   *x509.Certificate
+	req    *http1.Request
+}
+
+// serveConn does the handshake, reads one request and answers it.
+func (s *Server) serveConn(ctx context.Context, raw net.Conn, conf *tls.Config) {
+	_ = raw.SetDeadline(time.Now().Add(readTimeout))
+	conn := tls.Server(raw, conf)
+	x := &exchange{conn: conn, remote: raw.RemoteAddr().String()}
+	if err := conn.HandshakeContext(ctx); err != nil {
+		// Chain failures were reported by VerifyConnection.
+		s.opts.Log.Info("provisioning endpoint: handshake", "remote", x.remote, "err", err)
+		return
+	}
+	if pc := conn.ConnectionState().PeerCertificates; len(pc) > 0 {
+		x.peer = pc[0]
+	}
+	defer lingerClose(raw, conn)
+	req, err := http1.ReadRequest(conn, maxRequestHead)
+	if err != nil {
+		var he *http1.Error
+		if errors.As(err, &he) {
+			s.fail(x, he.Status, failure.New(failure.PayloadMalformed, "read request", err))
+			return
+		}
+		s.opts.Log.Info("provisioning endpoint: read request", "remote", x.remote, "err", err)
+		return
+	}
+	x.req = req
+	switch req.Path {
+	case "/v1/hello":
+		s.handleHello(ctx, x)
+	case "/v1/config":
+		s.handleConfig(ctx, x)
+	case "/v1/status":
+		s.handleStatus(x)
+	default:
+		s.fail(x, 404, failure.Errorf(failure.PayloadMalformed, "route", "no such endpoint %q", req.Path))
+	}
+}
+
+// Draining after an answer: how much of what the client still sends, and
+// for how long.
+const (
+	lingerBytes = 1 << 20
+	lingerTime  = time.Second
+)
+
+// lingerClose ends the exchange so the client reads the whole answer: TLS
+// close_notify and a TCP FIN first, then what the client is still sending
+// (a body refused unread) is read and dropped for a moment. Closing with
+// unread data would make the kernel reset the connection, and the client
+// could lose the answer (net/http's server lingers the same way).
+func lingerClose(raw net.Conn, conn *tls.Conn) {
+	_ = conn.SetWriteDeadline(time.Now().Add(lingerTime))
+	_ = conn.CloseWrite()
+	if tc, ok := raw.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+	_ = raw.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.CopyN(io.Discard, raw, lingerBytes)
+}
+
+// Listening reports whether the port is open.
+func (s *Server) Listening() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur != nil
+}
+
+// Close stops listening at once and waits, up to ctx, for requests in
+// flight (a config push streaming its final state) to finish; then it cuts
+// the connections that are left.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	l := s.cur
+	s.cur = nil
+	s.mu.Unlock()
+	if l == nil {
+		return nil
+	}
+	l.ln.Close()
+	done := make(chan struct{})
+	go func() { l.inflight.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		l.cancel()
+		l.mu.Lock()
+		for c := range l.conns {
+			c.Close()
+		}
+		l.mu.Unlock()
+		<-done
+	}
+	l.cancel()
+	return err
+}
+
+// write sends a whole answer within writeTimeout.
+func (x *exchange) write(status int, body []byte, fields ...http1.Field) {
+	_ = x.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_ = http1.WriteResponse(x.conn, status, body, fields...)
+}
+
+func (s *Server) fail(x *exchange, status int, err error) {
+	peer := ""
+	if x.peer != nil {
+		peer = x.peer.Subject.String()
+	}
+	s.refuse(Refusal{Code: failure.CodeOf(err), Remote: x.remote, Peer: peer, Err: err})
+	b, _ := json.Marshal(errorBody(err))
+	x.write(status, append(b, '\n'), http1.Field{Name: "Content-Type", Value: "application/json"})
+}
+
+func (s *Server) answer(x *exchange, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.fail(x, 500, failure.New(failure.Internal, "encode answer", err))
+		return
+	}
+	x.write(200, append(b, '\n'), http1.Field{Name: "Content-Type", Value: "application/json"})
+}
+
+// readBody reads the request body, refusing one over limit before reading it.
+func readBody(x *exchange, limit int64) ([]byte, error) {
+	if x.req.ContentLength > limit {
+		return nil, failure.Errorf(failure.PayloadMalformed, "read request", "body over the %d-byte limit", limit)
+	}
+	b, err := io.ReadAll(x.req.Body)
+	if err != nil {
+		return nil, failure.New(failure.PayloadMalformed, "read request", err)
+	}
+	if int64(len(b)) != x.req.ContentLength {
+		return nil, failure.Errorf(failure.PayloadMalformed, "read request", "body ended after %d of %d bytes", len(b), x.req.ContentLength)
+	}
+	return b, nil
+}
+
+func (s *Server) method(x *exchange, want string) bool {
+	if x.req.Method == want {
+		return true
+	}
+	err := failure.Errorf(failure.PayloadMalformed, "route", "%s %s: use %s", x.req.Method, x.req.Path, want)
+	peer := ""
+	if x.peer != nil {
+		peer = x.peer.Subject.String()
+	}
+	s.refuse(Refusal{Code: failure.CodeOf(err), Remote: x.remote, Peer: peer, Err: err})
+	b, _ := json.Marshal(errorBody(err))
+	x.write(405, append(b, '\n'), http1.Field{Name: "Content-Type", Value: "application/json"}, http1.Field{Name: "Allow", Value: want})
+	return false
+}
+
+// statusFor maps a failure code to the HTTP status of a refusal.
+func statusFor(err error) int {
+	switch failure.CodeOf(err) {
+	case failure.PayloadMalformed:
+		return 400
+	case failure.Internal:
+		return 500
+	case failure.SessionExpired, failure.SessionMismatch:
+		return 409
+	case failure.TooManyAttempts:
+		return 429
+	default:
+		return 403
+	}
+}
+
+func (s *Server) handleHello(ctx context.Context, x *exchange) {
+	if !s.method(x, "POST") {
+		return
+	}
+	b, err := readBody(x, devicewire.MaxHelloRequest)
+	if err != nil {
+		s.fail(x, 413, err)
+		return
+	}
+	req, err := devicewire.ParseHelloRequest(b)
+	if err != nil {
+		s.fail(x, 400, failure.New(failure.PayloadMalformed, "hello", err))
+		return
+	}
+	resp, err := s.dev.Hello(ctx, req, x.peer)
+	if err != nil {
+		s.fail(x, statusFor(err), err)
+		return
+	}
+	s.answer(x, resp)
+}
+
+func (s *Server) handleConfig(ctx context.Context, x *exchange) {
+	if !s.method(x, "POST") {
+		return
+	}
+	b, err := readBody(x, devicewire.MaxEnvelope)
+	if err != nil {
+		s.fail(x, 413, err)
+		return
+	}
+	progress, err := s.dev.Config(ctx, b, x.peer)
+	if err != nil {
+		s.fail(x, statusFor(err), err)
+		return
+	}
+	_ = x.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	// The read deadline is over: the request is in; the stream may take
+	// as long as the connection test does.
+	_ = x.conn.SetReadDeadline(time.Time{})
+	if err := http1.WriteHead(x.conn, 200, -1, http1.Field{Name: "Content-Type", Value: "application/jsonl"}); err != nil {
+		for range progress { // the client went away; the engine carries on
+		}
+		return
+	}
+	for p := range progress {
+		line, _ := json.Marshal(p)
+		_ = x.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := x.conn.Write(append(line, '\n')); err != nil {
+			// The client went away; the engine carries on to the end.
+			for range progress {
+			}
+			return
+		}
+	}
+}
+
+func (s *Server) handleStatus(x *exchange) {
+	if !s.method(x, "GET") {
+		return
+	}
+	s.answer(x, s.dev.Status())
+}
+
+// errorBody converts an error into the refusal body.
+func errorBody(err error) *devicewire.ErrorBody {
+	c := failure.CodeOf(err)
+	msg := err.Error()
+	var fe *failure.Error
+	if errors.As(err, &fe) && fe.Err != nil {
+		msg = fe.Step + ": " + fe.Err.Error()
+	}
+	return &devicewire.ErrorBody{Code: c.String(), Message: msg}
+}

@@ -1,0 +1,691 @@
+package screen
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/makiuchi-d/gozxing"
+	gzqr "github.com/makiuchi-d/gozxing/qrcode"
+
+	"github.com/zmonitor/firmware/internal/fw/qr"
+	"github.com/zmonitor/firmware/internal/proto/failure"
+	"github.com/zmonitor/firmware/internal/proto/pairing"
+	"github.com/zmonitor/firmware/internal/proto/state"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden PNGs in testdata/")
+
+var sizes = []image.Point{{240, 240}, {320, 240}, {480, 320}}
+
+func newRenderer(t testing.TB) *Renderer {
+	t.Helper()
+	r, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// decodeQR decodes the QR in img with gozxing.
+func decodeQR(img image.Image) (string, error) {
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		return "", err
+	}
+	res, err := gzqr.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true})
+	if err != nil {
+		return "", err
+	}
+	return res.GetText(), nil
+}
+
+// scale resizes img by f with nearest-neighbour sampling.
+func scale(img image.Image, f float64) *image.RGBA {
+	b := img.Bounds()
+	w, h := int(float64(b.Dx())*f), int(float64(b.Dy())*f)
+	out := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			out.Set(x, y, img.At(b.Min.X+int(float64(x)/f), b.Min.Y+int(float64(y)/f)))
+		}
+	}
+	return out
+}
+
+// fromRGB565 expands big-endian RGB565 back to RGBA the way a panel shows it.
+func fromRGB565(b []byte, w, h int) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i := 0; i < w*h; i++ {
+		c := uint16(b[2*i])<<8 | uint16(b[2*i+1])
+		r, g, bl := byte(c>>11)<<3, byte(c>>5&0x3f)<<2, byte(c&0x1f)<<3
+		img.Pix[4*i], img.Pix[4*i+1], img.Pix[4*i+2], img.Pix[4*i+3] = r|r>>5, g|g>>6, bl|bl>>5, 0xff
+	}
+	return img
+}
+
+func roundTrip565(t *testing.T, img *image.RGBA) *image.RGBA {
+	t.Helper()
+	b := make([]byte, img.Rect.Dx()*img.Rect.Dy()*2)
+	n, err := ToRGB565(img, img.Rect, b)
+	if err != nil || n != len(b) {
+		t.Fatalf("ToRGB565: %d, %v", n, err)
+	}
+	return fromRGB565(b, img.Rect.Dx(), img.Rect.Dy())
+}
+
+// worstQR is pairing content at the pairing package's limit (MaxQRBytes):
+// the largest QR a session can show.
+func worstQR(t testing.TB) []byte {
+	q := pairing.QRContent{
+		DeviceID:        strings.Repeat("D", 20),
+		DeviceSerial:    strings.Repeat("S", 24),
+		IPAddress:       "255.255.255.255",
+		PairingCode:     "WWW-888-MMM",
+		PairingToken:    sampleToken(),
+		ExpiresAt:       "2026-12-31T23:59:59Z",
+		FirmwareVersion: strings.Repeat("9", 24),
+	}
+	b := q.Marshal()
+	if len(b) != pairing.MaxQRBytes {
+		t.Fatalf("worst-case QR is %d bytes, want pairing.MaxQRBytes = %d", len(b), pairing.MaxQRBytes)
+	}
+	return b
+}
+
+// views returns the sample view of every state and worst cases: the longest
+// texts each screen may show.
+func views(t testing.TB) map[string]View {
+	const label = "NEONATAL-ICU-BED-12-MONITOR-WEST" // 32 characters
+	long := func(v View) View {
+		v.DeviceLabel, v.DeviceID, v.DeviceSerial = label, "ZM-0123456789-0123456789-0123456", "SN-2024-0123456789-0123456789-01"
+		v.IPAddress = "255.255.255.255"
+		return v
+	}
+	m := map[string]View{}
+	for _, s := range state.All {
+		m[s.String()] = SampleView(s)
+		m[s.String()+"/long"] = long(SampleView(s))
+	}
+	ready := long(SampleView(state.ReadyToPair))
+	ready.QRText, ready.PairingCode, ready.Remaining = worstQR(t), "WWW-888-MMM", 10*time.Minute
+	m["READY_TO_PAIR/worst"] = ready
+	locked := long(SampleView(state.Unprovisioned))
+	locked.Locked = 9*time.Minute + 59*time.Second
+	m["UNPROVISIONED/locked"] = locked
+	for c := failure.None + 1; c.String() != fmt.Sprintf("CODE(%d)", int(c)); c++ {
+		v := long(SampleView(state.ProvisioningFailed))
+		v.Failure = c
+		v.FailureDetail = "server certificate not valid for monitoring.hospital.example.com"
+		m["PROVISIONING_FAILED/"+c.String()] = v
+	}
+	for _, s := range []state.State{state.PairingReceived, state.ApplyingConfig, state.TestingConnection} {
+		v := long(SampleView(s))
+		v.Progress = "Checking the signer's certificate chain"
+		m[s.String()+"/worst"] = v
+	}
+	prov := long(SampleView(state.Provisioned))
+	prov.ServerHost = "central-monitoring-station-01.east-wing.hospital.example.org"
+	m["PROVISIONED/worst"] = prov
+	fault := SampleView(state.Unprovisioned)
+	fault.Fault = "TPM keys unavailable"
+	m["FAULT"] = fault
+	fault = long(fault)
+	fault.Fault = "Settings unreadable: the data partition needs service"
+	m["FAULT/long"] = fault
+	return m
+}
+
+// TestFaultScreen: a fault replaces whatever the state would show, names
+// what failed and offers no button prompt (the firmware cannot act on it).
+func TestFaultScreen(t *testing.T) {
+	r := newRenderer(t)
+	for _, s := range []state.State{state.Unprovisioned, state.Provisioned, state.ReadyToPair} {
+		v := SampleView(s)
+		v.Fault = "TPM keys unavailable"
+		f, err := r.Render(v, 240, 240)
+		if err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		var texts []string
+		for _, tb := range f.Texts {
+			texts = append(texts, tb.Text)
+		}
+		all := strings.Join(texts, "|")
+		for _, want := range []string{"Device fault", "TPM keys unavailable", "ICU-MON-04"} {
+			if !strings.Contains(all, want) {
+				t.Errorf("%s: fault screen lacks %q: %q", s, want, all)
+			}
+		}
+		for _, never := range []string{"Press", "retry", "Provisioned"} {
+			if strings.Contains(all, never) {
+				t.Errorf("%s: fault screen shows %q: %q", s, never, all)
+			}
+		}
+		if !f.QR.Empty() || f.TimerText() != "" {
+			t.Errorf("%s: fault screen has a QR %v or countdown %q", s, f.QR, f.TimerText())
+		}
+	}
+	// A fault after the same state's screen is a new screen, not a tick.
+	a := SampleView(state.Unprovisioned)
+	b := a
+	b.Fault = "TPM keys unavailable"
+	if sameScreen(a, b) {
+		t.Error("sameScreen ignores Fault")
+	}
+}
+
+func TestQRDecodesEverywhere(t *testing.T) {
+	r := newRenderer(t)
+	for name, v := range views(t) {
+		if v.State != state.ReadyToPair {
+			continue
+		}
+		for _, sz := range sizes {
+			t.Run(fmt.Sprintf("%s/%dx%d", name, sz.X, sz.Y), func(t *testing.T) {
+				f, err := r.Render(v, sz.X, sz.Y)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := string(v.QRText)
+				panel := roundTrip565(t, f.Img)
+				for _, c := range []struct {
+					name string
+					img  image.Image
+				}{{"frame", f.Img}, {"rgb565", panel}, {"rgb565 0.9x", scale(panel, 0.9)}, {"rgb565 2x", scale(panel, 2)}} {
+					got, err := decodeQR(c.img)
+					if err != nil {
+						t.Fatalf("%s: decode: %v", c.name, err)
+					}
+					if got != want {
+						t.Fatalf("%s: decoded %q, want %q", c.name, got, want)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestQRGeometry checks module size and quiet zone: at least 3 px per
+// module, the quiet zone all white and 4 modules wide, except for a version
+// 13 QR on a 240×240 panel where only 2 modules leave room for the code.
+func TestQRGeometry(t *testing.T) {
+	r := newRenderer(t)
+	for _, name := range []string{"READY_TO_PAIR", "READY_TO_PAIR/worst"} {
+		v := views(t)[name]
+		m, err := qr.Encode(v.QRText)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sz := range sizes {
+			f, err := r.Render(v, sz.X, sz.Y)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantQuiet := QuietModules
+			if sz == (image.Point{240, 240}) && m.Version > 12 {
+				wantQuiet = MinQuietModules
+			}
+			if f.ModulePx < MinModulePx || f.QuietModules != wantQuiet {
+				t.Errorf("%s %v: version %d at %d px, quiet %d; want >= %d px, quiet %d", name, sz, m.Version, f.ModulePx, f.QuietModules, MinModulePx, wantQuiet)
+			}
+			side := (m.Size + 2*f.QuietModules) * f.ModulePx
+			if f.QR.Dx() != side || f.QR.Dy() != side || !f.QR.In(f.Img.Rect) {
+				t.Errorf("%s %v: QR rect %v, side want %d", name, sz, f.QR, side)
+			}
+			q := f.QuietModules * f.ModulePx
+			sym := image.Rect(f.QR.Min.X+q, f.QR.Min.Y+q, f.QR.Max.X-q, f.QR.Max.Y-q)
+			for y := f.QR.Min.Y; y < f.QR.Max.Y; y++ {
+				for x := f.QR.Min.X; x < f.QR.Max.X; x++ {
+					p := f.Img.RGBAAt(x, y)
+					if !image.Pt(x, y).In(sym) {
+						if p != white {
+							t.Fatalf("%s %v: quiet zone pixel (%d,%d) is %v", name, sz, x, y, p)
+						}
+						continue
+					}
+					mx, my := (x-sym.Min.X)/f.ModulePx, (y-sym.Min.Y)/f.ModulePx
+					want := white
+					if m.Dark(mx, my) {
+						want = color.RGBA{0, 0, 0, 0xff}
+					}
+					if p != want {
+						t.Fatalf("%s %v: module (%d,%d) pixel (%d,%d) is %v, want %v", name, sz, mx, my, x, y, p, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestNothingClipped measures every line of text of every screen, size and
+// worst case: inside the frame, clear of the QR and its quiet zone, not
+// overlapping another line, not cut short.
+func TestNothingClipped(t *testing.T) {
+	r := newRenderer(t)
+	for name, v := range views(t) {
+		for _, sz := range sizes {
+			f, err := r.Render(v, sz.X, sz.Y)
+			if err != nil {
+				t.Fatalf("%s %v: %v", name, sz, err)
+			}
+			if f.Truncated {
+				t.Errorf("%s %v: text truncated", name, sz)
+			}
+			if len(f.Texts) == 0 {
+				t.Errorf("%s %v: no text", name, sz)
+			}
+			for i, tb := range f.Texts {
+				if !tb.Ink.In(f.Img.Rect) {
+					t.Errorf("%s %v: %q outside the frame: ink %v", name, sz, tb.Text, tb.Ink)
+				}
+				if tb.Ink.Overlaps(f.QR) {
+					t.Errorf("%s %v: %q overlaps the QR %v: ink %v", name, sz, tb.Text, f.QR, tb.Ink)
+				}
+				if tb.Text != timerTemplate && tb.Text != f.TimerText() && tb.Ink.Overlaps(f.Timer) {
+					t.Errorf("%s %v: %q reaches into the countdown's rectangle %v: ink %v", name, sz, tb.Text, f.Timer, tb.Ink)
+				}
+				for _, o := range f.Texts[i+1:] {
+					if tb.Ink.Overlaps(o.Ink) && tb.Text != timerTemplate && o.Text != timerTemplate {
+						t.Errorf("%s %v: %q and %q overlap: %v %v", name, sz, tb.Text, o.Text, tb.Ink, o.Ink)
+					}
+				}
+			}
+			if tt := f.TimerText(); tt != "" {
+				var timerInk image.Rectangle
+				for _, tb := range f.Texts {
+					if tb.Text == timerTemplate {
+						timerInk = tb.Ink
+					}
+				}
+				if timerInk.Empty() || !timerInk.In(f.Timer) {
+					t.Errorf("%s %v: widest countdown ink %v not inside the timer rect %v", name, sz, timerInk, f.Timer)
+				}
+			}
+		}
+	}
+}
+
+// TestReadableCode: the pairing code's capitals are at least 14 px tall on
+// every size (legible from about a metre on a 2.8" 320×240 panel).
+func TestReadableCode(t *testing.T) {
+	r := newRenderer(t)
+	v := views(t)["READY_TO_PAIR/worst"]
+	for _, sz := range sizes {
+		f, err := r.Render(v, sz.X, sz.Y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, tb := range f.Texts {
+			if strings.Contains(v.PairingCode, tb.Text) && len(tb.Text) >= 3 {
+				found = true
+				if tb.Ink.Dy() < 14 {
+					t.Errorf("%v: code %q only %d px tall", sz, tb.Text, tb.Ink.Dy())
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%v: pairing code not drawn", sz)
+		}
+		if f.TimerText() != "10:00" {
+			t.Errorf("%v: countdown %q, want 10:00", sz, f.TimerText())
+		}
+	}
+}
+
+func TestGolden(t *testing.T) {
+	r := newRenderer(t)
+	for _, sz := range sizes {
+		for _, s := range state.All {
+			name := fmt.Sprintf("%s_%dx%d.png", s, sz.X, sz.Y)
+			t.Run(name, func(t *testing.T) {
+				f, err := r.Render(SampleView(s), sz.X, sz.Y)
+				if err != nil {
+					t.Fatal(err)
+				}
+				path := filepath.Join("testdata", name)
+				if *update {
+					var buf bytes.Buffer
+					if err := png.Encode(&buf, f.Img); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				fh, err := os.Open(path)
+				if err != nil {
+					t.Fatalf("%v (run with -update to create)", err)
+				}
+				defer fh.Close()
+				want, err := png.Decode(fh)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want.Bounds() != f.Img.Rect {
+					t.Fatalf("golden is %v, frame %v", want.Bounds(), f.Img.Rect)
+				}
+				diff := 0
+				for y := 0; y < sz.Y; y++ {
+					for x := 0; x < sz.X; x++ {
+						if color.RGBAModel.Convert(want.At(x, y)) != f.Img.RGBAAt(x, y) {
+							diff++
+						}
+					}
+				}
+				if diff > 0 {
+					t.Errorf("%d pixels differ from %s (look at the new render; -update if intended)", diff, path)
+				}
+			})
+		}
+	}
+}
+
+func TestRenderErrors(t *testing.T) {
+	r := newRenderer(t)
+	if _, err := r.Render(SampleView(state.Unprovisioned), 239, 240); !errors.Is(err, ErrTooSmall) {
+		t.Errorf("239×240: %v", err)
+	}
+	if _, err := r.Render(SampleView(state.Unprovisioned), 240, 200); !errors.Is(err, ErrTooSmall) {
+		t.Errorf("240×200: %v", err)
+	}
+	v := SampleView(state.ReadyToPair)
+	v.QRText = nil
+	if _, err := r.Render(v, 240, 240); !errors.Is(err, ErrNoQR) {
+		t.Errorf("no QR: %v", err)
+	}
+	v.QRText = bytes.Repeat([]byte("x"), 1200) // version 27: 125 modules
+	if _, err := r.Render(v, 240, 240); !errors.Is(err, ErrQRTooBig) {
+		t.Errorf("huge QR: %v", err)
+	}
+	if _, err := r.Render(View{State: 99}, 240, 240); !errors.Is(err, ErrBadState) {
+		t.Errorf("bad state: %v", err)
+	}
+	var buf bytes.Buffer
+	if err := RenderPNG(SampleView(state.Provisioned), 100, 100, &buf); !errors.Is(err, ErrTooSmall) {
+		t.Errorf("RenderPNG 100×100: %v", err)
+	}
+}
+
+func TestOtherSizes(t *testing.T) {
+	r := newRenderer(t)
+	for _, sz := range []image.Point{{240, 320}, {800, 480}, {272, 240}} {
+		for name, v := range views(t) {
+			f, err := r.Render(v, sz.X, sz.Y)
+			if err != nil {
+				t.Fatalf("%s %v: %v", name, sz, err)
+			}
+			if f.Truncated {
+				t.Errorf("%s %v: truncated", name, sz)
+			}
+			if v.State == state.ReadyToPair {
+				if got, err := decodeQR(f.Img); err != nil || got != string(v.QRText) {
+					t.Errorf("%s %v: decode %v", name, sz, err)
+				}
+			}
+		}
+	}
+}
+
+func TestFormatCountdown(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0:00", -time.Second: "0:00", time.Millisecond: "0:01", time.Second: "0:01",
+		59*time.Second + time.Millisecond: "1:00", 10 * time.Minute: "10:00",
+		9*time.Minute + 59*time.Second: "9:59", 3 * time.Hour: "99:59",
+	} {
+		if got := FormatCountdown(d); got != want {
+			t.Errorf("FormatCountdown(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestToRGB565(t *testing.T) {
+	img := image.NewRGBA(image.Rect(0, 0, 4, 1))
+	for i, c := range []color.RGBA{{0xff, 0, 0, 0xff}, {0, 0xff, 0, 0xff}, {0, 0, 0xff, 0xff}, {0xff, 0xff, 0xff, 0xff}} {
+		img.SetRGBA(i, 0, c)
+	}
+	b := make([]byte, 8)
+	n, err := ToRGB565(img, img.Rect, b)
+	if err != nil || n != 8 {
+		t.Fatal(n, err)
+	}
+	if want := []byte{0xf8, 0x00, 0x07, 0xe0, 0x00, 0x1f, 0xff, 0xff}; !bytes.Equal(b, want) {
+		t.Errorf("got % x, want % x", b, want)
+	}
+	n, err = ToRGB565(img, image.Rect(1, 0, 3, 1), b)
+	if err != nil || n != 4 || !bytes.Equal(b[:4], []byte{0x07, 0xe0, 0x00, 0x1f}) {
+		t.Errorf("sub-rectangle: % x, %d, %v", b[:4], n, err)
+	}
+	if _, err := ToRGB565(img, img.Rect, b[:7]); err == nil {
+		t.Error("short buffer accepted")
+	}
+}
+
+// recorder is a display.Drawer that keeps the panel's pixels and the
+// rectangles pushed.
+type recorder struct {
+	panel *image.RGBA
+	rects []image.Rectangle
+	fail  error
+}
+
+func newRecorder(w, h int) *recorder { return &recorder{panel: image.NewRGBA(image.Rect(0, 0, w, h))} }
+
+func (d *recorder) String() string          { return "recorder" }
+func (d *recorder) Halt() error             { return nil }
+func (d *recorder) ColorModel() color.Model { return color.RGBAModel }
+func (d *recorder) Bounds() image.Rectangle { return d.panel.Rect }
+func (d *recorder) Draw(r image.Rectangle, src image.Image, sp image.Point) error {
+	if d.fail != nil {
+		return d.fail
+	}
+	d.rects = append(d.rects, r)
+	draw.Draw(d.panel, r, src, sp, draw.Src)
+	return nil
+}
+
+func (d *recorder) take() []image.Rectangle { r := d.rects; d.rects = nil; return r }
+
+func samePixels(t *testing.T, r *Renderer, panel *image.RGBA, v View) {
+	t.Helper()
+	f, err := r.Render(v, panel.Rect.Dx(), panel.Rect.Dy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(f.Img.Pix, panel.Pix) {
+		t.Fatal("the panel after partial updates differs from a full render of the same view")
+	}
+}
+
+func TestScreenPartialUpdates(t *testing.T) {
+	r := newRenderer(t)
+	for _, sz := range sizes {
+		d := newRecorder(sz.X, sz.Y)
+		s, err := New(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full := []image.Rectangle{d.panel.Rect}
+		v := SampleView(state.ReadyToPair)
+		if err := s.Show(v); err != nil {
+			t.Fatal(err)
+		}
+		if got := d.take(); fmt.Sprint(got) != fmt.Sprint(full) {
+			t.Fatalf("%v first show pushed %v", sz, got)
+		}
+		// A countdown tick pushes only the countdown.
+		v.Remaining -= time.Second
+		if err := s.Show(v); err != nil {
+			t.Fatal(err)
+		}
+		got := d.take()
+		if len(got) != 1 || got[0] != s.Frame().Timer || got[0].Dx()*got[0].Dy() > sz.X*sz.Y/8 {
+			t.Fatalf("%v tick pushed %v, want only the timer %v", sz, got, s.Frame().Timer)
+		}
+		samePixels(t, r, d.panel, v)
+		// Less than a second later the text is the same: nothing pushed.
+		v.Remaining -= 300 * time.Millisecond
+		if err := s.Show(v); err != nil {
+			t.Fatal(err)
+		}
+		if got := d.take(); len(got) != 0 {
+			t.Fatalf("%v same text pushed %v", sz, got)
+		}
+		// A new QR (token rotation) pushes the whole frame.
+		v.QRText = append([]byte(nil), v.QRText...)
+		v.QRText[len(v.QRText)-3] ^= 1
+		if err := s.Show(v); err != nil {
+			t.Fatal(err)
+		}
+		if got := d.take(); fmt.Sprint(got) != fmt.Sprint(full) {
+			t.Fatalf("%v new QR pushed %v", sz, got)
+		}
+		// A state change pushes the whole frame.
+		if err := s.Show(SampleView(state.PairingReceived)); err != nil {
+			t.Fatal(err)
+		}
+		if got := d.take(); fmt.Sprint(got) != fmt.Sprint(full) {
+			t.Fatalf("%v state change pushed %v", sz, got)
+		}
+		samePixels(t, r, d.panel, SampleView(state.PairingReceived))
+		// Lockout countdown on UNPROVISIONED ticks too.
+		u := SampleView(state.Unprovisioned)
+		u.Locked = 5 * time.Minute
+		if err := s.Show(u); err != nil {
+			t.Fatal(err)
+		}
+		d.take()
+		u.Locked -= time.Second
+		if err := s.Show(u); err != nil {
+			t.Fatal(err)
+		}
+		if got := d.take(); len(got) != 1 || got[0] != s.Frame().Timer {
+			t.Fatalf("%v lock tick pushed %v", sz, got)
+		}
+		samePixels(t, r, d.panel, u)
+		// The lock ending changes the screen.
+		u.Locked = 0
+		if err := s.Show(u); err != nil {
+			t.Fatal(err)
+		}
+		if got := d.take(); fmt.Sprint(got) != fmt.Sprint(full) {
+			t.Fatalf("%v unlock pushed %v", sz, got)
+		}
+	}
+}
+
+func TestScreenPushFailure(t *testing.T) {
+	d := newRecorder(240, 240)
+	s, err := New(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := SampleView(state.ReadyToPair)
+	if err := s.Show(v); err != nil {
+		t.Fatal(err)
+	}
+	d.take()
+	d.fail = errors.New("spi: bus error")
+	v.Remaining -= time.Second
+	if err := s.Show(v); err == nil || !strings.Contains(err.Error(), "bus error") {
+		t.Fatalf("failed push: %v", err)
+	}
+	d.fail = nil
+	if err := s.Show(v); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.take(); len(got) != 1 || got[0] != d.panel.Rect {
+		t.Fatalf("after a failed push, want the whole frame again; pushed %v", got)
+	}
+	if _, err := New(newRecorder(200, 240)); !errors.Is(err, ErrTooSmall) {
+		t.Errorf("small display: %v", err)
+	}
+}
+
+func TestWarmFillsTheGlyphCacheWithoutDrawing(t *testing.T) {
+	p := newRecorder(240, 240)
+	s, err := New(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := SampleView(state.Unprovisioned)
+	if err := s.Warm(v); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(p.take()); n != 0 {
+		t.Errorf("Warm drew %d times on the panel", n)
+	}
+	warmed := s.r.cachedGlyphs()
+	if warmed == 0 {
+		t.Fatal("Warm cached no glyphs")
+	}
+	if err := s.Show(v); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.r.cachedGlyphs(); n != warmed {
+		t.Errorf("showing the warmed view rasterized %d more glyphs", n-warmed)
+	}
+	if err := s.Warm(View{State: state.ReadyToPair}); err == nil {
+		t.Error("Warm accepted a READY_TO_PAIR view without a QR")
+	}
+}
+
+// cachedGlyphs counts the glyphs rasterized so far, over every face.
+func (r *Renderer) cachedGlyphs() int {
+	n := 0
+	for _, f := range r.fonts.faces {
+		n += len(f.glyphs)
+	}
+	return n
+}
+
+func TestNewWithRendererShowsTheFrameRenderedBeforeTheDisplayOpened(t *testing.T) {
+	r, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := SampleView(state.Unprovisioned)
+	early, err := r.Render(v, 240, 240) // before any display exists
+	if err != nil {
+		t.Fatal(err)
+	}
+	glyphs := r.cachedGlyphs()
+	p := newRecorder(240, 240)
+	s, err := NewWithRenderer(p, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.r != r {
+		t.Fatal("the Screen does not draw with the renderer it was given")
+	}
+	if err := s.Show(v); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.cachedGlyphs(); n != glyphs {
+		t.Errorf("showing the view rendered early rasterized %d more glyphs", n-glyphs)
+	}
+	if !bytes.Equal(s.Frame().Img.Pix, early.Img.Pix) {
+		t.Error("the frame shown differs from the one rendered before the display opened")
+	}
+	if got := p.take(); len(got) != 1 || got[0] != p.panel.Rect {
+		t.Errorf("want one whole-frame push, got %v", got)
+	}
+	if _, err := NewWithRenderer(newRecorder(200, 240), r); !errors.Is(err, ErrTooSmall) {
+		t.Errorf("small display: %v", err)
+	}
+	if _, err := NewWithRenderer(p, nil); err == nil {
+		t.Error("no renderer: no error")
+	}
+}
