@@ -27,6 +27,7 @@ import (
 	"github.com/zmonitor/firmware/internal/fw/keys/softkeys"
 	"github.com/zmonitor/firmware/internal/fw/screen"
 	"github.com/zmonitor/firmware/internal/proto/enroll"
+	"github.com/zmonitor/firmware/internal/proto/ident"
 )
 
 // identity is who the device is: set at manufacturing (first boot) and kept
@@ -36,20 +37,11 @@ type identity struct {
 	DeviceSerial string `json:"deviceSerial"`
 }
 
-// validID reports whether s is 1-32 of A-Z a-z 0-9 . _ -, starting with a
-// letter or digit (^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$, without regexp).
+// validID reports whether s is a valid device ID or serial: the rule of
+// internal/proto/ident (1-32 of A-Z a-z 0-9 . _ -, starting with a letter
+// or digit).
 func validID(s string) bool {
-	if len(s) == 0 || len(s) > 32 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		alnum := 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9'
-		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-') {
-			return false
-		}
-	}
-	return true
+	return ident.CheckDeviceID(s) == nil
 }
 
 func (i identity) validate() error {

@@ -9,15 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zmonitor/firmware/internal/proto/ident"
 	"github.com/zmonitor/firmware/internal/proto/pairing"
 	"github.com/zmonitor/firmware/internal/proto/state"
 )
 
-// maxLabel and maxAddress are the Central Station's limits.
-const (
-	maxLabel   = 64
-	maxAddress = 260
-)
+// maxAddress is the Central Station's limit.
+const maxAddress = 260
 
 // Request asks the Central Station to provision one device: either QR (the
 // scanned text) or DeviceID + Address + PairingCode (typed by the
@@ -85,9 +83,9 @@ func (req Request) Check() error {
 
 // body checks req and returns the POST body.
 func (req Request) body() (pairingBody, error) {
-	if len(req.Label) > maxLabel || strings.ContainsFunc(req.Label, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return pairingBody{}, inputErr("label", "Device label invalid", "Use at most 64 printable characters",
-			fmt.Errorf("label must be at most %d printable bytes", maxLabel))
+	if err := ident.CheckLabel(req.Label); err != nil {
+		return pairingBody{}, inputErr("label", "Device label invalid", fmt.Sprintf("Use at most %d bytes of printable characters", ident.MaxLabel),
+			fmt.Errorf("label: %w", err))
 	}
 	manual := req.DeviceID != "" || req.Address != "" || req.PairingCode != ""
 	switch {
@@ -100,9 +98,9 @@ func (req Request) body() (pairingBody, error) {
 		}
 		return pairingBody{QR: string(req.QR), Label: req.Label}, nil
 	}
-	if req.DeviceID == "" || len(req.DeviceID) > pairing.MaxDeviceIDLen || strings.ContainsFunc(req.DeviceID, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
+	if err := ident.CheckDeviceID(req.DeviceID); err != nil {
 		return pairingBody{}, inputErr("deviceId", "Device ID invalid", "Type the device ID shown on the monitor (e.g. ZM-001)",
-			fmt.Errorf("device ID must be 1-%d printable characters without spaces", pairing.MaxDeviceIDLen))
+			fmt.Errorf("device ID: %w", err))
 	}
 	if req.Address == "" || len(req.Address) > maxAddress || strings.ContainsFunc(req.Address, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
 		return pairingBody{}, inputErr("address", "Device address invalid", "Check the address on the monitor and type it again",
@@ -255,7 +253,7 @@ func (f *follower) wait(ctx context.Context) error {
 // finish records the final view.
 func (f *follower) finish(v pairingView) Result {
 	f.res.State = v.State
-	f.res.Label = clean(v.Label, maxLabel)
+	f.res.Label = clean(v.Label, ident.MaxLabel)
 	name := ""
 	switch v.State {
 	case stateSucceeded:

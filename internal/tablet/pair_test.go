@@ -2,6 +2,7 @@ package tablet
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/zmonitor/firmware/internal/central/job"
 	"github.com/zmonitor/firmware/internal/proto/failure"
+	"github.com/zmonitor/firmware/internal/proto/pairing"
 	"github.com/zmonitor/firmware/internal/proto/state"
 	"github.com/zmonitor/firmware/internal/testkit/testpki"
 )
@@ -244,18 +246,35 @@ func TestPairManualTypoNeverCallsServer(t *testing.T) {
 }
 
 func TestRequestCheck(t *testing.T) {
-	good := "ABC-123-ABC"
-	for name, req := range map[string]Request{
-		"nothing":      {},
-		"both":         {QR: []byte("{}"), DeviceID: "ZM-001"},
-		"not a QR":     {QR: []byte(`{"wifi":"x"}`)},
-		"no device":    {Address: "10.0.0.1", PairingCode: good},
-		"device space": {DeviceID: "ZM 001", Address: "10.0.0.1", PairingCode: good},
-		"no address":   {DeviceID: "ZM-001", PairingCode: good},
-		"label ctrl":   {DeviceID: "ZM-001", Address: "10.0.0.1", PairingCode: good, Label: "a\x1bb"},
+	code, err := pairing.NewCode(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := code.Display()
+	if err := (Request{DeviceID: "ZM-001", Address: "10.0.0.1", PairingCode: good, Label: "ICU MON 04"}).Check(); err != nil {
+		t.Fatalf("a good request: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		req   Request
+		field string
+	}{
+		"nothing":      {Request{}, "deviceId"},
+		"both":         {Request{QR: []byte("{}"), DeviceID: "ZM-001"}, "qr"},
+		"not a QR":     {Request{QR: []byte(`{"wifi":"x"}`)}, "qr"},
+		"no device":    {Request{Address: "10.0.0.1", PairingCode: good}, "deviceId"},
+		"device space": {Request{DeviceID: "ZM 001", Address: "10.0.0.1", PairingCode: good}, "deviceId"},
+		"no address":   {Request{DeviceID: "ZM-001", PairingCode: good}, "address"},
+		"code typo":    {Request{DeviceID: "ZM-001", Address: "10.0.0.1", PairingCode: "ABC-123-ABC"}, "pairingCode"},
+		"label ctrl":   {Request{DeviceID: "ZM-001", Address: "10.0.0.1", PairingCode: good, Label: "a\x1bb"}, "label"},
+		// The device's own rule (internal/proto/ident), not just "printable".
+		"device slash": {Request{DeviceID: "ZM/001", Address: "10.0.0.1", PairingCode: good}, "deviceId"},
+		"device dash":  {Request{DeviceID: "-ZM-001", Address: "10.0.0.1", PairingCode: good}, "deviceId"},
+		"label C1":     {Request{DeviceID: "ZM-001", Address: "10.0.0.1", PairingCode: good, Label: "ICU\u0085"}, "label"},
+		"label UTF-8":  {Request{DeviceID: "ZM-001", Address: "10.0.0.1", PairingCode: good, Label: "ICU\xff"}, "label"},
 	} {
-		if err := req.Check(); !errors.As(err, new(*InputError)) {
-			t.Errorf("%s: Check = %v", name, err)
+		var ie *InputError
+		if err := tc.req.Check(); !errors.As(err, &ie) || ie.Field != tc.field {
+			t.Errorf("%s: Check = %v, want an InputError for %s", name, err, tc.field)
 		}
 	}
 }

@@ -3,6 +3,8 @@ package tablet
 import (
 	"fmt"
 	"strings"
+
+	"github.com/zmonitor/firmware/internal/proto/ident"
 )
 
 // FormatEvent is one line of the timeline, e.g. "  0.41s  PAIRING_RECEIVED
@@ -33,7 +35,7 @@ func Outcome(r Result, label string) string {
 	case r.Provisioned():
 		fmt.Fprintf(&b, "PROVISIONED: %s is ready", r.DeviceID)
 		if label != "" {
-			fmt.Fprintf(&b, " (label %s)", clean(label, maxLabel))
+			fmt.Fprintf(&b, " (label %s)", clean(label, ident.MaxLabel))
 		}
 		fmt.Fprintf(&b, " after %.1fs\n", r.Elapsed.Seconds())
 		return b.String()

@@ -17,12 +17,10 @@ import (
 	"github.com/zmonitor/firmware/internal/central/job"
 	"github.com/zmonitor/firmware/internal/central/store"
 	"github.com/zmonitor/firmware/internal/proto/failure"
+	"github.com/zmonitor/firmware/internal/proto/ident"
 	"github.com/zmonitor/firmware/internal/proto/pairing"
 	"github.com/zmonitor/firmware/internal/proto/state"
 )
-
-// maxLabel bounds a device label.
-const maxLabel = 64
 
 // checked is a request that passed every check that changes nothing.
 type checked struct {
@@ -34,8 +32,8 @@ type checked struct {
 // check validates req without claiming anything. deviceID is the device the
 // request names, as far as it could be read (for the record).
 func (s *Server) check(ctx context.Context, req PairingRequest) (c checked, deviceID string, err error) {
-	if len(req.Label) > maxLabel || strings.ContainsFunc(req.Label, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return c, "", refuse(BadRequest, "label must be at most %d printable bytes", maxLabel)
+	if err := ident.CheckLabel(req.Label); err != nil {
+		return c, "", refuse(BadRequest, "label: %v", err)
 	}
 	if req.QR != "" {
 		if req.DeviceID != "" || req.Address != "" || req.PairingCode != "" {
@@ -116,8 +114,8 @@ func (s *Server) checkQR(ctx context.Context, req PairingRequest) (checked, stri
 }
 
 func (s *Server) checkManual(ctx context.Context, req PairingRequest) (checked, string, error) {
-	if len(req.DeviceID) > pairing.MaxDeviceIDLen {
-		return checked{}, "", refuse(DeviceUnknown, "device ID longer than %d bytes", pairing.MaxDeviceIDLen)
+	if err := ident.CheckDeviceID(req.DeviceID); err != nil {
+		return checked{}, "", refuse(DeviceUnknown, "not a device ID: %v", err)
 	}
 	// The code's syntax first: a typo must not cost the device an attempt.
 	code, err := pairing.ParseCode(req.PairingCode)
@@ -247,8 +245,8 @@ func (s *Server) recordRefusal(ctx context.Context, t store.Technician, id, batc
 	if method == 0 {
 		method = store.MethodQR
 	}
-	if len(deviceID) > pairing.MaxDeviceIDLen {
-		deviceID = deviceID[:pairing.MaxDeviceIDLen]
+	if ident.CheckDeviceID(deviceID) != nil {
+		deviceID = "" // what the request named is not a device ID: keep it out of the records
 	}
 	p := store.Pairing{ID: id, BatchID: batchID, DeviceID: deviceID, TechnicianID: t.ID, Method: method,
 		State: store.PairingRefused, ResultCode: re.r.String(), Detail: re.msg}

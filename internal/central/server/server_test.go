@@ -170,6 +170,9 @@ func TestRefusals(t *testing.T) {
 		{"code too short", PairingRequest{DeviceID: "ZM-001", Address: "192.0.2.10", PairingCode: "ABC-123"}, CodeInvalid},
 		{"bad address", PairingRequest{DeviceID: "ZM-001", Address: "192.0.2.10:99999", PairingCode: code}, AddressInvalid},
 		{"manual unknown device", PairingRequest{DeviceID: "ZM-404", Address: "192.0.2.10", PairingCode: code}, DeviceUnknown},
+		{"manual malformed device ID", PairingRequest{DeviceID: "ZM/001", Address: "192.0.2.10", PairingCode: code}, DeviceUnknown},
+		{"label with a newline", PairingRequest{QR: d.qr(t, t0), Label: "ICU\nMON"}, BadRequest},
+		{"label with a C1 control", PairingRequest{QR: d.qr(t, t0), Label: "ICU\u0085"}, BadRequest},
 		{"both paths", PairingRequest{QR: d.qr(t, t0), DeviceID: "ZM-001"}, BadRequest},
 		{"manual incomplete", PairingRequest{DeviceID: "ZM-001"}, BadRequest},
 		{"unknown JSON field", `{"qr":"x","extra":1}`, BadRequest},
@@ -197,6 +200,37 @@ func TestRefusals(t *testing.T) {
 	}
 	if n := e.prov.callCount(); n != 0 {
 		t.Errorf("provisioner called %d times", n)
+	}
+}
+
+// TestRefusalRecordsOnlyADeviceID: a refused request is recorded under
+// the device it names only when that is a device ID (internal/proto/ident):
+// whatever else a request carries stays out of the pairing records and the
+// audit trail.
+func TestRefusalRecordsOnlyADeviceID(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	for _, id := range []string{"ZM-001\n\x1b[2J", strings.Repeat("Z", 40)} {
+		w := e.do(http.MethodPost, "/v1/pairings", e.token, PairingRequest{DeviceID: id}) // no address: refused
+		er := wantRefusal(t, w, BadRequest)
+		if er.PairingID == "" {
+			t.Fatalf("%q: refusal not recorded", id)
+		}
+		if v := e.pairing(er.PairingID); v.DeviceID != "" {
+			t.Errorf("%q: recorded under device %q", id, v.DeviceID)
+		}
+	}
+	w := e.do(http.MethodPost, "/v1/pairings", e.token, PairingRequest{DeviceID: "ZM-001"})
+	if v := e.pairing(wantRefusal(t, w, BadRequest).PairingID); v.DeviceID != "ZM-001" {
+		t.Errorf("a valid device ID is recorded as %q", v.DeviceID)
+	}
+	err := e.st.ExportAudit(context.Background(), func(r store.AuditRecord) error {
+		if strings.ContainsAny(r.DeviceID+r.Detail, "\n\x1b") || len(r.DeviceID) > 32 {
+			t.Errorf("audit record %+v", r)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

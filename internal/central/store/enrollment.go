@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/zmonitor/firmware/internal/proto/enroll"
+	"github.com/zmonitor/firmware/internal/proto/ident"
 )
 
 // Limits of ParseEnrollments.
@@ -25,7 +26,6 @@ const (
 	MaxEnrollmentRecords = 100000
 	// maxSPKI bounds one base64 key (a P-256 SPKI is 91 bytes).
 	maxSPKI = 256
-	maxID   = 32
 )
 
 // ErrEnrollment is wrapped by every enrollment parsing error.
@@ -98,7 +98,7 @@ func parseJSONRecord(index int, raw []byte) EnrollmentItem {
 		var named struct {
 			DeviceID string `json:"deviceId"`
 		}
-		if json.Unmarshal(raw, &named) == nil && checkName(named.DeviceID, false) == nil {
+		if json.Unmarshal(raw, &named) == nil && ident.CheckDeviceID(named.DeviceID) == nil {
 			it.DeviceID = named.DeviceID
 		}
 		it.Err = fmt.Errorf("%w %d: %w", ErrEnrollment, index, err)
@@ -180,19 +180,19 @@ func parseCSV(b []byte) ([]EnrollmentItem, error) {
 }
 
 // newEnrollment checks a record beyond what enroll.Record.Keys does: names
-// in the pairing QR's alphabet and limits, strict base64, ECDSA P-256 keys
-// in SPKI form, and distinct identity and payload keys.
+// by the rule of internal/proto/ident (the pairing QR's), strict base64,
+// ECDSA P-256 keys in SPKI form, and distinct identity and payload keys.
 func newEnrollment(index int, j enroll.Record) (Enrollment, error) {
 	fail := func(field string, err error) (Enrollment, error) {
 		return Enrollment{}, fmt.Errorf("%w %d: %s: %w", ErrEnrollment, index, field, err)
 	}
-	if err := checkName(j.DeviceID, false); err != nil {
+	if err := ident.CheckDeviceID(j.DeviceID); err != nil {
 		return fail("deviceId", err)
 	}
-	if err := checkName(j.DeviceSerial, false); err != nil {
+	if err := ident.CheckSerial(j.DeviceSerial); err != nil {
 		return fail("deviceSerial", err)
 	}
-	if err := checkName(j.FirmwareVersion, true); err != nil {
+	if err := ident.CheckFirmwareVersion(j.FirmwareVersion); err != nil {
 		return fail("firmwareVersion", err)
 	}
 	if _, _, err := j.Keys(); err != nil {
@@ -234,27 +234,6 @@ func (e Enrollment) Validate() error {
 		FirmwareVersion: e.FirmwareVersion,
 	})
 	return err
-}
-
-// checkName allows 1-32 of A-Z a-z 0-9 . _ - (and + for versions), the
-// same alphabet the pairing QR allows.
-func checkName(s string, plus bool) error {
-	if s == "" {
-		return errors.New("empty")
-	}
-	if len(s) > maxID {
-		return fmt.Errorf("%d bytes, limit %d", len(s), maxID)
-	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		switch {
-		case b >= 'A' && b <= 'Z', b >= 'a' && b <= 'z', b >= '0' && b <= '9', b == '.', b == '_', b == '-':
-		case b == '+' && plus:
-		default:
-			return fmt.Errorf("character %d: %q not allowed", i+1, rune(b))
-		}
-	}
-	return nil
 }
 
 func decodeKey(s string) ([]byte, error) {

@@ -85,18 +85,20 @@ func TestParseEnrollmentsRefusals(t *testing.T) {
 		}
 	}
 	recordErrs := map[string]string{
-		"not JSON":          "{nope",
-		"unknown field":     strings.Replace(one, `{`, `{"extra":"1",`, 1),
-		"duplicate field":   strings.Replace(one, `{`, `{"deviceId":"ZM-009",`, 1),
-		"missing serial":    rec("deviceSerial", ""),
-		"P-384 identity":    rec("identityPublicKey", b64(p384DER)),
-		"junk payload key":  rec("payloadPublicKey", "AAAA"),
-		"not base64":        rec("identityPublicKey", "!!!"),
-		"same keys":         rec("payloadPublicKey", b64(e.IdentitySPKI)),
-		"bad version":       rec("firmwareVersion", "1.2 beta"),
-		"long id":           rec("deviceId", strings.Repeat("A", 33)),
-		"number for string": strings.Replace(one, `"deviceSerial":"SN-ZM-001"`, `"deviceSerial":5`, 1),
-		"trailing object":   one + " {}",
+		"not JSON":           "{nope",
+		"unknown field":      strings.Replace(one, `{`, `{"extra":"1",`, 1),
+		"duplicate field":    strings.Replace(one, `{`, `{"deviceId":"ZM-009",`, 1),
+		"missing serial":     rec("deviceSerial", ""),
+		"P-384 identity":     rec("identityPublicKey", b64(p384DER)),
+		"junk payload key":   rec("payloadPublicKey", "AAAA"),
+		"not base64":         rec("identityPublicKey", "!!!"),
+		"same keys":          rec("payloadPublicKey", b64(e.IdentitySPKI)),
+		"bad version":        rec("firmwareVersion", "1.2 beta"),
+		"long id":            rec("deviceId", strings.Repeat("A", 33)),
+		"id starting with -": rec("deviceId", "-ZM-001"), // the device refuses it at manufacturing
+		"serial of dots":     rec("deviceSerial", ".."),
+		"number for string":  strings.Replace(one, `"deviceSerial":"SN-ZM-001"`, `"deviceSerial":5`, 1),
+		"trailing object":    one + " {}",
 	}
 	for name, in := range recordErrs {
 		items, err := ParseEnrollments([]byte(in))

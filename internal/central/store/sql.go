@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zmonitor/firmware/internal/base/clock"
+	"github.com/zmonitor/firmware/internal/proto/ident"
 )
 
 // sqlStore is Store over database/sql, for both backends.
@@ -158,8 +159,8 @@ func (s *sqlStore) RevokeDevice(ctx context.Context, id string) error {
 }
 
 func (s *sqlStore) SetDeviceLabel(ctx context.Context, id, label string) error {
-	if len(label) > 64 {
-		return fmt.Errorf("label device %q: label of %d bytes, limit 64", id, len(label))
+	if err := ident.CheckLabel(label); err != nil {
+		return fmt.Errorf("label device %q: label: %w", id, err)
 	}
 	if err := mustAffect(s.exec(ctx, `UPDATE devices SET label = ? WHERE device_id = ?`, label, id)); err != nil {
 		return fmt.Errorf("label device %q: %w", id, err)

@@ -10,11 +10,13 @@ import (
 	"database/sql"
 	"errors"
 	"math/big"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/zmonitor/firmware/internal/base/clock/clocktest"
+	"github.com/zmonitor/firmware/internal/proto/ident"
 )
 
 func TestOpenMigratesOnceConcurrently(t *testing.T) {
@@ -151,6 +153,16 @@ func TestImportDevice(t *testing.T) {
 		}
 		if d, _ := s.Device(ctx, "ZM-000"); d.Label != "ICU-MON-04" {
 			t.Errorf("label = %q", d.Label)
+		}
+		// A label the device would refuse in its payload (ident.CheckLabel)
+		// is refused here, before a pairing burns a code on it.
+		for _, bad := range []string{"ICU\nMON", "ICU\xff", "a\u0085b", strings.Repeat("L", 65)} {
+			if err := s.SetDeviceLabel(ctx, "ZM-000", bad); !errors.Is(err, ident.ErrInvalid) {
+				t.Errorf("label %q: %v", bad, err)
+			}
+		}
+		if d, _ := s.Device(ctx, "ZM-000"); d.Label != "ICU-MON-04" {
+			t.Errorf("label after refusals = %q", d.Label)
 		}
 	})
 }

@@ -9,8 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/zmonitor/firmware/internal/proto/ident"
 )
 
 // Provisioning is what a successful pairing leaves on the device.
@@ -26,11 +26,10 @@ type Provisioning struct {
 	ClockTrusted  bool      // whether ProvisionedAt came from a trusted clock
 }
 
-// Limits enforced by Validate.
+// Limits enforced by Validate. DeviceID and DeviceLabel follow
+// internal/proto/ident.
 const (
 	MaxURLBytes    = 2048
-	MaxIDBytes     = 64 // DeviceID
-	MaxLabelBytes  = 64 // DeviceLabel
 	MaxCertBytes   = 16 << 10
 	MaxKeyRefBytes = 128
 	// maxKeyRefRun is the longest run of base64/hex characters accepted in
@@ -46,10 +45,10 @@ func (p Provisioning) Validate() error {
 	if err := checkServerURL(p.ServerURL); err != nil {
 		return fmt.Errorf("%w: serverUrl: %v", ErrInvalid, err)
 	}
-	if err := checkDeviceID(p.DeviceID); err != nil {
+	if err := ident.CheckDeviceID(p.DeviceID); err != nil {
 		return fmt.Errorf("%w: deviceId: %v", ErrInvalid, err)
 	}
-	if err := checkLabel(p.DeviceLabel); err != nil {
+	if err := ident.CheckLabel(p.DeviceLabel); err != nil {
 		return fmt.Errorf("%w: deviceLabel: %v", ErrInvalid, err)
 	}
 	if err := checkCert(p.CACertDER); err != nil {
@@ -87,34 +86,6 @@ func checkServerURL(s string) error {
 		return errors.New("holds user information")
 	case u.Fragment != "":
 		return errors.New("holds a fragment")
-	}
-	return nil
-}
-
-func checkDeviceID(s string) error {
-	if s == "" || len(s) > MaxIDBytes {
-		return fmt.Errorf("length %d, want 1 to %d", len(s), MaxIDBytes)
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return fmt.Errorf("byte %d is not a letter, digit, '-', '_' or '.'", i)
-		}
-	}
-	return nil
-}
-
-func checkLabel(s string) error {
-	if len(s) > MaxLabelBytes {
-		return fmt.Errorf("longer than %d bytes", MaxLabelBytes)
-	}
-	if !utf8.ValidString(s) {
-		return errors.New("not valid UTF-8")
-	}
-	for i, r := range s {
-		if !unicode.IsPrint(r) {
-			return fmt.Errorf("unprintable character at byte %d", i)
-		}
 	}
 	return nil
 }

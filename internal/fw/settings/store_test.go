@@ -140,6 +140,10 @@ func TestValidateRefuses(t *testing.T) {
 		{"long URL", func(p *settings.Provisioning) { p.ServerURL = "https://cs.example/" + strings.Repeat("a", 3000) }},
 		{"no device id", func(p *settings.Provisioning) { p.DeviceID = "" }},
 		{"device id with space", func(p *settings.Provisioning) { p.DeviceID = "ZM 001" }},
+		// The one rule (internal/proto/ident): what the QR and the payload allow.
+		{"device id of 33 bytes", func(p *settings.Provisioning) { p.DeviceID = strings.Repeat("Z", 33) }},
+		{"device id starting with a dot", func(p *settings.Provisioning) { p.DeviceID = ".ZM-001" }},
+		{"label with U+FFFD", func(p *settings.Provisioning) { p.DeviceLabel = "ICU\ufffd" }},
 		{"label with newline", func(p *settings.Provisioning) { p.DeviceLabel = "ICU\nMON" }},
 		{"label bad utf8", func(p *settings.Provisioning) { p.DeviceLabel = "ICU\xff" }},
 		{"long label", func(p *settings.Provisioning) { p.DeviceLabel = strings.Repeat("L", 65) }},

@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/zmonitor/firmware/internal/proto/ident"
 )
 
 // Record is one device's enrollment record.
@@ -28,11 +30,11 @@ type Record struct {
 // Enrollment is another name for Record.
 type Enrollment = Record
 
-// Limits of what Parse accepts.
+// Limits of what Parse accepts. deviceId, deviceSerial and firmwareVersion
+// follow internal/proto/ident.
 const (
 	MaxRecord     = 4 << 10 // bytes of JSON
 	MaxRecordSize = MaxRecord
-	MaxFieldLen   = 64 // characters of deviceId, deviceSerial, firmwareVersion
 )
 
 // Errors Parse (and New) return, wrapped with the field at fault.
@@ -148,13 +150,18 @@ func checkObject(b []byte) error {
 	return nil
 }
 
-// Validate checks every field: identifiers are 1..MaxFieldLen printable
-// ASCII characters; both keys are P-256 SPKIs and differ.
+// Validate checks every field: deviceId, deviceSerial and firmwareVersion
+// by the rule of internal/proto/ident; both keys are P-256 SPKIs and differ.
 func (e Record) Validate() error {
-	for _, f := range []struct{ name, v string }{
-		{"deviceId", e.DeviceID}, {"deviceSerial", e.DeviceSerial}, {"firmwareVersion", e.FirmwareVersion},
+	for _, f := range []struct {
+		name, v string
+		check   func(string) error
+	}{
+		{"deviceId", e.DeviceID, ident.CheckDeviceID},
+		{"deviceSerial", e.DeviceSerial, ident.CheckSerial},
+		{"firmwareVersion", e.FirmwareVersion, ident.CheckFirmwareVersion},
 	} {
-		if err := checkText(f.v); err != nil {
+		if err := f.check(f.v); err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrField, f.name, err)
 		}
 	}
@@ -168,21 +175,6 @@ func (e Record) Validate() error {
 	}
 	if idECDH.Equal(pay) {
 		return fmt.Errorf("%w: identity and payload keys are the same key", ErrField)
-	}
-	return nil
-}
-
-func checkText(s string) error {
-	if s == "" {
-		return errors.New("empty")
-	}
-	if len(s) > MaxFieldLen {
-		return fmt.Errorf("%d characters, limit %d", len(s), MaxFieldLen)
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
-			return fmt.Errorf("character %d is not printable ASCII", i)
-		}
 	}
 	return nil
 }

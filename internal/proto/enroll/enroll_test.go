@@ -10,6 +10,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/zmonitor/firmware/internal/proto/ident"
 )
 
 // newKeys returns the public halves of a fresh identity and payload key.
@@ -95,7 +97,7 @@ func TestParseRejects(t *testing.T) {
 		"P-384":          with(func(c *Record) { c.IdentityKey = base64.StdEncoding.EncodeToString(der384) }),
 		"same keys":      with(func(c *Record) { c.PayloadKey = c.IdentityKey }),
 		"space in id":    with(func(c *Record) { c.DeviceID = "ZM 001" }),
-		"long serial":    with(func(c *Record) { c.DeviceSerial = strings.Repeat("S", MaxFieldLen+1) }),
+		"long serial":    with(func(c *Record) { c.DeviceSerial = strings.Repeat("S", ident.MaxSerial+1) }),
 		"too large":      strings.Repeat(" ", MaxRecordSize+1),
 		"truncated":      string(good[:len(good)-1]),
 		"nested":         strings.Replace(string(good), `"ZM-001"`, `{"a":1}`, 1),

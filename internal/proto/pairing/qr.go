@@ -8,26 +8,26 @@ import (
 	"io"
 	"net/netip"
 	"time"
+
+	"github.com/zmonitor/firmware/internal/proto/ident"
 )
 
 // TimeLayout is the form of expiresAt: RFC 3339, UTC, whole seconds, "Z".
 const TimeLayout = "2006-01-02T15:04:05Z"
 
 // Field limits. Every field is checked against them by ParseQR and by
-// NewSession.
+// NewSession; deviceId, deviceSerial and firmwareVersion follow the rule of
+// internal/proto/ident (at most 32 bytes each).
 const (
-	MaxDeviceIDLen        = 32
-	MaxDeviceSerialLen    = 32
-	MaxIPAddressLen       = 39 // an IPv6 address without zone
-	MaxFirmwareVersionLen = 32
+	MaxIPAddressLen = 39 // an IPv6 address without zone
 
 	// MaxQRBytes bounds the whole compact JSON a Session shows: 331 bytes is
 	// the byte-mode capacity of QR version 13 at error correction M (69
 	// modules; 3 px per module plus a 4-module quiet zone is 231 px, so it
 	// fits a 240 px panel). The fixed part (names, punctuation, code, token,
-	// expiresAt) takes 252 bytes, which leaves 79 bytes for deviceId,
+	// expiresAt) takes 248 bytes, which leaves 83 bytes for deviceId,
 	// deviceSerial, ipAddress and firmwareVersion together: for example
-	// 16 + 24 + 15 (IPv4) + 24. NewSession refuses content longer than this.
+	// 20 + 24 + 15 (IPv4) + 24. NewSession refuses content longer than this.
 	MaxQRBytes = 331
 
 	// MaxQRInput is the most ParseQR reads.
@@ -155,13 +155,14 @@ func jsonErr(err error) error {
 
 // Validate checks every field against its format and limit:
 //
-//   - deviceId, deviceSerial: 1-32 of A-Z a-z 0-9 . _ -
+//   - deviceId, deviceSerial: ident.CheckDeviceID, ident.CheckSerial (1-32
+//     of A-Z a-z 0-9 . _ -, the first a letter or digit)
 //   - ipAddress: an IPv4 or IPv6 address in canonical form (as
 //     net/netip prints it), no zone, not unspecified
 //   - pairingCode: a valid code (ParseCode) in display form AAA-999-AAA
 //   - pairingToken: base64url without padding of exactly TokenBytes (73) bytes
 //   - expiresAt: TimeLayout (RFC 3339, UTC, seconds, "Z")
-//   - firmwareVersion: 1-32 of A-Z a-z 0-9 . _ + -
+//   - firmwareVersion: ident.CheckFirmwareVersion (as deviceId, and +)
 func (q QRContent) Validate() error {
 	if err := q.validateFields(); err != nil {
 		return err
@@ -174,10 +175,10 @@ func (q QRContent) Validate() error {
 
 // validateFields checks everything but the token.
 func (q QRContent) validateFields() error {
-	if err := checkName(q.DeviceID, MaxDeviceIDLen, false); err != nil {
+	if err := ident.CheckDeviceID(q.DeviceID); err != nil {
 		return fmt.Errorf("%w: deviceId: %w", ErrQR, err)
 	}
-	if err := checkName(q.DeviceSerial, MaxDeviceSerialLen, false); err != nil {
+	if err := ident.CheckSerial(q.DeviceSerial); err != nil {
 		return fmt.Errorf("%w: deviceSerial: %w", ErrQR, err)
 	}
 	if err := checkIP(q.IPAddress); err != nil {
@@ -193,27 +194,8 @@ func (q QRContent) validateFields() error {
 	if err := checkTime(q.ExpiresAt); err != nil {
 		return fmt.Errorf("%w: expiresAt: %w", ErrQR, err)
 	}
-	if err := checkName(q.FirmwareVersion, MaxFirmwareVersionLen, true); err != nil {
+	if err := ident.CheckFirmwareVersion(q.FirmwareVersion); err != nil {
 		return fmt.Errorf("%w: firmwareVersion: %w", ErrQR, err)
-	}
-	return nil
-}
-
-func checkName(s string, max int, plus bool) error {
-	if s == "" {
-		return errors.New("empty")
-	}
-	if len(s) > max {
-		return fmt.Errorf("%d bytes, limit %d", len(s), max)
-	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		switch {
-		case b >= 'A' && b <= 'Z', b >= 'a' && b <= 'z', b >= '0' && b <= '9', b == '.', b == '_', b == '-':
-		case b == '+' && plus:
-		default:
-			return fmt.Errorf("character %d: %q not allowed", i+1, rune(b))
-		}
 	}
 	return nil
 }

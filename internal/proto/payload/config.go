@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/zmonitor/firmware/internal/proto/canonjson"
+	"github.com/zmonitor/firmware/internal/proto/ident"
 )
 
 // Limits of the payload format.
@@ -29,8 +30,9 @@ const (
 	// MaxSignerChain bounds signerChain (signer, intermediates, and
 	// optionally the anchor itself).
 	MaxSignerChain = 4
-	// MaxName bounds deviceId, deviceLabel and pairingCode, in characters.
-	MaxName = 64
+	// MaxPairingCode bounds pairingCode, in characters. deviceId and
+	// deviceLabel follow internal/proto/ident.
+	MaxPairingCode = 64
 	// MaxServerURL bounds serverUrl, in bytes.
 	MaxServerURL = 2048
 )
@@ -151,19 +153,21 @@ func (c Config) checkSyntax() error {
 	if _, err := parseServerURL(c.ServerURL); err != nil {
 		return bad("serverUrl", "%v", err)
 	}
-	for _, f := range []struct{ name, v string }{{"deviceId", c.DeviceID}, {"pairingCode", c.PairingCode}} {
-		if f.v == "" {
-			return bad(f.name, "empty")
-		}
+	if err := ident.CheckDeviceID(c.DeviceID); err != nil {
+		return bad("deviceId", "%v", err)
 	}
-	for _, f := range []struct{ name, v string }{{"deviceId", c.DeviceID}, {"deviceLabel", c.DeviceLabel}, {"pairingCode", c.PairingCode}} {
-		if n := utf8.RuneCountInString(f.v); n > MaxName {
-			return bad(f.name, "%d characters, limit %d", n, MaxName)
-		}
-		for _, r := range f.v {
-			if !unicode.IsPrint(r) || r == utf8.RuneError {
-				return bad(f.name, "contains a control or unprintable character")
-			}
+	if err := ident.CheckLabel(c.DeviceLabel); err != nil {
+		return bad("deviceLabel", "%v", err)
+	}
+	if c.PairingCode == "" {
+		return bad("pairingCode", "empty")
+	}
+	if n := utf8.RuneCountInString(c.PairingCode); n > MaxPairingCode {
+		return bad("pairingCode", "%d characters, limit %d", n, MaxPairingCode)
+	}
+	for _, r := range c.PairingCode {
+		if !unicode.IsPrint(r) || r == utf8.RuneError {
+			return bad("pairingCode", "contains a control or unprintable character")
 		}
 	}
 	if _, err := ParseTimestamp(c.Timestamp); err != nil {

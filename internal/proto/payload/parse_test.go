@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/zmonitor/firmware/internal/proto/ident"
 )
 
 func TestParseStrict(t *testing.T) {
@@ -54,7 +56,11 @@ func TestParseStrict(t *testing.T) {
 		"invalid UTF-8":              rep(`"ICU-MON-04"`, "\"ICU\xff\""),
 		"control character in label": rep(`"ICU-MON-04"`, `"ICU\u0007"`),
 		"empty device id":            rep(`"deviceId":"ZM-001"`, `"deviceId":""`),
-		"long label":                 rep(`"ICU-MON-04"`, `"`+strings.Repeat("x", MaxName+1)+`"`),
+		"device id with space":       rep(`"deviceId":"ZM-001"`, `"deviceId":"ZM 001"`),
+		"device id of 33 bytes":      rep(`"deviceId":"ZM-001"`, `"deviceId":"`+strings.Repeat("Z", ident.MaxDeviceID+1)+`"`),
+		"C1 control in label":        rep(`"ICU-MON-04"`, `"ICU\u0085"`),
+		"label of 66 bytes":          rep(`"ICU-MON-04"`, `"`+strings.Repeat("é", 33)+`"`),
+		"long label":                 rep(`"ICU-MON-04"`, `"`+strings.Repeat("x", ident.MaxLabel+1)+`"`),
 		"http server":                rep(`"https://monitoring`, `"http://monitoring`),
 		"server without host":        rep(`"https://monitoring.hospital.test:8443"`, `"https:///path"`),
 		"server with user":           rep(`"https://monitoring`, `"https://admin@monitoring`),
