@@ -20,6 +20,7 @@ import (
 	"github.com/zmonitor/firmware/internal/central/store/pgtest"
 	"github.com/zmonitor/firmware/internal/fw/endpoint"
 	"github.com/zmonitor/firmware/internal/proto/pairing"
+	"github.com/zmonitor/firmware/internal/proto/tabletwire"
 )
 
 // BenchmarkThroughput provisions 200 software devices (real endpoint, real
@@ -107,14 +108,14 @@ func benchThroughput(b *testing.B, dsn string) {
 	var total time.Duration
 	for b.Loop() {
 		b.StopTimer()
-		var req server.BatchRequest
+		var req tabletwire.BatchRequest
 		for _, d := range devs {
 			s, err := pairing.NewSession(time.Now(), time.Now(), pairing.SessionOpts{DeviceID: d.id, DeviceSerial: "SN-" + d.id, IPAddress: "192.0.2.10", FirmwareVersion: "1.2.3", Signer: d.identity})
 			if err != nil {
 				b.Fatal(err)
 			}
 			d.sess, d.verified, d.finalSent = s, nil, make(chan struct{})
-			req.Items = append(req.Items, server.PairingRequest{QR: string(s.QR().Marshal())})
+			req.Items = append(req.Items, tabletwire.PairingRequest{QR: string(s.QR().Marshal())})
 		}
 		body, _ := json.Marshal(req)
 		b.StartTimer()
@@ -129,7 +130,7 @@ func benchThroughput(b *testing.B, dsn string) {
 		api.Wait()
 		total += time.Since(start)
 		b.StopTimer()
-		var acc server.BatchAccepted
+		var acc tabletwire.BatchAccepted
 		json.Unmarshal(w.Body.Bytes(), &acc)
 		_, ps, err := st.Batch(ctx, acc.BatchID)
 		if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/zmonitor/firmware/internal/proto/devicewire"
+	"github.com/zmonitor/firmware/internal/proto/tabletwire"
 
 	"bytes"
 	"context"
@@ -24,7 +25,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zmonitor/firmware/internal/central/server"
 	"github.com/zmonitor/firmware/internal/central/store"
 	"github.com/zmonitor/firmware/internal/fw/endpoint"
 	"github.com/zmonitor/firmware/internal/proto/failure"
@@ -164,7 +164,7 @@ func endToEnd(t *testing.T, extraFlags []string, want store.PairingState, wantCo
 	pool.AddCert(devCA)
 	tablet := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}, Timeout: time.Minute}
 	post := func() (int, []byte) {
-		body, _ := json.Marshal(server.PairingRequest{QR: string(sess.QR().Marshal())})
+		body, _ := json.Marshal(tabletwire.PairingRequest{QR: string(sess.QR().Marshal())})
 		req, _ := http.NewRequest(http.MethodPost, "https://"+tabletAddr+"/v1/pairings", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := tablet.Do(req)
@@ -179,7 +179,7 @@ func endToEnd(t *testing.T, extraFlags []string, want store.PairingState, wantCo
 	if code != http.StatusAccepted {
 		t.Fatalf("POST: %d %s", code, b)
 	}
-	var acc server.Accepted
+	var acc tabletwire.Accepted
 	json.Unmarshal(b, &acc)
 	<-sd.finalSent
 	if code, b := post(); code != http.StatusConflict {

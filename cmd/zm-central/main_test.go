@@ -20,10 +20,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zmonitor/firmware/internal/central/server"
 	"github.com/zmonitor/firmware/internal/central/store"
 	"github.com/zmonitor/firmware/internal/proto/pairing"
 	"github.com/zmonitor/firmware/internal/proto/payload"
+	"github.com/zmonitor/firmware/internal/proto/tabletwire"
 )
 
 func runCLI(t *testing.T, args ...string) (int, string, string) {
@@ -240,7 +240,7 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := json.Marshal(server.PairingRequest{QR: string(sess.QR().Marshal())})
+	body, _ := json.Marshal(tabletwire.PairingRequest{QR: string(sess.QR().Marshal())})
 	req, _ := http.NewRequest(http.MethodPost, "https://"+a[0]+"/v1/pairings", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+tok)
 	tablet := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}, Timeout: 30 * time.Second}
@@ -253,7 +253,7 @@ func TestServe(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("POST pairing: %d %s", resp.StatusCode, b)
 	}
-	var acc server.Accepted
+	var acc tabletwire.Accepted
 	json.Unmarshal(b, &acc)
 
 	// Stand-in monitoring server: a device certificate from the device CA.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/zmonitor/firmware/internal/base/clock"
+	"github.com/zmonitor/firmware/internal/proto/tabletwire"
 )
 
 // Defaults.
@@ -198,7 +199,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any, want int
 	if resp.StatusCode != want {
 		return apiError(resp)
 	}
-	if err := decodeAnswer(resp.Body, out); err != nil {
+	if err := tabletwire.DecodeAnswer(resp.Body, out); err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/zmonitor/firmware/internal/proto/ident"
 	"github.com/zmonitor/firmware/internal/proto/pairing"
 	"github.com/zmonitor/firmware/internal/proto/state"
+	"github.com/zmonitor/firmware/internal/proto/tabletwire"
 )
 
 // maxAddress is the Central Station's limit.
@@ -71,7 +72,7 @@ type Result struct {
 }
 
 // Provisioned reports whether the device is provisioned.
-func (r Result) Provisioned() bool { return r.State == stateSucceeded }
+func (r Result) Provisioned() bool { return r.State == tabletwire.StateSucceeded }
 
 // Check validates req locally, the way the Central Station will, so that a
 // typo is caught before it costs a request (or, for a typed code, one of
@@ -82,35 +83,35 @@ func (req Request) Check() error {
 }
 
 // body checks req and returns the POST body.
-func (req Request) body() (pairingBody, error) {
+func (req Request) body() (tabletwire.PairingRequest, error) {
 	if err := ident.CheckLabel(req.Label); err != nil {
-		return pairingBody{}, inputErr("label", "Device label invalid", fmt.Sprintf("Use at most %d bytes of printable characters", ident.MaxLabel),
+		return tabletwire.PairingRequest{}, inputErr("label", "Device label invalid", fmt.Sprintf("Use at most %d bytes of printable characters", ident.MaxLabel),
 			fmt.Errorf("label: %w", err))
 	}
 	manual := req.DeviceID != "" || req.Address != "" || req.PairingCode != ""
 	switch {
 	case len(req.QR) > 0 && manual:
-		return pairingBody{}, inputErr("qr", "Request not understood", "Give either a scanned QR code or a typed pairing code",
+		return tabletwire.PairingRequest{}, inputErr("qr", "Request not understood", "Give either a scanned QR code or a typed pairing code",
 			errors.New("both a QR code and a typed pairing code"))
 	case len(req.QR) > 0:
 		if _, err := pairing.ParseQR(req.QR); err != nil {
-			return pairingBody{}, inputErr("qr", "Not a Z Monitor pairing QR code", "Re-scan QR code", fmt.Errorf("%w: %w", ErrNotPairingQR, err))
+			return tabletwire.PairingRequest{}, inputErr("qr", "Not a Z Monitor pairing QR code", "Re-scan QR code", fmt.Errorf("%w: %w", ErrNotPairingQR, err))
 		}
-		return pairingBody{QR: string(req.QR), Label: req.Label}, nil
+		return tabletwire.PairingRequest{QR: string(req.QR), Label: req.Label}, nil
 	}
 	if err := ident.CheckDeviceID(req.DeviceID); err != nil {
-		return pairingBody{}, inputErr("deviceId", "Device ID invalid", "Type the device ID shown on the monitor (e.g. ZM-001)",
+		return tabletwire.PairingRequest{}, inputErr("deviceId", "Device ID invalid", "Type the device ID shown on the monitor (e.g. ZM-001)",
 			fmt.Errorf("device ID: %w", err))
 	}
 	if req.Address == "" || len(req.Address) > maxAddress || strings.ContainsFunc(req.Address, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
-		return pairingBody{}, inputErr("address", "Device address invalid", "Check the address on the monitor and type it again",
+		return tabletwire.PairingRequest{}, inputErr("address", "Device address invalid", "Check the address on the monitor and type it again",
 			errors.New("address must be an IP address, IP:port or host name"))
 	}
 	code, err := pairing.ParseCode(req.PairingCode)
 	if err != nil {
-		return pairingBody{}, inputErr("pairingCode", "Pairing code mistyped", "Check the code on the monitor and type it again", errors.New(codeProblem(err)))
+		return tabletwire.PairingRequest{}, inputErr("pairingCode", "Pairing code mistyped", "Check the code on the monitor and type it again", errors.New(codeProblem(err)))
 	}
-	return pairingBody{DeviceID: req.DeviceID, Address: req.Address, PairingCode: code.Display(), Label: req.Label}, nil
+	return tabletwire.PairingRequest{DeviceID: req.DeviceID, Address: req.Address, PairingCode: code.Display(), Label: req.Label}, nil
 }
 
 func inputErr(field, title, action string, err error) *InputError {
@@ -146,12 +147,12 @@ func (c *Client) Pair(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	f := follower{c: c, req: req, start: c.opts.Clock.Now()}
-	var acc accepted
-	if err := c.do(ctx, http.MethodPost, "/v1/pairings", body, http.StatusAccepted, &acc); err != nil {
+	var acc tabletwire.Accepted
+	if err := c.do(ctx, http.MethodPost, tabletwire.PairingsPath, body, http.StatusAccepted, &acc); err != nil {
 		var ae *APIError
 		if errors.As(err, &ae) {
-			f.res.PairingID, f.res.State, f.res.Problem = ae.PairingID, stateRefused, &ae.Problem
-			f.emit("REFUSED", pairingView{State: stateRefused})
+			f.res.PairingID, f.res.State, f.res.Problem = ae.PairingID, tabletwire.StateRefused, &ae.Problem
+			f.emit("REFUSED", tabletwire.PairingView{State: tabletwire.StateRefused})
 			f.res.Elapsed = f.since()
 		}
 		return f.res, fmt.Errorf("request pairing: %w", err)
@@ -160,7 +161,7 @@ func (c *Client) Pair(ctx context.Context, req Request) (Result, error) {
 		return f.res, fmt.Errorf("request pairing: the Central Station's answer has no usable pairing ID")
 	}
 	f.res.PairingID, f.res.DeviceID = acc.PairingID, clean(acc.DeviceID, 64)
-	f.observe(pairingView{State: stateQueued})
+	f.observe(tabletwire.PairingView{State: tabletwire.StateQueued})
 	return f.follow(ctx)
 }
 
@@ -170,12 +171,12 @@ type follower struct {
 	req   Request
 	start time.Time
 	res   Result
-	last  pairingView
+	last  tabletwire.PairingView
 }
 
 func (f *follower) since() time.Duration { return f.c.opts.Clock.Now().Sub(f.start) }
 
-func (f *follower) emit(name string, v pairingView) {
+func (f *follower) emit(name string, v tabletwire.PairingView) {
 	e := Event{Elapsed: f.since(), Name: name, State: v.State, DeviceState: v.DeviceState, Step: v.Step}
 	f.res.Timeline = append(f.res.Timeline, e)
 	if f.req.Progress != nil {
@@ -184,7 +185,7 @@ func (f *follower) emit(name string, v pairingView) {
 }
 
 // observe emits the events of v's changes since the last view.
-func (f *follower) observe(v pairingView) {
+func (f *follower) observe(v tabletwire.PairingView) {
 	v.DeviceState, v.Step = clean(v.DeviceState, 40), clean(v.Step, 80)
 	prev := f.last
 	f.last = v
@@ -209,10 +210,10 @@ func (f *follower) follow(ctx context.Context) (Result, error) {
 			f.res.Elapsed = f.since()
 			return f.res, fmt.Errorf("follow pairing %s (it goes on at the Central Station): %w", f.res.PairingID, err)
 		}
-		var v pairingView
-		err := f.c.do(ctx, http.MethodGet, "/v1/pairings/"+f.res.PairingID, nil, http.StatusOK, &v)
+		var v tabletwire.PairingView
+		err := f.c.do(ctx, http.MethodGet, tabletwire.PairingPath(f.res.PairingID), nil, http.StatusOK, &v)
 		if err == nil {
-			err = v.check()
+			err = v.Check()
 		}
 		var te *TransportError
 		switch {
@@ -251,16 +252,16 @@ func (f *follower) wait(ctx context.Context) error {
 }
 
 // finish records the final view.
-func (f *follower) finish(v pairingView) Result {
+func (f *follower) finish(v tabletwire.PairingView) Result {
 	f.res.State = v.State
 	f.res.Label = clean(v.Label, ident.MaxLabel)
 	name := ""
 	switch v.State {
-	case stateSucceeded:
+	case tabletwire.StateSucceeded:
 		f.res.DeviceState = state.Provisioned.String()
 		f.res.Problem = nil
 		name = f.res.DeviceState
-	case stateFailed:
+	case tabletwire.StateFailed:
 		// DeviceState stays what the device last reported: after a lost
 		// connection the Central Station cannot know more.
 		f.res.Problem = deviceProblem(v.Result)
@@ -269,7 +270,7 @@ func (f *follower) finish(v pairingView) Result {
 			name = f.res.DeviceState
 		}
 	default: // refused
-		body := errorBody{}
+		body := tabletwire.ErrorBody{}
 		if v.Result != nil {
 			body = *v.Result
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/zmonitor/firmware/internal/proto/failure"
 	"github.com/zmonitor/firmware/internal/proto/pairing"
 	"github.com/zmonitor/firmware/internal/proto/state"
+	"github.com/zmonitor/firmware/internal/proto/tabletwire"
 	"github.com/zmonitor/firmware/internal/testkit/testpki"
 )
 
@@ -354,7 +355,7 @@ func TestFollowGivesUpAfterCancel(t *testing.T) {
 // TestOutcomeLabel: the label the Central Station reports wins over the
 // caller's; the caller's is shown when the Central Station said none.
 func TestOutcomeLabel(t *testing.T) {
-	r := Result{DeviceID: "ZM-001", State: stateSucceeded, Label: "ICU-MON-04", Elapsed: time.Second}
+	r := Result{DeviceID: "ZM-001", State: tabletwire.StateSucceeded, Label: "ICU-MON-04", Elapsed: time.Second}
 	if got := Outcome(r, "asked"); got != "PROVISIONED: ZM-001 is ready (label ICU-MON-04) after 1.0s\n" {
 		t.Errorf("reported label: %q", got)
 	}

@@ -7,6 +7,7 @@ import (
 	"unicode"
 
 	"github.com/zmonitor/firmware/internal/proto/failure"
+	"github.com/zmonitor/firmware/internal/proto/tabletwire"
 )
 
 // Problem is why a pairing did not succeed, in the words of the spec's
@@ -39,7 +40,7 @@ func (p Problem) Headline() string {
 // deviceProblem describes a failed attempt: the title and action come from
 // the failure code's table (the spec's text), the server's words only when
 // the code is not one the tablet knows.
-func deviceProblem(b *errorBody) *Problem {
+func deviceProblem(b *tabletwire.ErrorBody) *Problem {
 	if b == nil {
 		return &Problem{Code: failure.Internal.String(), Failure: failure.Internal,
 			Title: failure.Internal.Title(), Action: failure.Internal.UserAction(), Message: "the Central Station gave no reason"}
@@ -55,7 +56,7 @@ func deviceProblem(b *errorBody) *Problem {
 // refusalProblem describes a refusal: the Central Station's title and
 // action are specific to its checks; failure codes fill in when it sent
 // none.
-func refusalProblem(b errorBody) *Problem {
+func refusalProblem(b tabletwire.ErrorBody) *Problem {
 	p := &Problem{Code: clean(b.Code, 64), Title: clean(b.Title, 120), Action: clean(b.Action, 120), Message: clean(b.Message, 500)}
 	if c, err := failure.Parse(b.Code); err == nil && c != failure.None {
 		if p.Title == "" {
@@ -121,8 +122,8 @@ func (e *APIError) Error() string {
 // apiError reads a non-expected answer.
 func apiError(resp *http.Response) *APIError {
 	e := &APIError{Status: resp.StatusCode}
-	var er errorResponse
-	if err := decodeAnswer(resp.Body, &er); err == nil && er.Error.Code != "" {
+	var er tabletwire.ErrorResponse
+	if err := tabletwire.DecodeAnswer(resp.Body, &er); err == nil && er.Error.Code != "" {
 		e.Problem = *refusalProblem(er.Error)
 		e.PairingID = clean(er.PairingID, 64)
 		return e

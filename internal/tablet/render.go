@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/zmonitor/firmware/internal/proto/ident"
+	"github.com/zmonitor/firmware/internal/proto/tabletwire"
 )
 
 // FormatEvent is one line of the timeline, e.g. "  0.41s  PAIRING_RECEIVED
@@ -39,7 +40,7 @@ func Outcome(r Result, label string) string {
 		}
 		fmt.Fprintf(&b, " after %.1fs\n", r.Elapsed.Seconds())
 		return b.String()
-	case r.State == stateRefused:
+	case r.State == tabletwire.StateRefused:
 		b.WriteString("REFUSED BY THE CENTRAL STATION: ")
 	default:
 		b.WriteString("PROVISIONING FAILED: ")

@@ -9,11 +9,12 @@ import (
 	"github.com/zmonitor/firmware/internal/central/job"
 	"github.com/zmonitor/firmware/internal/central/store"
 	"github.com/zmonitor/firmware/internal/proto/failure"
+	"github.com/zmonitor/firmware/internal/proto/tabletwire"
 )
 
 func (s *Server) postBatch(w http.ResponseWriter, r *http.Request, t store.Technician) {
-	var req BatchRequest
-	if err := decodeStrict(r.Body, MaxBatchRequest, &req); err != nil {
+	var req tabletwire.BatchRequest
+	if err := tabletwire.DecodeRequest(r.Body, tabletwire.MaxBatchRequest, &req); err != nil {
 		s.writeRefusal(w, refuse(BadRequest, "%v", err), "")
 		return
 	}
@@ -32,11 +33,11 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request, t store.Techn
 		return
 	}
 	s.audit(ctx, t.ID, "batch.created", "", batchID)
-	res := BatchAccepted{BatchID: batchID, Items: make([]BatchItemResult, len(req.Items))}
+	res := tabletwire.BatchAccepted{BatchID: batchID, Items: make([]tabletwire.BatchItemResult, len(req.Items))}
 	var jobs []job.Job
 	for i, item := range req.Items {
 		id, c, err := s.admit(ctx, t, item, batchID, nil)
-		it := BatchItemResult{Index: i, PairingID: id, DeviceID: c.job.DeviceID, State: store.PairingQueued.String()}
+		it := tabletwire.BatchItemResult{Index: i, PairingID: id, DeviceID: c.job.DeviceID, State: store.PairingQueued.String()}
 		if err != nil {
 			var re *refusalError
 			if !errors.As(err, &re) {
@@ -105,7 +106,7 @@ func (s *Server) getBatch(w http.ResponseWriter, r *http.Request, _ store.Techni
 		s.writeRefusal(w, err, "")
 		return
 	}
-	v := BatchView{ID: b.ID, Size: b.Size, CreatedAt: b.CreatedAt, Counts: map[string]int{}, Done: true, Pairings: make([]PairingView, 0, len(ps))}
+	v := tabletwire.BatchView{ID: b.ID, Size: b.Size, CreatedAt: b.CreatedAt, Counts: map[string]int{}, Done: true, Pairings: make([]tabletwire.PairingView, 0, len(ps))}
 	for _, p := range ps {
 		v.Counts[p.State.String()]++
 		v.Done = v.Done && p.State.Final()

@@ -2,6 +2,7 @@ package server
 
 import (
 	"github.com/zmonitor/firmware/internal/proto/devicewire"
+	"github.com/zmonitor/firmware/internal/proto/tabletwire"
 
 	"bytes"
 	"context"
@@ -249,11 +250,11 @@ func failSecondDial(c *pusher.Config) {
 // post pairs d through the tablet API and returns the pairing ID.
 func (e *env) post(d *softDevice, label string) string {
 	e.t.Helper()
-	w := e.do(http.MethodPost, "/v1/pairings", e.token, PairingRequest{QR: string(d.sess.QR().Marshal()), Label: label})
+	w := e.do(http.MethodPost, "/v1/pairings", e.token, tabletwire.PairingRequest{QR: string(d.sess.QR().Marshal()), Label: label})
 	if w.Code != http.StatusAccepted {
 		e.t.Fatalf("POST: %d %s", w.Code, w.Body)
 	}
-	return decode[Accepted](e.t, w).PairingID
+	return decode[tabletwire.Accepted](e.t, w).PairingID
 }
 
 // onlyCertificate returns the one certificate recorded for deviceID and

@@ -6,6 +6,9 @@
 //	POST /v1/batches         many devices at once (bounded concurrency)
 //	GET  /v1/batches/{id}    per-device progress and results
 //
+// The requests and answers are internal/proto/tabletwire's types, which the
+// tablet client (internal/tablet) uses too.
+//
 // Every request carries "Authorization: Bearer <technician token>"; the
 // token's hash is compared in constant time and revoked technicians are
 // refused.

@@ -22,6 +22,7 @@ import (
 	"github.com/zmonitor/firmware/internal/proto/failure"
 	"github.com/zmonitor/firmware/internal/proto/pairing"
 	"github.com/zmonitor/firmware/internal/proto/state"
+	"github.com/zmonitor/firmware/internal/proto/tabletwire"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -197,22 +198,22 @@ func decode[T any](t testing.TB, w *httptest.ResponseRecorder) T {
 	return v
 }
 
-func (e *env) pairing(id string) PairingView {
+func (e *env) pairing(id string) tabletwire.PairingView {
 	e.t.Helper()
 	w := e.do(http.MethodGet, "/v1/pairings/"+id, e.token, nil)
 	if w.Code != http.StatusOK {
 		e.t.Fatalf("GET pairing %s: %d %s", id, w.Code, w.Body)
 	}
-	return decode[PairingView](e.t, w)
+	return decode[tabletwire.PairingView](e.t, w)
 }
 
 // wantRefusal checks that w is a refusal with code r.
-func wantRefusal(t testing.TB, w *httptest.ResponseRecorder, r Refusal) ErrorResponse {
+func wantRefusal(t testing.TB, w *httptest.ResponseRecorder, r Refusal) tabletwire.ErrorResponse {
 	t.Helper()
 	if w.Code != r.HTTPStatus() {
 		t.Errorf("status %d, want %d (%s): %s", w.Code, r.HTTPStatus(), r, w.Body)
 	}
-	er := decode[ErrorResponse](t, w)
+	er := decode[tabletwire.ErrorResponse](t, w)
 	if er.Error.Code != r.String() || er.Error.Title == "" {
 		t.Errorf("refusal %+v, want %s", er.Error, r)
 	}

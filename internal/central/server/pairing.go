@@ -20,6 +20,7 @@ import (
 	"github.com/zmonitor/firmware/internal/proto/ident"
 	"github.com/zmonitor/firmware/internal/proto/pairing"
 	"github.com/zmonitor/firmware/internal/proto/state"
+	"github.com/zmonitor/firmware/internal/proto/tabletwire"
 )
 
 // checked is a request that passed every check that changes nothing.
@@ -31,7 +32,7 @@ type checked struct {
 
 // check validates req without claiming anything. deviceID is the device the
 // request names, as far as it could be read (for the record).
-func (s *Server) check(ctx context.Context, req PairingRequest) (c checked, deviceID string, err error) {
+func (s *Server) check(ctx context.Context, req tabletwire.PairingRequest) (c checked, deviceID string, err error) {
 	if err := ident.CheckLabel(req.Label); err != nil {
 		return c, "", refuse(BadRequest, "label: %v", err)
 	}
@@ -60,7 +61,7 @@ func (s *Server) device(ctx context.Context, id string) (store.Device, error) {
 	return d, nil
 }
 
-func (s *Server) checkQR(ctx context.Context, req PairingRequest) (checked, string, error) {
+func (s *Server) checkQR(ctx context.Context, req tabletwire.PairingRequest) (checked, string, error) {
 	q, err := pairing.ParseQR([]byte(req.QR))
 	if err != nil {
 		if errors.Is(err, pairing.ErrTokenMalformed) {
@@ -113,7 +114,7 @@ func (s *Server) checkQR(ctx context.Context, req PairingRequest) (checked, stri
 	}, d.ID, nil
 }
 
-func (s *Server) checkManual(ctx context.Context, req PairingRequest) (checked, string, error) {
+func (s *Server) checkManual(ctx context.Context, req tabletwire.PairingRequest) (checked, string, error) {
 	if err := ident.CheckDeviceID(req.DeviceID); err != nil {
 		return checked{}, "", refuse(DeviceUnknown, "not a device ID: %v", err)
 	}
@@ -262,7 +263,7 @@ func (s *Server) audit(ctx context.Context, actor, event, deviceID, detail strin
 	}
 }
 
-func methodOf(req PairingRequest) store.Method {
+func methodOf(req tabletwire.PairingRequest) store.Method {
 	if req.QR != "" {
 		return store.MethodQR
 	}
@@ -273,7 +274,7 @@ func methodOf(req PairingRequest) store.Method {
 // non-nil acquire, admit takes an in-flight slot with it (refusing with Busy
 // when there is none) before anything is claimed, so a busy server burns no
 // token; a batch passes nil and its workers take slots as jobs start.
-func (s *Server) admit(ctx context.Context, t store.Technician, req PairingRequest, batchID string, acquire func() bool) (id string, c checked, err error) {
+func (s *Server) admit(ctx context.Context, t store.Technician, req tabletwire.PairingRequest, batchID string, acquire func() bool) (id string, c checked, err error) {
 	id, err = s.newID("p-")
 	if err != nil {
 		return "", c, err
@@ -314,8 +315,8 @@ func (s *Server) tryAcquire() bool {
 }
 
 func (s *Server) postPairing(w http.ResponseWriter, r *http.Request, t store.Technician) {
-	var req PairingRequest
-	if err := decodeStrict(r.Body, MaxPairingRequest, &req); err != nil {
+	var req tabletwire.PairingRequest
+	if err := tabletwire.DecodeRequest(r.Body, tabletwire.MaxPairingRequest, &req); err != nil {
 		s.writeRefusal(w, refuse(BadRequest, "%v", err), "")
 		return
 	}
@@ -334,7 +335,7 @@ func (s *Server) postPairing(w http.ResponseWriter, r *http.Request, t store.Tec
 		defer func() { <-s.slots }()
 		s.run(t, c.job)
 	}()
-	writeJSON(w, http.StatusAccepted, Accepted{PairingID: id, DeviceID: c.job.DeviceID, State: store.PairingQueued.String()})
+	writeJSON(w, http.StatusAccepted, tabletwire.Accepted{PairingID: id, DeviceID: c.job.DeviceID, State: store.PairingQueued.String()})
 }
 
 // run provisions one admitted job and records its progress and outcome.
@@ -505,12 +506,12 @@ func codeOf(err error) failure.Code {
 }
 
 // describe gives the title and action of a recorded result code.
-func describe(code, msg string) *ErrorBody {
+func describe(code, msg string) *tabletwire.ErrorBody {
 	if c, err := failure.Parse(code); err == nil {
 		if c == failure.None {
 			return nil
 		}
-		return &ErrorBody{Code: code, Title: c.Title(), Action: c.UserAction(), Message: msg}
+		return &tabletwire.ErrorBody{Code: code, Title: c.Title(), Action: c.UserAction(), Message: msg}
 	}
 	for r := Unauthorized; r < refusalCount; r++ {
 		if r.String() == code {
@@ -518,11 +519,11 @@ func describe(code, msg string) *ErrorBody {
 			return &b
 		}
 	}
-	return &ErrorBody{Code: code, Title: "Error", Action: "Contact IT support", Message: msg}
+	return &tabletwire.ErrorBody{Code: code, Title: "Error", Action: "Contact IT support", Message: msg}
 }
 
-func view(p store.Pairing) PairingView {
-	v := PairingView{
+func view(p store.Pairing) tabletwire.PairingView {
+	v := tabletwire.PairingView{
 		ID: p.ID, BatchID: p.BatchID, DeviceID: p.DeviceID, Label: p.Label, Method: p.Method.String(), State: p.State.String(),
 		Final: p.State.Final(), DeviceState: p.DeviceState, Step: p.Step, StartedAt: p.StartedAt, UpdatedAt: p.UpdatedAt,
 	}

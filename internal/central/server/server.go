@@ -19,6 +19,7 @@ import (
 	"github.com/zmonitor/firmware/internal/base/clock"
 	"github.com/zmonitor/firmware/internal/central/job"
 	"github.com/zmonitor/firmware/internal/central/store"
+	"github.com/zmonitor/firmware/internal/proto/tabletwire"
 )
 
 // Defaults.
@@ -117,10 +118,10 @@ func New(cfg Config) (*Server, error) {
 		slots: make(chan struct{}, cfg.MaxInFlight),
 		mux:   http.NewServeMux(),
 	}
-	s.mux.HandleFunc("POST /v1/pairings", s.authed(s.postPairing))
-	s.mux.HandleFunc("GET /v1/pairings/{id}", s.authed(s.getPairing))
-	s.mux.HandleFunc("POST /v1/batches", s.authed(s.postBatch))
-	s.mux.HandleFunc("GET /v1/batches/{id}", s.authed(s.getBatch))
+	s.mux.HandleFunc("POST "+tabletwire.PairingsPath, s.authed(s.postPairing))
+	s.mux.HandleFunc("GET "+tabletwire.PairingsPath+"/{id}", s.authed(s.getPairing))
+	s.mux.HandleFunc("POST "+tabletwire.BatchesPath, s.authed(s.postBatch))
+	s.mux.HandleFunc("GET "+tabletwire.BatchesPath+"/{id}", s.authed(s.getBatch))
 	return s, nil
 }
 
@@ -175,8 +176,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v) //nolint:errcheck // the client went away
 }
 
-func errorBody(r Refusal, msg string) ErrorBody {
-	return ErrorBody{Code: r.String(), Title: r.Title(), Action: r.UserAction(), Message: msg}
+func errorBody(r Refusal, msg string) tabletwire.ErrorBody {
+	return tabletwire.ErrorBody{Code: r.String(), Title: r.Title(), Action: r.UserAction(), Message: msg}
 }
 
 func (s *Server) writeRefusal(w http.ResponseWriter, err error, pairingID string) {
@@ -185,7 +186,7 @@ func (s *Server) writeRefusal(w http.ResponseWriter, err error, pairingID string
 		s.log.Error("internal error", "err", err)
 		re = refuse(Internal, "internal error")
 	}
-	writeJSON(w, re.r.HTTPStatus(), ErrorResponse{Error: errorBody(re.r, re.msg), PairingID: pairingID})
+	writeJSON(w, re.r.HTTPStatus(), tabletwire.ErrorResponse{Error: errorBody(re.r, re.msg), PairingID: pairingID})
 }
 
 // --- authentication

@@ -21,12 +21,13 @@ import (
 	"github.com/zmonitor/firmware/internal/proto/failure"
 	"github.com/zmonitor/firmware/internal/proto/pairing"
 	"github.com/zmonitor/firmware/internal/proto/state"
+	"github.com/zmonitor/firmware/internal/proto/tabletwire"
 )
 
 func TestAuthentication(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	d := e.enroll("ZM-001")
-	body := PairingRequest{QR: d.qr(t, t0)}
+	body := tabletwire.PairingRequest{QR: d.qr(t, t0)}
 	revoked := e.addTechnician("Bob")
 	if err := e.st.RevokeTechnician(context.Background(), revoked.ID); err != nil {
 		t.Fatal(err)
@@ -74,11 +75,11 @@ func TestQRPairingSucceeds(t *testing.T) {
 		t.Fatal(err)
 	}
 	sess := d.session(t, t0)
-	w := e.do(http.MethodPost, "/v1/pairings", e.token, PairingRequest{QR: string(sess.QR().Marshal())})
+	w := e.do(http.MethodPost, "/v1/pairings", e.token, tabletwire.PairingRequest{QR: string(sess.QR().Marshal())})
 	if w.Code != http.StatusAccepted {
 		t.Fatalf("POST: %d %s", w.Code, w.Body)
 	}
-	acc := decode[Accepted](t, w)
+	acc := decode[tabletwire.Accepted](t, w)
 	if !strings.HasPrefix(acc.PairingID, "p-") || acc.DeviceID != "ZM-001" || acc.State != "queued" {
 		t.Errorf("accepted = %+v", acc)
 	}
@@ -121,7 +122,7 @@ func TestQRPairingSucceeds(t *testing.T) {
 func TestDefaultDeviceAddress(t *testing.T) {
 	e := newEnv(t, nil, func(c *Config) { c.DevicePort = 9444 })
 	d := e.enroll("ZM-001")
-	if w := e.do(http.MethodPost, "/v1/pairings", e.token, PairingRequest{QR: d.qr(t, t0)}); w.Code != http.StatusAccepted {
+	if w := e.do(http.MethodPost, "/v1/pairings", e.token, tabletwire.PairingRequest{QR: d.qr(t, t0)}); w.Code != http.StatusAccepted {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 	e.srv.Wait()
@@ -157,27 +158,27 @@ func TestRefusals(t *testing.T) {
 		body any
 		want Refusal
 	}{
-		{"unknown device", PairingRequest{QR: stranger.qr(t, t0)}, DeviceUnknown},
-		{"revoked device", PairingRequest{QR: rev.qr(t, t0)}, DeviceRevoked},
-		{"not a QR", PairingRequest{QR: "https://example.com"}, QRInvalid},
-		{"QR with an extra field", PairingRequest{QR: strings.Replace(d.qr(t, t0), "{", `{"x":"1",`, 1)}, QRInvalid},
-		{"tampered QR", PairingRequest{QR: string(tampered.Marshal())}, TokenSignatureInvalid},
-		{"token by another key", PairingRequest{QR: impostor.qr(t, t0)}, TokenSignatureInvalid},
-		{"zero signature", PairingRequest{QR: string(badTok.Marshal())}, TokenSignatureInvalid},
-		{"serial not the inventory's", PairingRequest{QR: string(wrongSerial.Marshal())}, QRInvalid},
-		{"expired", PairingRequest{QR: string(expired.Marshal())}, QRExpired},
-		{"code typo", PairingRequest{DeviceID: "ZM-001", Address: "192.0.2.10", PairingCode: code[:len(code)-1] + typo(code[len(code)-1])}, CodeInvalid},
-		{"code too short", PairingRequest{DeviceID: "ZM-001", Address: "192.0.2.10", PairingCode: "ABC-123"}, CodeInvalid},
-		{"bad address", PairingRequest{DeviceID: "ZM-001", Address: "192.0.2.10:99999", PairingCode: code}, AddressInvalid},
-		{"manual unknown device", PairingRequest{DeviceID: "ZM-404", Address: "192.0.2.10", PairingCode: code}, DeviceUnknown},
-		{"manual malformed device ID", PairingRequest{DeviceID: "ZM/001", Address: "192.0.2.10", PairingCode: code}, DeviceUnknown},
-		{"label with a newline", PairingRequest{QR: d.qr(t, t0), Label: "ICU\nMON"}, BadRequest},
-		{"label with a C1 control", PairingRequest{QR: d.qr(t, t0), Label: "ICU\u0085"}, BadRequest},
-		{"both paths", PairingRequest{QR: d.qr(t, t0), DeviceID: "ZM-001"}, BadRequest},
-		{"manual incomplete", PairingRequest{DeviceID: "ZM-001"}, BadRequest},
+		{"unknown device", tabletwire.PairingRequest{QR: stranger.qr(t, t0)}, DeviceUnknown},
+		{"revoked device", tabletwire.PairingRequest{QR: rev.qr(t, t0)}, DeviceRevoked},
+		{"not a QR", tabletwire.PairingRequest{QR: "https://example.com"}, QRInvalid},
+		{"QR with an extra field", tabletwire.PairingRequest{QR: strings.Replace(d.qr(t, t0), "{", `{"x":"1",`, 1)}, QRInvalid},
+		{"tampered QR", tabletwire.PairingRequest{QR: string(tampered.Marshal())}, TokenSignatureInvalid},
+		{"token by another key", tabletwire.PairingRequest{QR: impostor.qr(t, t0)}, TokenSignatureInvalid},
+		{"zero signature", tabletwire.PairingRequest{QR: string(badTok.Marshal())}, TokenSignatureInvalid},
+		{"serial not the inventory's", tabletwire.PairingRequest{QR: string(wrongSerial.Marshal())}, QRInvalid},
+		{"expired", tabletwire.PairingRequest{QR: string(expired.Marshal())}, QRExpired},
+		{"code typo", tabletwire.PairingRequest{DeviceID: "ZM-001", Address: "192.0.2.10", PairingCode: code[:len(code)-1] + typo(code[len(code)-1])}, CodeInvalid},
+		{"code too short", tabletwire.PairingRequest{DeviceID: "ZM-001", Address: "192.0.2.10", PairingCode: "ABC-123"}, CodeInvalid},
+		{"bad address", tabletwire.PairingRequest{DeviceID: "ZM-001", Address: "192.0.2.10:99999", PairingCode: code}, AddressInvalid},
+		{"manual unknown device", tabletwire.PairingRequest{DeviceID: "ZM-404", Address: "192.0.2.10", PairingCode: code}, DeviceUnknown},
+		{"manual malformed device ID", tabletwire.PairingRequest{DeviceID: "ZM/001", Address: "192.0.2.10", PairingCode: code}, DeviceUnknown},
+		{"label with a newline", tabletwire.PairingRequest{QR: d.qr(t, t0), Label: "ICU\nMON"}, BadRequest},
+		{"label with a C1 control", tabletwire.PairingRequest{QR: d.qr(t, t0), Label: "ICU\u0085"}, BadRequest},
+		{"both paths", tabletwire.PairingRequest{QR: d.qr(t, t0), DeviceID: "ZM-001"}, BadRequest},
+		{"manual incomplete", tabletwire.PairingRequest{DeviceID: "ZM-001"}, BadRequest},
 		{"unknown JSON field", `{"qr":"x","extra":1}`, BadRequest},
 		{"trailing JSON", `{"qr":"x"} {}`, BadRequest},
-		{"too large", `{"qr":"` + strings.Repeat("x", MaxPairingRequest) + `"}`, BadRequest},
+		{"too large", `{"qr":"` + strings.Repeat("x", tabletwire.MaxPairingRequest) + `"}`, BadRequest},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -210,7 +211,7 @@ func TestRefusals(t *testing.T) {
 func TestRefusalRecordsOnlyADeviceID(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	for _, id := range []string{"ZM-001\n\x1b[2J", strings.Repeat("Z", 40)} {
-		w := e.do(http.MethodPost, "/v1/pairings", e.token, PairingRequest{DeviceID: id}) // no address: refused
+		w := e.do(http.MethodPost, "/v1/pairings", e.token, tabletwire.PairingRequest{DeviceID: id}) // no address: refused
 		er := wantRefusal(t, w, BadRequest)
 		if er.PairingID == "" {
 			t.Fatalf("%q: refusal not recorded", id)
@@ -219,7 +220,7 @@ func TestRefusalRecordsOnlyADeviceID(t *testing.T) {
 			t.Errorf("%q: recorded under device %q", id, v.DeviceID)
 		}
 	}
-	w := e.do(http.MethodPost, "/v1/pairings", e.token, PairingRequest{DeviceID: "ZM-001"})
+	w := e.do(http.MethodPost, "/v1/pairings", e.token, tabletwire.PairingRequest{DeviceID: "ZM-001"})
 	if v := e.pairing(wantRefusal(t, w, BadRequest).PairingID); v.DeviceID != "ZM-001" {
 		t.Errorf("a valid device ID is recorded as %q", v.DeviceID)
 	}
@@ -245,7 +246,7 @@ func typo(b byte) string {
 func TestExpiryIgnoredWhenDeviceClockUntrusted(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	d := e.enroll("ZM-001")
-	if w := e.do(http.MethodPost, "/v1/pairings", e.token, PairingRequest{QR: d.qr(t, t0.Add(-24*time.Hour))}); w.Code != http.StatusAccepted {
+	if w := e.do(http.MethodPost, "/v1/pairings", e.token, tabletwire.PairingRequest{QR: d.qr(t, t0.Add(-24*time.Hour))}); w.Code != http.StatusAccepted {
 		t.Errorf("QR with an old expiresAt refused although the device clock is not trusted: %d %s", w.Code, w.Body)
 	}
 }
@@ -254,7 +255,7 @@ func TestTokenReplaySequential(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	d := e.enroll("ZM-001")
 	sess := d.session(t, t0)
-	body := PairingRequest{QR: string(sess.QR().Marshal())}
+	body := tabletwire.PairingRequest{QR: string(sess.QR().Marshal())}
 	if w := e.do(http.MethodPost, "/v1/pairings", e.token, body); w.Code != http.StatusAccepted {
 		t.Fatalf("first: %d %s", w.Code, w.Body)
 	}
@@ -263,9 +264,9 @@ func TestTokenReplaySequential(t *testing.T) {
 	if err := sess.Rotate(t0.Add(pairing.DefaultRotation)); err != nil {
 		t.Fatal(err)
 	}
-	wantRefusal(t, e.do(http.MethodPost, "/v1/pairings", e.token, PairingRequest{QR: string(sess.QR().Marshal())}), CodeAlreadyUsed)
+	wantRefusal(t, e.do(http.MethodPost, "/v1/pairings", e.token, tabletwire.PairingRequest{QR: string(sess.QR().Marshal())}), CodeAlreadyUsed)
 	// And typing that code is refused too.
-	wantRefusal(t, e.do(http.MethodPost, "/v1/pairings", e.token, PairingRequest{DeviceID: "ZM-001", Address: "192.0.2.10", PairingCode: sess.Code().Display()}), CodeAlreadyUsed)
+	wantRefusal(t, e.do(http.MethodPost, "/v1/pairings", e.token, tabletwire.PairingRequest{DeviceID: "ZM-001", Address: "192.0.2.10", PairingCode: sess.Code().Display()}), CodeAlreadyUsed)
 	e.srv.Wait()
 	if n := e.prov.callCount(); n != 1 {
 		t.Errorf("provisioner called %d times, want 1", n)
@@ -276,7 +277,7 @@ func TestTokenReplayRace(t *testing.T) {
 	prov := &fakeProv{}
 	e := newEnv(t, prov, nil)
 	d := e.enroll("ZM-001")
-	body := PairingRequest{QR: d.qr(t, t0)}
+	body := tabletwire.PairingRequest{QR: d.qr(t, t0)}
 	const n = 8
 	codes := make([]int, n)
 	var wg sync.WaitGroup
@@ -312,7 +313,7 @@ func TestManualPath(t *testing.T) {
 	d := e.enroll("ZM-001")
 	code := d.session(t, t0).Code().Display()
 	typed := strings.ToLower(strings.ReplaceAll(code, "-", " "))
-	w := e.do(http.MethodPost, "/v1/pairings", e.token, PairingRequest{DeviceID: "ZM-001", Address: "10.0.0.5", PairingCode: typed, Label: "ICU-2"})
+	w := e.do(http.MethodPost, "/v1/pairings", e.token, tabletwire.PairingRequest{DeviceID: "ZM-001", Address: "10.0.0.5", PairingCode: typed, Label: "ICU-2"})
 	if w.Code != http.StatusAccepted {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
@@ -321,7 +322,7 @@ func TestManualPath(t *testing.T) {
 	if j.Token != "" || j.PairingCode != code || j.Address != "10.0.0.5:8444" || j.Label != "ICU-2" {
 		t.Errorf("job = %+v", j)
 	}
-	if v := e.pairing(decode[Accepted](t, w).PairingID); v.Method != "manual" || v.State != "succeeded" {
+	if v := e.pairing(decode[tabletwire.Accepted](t, w).PairingID); v.Method != "manual" || v.State != "succeeded" {
 		t.Errorf("view = %+v", v)
 	}
 }
@@ -392,12 +393,12 @@ func TestDeviceFailuresRecorded(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t, &fakeProv{result: c.result}, nil)
 			d := e.enroll("ZM-001")
-			w := e.do(http.MethodPost, "/v1/pairings", e.token, PairingRequest{QR: d.qr(t, t0)})
+			w := e.do(http.MethodPost, "/v1/pairings", e.token, tabletwire.PairingRequest{QR: d.qr(t, t0)})
 			if w.Code != http.StatusAccepted {
 				t.Fatalf("%d %s", w.Code, w.Body)
 			}
 			e.srv.Wait()
-			v := e.pairing(decode[Accepted](t, w).PairingID)
+			v := e.pairing(decode[tabletwire.Accepted](t, w).PairingID)
 			if v.State != "failed" || v.Result == nil || v.Result.Code != c.code.String() || v.Result.Action != c.code.UserAction() {
 				t.Errorf("view = %+v result %+v", v, v.Result)
 			}
@@ -409,15 +410,15 @@ func TestBusyBurnsNoToken(t *testing.T) {
 	prov := &fakeProv{gate: make(chan struct{}), entered: make(chan string, 4)}
 	e := newEnv(t, prov, func(c *Config) { c.MaxInFlight = 1 })
 	a, b := e.enroll("ZM-001"), e.enroll("ZM-002")
-	if w := e.do(http.MethodPost, "/v1/pairings", e.token, PairingRequest{QR: a.qr(t, t0)}); w.Code != http.StatusAccepted {
+	if w := e.do(http.MethodPost, "/v1/pairings", e.token, tabletwire.PairingRequest{QR: a.qr(t, t0)}); w.Code != http.StatusAccepted {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 	<-prov.entered
 	qrB := b.qr(t, t0)
-	wantRefusal(t, e.do(http.MethodPost, "/v1/pairings", e.token, PairingRequest{QR: qrB}), Busy)
+	wantRefusal(t, e.do(http.MethodPost, "/v1/pairings", e.token, tabletwire.PairingRequest{QR: qrB}), Busy)
 	close(prov.gate)
 	e.srv.Wait()
-	if w := e.do(http.MethodPost, "/v1/pairings", e.token, PairingRequest{QR: qrB}); w.Code != http.StatusAccepted {
+	if w := e.do(http.MethodPost, "/v1/pairings", e.token, tabletwire.PairingRequest{QR: qrB}); w.Code != http.StatusAccepted {
 		t.Errorf("the QR refused while busy was burnt: %d %s", w.Code, w.Body)
 	}
 	<-prov.entered
@@ -428,18 +429,18 @@ func TestBatch(t *testing.T) {
 	const devices, conc = 10, 4
 	prov := &fakeProv{gate: make(chan struct{}), entered: make(chan string, devices)}
 	e := newEnv(t, prov, func(c *Config) { c.BatchConcurrency = conc })
-	var items []PairingRequest
+	var items []tabletwire.PairingRequest
 	for i := range devices {
 		d := e.enroll("ZM-" + string(rune('A'+i)))
-		items = append(items, PairingRequest{QR: d.qr(t, t0)})
+		items = append(items, tabletwire.PairingRequest{QR: d.qr(t, t0)})
 	}
-	items = append(items, PairingRequest{DeviceID: "ZM-404", Address: "10.0.0.1", PairingCode: "ABC-123-ABC"})
+	items = append(items, tabletwire.PairingRequest{DeviceID: "ZM-404", Address: "10.0.0.1", PairingCode: "ABC-123-ABC"})
 	items = append(items, items[0]) // the same QR twice in one batch
-	w := e.do(http.MethodPost, "/v1/batches", e.token, BatchRequest{Items: items})
+	w := e.do(http.MethodPost, "/v1/batches", e.token, tabletwire.BatchRequest{Items: items})
 	if w.Code != http.StatusAccepted {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
-	res := decode[BatchAccepted](t, w)
+	res := decode[tabletwire.BatchAccepted](t, w)
 	if len(res.Items) != len(items) {
 		t.Fatalf("%d results", len(res.Items))
 	}
@@ -463,7 +464,7 @@ func TestBatch(t *testing.T) {
 	for range conc {
 		<-prov.entered
 	}
-	mid := decode[BatchView](t, e.do(http.MethodGet, "/v1/batches/"+res.BatchID, e.token, nil))
+	mid := decode[tabletwire.BatchView](t, e.do(http.MethodGet, "/v1/batches/"+res.BatchID, e.token, nil))
 	if mid.Done || mid.Counts["refused"] != 2 || mid.Counts["queued"]+mid.Counts["running"] != devices {
 		t.Errorf("batch while running = %+v", mid.Counts)
 	}
@@ -472,11 +473,11 @@ func TestBatch(t *testing.T) {
 	if prov.max != conc {
 		t.Errorf("max in flight %d, want %d", prov.max, conc)
 	}
-	v := decode[BatchView](t, e.do(http.MethodGet, "/v1/batches/"+res.BatchID, e.token, nil))
+	v := decode[tabletwire.BatchView](t, e.do(http.MethodGet, "/v1/batches/"+res.BatchID, e.token, nil))
 	if !v.Done || v.Counts["succeeded"] != devices || v.Counts["refused"] != 2 || len(v.Pairings) != len(items) || v.Size != len(items) {
 		t.Errorf("batch = %+v", v)
 	}
-	for _, bad := range []any{BatchRequest{}, `{"items":[{"qr":"x","y":1}]}`} {
+	for _, bad := range []any{tabletwire.BatchRequest{}, `{"items":[{"qr":"x","y":1}]}`} {
 		wantRefusal(t, e.do(http.MethodPost, "/v1/batches", e.token, bad), BadRequest)
 	}
 	wantRefusal(t, e.do(http.MethodGet, "/v1/batches/b-nope", e.token, nil), NotFound)
@@ -486,14 +487,14 @@ func TestBatch(t *testing.T) {
 func TestCloseRecordsQueuedBatchJobs(t *testing.T) {
 	prov := &fakeProv{gate: make(chan struct{}), entered: make(chan string, 3)}
 	e := newEnv(t, prov, func(c *Config) { c.BatchConcurrency = 1 })
-	var items []PairingRequest
+	var items []tabletwire.PairingRequest
 	for i := range 3 {
-		items = append(items, PairingRequest{QR: e.enroll("ZM-"+string(rune('A'+i))).qr(t, t0)})
+		items = append(items, tabletwire.PairingRequest{QR: e.enroll("ZM-"+string(rune('A'+i))).qr(t, t0)})
 	}
-	res := decode[BatchAccepted](t, e.do(http.MethodPost, "/v1/batches", e.token, BatchRequest{Items: items}))
+	res := decode[tabletwire.BatchAccepted](t, e.do(http.MethodPost, "/v1/batches", e.token, tabletwire.BatchRequest{Items: items}))
 	<-prov.entered
 	e.srv.Close() // cancels the running job; the queued ones never start
-	v := decode[BatchView](t, e.do(http.MethodGet, "/v1/batches/"+res.BatchID, e.token, nil))
+	v := decode[tabletwire.BatchView](t, e.do(http.MethodGet, "/v1/batches/"+res.BatchID, e.token, nil))
 	if !v.Done || v.Counts["failed"] != 3 {
 		t.Errorf("after Close: %+v", v.Counts)
 	}
@@ -527,7 +528,7 @@ func BenchmarkPostPairing(b *testing.B) {
 		b.StopTimer()
 		q := d.qr(b, t0) // a new session: a fresh token and code
 		b.StartTimer()
-		if w := e.do(http.MethodPost, "/v1/pairings", e.token, PairingRequest{QR: q}); w.Code != http.StatusAccepted {
+		if w := e.do(http.MethodPost, "/v1/pairings", e.token, tabletwire.PairingRequest{QR: q}); w.Code != http.StatusAccepted {
 			b.Fatalf("%d %s", w.Code, w.Body)
 		}
 	}
@@ -538,7 +539,7 @@ func TestShutdownDrainsThenCancels(t *testing.T) {
 	prov := &fakeProv{gate: make(chan struct{}), entered: make(chan string, 2)}
 	e := newEnv(t, prov, nil)
 	a, b := e.enroll("ZM-001"), e.enroll("ZM-002")
-	wa := e.do(http.MethodPost, "/v1/pairings", e.token, PairingRequest{QR: a.qr(t, t0)})
+	wa := e.do(http.MethodPost, "/v1/pairings", e.token, tabletwire.PairingRequest{QR: a.qr(t, t0)})
 	<-prov.entered
 	// Drain: the job finishes once released, and is recorded as succeeded.
 	done := make(chan error, 1)
@@ -547,19 +548,19 @@ func TestShutdownDrainsThenCancels(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if v := e.pairing(decode[Accepted](t, wa).PairingID); v.State != "succeeded" {
+	if v := e.pairing(decode[tabletwire.Accepted](t, wa).PairingID); v.State != "succeeded" {
 		t.Errorf("drained job = %+v", v)
 	}
 	// Grace over: a job still running is cancelled and recorded as failed.
 	prov.gate = make(chan struct{})
-	wb := e.do(http.MethodPost, "/v1/pairings", e.token, PairingRequest{QR: b.qr(t, t0)})
+	wb := e.do(http.MethodPost, "/v1/pairings", e.token, tabletwire.PairingRequest{QR: b.qr(t, t0)})
 	<-prov.entered
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := e.srv.Shutdown(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("Shutdown = %v", err)
 	}
-	if v := e.pairing(decode[Accepted](t, wb).PairingID); v.State != "failed" || v.Result.Code != failure.ConnectionFailed.String() {
+	if v := e.pairing(decode[tabletwire.Accepted](t, wb).PairingID); v.State != "failed" || v.Result.Code != failure.ConnectionFailed.String() {
 		t.Errorf("cancelled job = %+v", v)
 	}
 }

@@ -63,10 +63,20 @@ var sides = []side{
 		},
 	},
 	{
-		name:  "host (internal/central, internal/tablet)",
-		under: []string{"internal/central", "internal/tablet"},
+		name:  "Central Station (internal/central)",
+		under: []string{"internal/central"},
 		refuse: []Rule{
 			{under("internal/fw", "drivers", "board"), "the host speaks to a device through internal/proto, never through the firmware's own packages"},
+			{under("internal/tablet"), "the Central Station serves the tablet API; it does not use the tablet's client"},
+			{under("internal/testkit"), "test support is never linked into shipped code"},
+		},
+	},
+	{
+		name:  "tablet client (internal/tablet)",
+		under: []string{"internal/tablet"},
+		refuse: []Rule{
+			{under("internal/fw", "drivers", "board"), "the host speaks to a device through internal/proto, never through the firmware's own packages"},
+			{under("internal/central"), "the tablet speaks to the Central Station through internal/proto/tabletwire; zm-pair must not link the server and its databases"},
 			{under("internal/testkit"), "test support is never linked into shipped code"},
 		},
 	},
