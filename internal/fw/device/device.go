@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"path/filepath"
 	"sync"
 	"time"
@@ -176,7 +175,7 @@ func Run(ctx context.Context, c Config) error {
 		// A provisioned device shows another screen: make its glyphs
 		// too. It is not shown before the engine has checked the
 		// committed client key against the TPM.
-		boot.State, boot.DeviceLabel, boot.ServerHost = state.Provisioned, cur.DeviceLabel, hostOf(cur.ServerURL)
+		boot.State, boot.DeviceLabel, boot.ServerHost = state.Provisioned, cur.DeviceLabel, cur.ServerHost()
 		if err := scr.Warm(boot); err != nil {
 			c.Log.Warn("screen warm-up", "err", err)
 		}
@@ -451,12 +450,3 @@ func (d *consoleDevice) Reboot() error {
 }
 
 func (d *consoleDevice) FactoryReset(ctx context.Context) error { return d.eng.FactoryReset(ctx) }
-
-// hostOf is the host of a server URL, as the PROVISIONED screen shows it.
-func hostOf(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return ""
-	}
-	return p.Host
-}

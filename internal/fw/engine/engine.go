@@ -16,7 +16,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"sync"
 	"time"
 
@@ -365,7 +364,7 @@ func (e *Engine) checkCommittedKey(p settings.Provisioning) error {
 // boot; the result is audited and shown in status, the state stays.
 func (e *Engine) recheckConnection(ctx context.Context, p settings.Provisioning) {
 	err := e.connect(ctx, p.ServerURL, p.CACertDER, p.ClientCertDER, nil)
-	ev := audit.Event{Event: "CONNECTION_CHECK_PASSED", Reason: hostOf(p.ServerURL)}
+	ev := audit.Event{Event: "CONNECTION_CHECK_PASSED", Reason: p.ServerHost()}
 	if err != nil {
 		ev = audit.Event{Event: "CONNECTION_CHECK_FAILED", Code: failure.CodeOf(err).String(), Reason: err.Error()}
 	}
@@ -459,7 +458,7 @@ func (e *Engine) enter(s state.State, cause error) {
 		e.clientKey = nil
 		e.pending = nil
 		e.lastErr = nil
-		e.record(audit.Event{Event: "PROVISIONED", Reason: "server " + hostOf(e.current.ServerURL) + ", label " + e.current.DeviceLabel})
+		e.record(audit.Event{Event: "PROVISIONED", Reason: "server " + e.current.ServerHost() + ", label " + e.current.DeviceLabel})
 		e.show() // the screen says it before the tablet does
 		e.finishProgress()
 		e.endSession()
@@ -758,7 +757,7 @@ func (e *Engine) view() screen.View {
 		}
 	case state.Provisioned:
 		if e.current != nil {
-			v.ServerHost = hostOf(e.current.ServerURL)
+			v.ServerHost = e.current.ServerHost()
 			if e.current.DeviceLabel != "" {
 				v.DeviceLabel = e.current.DeviceLabel
 			}
@@ -772,14 +771,6 @@ func (e *Engine) show() {
 	if err := e.d.Display.Show(e.view()); err != nil {
 		e.log.Error("display", "err", err)
 	}
-}
-
-func hostOf(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return ""
-	}
-	return p.Host
 }
 
 // --- provisioning endpoint (endpoint.Device) -----------------------------
@@ -998,7 +989,7 @@ func (e *Engine) validated(gen int, v *payload.Verified, err error) {
 		return
 	}
 	e.verified = v
-	e.record(audit.Event{Event: "CONFIG_VERIFIED", Reason: fmt.Sprintf("config version %d for %s", v.ConfigVersion, hostOf(v.ServerURL.String()))})
+	e.record(audit.Event{Event: "CONFIG_VERIFIED", Reason: fmt.Sprintf("config version %d for %s", v.ConfigVersion, v.ServerURL.Host)})
 	e.handle(state.ValidationPassed, "device", nil)
 }
 

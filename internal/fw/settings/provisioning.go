@@ -26,6 +26,17 @@ type Provisioning struct {
 	ClockTrusted  bool      // whether ProvisionedAt came from a trusted clock
 }
 
+// ServerHost is the host (and port, if any) of ServerURL, as the
+// PROVISIONED screen and the audit trail show it; "" when ServerURL does
+// not parse.
+func (p Provisioning) ServerHost() string {
+	u, err := url.Parse(p.ServerURL)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
 // Limits enforced by Validate. DeviceID and DeviceLabel follow
 // internal/proto/ident.
 const (
