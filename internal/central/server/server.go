@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -167,70 +165,8 @@ func (s *Server) newID(prefix string) (string, error) {
 	return prefix + hex.EncodeToString(b[:]), nil
 }
 
-// --- responses
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v) //nolint:errcheck // the client went away
-}
-
-func errorBody(r Refusal, msg string) tabletwire.ErrorBody {
-	return tabletwire.ErrorBody{Code: r.String(), Title: r.Title(), Action: r.UserAction(), Message: msg}
-}
-
-func (s *Server) writeRefusal(w http.ResponseWriter, err error, pairingID string) {
-	var re *refusalError
-	if !errors.As(err, &re) {
-		s.log.Error("internal error", "err", err)
-		re = refuse(Internal, "internal error")
+func (s *Server) audit(ctx context.Context, actor, event, deviceID, detail string) {
+	if err := s.st.Audit(ctx, store.AuditRecord{Actor: actor, Event: event, DeviceID: deviceID, Detail: detail}); err != nil {
+		s.log.Error("audit", "event", event, "err", err)
 	}
-	writeJSON(w, re.r.HTTPStatus(), tabletwire.ErrorResponse{Error: errorBody(re.r, re.msg), PairingID: pairingID})
-}
-
-// --- authentication
-
-// dummyHash is compared against when the technician does not exist, so the
-// answer takes the same time.
-var dummyHash = store.HashTechnicianToken("no such technician")
-
-func (s *Server) authed(h func(http.ResponseWriter, *http.Request, store.Technician)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		t, err := s.authenticate(r)
-		if err != nil {
-			s.log.Warn("request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
-			w.Header().Set("WWW-Authenticate", `Bearer realm="zm-central"`)
-			s.writeRefusal(w, err, "")
-			return
-		}
-		h(w, r, t)
-	}
-}
-
-func (s *Server) authenticate(r *http.Request) (store.Technician, error) {
-	auth := r.Header.Get("Authorization")
-	scheme, token, ok := strings.Cut(auth, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return store.Technician{}, refuse(Unauthorized, "missing bearer token")
-	}
-	id, err := store.TechnicianIDOfToken(token)
-	if err != nil {
-		return store.Technician{}, refuse(Unauthorized, "malformed bearer token")
-	}
-	t, err := s.st.Technician(r.Context(), id)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		store.TokenMatches(dummyHash, token)
-		return store.Technician{}, refuse(Unauthorized, "unknown or wrong token")
-	case err != nil:
-		return store.Technician{}, fmt.Errorf("authenticate: %w", err)
-	}
-	if !store.TokenMatches(t.TokenHash, token) {
-		return store.Technician{}, refuse(Unauthorized, "unknown or wrong token")
-	}
-	if t.Revoked() {
-		return store.Technician{}, refuse(Unauthorized, "technician revoked")
-	}
-	return t, nil
 }

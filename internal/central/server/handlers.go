@@ -1,16 +1,51 @@
 package server
 
 import (
-	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/zmonitor/firmware/internal/central/job"
 	"github.com/zmonitor/firmware/internal/central/store"
-	"github.com/zmonitor/firmware/internal/proto/failure"
 	"github.com/zmonitor/firmware/internal/proto/tabletwire"
 )
+
+func (s *Server) postPairing(w http.ResponseWriter, r *http.Request, t store.Technician) {
+	var req tabletwire.PairingRequest
+	if err := tabletwire.DecodeRequest(r.Body, tabletwire.MaxPairingRequest, &req); err != nil {
+		s.writeRefusal(w, refuse(BadRequest, "%v", err), "")
+		return
+	}
+	id, c, err := s.admit(r.Context(), t, req, "", s.tryAcquire)
+	if err != nil {
+		var re *refusalError
+		if !errors.As(err, &re) {
+			id = ""
+		}
+		s.writeRefusal(w, err, id)
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-s.slots }()
+		s.run(t, c.job)
+	}()
+	writeJSON(w, http.StatusAccepted, tabletwire.Accepted{PairingID: id, DeviceID: c.job.DeviceID, State: store.PairingQueued.String()})
+}
+
+func (s *Server) getPairing(w http.ResponseWriter, r *http.Request, _ store.Technician) {
+	p, err := s.st.Pairing(r.Context(), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		s.writeRefusal(w, refuse(NotFound, "no such pairing"), "")
+		return
+	}
+	if err != nil {
+		s.writeRefusal(w, err, "")
+		return
+	}
+	writeJSON(w, http.StatusOK, view(p))
+}
 
 func (s *Server) postBatch(w http.ResponseWriter, r *http.Request, t store.Technician) {
 	var req tabletwire.BatchRequest
@@ -55,47 +90,6 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request, t store.Techn
 	writeJSON(w, http.StatusAccepted, res)
 }
 
-// startBatch runs jobs at most BatchConcurrency at a time, each also holding
-// one of the MaxInFlight slots.
-func (s *Server) startBatch(t store.Technician, jobs []job.Job) {
-	if len(jobs) == 0 {
-		return
-	}
-	queue := make(chan job.Job, len(jobs))
-	for _, j := range jobs {
-		queue <- j
-	}
-	close(queue)
-	workers := min(s.cfg.BatchConcurrency, len(jobs))
-	s.wg.Add(workers)
-	for range workers {
-		go func() {
-			defer s.wg.Done()
-			for j := range queue {
-				select {
-				case s.slots <- struct{}{}:
-				case <-s.ctx.Done():
-					s.abandon(t, j)
-					continue
-				}
-				s.run(t, j)
-				<-s.slots
-			}
-		}()
-	}
-}
-
-// abandon records a queued job that never ran because the server closed.
-func (s *Server) abandon(t store.Technician, j job.Job) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	const detail = "the Central Station stopped before this device's turn"
-	if err := s.st.FinishPairing(ctx, j.PairingID, store.PairingFailed, failure.Internal.String(), detail); err != nil {
-		s.log.Error("record abandoned pairing", "pairing", j.PairingID, "err", err)
-	}
-	s.audit(ctx, t.ID, "pairing.failed", j.DeviceID, "pairing="+j.PairingID+": "+detail)
-}
-
 func (s *Server) getBatch(w http.ResponseWriter, r *http.Request, _ store.Technician) {
 	b, ps, err := s.st.Batch(r.Context(), r.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) {
@@ -113,4 +107,20 @@ func (s *Server) getBatch(w http.ResponseWriter, r *http.Request, _ store.Techni
 		v.Pairings = append(v.Pairings, view(p))
 	}
 	writeJSON(w, http.StatusOK, v)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v) //nolint:errcheck // the client went away
+}
+
+func (s *Server) writeRefusal(w http.ResponseWriter, err error, pairingID string) {
+	var re *refusalError
+	if !errors.As(err, &re) {
+		s.log.Error("internal error", "err", err)
+		re = refuse(Internal, "internal error")
+	}
+	writeJSON(w, re.r.HTTPStatus(), tabletwire.ErrorResponse{Error: errorBody(re.r, re.msg), PairingID: pairingID})
 }

@@ -1,0 +1,134 @@
+package server
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/zmonitor/firmware/internal/central/job"
+	"github.com/zmonitor/firmware/internal/central/store"
+	"github.com/zmonitor/firmware/internal/proto/failure"
+	"github.com/zmonitor/firmware/internal/proto/state"
+)
+
+// run provisions one admitted job and records its progress and outcome.
+func (s *Server) run(t store.Technician, j job.Job) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.JobTimeout)
+	defer cancel()
+	// Records are written even when the job was cancelled.
+	rec, recCancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer recCancel()
+	if err := s.st.UpdatePairing(rec, j.PairingID, store.PairingRunning, "", "connecting"); err != nil {
+		s.log.Error("record progress", "pairing", j.PairingID, "err", err)
+	}
+	certs := &issuedCerts{}
+	j.Issued = func(_ context.Context, c *x509.Certificate) error {
+		return s.recordIssued(rec, t, j, certs, c)
+	}
+	out, err := s.provision(ctx, j, func(p job.Progress) {
+		if err := s.st.UpdatePairing(rec, j.PairingID, store.PairingRunning, p.State, p.Step); err != nil {
+			s.log.Error("record progress", "pairing", j.PairingID, "err", err)
+		}
+	})
+	st, code, detail := outcome(out, err)
+	s.settleCertificates(rec, t, j, certs, out, err, st)
+	if err := s.st.FinishPairing(rec, j.PairingID, st, code.String(), detail); err != nil {
+		s.log.Error("record outcome", "pairing", j.PairingID, "err", err)
+	}
+	event := "pairing.succeeded"
+	if st != store.PairingSucceeded {
+		event = "pairing.failed"
+	}
+	s.audit(rec, t.ID, event, j.DeviceID, fmt.Sprintf("pairing=%s code=%s: %s", j.PairingID, code, detail))
+	s.log.Info("pairing finished", "pairing", j.PairingID, "device", j.DeviceID, "state", st, "code", code)
+}
+
+// provision calls the Provisioner, turning a panic into an error.
+func (s *Server) provision(ctx context.Context, j job.Job, progress func(job.Progress)) (out job.Outcome, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = failure.Errorf(failure.Internal, "provision", "provisioner panicked: %v", p)
+		}
+	}()
+	return s.prov.Provision(ctx, j, progress)
+}
+
+// outcome maps a Provisioner's result to what is recorded.
+func outcome(out job.Outcome, err error) (store.PairingState, failure.Code, string) {
+	if err != nil {
+		return store.PairingFailed, codeOf(err), err.Error()
+	}
+	if out.State == state.Provisioned.String() && out.Code == failure.None {
+		return store.PairingSucceeded, failure.None, out.State
+	}
+	code := out.Code
+	if code == failure.None {
+		code = failure.Internal
+	}
+	detail := out.Message
+	if detail == "" {
+		detail = "device ended in " + out.State
+	}
+	return store.PairingFailed, code, detail
+}
+
+// codeOf finds the failure code of a Provisioner error.
+func codeOf(err error) failure.Code {
+	var fe *failure.Error
+	if errors.As(err, &fe) {
+		return fe.Code
+	}
+	var coder interface{ Code() failure.Code }
+	if errors.As(err, &coder) {
+		return coder.Code()
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) {
+		return failure.ConnectionFailed
+	}
+	return failure.Internal
+}
+
+// startBatch runs jobs at most BatchConcurrency at a time, each also holding
+// one of the MaxInFlight slots.
+func (s *Server) startBatch(t store.Technician, jobs []job.Job) {
+	if len(jobs) == 0 {
+		return
+	}
+	queue := make(chan job.Job, len(jobs))
+	for _, j := range jobs {
+		queue <- j
+	}
+	close(queue)
+	workers := min(s.cfg.BatchConcurrency, len(jobs))
+	s.wg.Add(workers)
+	for range workers {
+		go func() {
+			defer s.wg.Done()
+			for j := range queue {
+				select {
+				case s.slots <- struct{}{}:
+				case <-s.ctx.Done():
+					s.abandon(t, j)
+					continue
+				}
+				s.run(t, j)
+				<-s.slots
+			}
+		}()
+	}
+}
+
+// abandon records a queued job that never ran because the server closed.
+func (s *Server) abandon(t store.Technician, j job.Job) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const detail = "the Central Station stopped before this device's turn"
+	if err := s.st.FinishPairing(ctx, j.PairingID, store.PairingFailed, failure.Internal.String(), detail); err != nil {
+		s.log.Error("record abandoned pairing", "pairing", j.PairingID, "err", err)
+	}
+	s.audit(ctx, t.ID, "pairing.failed", j.DeviceID, "pairing="+j.PairingID+": "+detail)
+}
