@@ -5,10 +5,65 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/zmonitor/firmware/internal/central/job"
 	"github.com/zmonitor/firmware/internal/central/store"
 	"github.com/zmonitor/firmware/internal/proto/ident"
 	"github.com/zmonitor/firmware/internal/proto/tabletwire"
 )
+
+// admission is what admit made of a request.
+type admission struct {
+	// id is the pairing's ID; it is set on a refusal too when the refusal
+	// was recorded under it.
+	id string
+	// job is the job to run, as far as the checks got.
+	job job.Job
+	// release gives back the in-flight slot admit took for the job (a
+	// no-op when it took none, or when the request was not admitted: admit
+	// gave it back itself).
+	release func()
+}
+
+// admit checks and claims one request and records it as queued. With
+// holdSlot, admit takes an in-flight slot (slots.tryAcquire) before
+// anything is claimed, refusing with Busy when there is none, so a busy
+// server burns no token; the slot then goes with the admitted job, and
+// back to the pool on every path where the request is not admitted. A batch
+// admits without a slot: its workers take one as each job starts.
+func (s *Server) admit(ctx context.Context, t store.Technician, req tabletwire.PairingRequest, batchID string, holdSlot bool) (a admission, err error) {
+	a.release = func() {}
+	if a.id, err = s.newID("p-"); err != nil {
+		return admission{release: a.release}, err
+	}
+	c, deviceID, err := s.check(ctx, req)
+	a.job = c.job
+	if err == nil && holdSlot {
+		var ok bool
+		if a.release, ok = s.slots.tryAcquire(); !ok {
+			err = refuse(Busy, "%d provisionings in flight", s.slots.size())
+		}
+	}
+	defer func() {
+		if err != nil {
+			a.release()
+		}
+	}()
+	if err == nil {
+		err = s.claim(ctx, c)
+	}
+	if err != nil {
+		s.recordRefusal(ctx, t, a.id, batchID, deviceID, methodOf(req), err)
+		return a, err
+	}
+	a.job.PairingID = a.id
+	p := store.Pairing{ID: a.id, BatchID: batchID, DeviceID: c.job.DeviceID, TechnicianID: t.ID, Method: c.method,
+		State: store.PairingQueued, TokenNonce: c.nonce, Label: c.job.Label}
+	if err = s.st.CreatePairing(ctx, p); err != nil {
+		return a, fmt.Errorf("record pairing: %w", err)
+	}
+	s.audit(ctx, t.ID, "pairing.accepted", c.job.DeviceID, fmt.Sprintf("pairing=%s method=%s address=%s", a.id, c.method, c.job.Address))
+	return a, nil
+}
 
 // claim makes the request's token and code used, in the database.
 func (s *Server) claim(ctx context.Context, c checked) error {
@@ -57,48 +112,4 @@ func methodOf(req tabletwire.PairingRequest) store.Method {
 		return store.MethodQR
 	}
 	return store.MethodManual
-}
-
-// admit checks and claims one request and records it as queued. With a
-// non-nil acquire, admit takes an in-flight slot with it (refusing with Busy
-// when there is none) before anything is claimed, so a busy server burns no
-// token; a batch passes nil and its workers take slots as jobs start.
-func (s *Server) admit(ctx context.Context, t store.Technician, req tabletwire.PairingRequest, batchID string, acquire func() bool) (id string, c checked, err error) {
-	id, err = s.newID("p-")
-	if err != nil {
-		return "", c, err
-	}
-	c, deviceID, err := s.check(ctx, req)
-	if err == nil && acquire != nil && !acquire() {
-		err = refuse(Busy, "%d provisionings in flight", s.cfg.MaxInFlight)
-	}
-	if err == nil {
-		if err = s.claim(ctx, c); err != nil && acquire != nil {
-			<-s.slots
-		}
-	}
-	if err != nil {
-		s.recordRefusal(ctx, t, id, batchID, deviceID, methodOf(req), err)
-		return id, c, err
-	}
-	c.job.PairingID = id
-	p := store.Pairing{ID: id, BatchID: batchID, DeviceID: c.job.DeviceID, TechnicianID: t.ID, Method: c.method,
-		State: store.PairingQueued, TokenNonce: c.nonce, Label: c.job.Label}
-	if err := s.st.CreatePairing(ctx, p); err != nil {
-		if acquire != nil {
-			<-s.slots
-		}
-		return id, c, fmt.Errorf("record pairing: %w", err)
-	}
-	s.audit(ctx, t.ID, "pairing.accepted", c.job.DeviceID, fmt.Sprintf("pairing=%s method=%s address=%s", id, c.method, c.job.Address))
-	return id, c, nil
-}
-
-func (s *Server) tryAcquire() bool {
-	select {
-	case s.slots <- struct{}{}:
-		return true
-	default:
-		return false
-	}
 }

@@ -32,5 +32,10 @@
 // reason the Provisioner's Outcome.Fate gives (not delivered, device
 // refused, connection test failed).
 //
+// At most Config.MaxInFlight provisionings run at once: a single pairing
+// takes its in-flight slot when it is admitted (Busy when none is free,
+// before anything is claimed), a batch's workers take one as each job
+// starts; the slots type is the only code that takes or gives one back.
+//
 // Nothing here logs or stores a pairing code or token in clear.
 package server

@@ -10,14 +10,20 @@ import (
 	"github.com/zmonitor/firmware/internal/proto/tabletwire"
 )
 
+// The API's handlers: each decodes its request strictly, and answers with
+// tabletwire's types or a refusal (writeRefusal).
+
+// postPairing admits one pairing (it holds an in-flight slot) and runs it in
+// the background: 202 with its ID, or a refusal.
 func (s *Server) postPairing(w http.ResponseWriter, r *http.Request, t store.Technician) {
 	var req tabletwire.PairingRequest
 	if err := tabletwire.DecodeRequest(r.Body, tabletwire.MaxPairingRequest, &req); err != nil {
 		s.writeRefusal(w, refuse(BadRequest, "%v", err), "")
 		return
 	}
-	id, c, err := s.admit(r.Context(), t, req, "", s.tryAcquire)
+	a, err := s.admit(r.Context(), t, req, "", true)
 	if err != nil {
+		id := a.id
 		var re *refusalError
 		if !errors.As(err, &re) {
 			id = ""
@@ -28,12 +34,14 @@ func (s *Server) postPairing(w http.ResponseWriter, r *http.Request, t store.Tec
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		defer func() { <-s.slots }()
-		s.run(t, c.job)
+		defer a.release()
+		s.run(t, a.job)
 	}()
-	writeJSON(w, http.StatusAccepted, tabletwire.Accepted{PairingID: id, DeviceID: c.job.DeviceID, State: store.PairingQueued.String()})
+	writeJSON(w, http.StatusAccepted, tabletwire.Accepted{PairingID: a.id, DeviceID: a.job.DeviceID, State: store.PairingQueued.String()})
 }
 
+// getPairing answers the view of one pairing, from the store, so that any
+// replica can answer.
 func (s *Server) getPairing(w http.ResponseWriter, r *http.Request, _ store.Technician) {
 	p, err := s.st.Pairing(r.Context(), r.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) {
@@ -44,9 +52,12 @@ func (s *Server) getPairing(w http.ResponseWriter, r *http.Request, _ store.Tech
 		s.writeRefusal(w, err, "")
 		return
 	}
-	writeJSON(w, http.StatusOK, view(p))
+	writeJSON(w, http.StatusOK, pairingView(p))
 }
 
+// postBatch admits every item of a batch (without slots: its workers take
+// them as each job starts) and runs the admitted ones (startBatch): 202
+// with a result per item.
 func (s *Server) postBatch(w http.ResponseWriter, r *http.Request, t store.Technician) {
 	var req tabletwire.BatchRequest
 	if err := tabletwire.DecodeRequest(r.Body, tabletwire.MaxBatchRequest, &req); err != nil {
@@ -71,8 +82,8 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request, t store.Techn
 	res := tabletwire.BatchAccepted{BatchID: batchID, Items: make([]tabletwire.BatchItemResult, len(req.Items))}
 	var jobs []job.Job
 	for i, item := range req.Items {
-		id, c, err := s.admit(ctx, t, item, batchID, nil)
-		it := tabletwire.BatchItemResult{Index: i, PairingID: id, DeviceID: c.job.DeviceID, State: store.PairingQueued.String()}
+		a, err := s.admit(ctx, t, item, batchID, false)
+		it := tabletwire.BatchItemResult{Index: i, PairingID: a.id, DeviceID: a.job.DeviceID, State: store.PairingQueued.String()}
 		if err != nil {
 			var re *refusalError
 			if !errors.As(err, &re) {
@@ -82,7 +93,7 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request, t store.Techn
 			b := errorBody(re.r, re.msg)
 			it.State, it.Error = store.PairingRefused.String(), &b
 		} else {
-			jobs = append(jobs, c.job)
+			jobs = append(jobs, a.job)
 		}
 		res.Items[i] = it
 	}
@@ -90,6 +101,7 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request, t store.Techn
 	writeJSON(w, http.StatusAccepted, res)
 }
 
+// getBatch answers the view of one batch and its pairings.
 func (s *Server) getBatch(w http.ResponseWriter, r *http.Request, _ store.Technician) {
 	b, ps, err := s.st.Batch(r.Context(), r.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) {
@@ -100,15 +112,10 @@ func (s *Server) getBatch(w http.ResponseWriter, r *http.Request, _ store.Techni
 		s.writeRefusal(w, err, "")
 		return
 	}
-	v := tabletwire.BatchView{ID: b.ID, Size: b.Size, CreatedAt: b.CreatedAt, Counts: map[string]int{}, Done: true, Pairings: make([]tabletwire.PairingView, 0, len(ps))}
-	for _, p := range ps {
-		v.Counts[p.State.String()]++
-		v.Done = v.Done && p.State.Final()
-		v.Pairings = append(v.Pairings, view(p))
-	}
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, batchView(b, ps))
 }
 
+// writeJSON answers v as JSON, never cached.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -116,6 +123,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v) //nolint:errcheck // the client went away
 }
 
+// writeRefusal answers a refusal; any other error is logged and answered
+// as Internal, without its text.
 func (s *Server) writeRefusal(w http.ResponseWriter, err error, pairingID string) {
 	var re *refusalError
 	if !errors.As(err, &re) {

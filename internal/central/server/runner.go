@@ -109,14 +109,15 @@ func (s *Server) startBatch(t store.Technician, jobs []job.Job) {
 		go func() {
 			defer s.wg.Done()
 			for j := range queue {
-				select {
-				case s.slots <- struct{}{}:
-				case <-s.ctx.Done():
+				release, err := s.slots.acquire(s.ctx)
+				if err != nil {
 					s.abandon(t, j)
 					continue
 				}
-				s.run(t, j)
-				<-s.slots
+				func() {
+					defer release()
+					s.run(t, j)
+				}()
 			}
 		}()
 	}

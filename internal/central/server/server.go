@@ -69,7 +69,7 @@ type Server struct {
 	ctx    context.Context // cancelled by Close: stops running jobs
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	slots  chan struct{} // MaxInFlight tokens
+	slots  *slots // the MaxInFlight provisionings in flight
 	mux    *http.ServeMux
 }
 
@@ -113,7 +113,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, st: cfg.Store, prov: cfg.Provisioner, log: cfg.Logger,
 		ctx: ctx, cancel: cancel,
-		slots: make(chan struct{}, cfg.MaxInFlight),
+		slots: newSlots(cfg.MaxInFlight),
 		mux:   http.NewServeMux(),
 	}
 	s.mux.HandleFunc("POST "+tabletwire.PairingsPath, s.authed(s.postPairing))
@@ -165,6 +165,8 @@ func (s *Server) newID(prefix string) (string, error) {
 	return prefix + hex.EncodeToString(b[:]), nil
 }
 
+// audit appends an audit record; a failure is logged, never returned (the
+// operation it describes has happened).
 func (s *Server) audit(ctx context.Context, actor, event, deviceID, detail string) {
 	if err := s.st.Audit(ctx, store.AuditRecord{Actor: actor, Event: event, DeviceID: deviceID, Detail: detail}); err != nil {
 		s.log.Error("audit", "event", event, "err", err)

@@ -6,6 +6,7 @@ import (
 	"github.com/zmonitor/firmware/internal/proto/tabletwire"
 )
 
+// errorBody is the wire form of a refusal.
 func errorBody(r Refusal, msg string) tabletwire.ErrorBody {
 	return tabletwire.ErrorBody{Code: r.String(), Title: r.Title(), Action: r.UserAction(), Message: msg}
 }
@@ -27,7 +28,10 @@ func describe(code, msg string) *tabletwire.ErrorBody {
 	return &tabletwire.ErrorBody{Code: code, Title: "Error", Action: "Contact IT support", Message: msg}
 }
 
-func view(p store.Pairing) tabletwire.PairingView {
+// pairingView is what GET /v1/pairings/{id} answers for p. The state names
+// are the store's (store.PairingState.String), which TestViewsSpeakTheWire
+// checks against tabletwire's.
+func pairingView(p store.Pairing) tabletwire.PairingView {
 	v := tabletwire.PairingView{
 		ID: p.ID, BatchID: p.BatchID, DeviceID: p.DeviceID, Label: p.Label, Method: p.Method.String(), State: p.State.String(),
 		Final: p.State.Final(), DeviceState: p.DeviceState, Step: p.Step, StartedAt: p.StartedAt, UpdatedAt: p.UpdatedAt,
@@ -38,6 +42,17 @@ func view(p store.Pairing) tabletwire.PairingView {
 	}
 	if p.State == store.PairingFailed || p.State == store.PairingRefused {
 		v.Result = describe(p.ResultCode, p.Detail)
+	}
+	return v
+}
+
+// batchView is what GET /v1/batches/{id} answers for b and its pairings.
+func batchView(b store.Batch, ps []store.Pairing) tabletwire.BatchView {
+	v := tabletwire.BatchView{ID: b.ID, Size: b.Size, CreatedAt: b.CreatedAt, Counts: map[string]int{}, Done: true, Pairings: make([]tabletwire.PairingView, 0, len(ps))}
+	for _, p := range ps {
+		v.Counts[p.State.String()]++
+		v.Done = v.Done && p.State.Final()
+		v.Pairings = append(v.Pairings, pairingView(p))
 	}
 	return v
 }
