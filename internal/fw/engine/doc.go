@@ -7,4 +7,14 @@
 // Slow work (payload decryption through the TPM, staging, the connection
 // test) runs on worker goroutines that post their result back to the owner,
 // so the screen's countdown and status requests are never held up.
+//
+// Files by job:
+//
+//	engine.go      types, Options, Deps, New, the Run loop, boot and shutdown
+//	transition.go  handle (state.Next, audit) and enter (every side effect)
+//	session.go     the pairing session, its token rotation and timers
+//	inputs.go      the button, console provisioning, factory reset
+//	endpoint.go    the provisioning endpoint's adapter: hello, config, progress
+//	workers.go     validation, apply, connection test, commit
+//	status.go      Status, publish, the screen's view
 package engine

@@ -1,0 +1,233 @@
+package engine
+
+import (
+	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/zmonitor/firmware/internal/fw/audit"
+	"github.com/zmonitor/firmware/internal/fw/endpoint"
+	"github.com/zmonitor/firmware/internal/fw/keys"
+	"github.com/zmonitor/firmware/internal/proto/devicewire"
+	"github.com/zmonitor/firmware/internal/proto/failure"
+	"github.com/zmonitor/firmware/internal/proto/state"
+)
+
+// pendingHello is the exchange a config push must belong to.
+type pendingHello struct {
+	gen   int
+	nonce []byte
+	key   keys.ClientKey
+	peer  string
+}
+
+func (e *Engine) closeEndpoint() {
+	if !e.srv.Listening() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := e.srv.Close(ctx); err != nil {
+		e.log.Warn("closing provisioning port", "err", err)
+	}
+	e.record(audit.Event{Event: "PORT_CLOSED"})
+	e.publish()
+}
+
+func (e *Engine) onRefused(r endpoint.Refusal) {
+	reason := ""
+	if r.Err != nil {
+		reason = r.Err.Error()
+	}
+	e.post(func() {
+		e.record(audit.Event{Event: "REQUEST_REFUSED", Code: r.Code.String(), Actor: actorOf(r.Peer, r.Remote), Reason: reason})
+	})
+}
+
+func actorOf(peer, remote string) string {
+	switch {
+	case peer != "":
+		return "central-station:" + peer
+	case remote != "":
+		return "remote:" + remote
+	}
+	return "remote"
+}
+
+func peerName(c *x509.Certificate) string {
+	if c == nil {
+		return ""
+	}
+	return c.Subject.CommonName
+}
+
+func (e *Engine) hello(ctx context.Context, req devicewire.HelloRequest, peer *x509.Certificate) (devicewire.HelloResponse, error) {
+	var gen int
+	var err error
+	if derr := e.do(func() { gen, err = e.admitHello(req.PairingToken, peerName(peer)) }); derr != nil {
+		return devicewire.HelloResponse{}, failure.New(failure.Internal, "hello", derr)
+	}
+	if err != nil {
+		return devicewire.HelloResponse{}, err
+	}
+	// TPM work happens here, off the owner goroutine.
+	ck, err := e.d.Keys.NewClientKey()
+	if err != nil {
+		return devicewire.HelloResponse{}, failure.New(failure.Internal, "hello: client key", err)
+	}
+	csr, err := x509.CreateCertificateRequest(e.d.Rand, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: e.opts.DeviceID, SerialNumber: e.opts.DeviceSerial},
+	}, ck)
+	if err != nil {
+		_ = ck.Discard()
+		return devicewire.HelloResponse{}, failure.New(failure.Internal, "hello: CSR", err)
+	}
+	nonce := make([]byte, devicewire.NonceSize)
+	if _, err := io.ReadFull(e.d.Rand, nonce); err != nil {
+		_ = ck.Discard()
+		return devicewire.HelloResponse{}, failure.New(failure.Internal, "hello: nonce", err)
+	}
+	h, err := devicewire.NewHello(e.d.Keys.Identity(), e.opts.DeviceID, nonce, e.d.Keys.PayloadKey().PublicKey(), csr)
+	if err != nil {
+		_ = ck.Discard()
+		return devicewire.HelloResponse{}, failure.New(failure.Internal, "hello", err)
+	}
+	if derr := e.do(func() { err = e.installHello(gen, nonce, ck, peerName(peer)) }); derr != nil {
+		_ = ck.Discard()
+		return devicewire.HelloResponse{}, failure.New(failure.Internal, "hello", derr)
+	}
+	if err != nil {
+		_ = ck.Discard()
+		return devicewire.HelloResponse{}, err
+	}
+	return h, nil
+}
+
+// admitHello checks that a hello may proceed and returns the session
+// generation it belongs to.
+func (e *Engine) admitHello(token, peer string) (int, error) {
+	if e.st != state.ReadyToPair || e.sess == nil {
+		return 0, failure.Errorf(failure.SessionExpired, "hello", "device is %s, not ready to pair", e.st)
+	}
+	now := e.d.Clock.Now()
+	if token != "" {
+		if err := e.sess.CheckToken(token, now); err != nil {
+			e.record(audit.Event{Event: "TOKEN_REFUSED", Code: failure.CodeOf(err).String(), Actor: "central-station:" + peer, Reason: err.Error()})
+			return 0, err
+		}
+	}
+	if e.hellos >= e.opts.MaxHellos {
+		return 0, failure.Errorf(failure.TooManyAttempts, "hello", "%d hello exchanges in this session, limit %d", e.hellos, e.opts.MaxHellos)
+	}
+	e.hellos++
+	how := "scanned token"
+	if token == "" {
+		how = "typed pairing code"
+	}
+	e.record(audit.Event{Event: "HELLO", Actor: "central-station:" + peer, Reason: how})
+	return e.sessGen, nil
+}
+
+func (e *Engine) installHello(gen int, nonce []byte, ck keys.ClientKey, peer string) error {
+	if e.st != state.ReadyToPair || e.sess == nil || gen != e.sessGen {
+		return failure.Errorf(failure.SessionMismatch, "hello", "pairing session ended during hello")
+	}
+	if e.pending != nil && e.pending.key != nil {
+		if err := e.pending.key.Discard(); err != nil {
+			e.record(audit.Event{Event: "CLIENT_KEY_DISCARD_FAILED", Reason: err.Error()})
+		}
+	}
+	e.pending = &pendingHello{gen: gen, nonce: nonce, key: ck, peer: peer}
+	return nil
+}
+
+func (e *Engine) config(ctx context.Context, envelope []byte, peer *x509.Certificate) (<-chan devicewire.Progress, error) {
+	var ch chan devicewire.Progress
+	var err error
+	if derr := e.do(func() { ch, err = e.acceptConfig(envelope, peerName(peer)) }); derr != nil {
+		return nil, failure.New(failure.Internal, "config", derr)
+	}
+	return ch, err
+}
+
+func (e *Engine) acceptConfig(envelope []byte, peer string) (chan devicewire.Progress, error) {
+	switch {
+	case e.st.Busy():
+		return nil, failure.Errorf(failure.SessionMismatch, "config", "a configuration is already being processed")
+	case e.st != state.ReadyToPair || e.sess == nil:
+		return nil, failure.Errorf(failure.SessionExpired, "config", "device is %s, not ready to pair", e.st)
+	case e.pending == nil || e.pending.gen != e.sessGen:
+		return nil, failure.Errorf(failure.SessionMismatch, "config", "no hello in this pairing session")
+	case e.pending.peer != peer:
+		return nil, failure.Errorf(failure.SessionMismatch, "config", "pushed by another signer than the hello")
+	}
+	e.progress = make(chan devicewire.Progress, 16)
+	e.pushStart = e.d.Clock.Now()
+	ch := e.progress
+	e.envelope = append([]byte(nil), envelope...)
+	e.record(audit.Event{Event: "CONFIG_RECEIVED", Actor: "central-station:" + peer, Reason: fmt.Sprintf("%d-byte envelope", len(envelope))})
+	// Entering PAIRING_RECEIVED starts the validation of e.envelope.
+	if err := e.handle(state.ConfigReceived, "central-station:"+peer, nil); err != nil {
+		e.envelope = nil
+		close(ch)
+		e.progress = nil
+		return nil, failure.New(failure.Internal, "config", err)
+	}
+	return ch, nil
+}
+
+func (e *Engine) emit() {
+	if e.progress == nil {
+		return
+	}
+	p := devicewire.Progress{State: e.st.String(), Step: e.step, Elapsed: e.d.Clock.Now().Sub(e.pushStart).Milliseconds()}
+	select {
+	case e.progress <- p:
+	default:
+	}
+}
+
+func (e *Engine) finishProgress() {
+	if e.progress == nil {
+		return
+	}
+	// Whoever reads the final line may ask for the status next: it must
+	// already say the final state.
+	e.publish()
+	p := devicewire.Progress{State: e.st.String(), Final: true, Elapsed: e.d.Clock.Now().Sub(e.pushStart).Milliseconds()}
+	if e.st == state.ProvisioningFailed && e.lastErr != nil {
+		c := failure.CodeOf(e.lastErr)
+		p.Error = &devicewire.ErrorBody{Code: c.String(), Message: c.Title() + ": " + c.UserAction()}
+	}
+	select {
+	case e.progress <- p:
+	default:
+	}
+	close(e.progress)
+	e.progress = nil
+}
+
+// endpointDevice is the engine as the provisioning endpoint sees it.
+type endpointDevice struct{ e *Engine }
+
+func (d endpointDevice) Hello(ctx context.Context, req devicewire.HelloRequest, peer *x509.Certificate) (devicewire.HelloResponse, error) {
+	return d.e.hello(ctx, req, peer)
+}
+
+func (d endpointDevice) Config(ctx context.Context, envelope []byte, peer *x509.Certificate) (<-chan devicewire.Progress, error) {
+	return d.e.config(ctx, envelope, peer)
+}
+
+func (d endpointDevice) Status() devicewire.Status {
+	s := d.e.Status()
+	p := devicewire.Status{State: s.State.String(), Step: s.Step}
+	if s.LastError != failure.None {
+		p.Error = &devicewire.ErrorBody{Code: s.LastError.String(), Message: s.LastError.Title() + ": " + s.LastError.UserAction()}
+	}
+	return p
+}
+
+var _ endpoint.Device = endpointDevice{}

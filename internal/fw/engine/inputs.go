@@ -1,0 +1,88 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/zmonitor/firmware/internal/base/clock"
+	"github.com/zmonitor/firmware/internal/fw/audit"
+	"github.com/zmonitor/firmware/internal/proto/state"
+)
+
+// Press is the "Enable Provisioning" button. A press confirms a pending
+// factory reset; otherwise it is the state machine's ButtonPressed.
+func (e *Engine) Press() error {
+	var err error
+	if derr := e.do(func() {
+		if e.resetWait != nil {
+			close(e.resetWait)
+			e.resetWait = nil
+			return
+		}
+		e.trace("button press received")
+		err = e.handle(state.ButtonPressed, "button", nil)
+	}); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// ConsoleProvision starts provisioning from the console where the board
+// allows it.
+func (e *Engine) ConsoleProvision() error {
+	var err error
+	if derr := e.do(func() { err = e.handle(state.ConsoleProvision, "console", nil) }); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// ErrNoConfirmation is returned when a factory reset was not confirmed.
+var ErrNoConfirmation = errors.New("factory reset not confirmed by a button press")
+
+// FactoryReset waits up to the reset window for a physical button press,
+// then forgets the provisioning (settings and client key). The identity and
+// payload keys stay: the device remains enrolled.
+func (e *Engine) FactoryReset(ctx context.Context) error {
+	wait := make(chan struct{})
+	var t clock.Timer
+	if err := e.do(func() {
+		e.resetWait = wait
+		t = e.d.Clock.NewTimer(e.opts.FactoryResetWindow)
+		e.record(audit.Event{Event: "FACTORY_RESET_REQUESTED", Actor: "console"})
+	}); err != nil {
+		return err
+	}
+	select {
+	case <-wait:
+		t.Stop()
+	case <-t.C():
+		_ = e.do(func() { e.resetWait = nil; e.record(audit.Event{Event: "FACTORY_RESET_TIMED_OUT", Actor: "console"}) })
+		return ErrNoConfirmation
+	case <-ctx.Done():
+		_ = e.do(func() { e.resetWait = nil })
+		return ctx.Err()
+	}
+	var err error
+	if derr := e.do(func() {
+		if e.st != state.Provisioned {
+			err = fmt.Errorf("factory reset: device is %s, nothing to reset", e.st)
+			e.record(audit.Event{Event: "FACTORY_RESET_REFUSED", From: e.st.String(), Reason: err.Error()})
+			return
+		}
+		if ferr := e.d.Settings.FactoryReset(); ferr != nil {
+			err = fmt.Errorf("factory reset: settings: %w", ferr)
+			e.record(audit.Event{Event: "FACTORY_RESET_FAILED", Reason: err.Error()})
+			return
+		}
+		if ferr := e.d.Keys.ForgetClientKey(); ferr != nil {
+			e.record(audit.Event{Event: "FACTORY_RESET_KEY_FAILED", Reason: ferr.Error()})
+		}
+		e.current = nil
+		err = e.handle(state.FactoryReset, "console+button", nil)
+	}); derr != nil {
+		return derr
+	}
+	return err
+}

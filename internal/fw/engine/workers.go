@@ -1,0 +1,217 @@
+package engine
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+
+	"github.com/zmonitor/firmware/internal/fw/audit"
+	"github.com/zmonitor/firmware/internal/fw/conncheck"
+	"github.com/zmonitor/firmware/internal/fw/keys"
+	"github.com/zmonitor/firmware/internal/fw/settings"
+	"github.com/zmonitor/firmware/internal/proto/failure"
+	"github.com/zmonitor/firmware/internal/proto/payload"
+	"github.com/zmonitor/firmware/internal/proto/state"
+)
+
+// recheckConnection runs the connection test of a provisioned device after
+// boot; the result is audited and shown in status, the state stays.
+func (e *Engine) recheckConnection(ctx context.Context, p settings.Provisioning) {
+	err := e.connect(ctx, p.ServerURL, p.CACertDER, p.ClientCertDER, nil)
+	ev := audit.Event{Event: "CONNECTION_CHECK_PASSED", Reason: p.ServerHost()}
+	if err != nil {
+		ev = audit.Event{Event: "CONNECTION_CHECK_FAILED", Code: failure.CodeOf(err).String(), Reason: err.Error()}
+	}
+	e.post(func() { e.record(ev); e.step = ev.Event })
+}
+
+func (e *Engine) startValidation() {
+	env, p, gen, ctx := e.envelope, e.pending, e.sessGen, e.ctx
+	e.envelope = nil
+	go func() {
+		v, err := payload.Verify(env, e.d.Keys.PayloadKey(), payload.Expect{
+			Anchors:      e.d.Anchors,
+			DeviceID:     e.opts.DeviceID,
+			SessionNonce: p.nonce,
+			CheckPairingCode: func(typed string) error {
+				var r error
+				if derr := e.do(func() { r = e.checkCode(gen, typed) }); derr != nil {
+					return failure.New(failure.Internal, "check pairing code", derr)
+				}
+				return r
+			},
+			Wall:      e.d.Wall,
+			ClientKey: p.key.Public(),
+		})
+		_ = ctx
+		e.post(func() { e.validated(gen, v, err) })
+	}()
+}
+
+func (e *Engine) checkCode(gen int, typed string) error {
+	if gen != e.sessGen || e.sess == nil {
+		return failure.Errorf(failure.SessionMismatch, "check pairing code", "pairing session ended")
+	}
+	return e.sess.CheckCode(typed, e.d.Clock.Now())
+}
+
+func (e *Engine) validated(gen int, v *payload.Verified, err error) {
+	if e.st != state.PairingReceived || gen != e.sessGen {
+		return
+	}
+	if err != nil {
+		e.handle(state.ValidationFailed, "device", err)
+		return
+	}
+	e.verified = v
+	e.record(audit.Event{Event: "CONFIG_VERIFIED", Reason: fmt.Sprintf("config version %d for %s", v.ConfigVersion, v.ServerURL.Host)})
+	e.handle(state.ValidationPassed, "device", nil)
+}
+
+func (e *Engine) startApply() {
+	v, p, gen := e.verified, e.pending, e.sessGen
+	go func() {
+		key := p.key
+		var imported keys.ClientKey
+		var err error
+		if v.ClientPrivateKey != "" {
+			imported, err = e.importKey(v.ClientPrivateKey)
+			if err == nil {
+				key = imported
+			}
+		}
+		if err == nil {
+			wall, trusted := e.d.Wall.Now()
+			err = e.d.Settings.Stage(settings.Provisioning{
+				ServerURL:     v.ServerURL.String(),
+				DeviceLabel:   v.DeviceLabel,
+				DeviceID:      v.DeviceID,
+				CACertDER:     v.CACert.Raw,
+				ClientCertDER: v.ClientCert.Raw,
+				ClientKeyRef:  ClientKeyRef,
+				ConfigVersion: v.ConfigVersion,
+				ProvisionedAt: wall,
+				ClockTrusted:  trusted,
+			})
+			if err != nil {
+				err = failure.New(failure.ApplyFailed, "stage settings", err)
+			}
+		}
+		e.post(func() { e.applied(gen, key, imported, err) })
+	}()
+}
+
+// importKey puts the payload's clientPrivateKey under the key store's
+// protection and wipes the plaintext.
+func (e *Engine) importKey(b64 string) (keys.ClientKey, error) {
+	der, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, failure.New(failure.CertificateInvalid, "import client key", errors.New("clientPrivateKey is not base64"))
+	}
+	defer clear(der)
+	k, err := e.d.Keys.ImportClientKey(der)
+	if err != nil {
+		return nil, failure.New(failure.ApplyFailed, "import client key", err)
+	}
+	return k, nil
+}
+
+func (e *Engine) applied(gen int, key, imported keys.ClientKey, err error) {
+	if e.st != state.ApplyingConfig || gen != e.sessGen {
+		if imported != nil {
+			_ = imported.Discard()
+		}
+		return
+	}
+	if imported != nil && e.pending.key != nil {
+		_ = e.pending.key.Discard()
+	}
+	e.pending.key = nil
+	e.clientKey = key
+	if err != nil {
+		e.handle(state.ApplyFailed, "device", err)
+		return
+	}
+	e.handle(state.ApplySucceeded, "device", nil)
+}
+
+func (e *Engine) startConnectionTest() {
+	v, key, gen, ctx := e.verified, e.clientKey, e.sessGen, e.ctx
+	go func() {
+		err := e.connect(ctx, v.ServerURL.String(), v.CACert.Raw, v.ClientCert.Raw, key)
+		var cur settings.Provisioning
+		if err == nil {
+			cur, err = e.commit(key)
+		}
+		e.post(func() { e.connected(gen, cur, err) })
+	}()
+}
+
+// commit makes the provisioning permanent: the client key first, then the
+// settings in one transaction. If the settings fail the key is forgotten,
+// so the device is never left half-provisioned.
+func (e *Engine) commit(key keys.ClientKey) (settings.Provisioning, error) {
+	if err := key.Commit(); err != nil {
+		return settings.Provisioning{}, failure.New(failure.ApplyFailed, "commit client key", err)
+	}
+	if err := e.d.Settings.Commit(); err != nil {
+		_ = e.d.Keys.ForgetClientKey()
+		return settings.Provisioning{}, failure.New(failure.ApplyFailed, "commit settings", err)
+	}
+	cur, ok, err := e.d.Settings.Current()
+	if err != nil || !ok {
+		return settings.Provisioning{}, failure.Errorf(failure.ApplyFailed, "commit settings", "committed settings unreadable: %v", err)
+	}
+	return cur, nil
+}
+
+func (e *Engine) connected(gen int, cur settings.Provisioning, err error) {
+	if e.st != state.TestingConnection || gen != e.sessGen {
+		return
+	}
+	if err != nil {
+		e.handle(state.ConnectionFailed, "device", err)
+		return
+	}
+	e.clientKey = nil // committed: no longer ours to discard
+	e.current = &cur
+	e.handle(state.ConnectionSucceeded, "device", nil)
+}
+
+// connect runs the connection test with the given configuration. key nil
+// means the committed client key.
+func (e *Engine) connect(ctx context.Context, serverURL string, caDER, certDER []byte, key crypto.Signer) error {
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return failure.New(failure.CertificateInvalid, "connection test: CA certificate", err)
+	}
+	leaf, err := x509.ParseCertificate(certDER)
+	if err != nil {
+		return failure.New(failure.CertificateInvalid, "connection test: client certificate", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	if key == nil {
+		k, err := e.d.Keys.CommittedClientKey()
+		if err != nil {
+			return failure.New(failure.Internal, "connection test: client key", err)
+		}
+		key = k
+	}
+	_, err = conncheck.Run(ctx, conncheck.Config{
+		ServerURL:      serverURL,
+		CA:             pool,
+		ClientCert:     tls.Certificate{Certificate: [][]byte{certDER}, Leaf: leaf, PrivateKey: key},
+		HealthPath:     e.opts.HealthPath,
+		Attempts:       e.opts.ConnAttempts,
+		AttemptTimeout: e.opts.ConnTimeout,
+		Backoff:        e.opts.ConnBackoff,
+		Dial:           e.d.Dial,
+		Sleep:          e.d.ConnSleep,
+	})
+	return err
+}
