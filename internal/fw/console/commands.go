@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zmonitor/firmware/internal/fw/conncheck"
 	"github.com/zmonitor/firmware/internal/fw/qr"
 	"github.com/zmonitor/firmware/internal/proto/failure"
 	"github.com/zmonitor/firmware/internal/proto/state"
@@ -97,7 +98,30 @@ func (c *Console) status(_ context.Context, args []string) string {
 	} else {
 		fmt.Fprintf(&b, "last error: %s (%s; %s)\n", s.LastError, s.LastError.Title(), s.LastError.UserAction())
 	}
+	if line := connCheckLine(s.ConnCheck); line != "" {
+		b.WriteString(line)
+	}
 	return b.String()
+}
+
+// connCheckLine describes the last connection test ("" when there was
+// none): "connection check: PASSED monitoring.example:443 at 2026-12-01T10:00:00Z".
+func connCheckLine(c conncheck.Last) string {
+	switch c.Verdict {
+	case conncheck.NotChecked:
+		return ""
+	case conncheck.Checking:
+		return fmt.Sprintf("connection check: %s %s\n", c.Verdict, c.Server)
+	}
+	at := c.At.UTC().Format(time.RFC3339)
+	if !c.ClockTrusted {
+		at += " (clock untrusted)"
+	}
+	line := fmt.Sprintf("connection check: %s %s at %s", c.Verdict, c.Server, at)
+	if c.Detail != "" {
+		line += ": " + c.Detail
+	}
+	return line + "\n"
 }
 
 func (c *Console) qr(_ context.Context, args []string) string {

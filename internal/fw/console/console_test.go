@@ -24,6 +24,7 @@ import (
 
 	"github.com/zmonitor/firmware/internal/base/clock"
 	"github.com/zmonitor/firmware/internal/base/clock/clocktest"
+	"github.com/zmonitor/firmware/internal/fw/conncheck"
 	"github.com/zmonitor/firmware/internal/fw/screen"
 	"github.com/zmonitor/firmware/internal/proto/failure"
 	"github.com/zmonitor/firmware/internal/proto/state"
@@ -350,6 +351,37 @@ func TestQRCommand(t *testing.T) {
 	dev.status.State = state.Unprovisioned
 	if out := run(t, dev, nil, "qr\r"); !strings.Contains(out, "no pairing QR (state UNPROVISIONED)") {
 		t.Errorf("qr without session: %q", out)
+	}
+}
+
+// status shows the last connection test of a provisioned device: running,
+// passed with its time, failed with why; nothing before there is one.
+func TestStatusShowsTheLastConnectionCheck(t *testing.T) {
+	dev := newFake(t)
+	dev.status = Status{State: state.Provisioned}
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		check conncheck.Last
+		want  string
+	}{
+		{conncheck.Last{}, ""},
+		{conncheck.Last{Verdict: conncheck.Checking, Server: "monitor.test:443"}, "connection check: CHECKING monitor.test:443\r\n"},
+		{conncheck.Last{Verdict: conncheck.Passed, Server: "monitor.test:443", At: at, ClockTrusted: true},
+			"connection check: PASSED monitor.test:443 at 2026-12-01T10:00:00Z\r\n"},
+		{conncheck.Last{Verdict: conncheck.Failed, Server: "monitor.test:443", At: at, Detail: "server refused the connection"},
+			"connection check: FAILED monitor.test:443 at 2026-12-01T10:00:00Z (clock untrusted): server refused the connection\r\n"},
+	} {
+		dev.status.ConnCheck = tc.check
+		out := run(t, dev, nil, "status\r")
+		if tc.want == "" {
+			if strings.Contains(out, "connection check") {
+				t.Errorf("%s: %q", tc.check.Verdict, out)
+			}
+			continue
+		}
+		if !strings.Contains(out, tc.want) {
+			t.Errorf("%s: status %q lacks %q", tc.check.Verdict, out, tc.want)
+		}
 	}
 }
 

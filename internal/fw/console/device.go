@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/zmonitor/firmware/internal/fw/conncheck"
 	"github.com/zmonitor/firmware/internal/proto/failure"
 	"github.com/zmonitor/firmware/internal/proto/state"
 )
@@ -54,6 +55,9 @@ type Status struct {
 	Locked time.Duration
 	// LastError is the last provisioning failure (failure.None if none).
 	LastError failure.Code
+	// ConnCheck is the last connection test of the committed
+	// configuration (Verdict NotChecked when there is none).
+	ConnCheck conncheck.Last
 }
 
 // Setting is one configuration entry.

@@ -329,7 +329,7 @@ type consoleDevice struct {
 
 func (d *consoleDevice) Status() console.Status {
 	s := d.eng.Status()
-	return console.Status{State: s.State, SessionLeft: s.Remaining, Locked: s.Locked, LastError: s.LastError}
+	return console.Status{State: s.State, SessionLeft: s.Remaining, Locked: s.Locked, LastError: s.LastError, ConnCheck: s.ConnCheck}
 }
 
 func (d *consoleDevice) QRText() []byte { return d.eng.QRText() }

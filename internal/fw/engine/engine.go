@@ -15,6 +15,7 @@ import (
 
 	"github.com/zmonitor/firmware/internal/base/clock"
 	"github.com/zmonitor/firmware/internal/fw/audit"
+	"github.com/zmonitor/firmware/internal/fw/conncheck"
 	"github.com/zmonitor/firmware/internal/fw/endpoint"
 	"github.com/zmonitor/firmware/internal/fw/keys"
 	"github.com/zmonitor/firmware/internal/fw/screen"
@@ -127,6 +128,7 @@ type Engine struct {
 	tickT     clock.Timer
 	resetWait chan struct{}
 	current   *settings.Provisioning
+	check     conncheck.Last // the last connection test of current
 
 	// snapshot is read by Status without a round trip to the owner.
 	snapMu       sync.Mutex
@@ -280,7 +282,8 @@ func (e *Engine) boot(ctx context.Context) {
 	e.trace("engine screen shown")
 	e.record(audit.Event{Event: "BOOT", To: e.st.String(), Reason: "firmware " + e.opts.FirmwareVersion})
 	if e.current != nil {
-		go e.recheckConnection(ctx, *e.current)
+		e.check = conncheck.Last{Verdict: conncheck.Checking, Server: e.current.ServerHost()}
+		go e.recheckConnection(ctx, e.current)
 	}
 	// Sign the endpoint's certificate now, off the boot path, so the first
 	// press does not wait for the TPM.

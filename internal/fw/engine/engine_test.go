@@ -85,6 +85,27 @@ type rig struct {
 
 	traceMu sync.Mutex
 	traced  []string // Deps.Trace steps, in order
+
+	resetMu  sync.Mutex
+	resetErr error // returned by the settings' FactoryReset, when set
+	resetAt  int   // audit records when FactoryReset was called, -1 before
+}
+
+// spySettings is the rig's settings store, watching factory resets.
+type spySettings struct {
+	*settings.Store
+	r *rig
+}
+
+func (s spySettings) FactoryReset() error {
+	s.r.resetMu.Lock()
+	s.r.resetAt = len(s.r.aud.Events())
+	err := s.r.resetErr
+	s.r.resetMu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.Store.FactoryReset()
 }
 
 func (r *rig) steps() []string {
@@ -102,7 +123,7 @@ func signerTemplate() *x509.Certificate {
 func newRig(t *testing.T, tweak func(*engine.Options)) *rig {
 	t.Helper()
 	now := time.Now()
-	r := &rig{t: t, clk: clocktest.New(now), aud: &audittest.Recorder{}, disp: &display{ch: make(chan screen.View, 1024)}}
+	r := &rig{t: t, clk: clocktest.New(now), aud: &audittest.Recorder{}, disp: &display{ch: make(chan screen.View, 1024)}, resetAt: -1}
 	var err error
 	if r.keys, err = softkeys.New(rand.Reader); err != nil {
 		t.Fatal(err)
@@ -161,7 +182,7 @@ func (r *rig) start() {
 		Clock:     r.clk,
 		Wall:      clock.NewWall(r.clk, buildTime, nil),
 		Keys:      r.keys,
-		Settings:  r.set,
+		Settings:  spySettings{r.set, r},
 		Audit:     r.aud,
 		Display:   r.disp,
 		Anchors:   r.root.Pool(),

@@ -71,16 +71,11 @@ func (e *Engine) FactoryReset(ctx context.Context) error {
 			e.record(audit.Event{Event: "FACTORY_RESET_REFUSED", From: e.st.String(), Reason: err.Error()})
 			return
 		}
-		if ferr := e.d.Settings.FactoryReset(); ferr != nil {
-			err = fmt.Errorf("factory reset: settings: %w", ferr)
-			e.record(audit.Event{Event: "FACTORY_RESET_FAILED", Reason: err.Error()})
-			return
+		// Entering UNPROVISIONED erases the provisioning; if it cannot,
+		// the device is back in PROVISIONED and lastErr says why.
+		if err = e.handle(state.FactoryReset, "console+button", nil); err == nil && e.st != state.Unprovisioned {
+			err = e.lastErr
 		}
-		if ferr := e.d.Keys.ForgetClientKey(); ferr != nil {
-			e.record(audit.Event{Event: "FACTORY_RESET_KEY_FAILED", Reason: ferr.Error()})
-		}
-		e.current = nil
-		err = e.handle(state.FactoryReset, "console+button", nil)
 	}); derr != nil {
 		return derr
 	}

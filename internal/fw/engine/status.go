@@ -3,6 +3,7 @@ package engine
 import (
 	"time"
 
+	"github.com/zmonitor/firmware/internal/fw/conncheck"
 	"github.com/zmonitor/firmware/internal/fw/screen"
 	"github.com/zmonitor/firmware/internal/fw/settings"
 	"github.com/zmonitor/firmware/internal/proto/failure"
@@ -13,11 +14,14 @@ import (
 type Status struct {
 	State     state.State
 	Remaining time.Duration // pairing session time left (READY_TO_PAIR)
-	Step      string        // progress of a push
+	Step      string        // progress of a push (PAIRING_RECEIVED .. TESTING_CONNECTION)
 	LastError failure.Code  // reason of the last PROVISIONING_FAILED
 	LastCause string        // its non-secret detail
 	Listening bool          // provisioning port open
 	Locked    time.Duration // wrong-code lockout left
+	// ConnCheck is the last connection test of the committed
+	// configuration: the check after boot, or the test that committed it.
+	ConnCheck conncheck.Last
 }
 
 // Status reports the current state (safe from any goroutine).
@@ -59,7 +63,7 @@ func (e *Engine) Current() (settings.Provisioning, bool) {
 }
 
 func (e *Engine) publish() {
-	s := Status{State: e.st, Step: e.step, LastError: failure.CodeOf(e.lastErr), Listening: e.srv.Listening()}
+	s := Status{State: e.st, Step: e.step, LastError: failure.CodeOf(e.lastErr), Listening: e.srv.Listening(), ConnCheck: e.check}
 	if e.lastErr != nil {
 		s.LastCause = e.lastErr.Error()
 	}

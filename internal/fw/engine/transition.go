@@ -2,6 +2,7 @@ package engine
 
 import (
 	"github.com/zmonitor/firmware/internal/fw/audit"
+	"github.com/zmonitor/firmware/internal/fw/conncheck"
 	"github.com/zmonitor/firmware/internal/proto/failure"
 	"github.com/zmonitor/firmware/internal/proto/state"
 )
@@ -11,44 +12,66 @@ func (e *Engine) facts() state.Facts {
 	return state.Facts{LockedOut: locked, ConsoleMayProvision: e.opts.ConsoleMayProvision}
 }
 
-// handle applies event ev; cause is the failure behind an error event.
-func (e *Engine) handle(ev state.Event, actor string, cause error) error {
-	from := e.st
-	next, err := state.Next(from, ev, e.facts())
-	if err != nil {
-		e.record(audit.Event{Event: "EVENT_REFUSED", From: from.String(), Actor: actor, Reason: err.Error()})
-		e.log.Info("event refused", "event", ev, "state", from, "err", err)
-		return err
-	}
-	rec := audit.Event{Event: "STATE_CHANGED", From: from.String(), To: next.String(), Actor: actor, Reason: ev.String()}
-	if cause != nil {
-		rec.Code = failure.CodeOf(cause).String()
-		rec.Reason = ev.String() + ": " + cause.Error()
-	}
-	e.record(rec)
-	e.log.Info("state", "from", from, "to", next, "event", ev)
-	e.st = next
-	e.enter(next, cause)
-	return nil
+// followUp is an event that entering a state raises at once: entering
+// READY_TO_PAIR fails when the session or the port cannot open, entering
+// UNPROVISIONED by a factory reset fails when the settings cannot be
+// erased. handle applies it like any other event.
+type followUp struct {
+	ev    state.Event
+	cause error
 }
 
-// enter does the side effects of entering s.
-func (e *Engine) enter(s state.State, cause error) {
+// handle applies event ev, and the events entering the next state raises;
+// cause is the failure behind an error event. It returns the refusal of ev
+// by state.Next, if any.
+func (e *Engine) handle(ev state.Event, actor string, cause error) error {
+	for {
+		from := e.st
+		next, err := state.Next(from, ev, e.facts())
+		if err != nil {
+			e.record(audit.Event{Event: "EVENT_REFUSED", From: from.String(), Actor: actor, Reason: err.Error()})
+			e.log.Info("event refused", "event", ev, "state", from, "err", err)
+			return err
+		}
+		rec := audit.Event{Event: "STATE_CHANGED", From: from.String(), To: next.String(), Actor: actor, Reason: ev.String()}
+		if cause != nil {
+			rec.Code = failure.CodeOf(cause).String()
+			rec.Reason = ev.String() + ": " + cause.Error()
+		}
+		e.record(rec)
+		e.log.Info("state", "from", from, "to", next, "event", ev)
+		e.st = next
+		f := e.enter(next, ev, cause)
+		if f == nil {
+			return nil
+		}
+		ev, actor, cause = f.ev, "device", f.cause
+	}
+}
+
+// enter does the side effects of entering s by event ev. It is the only
+// place that opens or closes the port, starts workers, erases the
+// provisioning or draws a state's screen. When entering fails it does
+// nothing visible and returns the event that says so.
+func (e *Engine) enter(s state.State, ev state.Event, cause error) *followUp {
 	switch s {
 	case state.Unprovisioned:
+		if ev == state.FactoryReset {
+			if f := e.eraseProvisioning(); f != nil {
+				return f
+			}
+		}
 		e.endSession()
 		e.closeEndpoint()
 		e.lastErr = nil
+		if ev == state.SessionStartFailed {
+			e.lastErr = cause // status says why the press did not pair
+		}
 	case state.ReadyToPair:
 		e.trace("state change recorded")
 		if err := e.startSession(); err != nil {
 			e.record(audit.Event{Event: "PAIRING_START_FAILED", Code: failure.CodeOf(err).String(), Reason: err.Error()})
-			// Back to UNPROVISIONED: the device cannot pair now.
-			e.endSession()
-			e.closeEndpoint()
-			e.st = state.Unprovisioned
-			e.lastErr = err
-			e.record(audit.Event{Event: "STATE_CHANGED", From: state.ReadyToPair.String(), To: state.Unprovisioned.String(), Code: failure.CodeOf(err).String(), Reason: "pairing could not start"})
+			return &followUp{state.SessionStartFailed, err}
 		}
 	case state.PairingReceived:
 		e.stopTimers()
@@ -64,6 +87,12 @@ func (e *Engine) enter(s state.State, cause error) {
 		e.emit()
 		e.startConnectionTest()
 	case state.Provisioned:
+		if ev == state.FactoryResetFailed {
+			// Nothing was erased: the committed provisioning stays, and
+			// status says why the reset did not happen.
+			e.lastErr = cause
+			break
+		}
 		if e.sess != nil {
 			if err := e.sess.Consume(); err != nil {
 				e.record(audit.Event{Event: "SESSION_CONSUME_FAILED", Reason: err.Error()})
@@ -101,4 +130,25 @@ func (e *Engine) enter(s state.State, cause error) {
 	if s == state.ReadyToPair {
 		e.trace("pairing screen drawn")
 	}
+	return nil
+}
+
+// eraseProvisioning is the factory reset's side effect: the settings
+// (current, stage, last failure) go in one transaction, then the committed
+// client key. If the settings cannot be erased nothing changed, and the
+// FactoryResetFailed event takes the device back to PROVISIONED. Once they
+// are erased the device is unprovisioned whatever happens to the key (a key
+// left behind has no certificate, and the next commit replaces it).
+func (e *Engine) eraseProvisioning() *followUp {
+	if err := e.d.Settings.FactoryReset(); err != nil {
+		err = failure.New(failure.Internal, "factory reset: erase settings", err)
+		e.record(audit.Event{Event: "FACTORY_RESET_FAILED", Code: failure.Internal.String(), Reason: err.Error()})
+		return &followUp{state.FactoryResetFailed, err}
+	}
+	if err := e.d.Keys.ForgetClientKey(); err != nil {
+		e.record(audit.Event{Event: "FACTORY_RESET_KEY_FAILED", Reason: err.Error()})
+	}
+	e.current = nil
+	e.check = conncheck.Last{}
+	return nil
 }

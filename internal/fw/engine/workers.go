@@ -19,14 +19,32 @@ import (
 )
 
 // recheckConnection runs the connection test of a provisioned device after
-// boot; the result is audited and shown in status, the state stays.
-func (e *Engine) recheckConnection(ctx context.Context, p settings.Provisioning) {
+// boot; the result is audited and shown in status (Status.ConnCheck), the
+// state stays.
+// p is never changed (a new commit or a factory reset replaces e.current).
+func (e *Engine) recheckConnection(ctx context.Context, p *settings.Provisioning) {
 	err := e.connect(ctx, p.ServerURL, p.CACertDER, p.ClientCertDER, nil)
-	ev := audit.Event{Event: "CONNECTION_CHECK_PASSED", Reason: p.ServerHost()}
+	e.post(func() {
+		if e.current != p {
+			return // factory reset meanwhile: the result is of no configuration
+		}
+		e.check = e.connCheck(*p, err)
+		ev := audit.Event{Event: "CONNECTION_CHECK_PASSED", Reason: e.check.Server}
+		if err != nil {
+			ev = audit.Event{Event: "CONNECTION_CHECK_FAILED", Code: failure.CodeOf(err).String(), Reason: err.Error()}
+		}
+		e.record(ev)
+	})
+}
+
+// connCheck describes a connection test of p that ended now.
+func (e *Engine) connCheck(p settings.Provisioning, err error) conncheck.Last {
+	wall, trusted := e.d.Wall.Now()
+	c := conncheck.Last{Verdict: conncheck.Passed, At: wall, ClockTrusted: trusted, Server: p.ServerHost()}
 	if err != nil {
-		ev = audit.Event{Event: "CONNECTION_CHECK_FAILED", Code: failure.CodeOf(err).String(), Reason: err.Error()}
+		c.Verdict, c.Detail = conncheck.Failed, audit.Sanitize(err.Error())
 	}
-	e.post(func() { e.record(ev); e.step = ev.Event })
+	return c
 }
 
 func (e *Engine) startValidation() {
@@ -179,6 +197,7 @@ func (e *Engine) connected(gen int, cur settings.Provisioning, err error) {
 	}
 	e.clientKey = nil // committed: no longer ours to discard
 	e.current = &cur
+	e.check = e.connCheck(cur, nil)
 	e.handle(state.ConnectionSucceeded, "device", nil)
 }
 

@@ -72,10 +72,12 @@ const (
 	ConnectionSucceeded Event = 9  // the connection test passed and the stage committed
 	ConnectionFailed    Event = 10 // the connection test (or the commit) failed
 	FactoryReset        Event = 11 // confirmed factory reset
+	SessionStartFailed  Event = 12 // entering READY_TO_PAIR could not open the session or the port
+	FactoryResetFailed  Event = 13 // entering UNPROVISIONED by a factory reset could not erase the settings
 )
 
 // AllEvents lists every event in order.
-var AllEvents = []Event{ButtonPressed, ConsoleProvision, SessionExpired, ConfigReceived, ValidationPassed, ValidationFailed, ApplySucceeded, ApplyFailed, ConnectionSucceeded, ConnectionFailed, FactoryReset}
+var AllEvents = []Event{ButtonPressed, ConsoleProvision, SessionExpired, ConfigReceived, ValidationPassed, ValidationFailed, ApplySucceeded, ApplyFailed, ConnectionSucceeded, ConnectionFailed, FactoryReset, SessionStartFailed, FactoryResetFailed}
 
 var eventNames = map[Event]string{
 	ButtonPressed:       "BUTTON_PRESSED",
@@ -89,6 +91,8 @@ var eventNames = map[Event]string{
 	ConnectionSucceeded: "CONNECTION_SUCCEEDED",
 	ConnectionFailed:    "CONNECTION_FAILED",
 	FactoryReset:        "FACTORY_RESET",
+	SessionStartFailed:  "SESSION_START_FAILED",
+	FactoryResetFailed:  "FACTORY_RESET_FAILED",
 }
 
 func (e Event) String() string {
@@ -130,7 +134,7 @@ func Next(s State, e Event, f Facts) (State, error) {
 			return s, fmt.Errorf("%s in %s: %w", e, s, ErrLockedOut)
 		}
 		return ReadyToPair, nil
-	case s == ReadyToPair && e == SessionExpired:
+	case s == ReadyToPair && (e == SessionExpired || e == SessionStartFailed):
 		return Unprovisioned, nil
 	case s == ReadyToPair && e == ConfigReceived:
 		return PairingReceived, nil
@@ -150,6 +154,8 @@ func Next(s State, e Event, f Facts) (State, error) {
 		return Unprovisioned, nil // retry
 	case s == Provisioned && e == FactoryReset:
 		return Unprovisioned, nil
+	case s == Unprovisioned && e == FactoryResetFailed:
+		return Provisioned, nil // nothing was erased: the provisioning stays
 	}
 	return s, fmt.Errorf("%s in %s: %w", e, s, ErrInvalid)
 }

@@ -6,11 +6,14 @@ import (
 )
 
 // The spec's transitions (DOC-PROC-001 section 5), plus the factory reset
-// of a provisioned device. Every other (state, event) pair must be refused.
+// of a provisioned device and the two ways entering a state can fail (the
+// pairing session cannot start; the factory reset cannot erase the
+// settings). Every other (state, event) pair must be refused.
 var valid = map[[2]int]State{
 	{int(Unprovisioned), int(ButtonPressed)}:           ReadyToPair,
 	{int(Unprovisioned), int(ConsoleProvision)}:        ReadyToPair,
 	{int(ReadyToPair), int(SessionExpired)}:            Unprovisioned,
+	{int(ReadyToPair), int(SessionStartFailed)}:        Unprovisioned,
 	{int(ReadyToPair), int(ConfigReceived)}:            PairingReceived,
 	{int(PairingReceived), int(ValidationPassed)}:      ApplyingConfig,
 	{int(PairingReceived), int(ValidationFailed)}:      ProvisioningFailed,
@@ -20,6 +23,7 @@ var valid = map[[2]int]State{
 	{int(TestingConnection), int(ConnectionFailed)}:    ProvisioningFailed,
 	{int(ProvisioningFailed), int(ButtonPressed)}:      Unprovisioned,
 	{int(Provisioned), int(FactoryReset)}:              Unprovisioned,
+	{int(Unprovisioned), int(FactoryResetFailed)}:      Provisioned,
 }
 
 func TestEveryStateEventPair(t *testing.T) {
