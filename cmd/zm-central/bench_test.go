@@ -91,7 +91,7 @@ func benchThroughput(b *testing.B, dsn string) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer ep.Close(ctx)
+		defer ep.Close()
 		devs[i], addrs[e.id] = d, a.String()
 	}
 	prov, err := newProvisioner(dir, "https://monitor.example:9443", 0)

@@ -141,7 +141,7 @@ func endToEnd(t *testing.T, extraFlags []string, want store.PairingState, wantCo
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ep.Close(ctx)
+	defer ep.Close()
 
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()

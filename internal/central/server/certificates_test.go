@@ -221,7 +221,7 @@ func (s *station) device(t *testing.T, e *env, id string, mode deviceMode, tweak
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ep.Close(context.Background()) })
+	t.Cleanup(ep.Close)
 	cfg := pusher.Config{CA: s.ca, Signer: s.signer, ServerURL: "https://monitoring.hospital.test:9443"}
 	if tweak != nil {
 		tweak(&cfg)

@@ -15,7 +15,13 @@
 //	GET  /v1/status                                → devicewire.Status
 //
 // A refusal is an HTTP error status with a devicewire.ErrorBody naming a failure code.
-// See docs/protocol.md.
+// See docs/protocol.md. Every refused connection, handshake and request is
+// reported through Opts.OnRefused, which must not block.
+//
+// Close never waits for a connection: it closes the listener, cancels every
+// connection's context, cuts the connections that have not proven a client
+// certificate and gives the others Opts.Grace to finish (a config push
+// streaming its final state). Wait waits for the last of them.
 //
 // The server speaks HTTP/1.1 through internal/fw/sys/http1, one request per
 // connection ("Connection: close"), Content-Length request bodies only; a

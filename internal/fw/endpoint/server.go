@@ -36,12 +36,18 @@ type Device interface {
 	Status() devicewire.Status
 }
 
-// Refusal describes a refused request or handshake, for the audit log.
+// Refusal describes a refused connection, handshake or request, for the
+// audit log.
 type Refusal struct {
-	Code   failure.Code
+	Code failure.Code
+	// Remote is the client's address (host:port).
 	Remote string
-	Peer   string // subject of the client certificate, if any
-	Err    error
+	// Peer is the subject of the client certificate once the handshake
+	// proved it (chain to the anchor and its key); empty before. The
+	// subject of a refused certificate is anyone's choice: it is named in
+	// Err, never here.
+	Peer string
+	Err  error
 }
 
 // Opts configure a Server.
@@ -57,8 +63,14 @@ type Opts struct {
 	// Now is the time used for the certificate's validity and for client
 	// chain checks (the device's wall clock; zero: time.Now).
 	Now func() time.Time
-	// OnRefused is called for every refused handshake or request.
+	// OnRefused is called for every refused connection, handshake or
+	// request, from the connection's goroutine. It must not block: a
+	// flood calls it thousands of times a second.
 	OnRefused func(Refusal)
+	// Grace is how long, after Close, a connection with a proven client
+	// certificate may finish its exchange (a config push streaming its
+	// final state) before it is cut (default DefaultGrace).
+	Grace time.Duration
 	// Log receives what is not a refusal of the protocol: failed TLS
 	// handshakes (wrong version, dropped connections), connections that
 	// ended mid-request (nil: discarded).
@@ -73,28 +85,30 @@ type Server struct {
 	certMu sync.Mutex
 	cert   *tls.Certificate // made on first use: signing is a TPM operation
 
-	mu  sync.Mutex
-	cur *listening // nil while closed
-}
+	// inflight counts the accept loops and connections of every listening
+	// period, closed or not (Wait).
+	inflight sync.WaitGroup
 
-// listening is one period of the port being open: its listener, its
-// connections and everything to wait for when it closes.
-type listening struct {
-	ln       net.Listener
-	cancel   context.CancelFunc
-	inflight sync.WaitGroup // the accept loop and every connection
-
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	mu      sync.Mutex
+	cur     *listening // nil while closed
+	open    int        // connections open, all listening periods
+	perHost map[string]int
 }
 
 // Limits and timeouts of one connection.
 const (
 	maxRequestHead = 8 << 10
+	// handshakeTimeout bounds the TLS handshake.
+	handshakeTimeout = 10 * time.Second
 	// readTimeout bounds the handshake and reading the whole request.
 	readTimeout = 30 * time.Second
 	// writeTimeout bounds each write of an answer or progress line.
 	writeTimeout = 30 * time.Second
+)
+
+// Defaults of Opts.
+const (
+	DefaultGrace = 3 * time.Second
 )
 
 // NewServer prepares a server; it does not listen until Start. The server
@@ -113,7 +127,10 @@ func NewServer(dev Device, o Opts) (*Server, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{dev: dev, opts: o}, nil
+	if o.Grace <= 0 {
+		o.Grace = DefaultGrace
+	}
+	return &Server{dev: dev, opts: o, perHost: make(map[string]int)}, nil
 }
 
 // Prepare signs the server certificate if that is not done yet, so that
@@ -182,26 +199,18 @@ func (s *Server) refuse(r Refusal) {
 	}
 }
 
+// tlsConfig is the configuration every connection starts from; serveConn
+// adds what is particular to each one.
 func (s *Server) tlsConfig(cert *tls.Certificate) *tls.Config {
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		MaxVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{*cert},
-		ClientAuth:   tls.RequireAnyClientCert,
-		NextProtos:   []string{"http/1.1"},
-		// The chain is checked here rather than by RequireAndVerifyClientCert
-		// so that every refused handshake is audited.
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			err := s.verifyClient(cs.PeerCertificates)
-			if err != nil {
-				peer := ""
-				if len(cs.PeerCertificates) > 0 {
-					peer = cs.PeerCertificates[0].Subject.String()
-				}
-				s.refuse(Refusal{Code: failure.SignerUntrusted, Peer: peer, Err: err})
-			}
-			return err
-		},
+		// The chain is checked by VerifyConnection rather than by
+		// RequireAndVerifyClientCert so that every refused handshake is
+		// reported.
+		ClientAuth: tls.RequireAnyClientCert,
+		NextProtos: []string{"http/1.1"},
 	}
 }
 
@@ -220,69 +229,9 @@ func (s *Server) verifyClient(chain []*x509.Certificate) error {
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
 	if err != nil {
-		return fmt.Errorf("client certificate does not chain to the provisioning anchor: %w", err)
+		return fmt.Errorf("client certificate %q does not chain to the provisioning anchor: %w", chain[0].Subject.String(), err)
 	}
 	return nil
-}
-
-// Start listens on addr (e.g. ":8444"). It fails if already listening.
-func (s *Server) Start(addr string) (net.Addr, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cur != nil {
-		return nil, errors.New("endpoint: already listening")
-	}
-	cert, err := s.certificate()
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("endpoint: listen %s: %w", addr, err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	l := &listening{ln: ln, cancel: cancel, conns: make(map[net.Conn]struct{})}
-	s.cur = l
-	conf := s.tlsConfig(cert)
-	l.inflight.Add(1)
-	go s.accept(ctx, l, conf)
-	return ln.Addr(), nil
-}
-
-func (s *Server) accept(ctx context.Context, l *listening, conf *tls.Config) {
-	defer l.inflight.Done()
-	for {
-		raw, err := l.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// A transient failure (out of descriptors): do not spin.
-			s.opts.Log.Warn("provisioning endpoint: accept", "err", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			continue
-		}
-		l.mu.Lock()
-		l.conns[raw] = struct{}{}
-		l.inflight.Add(1)
-		l.mu.Unlock()
-		go func() {
-			defer l.inflight.Done()
-			defer l.forget(raw)
-			s.serveConn(ctx, raw, conf)
-		}()
-	}
-}
-
-func (l *listening) forget(c net.Conn) {
-	c.Close()
-	l.mu.Lock()
-	delete(l.conns, c)
-	l.mu.Unlock()
 }
 
 // exchange is one request on one connection.
@@ -291,43 +240,6 @@ type exchange struct {
 	remote string
 	peer   *x509.Certificate
 	req    *http1.Request
-}
-
-// serveConn does the handshake, reads one request and answers it.
-func (s *Server) serveConn(ctx context.Context, raw net.Conn, conf *tls.Config) {
-	_ = raw.SetDeadline(time.Now().Add(readTimeout))
-	conn := tls.Server(raw, conf)
-	x := &exchange{conn: conn, remote: raw.RemoteAddr().String()}
-	if err := conn.HandshakeContext(ctx); err != nil {
-		// Chain failures were reported by VerifyConnection.
-		s.opts.Log.Info("provisioning endpoint: handshake", "remote", x.remote, "err", err)
-		return
-	}
-	if pc := conn.ConnectionState().PeerCertificates; len(pc) > 0 {
-		x.peer = pc[0]
-	}
-	defer lingerClose(raw, conn)
-	req, err := http1.ReadRequest(conn, maxRequestHead)
-	if err != nil {
-		var he *http1.Error
-		if errors.As(err, &he) {
-			s.fail(x, he.Status, failure.New(failure.PayloadMalformed, "read request", err))
-			return
-		}
-		s.opts.Log.Info("provisioning endpoint: read request", "remote", x.remote, "err", err)
-		return
-	}
-	x.req = req
-	switch req.Path {
-	case "/v1/hello":
-		s.handleHello(ctx, x)
-	case "/v1/config":
-		s.handleConfig(ctx, x)
-	case "/v1/status":
-		s.handleStatus(x)
-	default:
-		s.fail(x, 404, failure.Errorf(failure.PayloadMalformed, "route", "no such endpoint %q", req.Path))
-	}
 }
 
 // Draining after an answer: how much of what the client still sends, and
@@ -350,44 +262,6 @@ func lingerClose(raw net.Conn, conn *tls.Conn) {
 	}
 	_ = raw.SetReadDeadline(time.Now().Add(lingerTime))
 	_, _ = io.CopyN(io.Discard, raw, lingerBytes)
-}
-
-// Listening reports whether the port is open.
-func (s *Server) Listening() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cur != nil
-}
-
-// Close stops listening at once and waits, up to ctx, for requests in
-// flight (a config push streaming its final state) to finish; then it cuts
-// the connections that are left.
-func (s *Server) Close(ctx context.Context) error {
-	s.mu.Lock()
-	l := s.cur
-	s.cur = nil
-	s.mu.Unlock()
-	if l == nil {
-		return nil
-	}
-	l.ln.Close()
-	done := make(chan struct{})
-	go func() { l.inflight.Wait(); close(done) }()
-	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = ctx.Err()
-		l.cancel()
-		l.mu.Lock()
-		for c := range l.conns {
-			c.Close()
-		}
-		l.mu.Unlock()
-		<-done
-	}
-	l.cancel()
-	return err
 }
 
 // write sends a whole answer within writeTimeout.

@@ -6,7 +6,6 @@ import (
 	"crypto/x509/pkix"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/zmonitor/firmware/internal/fw/audit"
 	"github.com/zmonitor/firmware/internal/fw/endpoint"
@@ -28,33 +27,10 @@ func (e *Engine) closeEndpoint() {
 	if !e.srv.Listening() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if err := e.srv.Close(ctx); err != nil {
-		e.log.Warn("closing provisioning port", "err", err)
-	}
+	e.srv.Close() // returns at once: the connections end on their own goroutines
+	e.recordRefusals(true)
 	e.record(audit.Event{Event: "PORT_CLOSED"})
 	e.publish()
-}
-
-func (e *Engine) onRefused(r endpoint.Refusal) {
-	reason := ""
-	if r.Err != nil {
-		reason = r.Err.Error()
-	}
-	e.post(func() {
-		e.record(audit.Event{Event: "REQUEST_REFUSED", Code: r.Code.String(), Actor: actorOf(r.Peer, r.Remote), Reason: reason})
-	})
-}
-
-func actorOf(peer, remote string) string {
-	switch {
-	case peer != "":
-		return "central-station:" + peer
-	case remote != "":
-		return "remote:" + remote
-	}
-	return "remote"
 }
 
 func peerName(c *x509.Certificate) string {
@@ -67,7 +43,7 @@ func peerName(c *x509.Certificate) string {
 func (e *Engine) hello(ctx context.Context, req devicewire.HelloRequest, peer *x509.Certificate) (devicewire.HelloResponse, error) {
 	var gen int
 	var err error
-	if derr := e.do(func() { gen, err = e.admitHello(req.PairingToken, peerName(peer)) }); derr != nil {
+	if derr := e.doCtx(ctx, func() { gen, err = e.admitHello(req.PairingToken, peerName(peer)) }); derr != nil {
 		return devicewire.HelloResponse{}, failure.New(failure.Internal, "hello", derr)
 	}
 	if err != nil {
@@ -95,7 +71,7 @@ func (e *Engine) hello(ctx context.Context, req devicewire.HelloRequest, peer *x
 		_ = ck.Discard()
 		return devicewire.HelloResponse{}, failure.New(failure.Internal, "hello", err)
 	}
-	if derr := e.do(func() { err = e.installHello(gen, nonce, ck, peerName(peer)) }); derr != nil {
+	if derr := e.doCtx(ctx, func() { err = e.installHello(gen, nonce, ck, peerName(peer)) }); derr != nil {
 		_ = ck.Discard()
 		return devicewire.HelloResponse{}, failure.New(failure.Internal, "hello", derr)
 	}
@@ -147,7 +123,7 @@ func (e *Engine) installHello(gen int, nonce []byte, ck keys.ClientKey, peer str
 func (e *Engine) config(ctx context.Context, envelope []byte, peer *x509.Certificate) (<-chan devicewire.Progress, error) {
 	var ch chan devicewire.Progress
 	var err error
-	if derr := e.do(func() { ch, err = e.acceptConfig(envelope, peerName(peer)) }); derr != nil {
+	if derr := e.doCtx(ctx, func() { ch, err = e.acceptConfig(envelope, peerName(peer)) }); derr != nil {
 		return nil, failure.New(failure.Internal, "config", derr)
 	}
 	return ch, err

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zmonitor/firmware/internal/base/clock"
@@ -69,6 +70,14 @@ type Options struct {
 	// FactoryResetWindow is how long a console factory reset waits for the
 	// confirming button press (default 10s).
 	FactoryResetWindow time.Duration
+	// RefusalInterval is the interval over which refusals of one address
+	// and code are counted into one audit record (default
+	// DefaultRefusalInterval).
+	RefusalInterval time.Duration
+	// Endpoint tunes the provisioning endpoint's limits (connections,
+	// handshakes, grace); zero values mean its defaults. Identity,
+	// DeviceID, Anchors, Now and OnRefused are the engine's.
+	Endpoint endpoint.Opts
 }
 
 // Deps are the engine's collaborators. All are required unless noted.
@@ -107,6 +116,7 @@ type Engine struct {
 	calls   chan func()
 	stopped chan struct{}
 	ready   chan struct{}
+	refused *refusals // from the endpoint's connections, never blocking
 
 	// Owned by the Run goroutine.
 	ctx       context.Context
@@ -126,6 +136,8 @@ type Engine struct {
 	rotateT   clock.Timer
 	expireT   clock.Timer
 	tickT     clock.Timer
+	refuseT   clock.Timer // the end of the earliest refusal interval
+	refuseAt  time.Time
 	resetWait chan struct{}
 	current   *settings.Provisioning
 	check     conncheck.Last // the last connection test of current
@@ -168,6 +180,9 @@ func New(o Options, d Deps) (*Engine, error) {
 	if o.FactoryResetWindow == 0 {
 		o.FactoryResetWindow = 10 * time.Second
 	}
+	if o.RefusalInterval <= 0 {
+		o.RefusalInterval = DefaultRefusalInterval
+	}
 	e := &Engine{
 		opts:    o,
 		d:       d,
@@ -176,14 +191,16 @@ func New(o Options, d Deps) (*Engine, error) {
 		stopped: make(chan struct{}),
 		ready:   make(chan struct{}),
 		lockout: pairing.NewLockout(pairing.MaxWrongCodes, o.SessionLifetime),
+		refused: newRefusals(o.RefusalInterval, d.Clock.Now),
 	}
-	srv, err := endpoint.NewServer(endpointDevice{e}, endpoint.Opts{
-		Identity:  d.Keys.Identity(),
-		DeviceID:  o.DeviceID,
-		Anchors:   d.Anchors,
-		Now:       func() time.Time { t, _ := d.Wall.Now(); return t },
-		OnRefused: e.onRefused,
-	})
+	eo := o.Endpoint
+	eo.Identity, eo.DeviceID, eo.Anchors = d.Keys.Identity(), o.DeviceID, d.Anchors
+	eo.Now = func() time.Time { t, _ := d.Wall.Now(); return t }
+	eo.OnRefused = e.refused.add
+	if eo.Log == nil {
+		eo.Log = d.Log
+	}
+	srv, err := endpoint.NewServer(endpointDevice{e}, eo)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
@@ -197,20 +214,47 @@ func (e *Engine) Ready() <-chan struct{} { return e.ready }
 // ErrStopped is returned by calls made after Run returned.
 var ErrStopped = errors.New("engine: stopped")
 
-// do runs f on the owner goroutine and waits for it.
+// do runs f on the owner goroutine and waits for it. The owner never
+// blocks on the network, so the wait is short; calls from the endpoint's
+// connections use doCtx, bounded by the connection.
 func (e *Engine) do(f func()) error {
+	return e.doCtx(context.Background(), f)
+}
+
+// doCtx runs f on the owner goroutine and waits for it, or until ctx ends.
+// When ctx ends first f is dropped if it has not started (it never runs
+// later); if it has, doCtx waits for it to finish, which is short.
+func (e *Engine) doCtx(ctx context.Context, f func()) error {
+	var claim atomic.Int32 // 0 queued, 1 running, 2 dropped
 	done := make(chan struct{})
+	call := func() {
+		if !claim.CompareAndSwap(0, 1) {
+			return
+		}
+		f()
+		close(done)
+	}
 	select {
-	case e.calls <- func() { f(); close(done) }:
+	case e.calls <- call:
+	case <-ctx.Done():
+		return ctx.Err()
 	case <-e.stopped:
 		return ErrStopped
 	}
+	var err error
 	select {
 	case <-done:
 		return nil
+	case <-ctx.Done():
+		err = ctx.Err()
 	case <-e.stopped:
-		return ErrStopped
+		err = ErrStopped
 	}
+	if claim.CompareAndSwap(0, 2) {
+		return err
+	}
+	<-done // it is running on the owner
+	return nil
 }
 
 // post queues f for the owner goroutine without waiting.
@@ -228,9 +272,16 @@ func timerC(t clock.Timer) <-chan time.Time {
 	return t.C()
 }
 
-// Run owns the state until ctx ends. It returns ctx's error.
+// Run owns the state until ctx ends. It returns ctx's error once the
+// provisioning port's last connections have ended (at most the endpoint's
+// grace period after the port closed).
 func (e *Engine) Run(ctx context.Context) error {
-	defer close(e.stopped)
+	defer func() {
+		close(e.stopped)
+		// No call reaches the owner any more: the connections end on
+		// their own, and the endpoint cuts the slow ones after its grace.
+		_ = e.srv.Wait(context.Background())
+	}()
 	e.ctx = ctx
 	e.boot(ctx)
 	e.publish()
@@ -244,7 +295,12 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.shutdown()
 			return ctx.Err()
 		case f := <-e.calls:
+			// Refusals reported before this call are recorded before it.
+			e.recordRefusals(false)
 			f()
+		case <-e.refused.kick:
+		case <-timerC(e.refuseT):
+			e.refuseT = nil
 		case <-timerC(e.rotateT):
 			e.rotateT = nil
 			e.rotate()
@@ -255,6 +311,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.tickT = nil
 			e.tick()
 		}
+		e.recordRefusals(false)
 		e.publish()
 	}
 }
@@ -341,6 +398,10 @@ func (e *Engine) checkCommittedKey(p settings.Provisioning) error {
 func (e *Engine) shutdown() {
 	e.stopTimers()
 	e.closeEndpoint()
+	e.recordRefusals(true)
+	if e.refuseT != nil {
+		e.refuseT.Stop()
+	}
 	if e.st.Busy() || e.st == state.ReadyToPair {
 		e.discardPending()
 		_ = e.d.Settings.Discard()

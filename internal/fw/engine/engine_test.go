@@ -209,7 +209,11 @@ func (r *rig) stop() {
 		return
 	}
 	r.cancel()
-	<-r.done
+	select {
+	case <-r.done:
+	case <-time.After(15 * time.Second):
+		r.t.Error("the engine did not stop within 15 s: it is frozen")
+	}
 	r.cancel = nil
 }
 

@@ -15,12 +15,13 @@ import (
 	"github.com/zmonitor/firmware/internal/proto/state"
 )
 
-// eventually waits, up to 15 s, for ok to hold.
+// eventually waits, up to a minute (a loaded CI machine, -race), for ok to
+// hold.
 func (r *rig) eventually(what string, ok func() bool) {
 	r.t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); !ok(); {
+	for deadline := time.Now().Add(time.Minute); !ok(); {
 		if time.Now().After(deadline) {
-			r.t.Fatalf("no %s within 15 s; status %+v", what, r.eng.Status())
+			r.t.Fatalf("no %s within a minute; status %+v", what, r.eng.Status())
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
