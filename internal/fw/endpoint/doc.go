@@ -18,6 +18,12 @@
 // See docs/protocol.md. Every refused connection, handshake and request is
 // reported through Opts.OnRefused, which must not block.
 //
+// Limits (Opts): MaxConns connections at once and MaxConnsPerHost from one
+// address, the rest closed at once and reported; MaxHandshakes TLS
+// handshakes past the ClientHello at once, since each costs a signature by
+// the identity key (a TPM operation), the rest waiting for a slot within
+// the handshake timeout.
+//
 // Close never waits for a connection: it closes the listener, cancels every
 // connection's context, cuts the connections that have not proven a client
 // certificate and gives the others Opts.Grace to finish (a config push

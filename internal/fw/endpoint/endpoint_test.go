@@ -447,3 +447,73 @@ func TestCloseNeverWaitsForAConnection(t *testing.T) {
 		t.Fatalf("connections left after Close: %v", err)
 	}
 }
+
+// dialFrom opens a TLS connection with the signer's certificate from the
+// local address ip and completes the handshake: the connection is open and
+// idle on the device.
+func (r *rig) dialFrom(t *testing.T, ip string) *tls.Conn {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 10 * time.Second}
+	c, err := tls.DialWithDialer(d, "tcp", r.addr, &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true, Certificates: []tls.Certificate{r.signer.TLS()}})
+	if err != nil {
+		t.Fatalf("connection from %s: %v", ip, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// closedAtOnce opens a TCP connection from ip and reports whether the
+// device closed it without a word, and the refusal it reported.
+func (r *rig) closedAtOnce(t *testing.T, ip string) (bool, endpoint.Refusal) {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 10 * time.Second}
+	c, err := d.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var ref endpoint.Refusal
+	select {
+	case ref = <-r.refusals:
+	case <-time.After(5 * time.Second): // the handshake timeout is 10 s
+		return false, ref
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = c.Read(make([]byte, 1))
+	var ne net.Error
+	return err != nil && !(errors.As(err, &ne) && ne.Timeout()), ref
+}
+
+// Connections over the caps (per address, then in all) are closed at once
+// and each is reported; one address cannot take the whole port.
+func TestConnectionCaps(t *testing.T) {
+	r := newRigWith(t, nil, func(o *endpoint.Opts) { o.MaxConns, o.MaxConnsPerHost = 4, 2 })
+	r.dialFrom(t, "127.0.0.1")
+	first := r.dialFrom(t, "127.0.0.1")
+	closed, ref := r.closedAtOnce(t, "127.0.0.1")
+	if !closed || ref.Code != failure.TooManyAttempts || !strings.Contains(ref.Err.Error(), "from this address") || !strings.HasPrefix(ref.Remote, "127.0.0.1:") {
+		t.Errorf("third connection from one address: closed %v, refusal %+v", closed, ref)
+	}
+	// Another address still gets in, up to the total.
+	r.dialFrom(t, "127.0.0.2")
+	r.dialFrom(t, "127.0.0.2")
+	closed, ref = r.closedAtOnce(t, "127.0.0.3")
+	if !closed || ref.Code != failure.TooManyAttempts || !strings.Contains(ref.Err.Error(), "4 connections open") {
+		t.Errorf("fifth connection in all: closed %v, refusal %+v", closed, ref)
+	}
+	// A connection that ends frees its place.
+	first.Close()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.3")}, Timeout: 10 * time.Second}
+		c, err := tls.DialWithDialer(d, "tcp", r.addr, &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true, Certificates: []tls.Certificate{r.signer.TLS()}})
+		if err == nil {
+			c.Close()
+			break
+		}
+		<-r.refusals
+		if time.Now().After(deadline) {
+			t.Fatal("the place of a closed connection was not freed")
+		}
+	}
+}

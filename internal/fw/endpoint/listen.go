@@ -117,6 +117,12 @@ func (s *Server) admit(l *listening, raw net.Conn) (*conn, error) {
 	host := hostOnly(raw.RemoteAddr())
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	switch {
+	case s.open >= s.opts.MaxConns:
+		return nil, fmt.Errorf("connection limit: %d connections open, closed at once", s.open)
+	case s.perHost[host] >= s.opts.MaxConnsPerHost:
+		return nil, fmt.Errorf("connection limit: %d connections open from this address, closed at once", s.perHost[host])
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -164,7 +170,25 @@ func (s *Server) serveConn(c *conn, base *tls.Config) {
 	_ = c.raw.SetDeadline(time.Now().Add(handshakeTimeout))
 	hctx, cancel := context.WithTimeout(c.ctx, handshakeTimeout)
 	defer cancel()
+	slot := false
 	conf := base.Clone()
+	// Called once the ClientHello is in: the handshake from here on costs
+	// a signature by the identity key.
+	conf.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		s.waitingSlot.Add(1)
+		defer s.waitingSlot.Add(-1)
+		select {
+		case s.handshakes <- struct{}{}:
+			slot = true
+			return nil, nil
+		case <-hctx.Done():
+			err := fmt.Errorf("no handshake slot within %s (%d handshakes at once)", handshakeTimeout, cap(s.handshakes))
+			if c.ctx.Err() == nil { // not the port closing
+				s.refuse(Refusal{Code: failure.TooManyAttempts, Remote: remote, Err: err})
+			}
+			return nil, err
+		}
+	}
 	conf.VerifyConnection = func(cs tls.ConnectionState) error {
 		if err := s.verifyClient(cs.PeerCertificates); err != nil {
 			s.refuse(Refusal{Code: failure.SignerUntrusted, Remote: remote, Err: err})
@@ -174,8 +198,12 @@ func (s *Server) serveConn(c *conn, base *tls.Config) {
 	}
 	tc := tls.Server(c.raw, conf)
 	err := tc.HandshakeContext(hctx)
+	if slot {
+		<-s.handshakes
+	}
 	if err != nil {
-		// Chain failures were reported by VerifyConnection.
+		// Chain and slot failures were reported above; the rest (no
+		// certificate, TLS 1.2, a dropped connection) is only logged.
 		s.opts.Log.Info("provisioning endpoint: handshake", "remote", remote, "err", err)
 		return
 	}

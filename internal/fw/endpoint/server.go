@@ -18,6 +18,7 @@ import (
 	"math/big"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zmonitor/firmware/internal/fw/sys/http1"
@@ -67,6 +68,15 @@ type Opts struct {
 	// request, from the connection's goroutine. It must not block: a
 	// flood calls it thousands of times a second.
 	OnRefused func(Refusal)
+	// MaxConns bounds the connections open at once, MaxConnsPerHost those
+	// from one address; a connection over either is closed at once and
+	// refused (defaults DefaultMaxConns, DefaultMaxConnsPerHost).
+	MaxConns, MaxConnsPerHost int
+	// MaxHandshakes bounds the TLS handshakes past the ClientHello at
+	// once: each costs a signature by the identity key, a TPM operation.
+	// The others wait, within the handshake timeout (default
+	// DefaultMaxHandshakes).
+	MaxHandshakes int
 	// Grace is how long, after Close, a connection with a proven client
 	// certificate may finish its exchange (a config push streaming its
 	// final state) before it is cut (default DefaultGrace).
@@ -85,6 +95,10 @@ type Server struct {
 	certMu sync.Mutex
 	cert   *tls.Certificate // made on first use: signing is a TPM operation
 
+	// handshakes holds a token for each TLS handshake past its
+	// ClientHello; waitingSlot counts those waiting for one.
+	handshakes  chan struct{}
+	waitingSlot atomic.Int32
 	// inflight counts the accept loops and connections of every listening
 	// period, closed or not (Wait).
 	inflight sync.WaitGroup
@@ -98,7 +112,8 @@ type Server struct {
 // Limits and timeouts of one connection.
 const (
 	maxRequestHead = 8 << 10
-	// handshakeTimeout bounds the TLS handshake.
+	// handshakeTimeout bounds the TLS handshake, waiting for a handshake
+	// slot included.
 	handshakeTimeout = 10 * time.Second
 	// readTimeout bounds the handshake and reading the whole request.
 	readTimeout = 30 * time.Second
@@ -108,7 +123,10 @@ const (
 
 // Defaults of Opts.
 const (
-	DefaultGrace = 3 * time.Second
+	DefaultMaxConns        = 32
+	DefaultMaxConnsPerHost = 8
+	DefaultMaxHandshakes   = 2
+	DefaultGrace           = 3 * time.Second
 )
 
 // NewServer prepares a server; it does not listen until Start. The server
@@ -127,10 +145,19 @@ func NewServer(dev Device, o Opts) (*Server, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = DefaultMaxConns
+	}
+	if o.MaxConnsPerHost <= 0 {
+		o.MaxConnsPerHost = DefaultMaxConnsPerHost
+	}
+	if o.MaxHandshakes <= 0 {
+		o.MaxHandshakes = DefaultMaxHandshakes
+	}
 	if o.Grace <= 0 {
 		o.Grace = DefaultGrace
 	}
-	return &Server{dev: dev, opts: o, perHost: make(map[string]int)}, nil
+	return &Server{dev: dev, opts: o, handshakes: make(chan struct{}, o.MaxHandshakes), perHost: make(map[string]int)}, nil
 }
 
 // Prepare signs the server certificate if that is not done yet, so that

@@ -86,6 +86,9 @@ type rig struct {
 	traceMu sync.Mutex
 	traced  []string // Deps.Trace steps, in order
 
+	healthMu   sync.Mutex
+	healthGate chan struct{} // when set, the monitoring server's health check waits for it
+
 	resetMu  sync.Mutex
 	resetErr error // returned by the settings' FactoryReset, when set
 	resetAt  int   // audit records when FactoryReset was called, -1 before
@@ -156,6 +159,12 @@ func newRig(t *testing.T, tweak func(*engine.Options)) *rig {
 		if req.URL.Path != "/health" || len(req.TLS.PeerCertificates) == 0 {
 			http.Error(w, "no", http.StatusNotFound)
 			return
+		}
+		r.healthMu.Lock()
+		gate := r.healthGate
+		r.healthMu.Unlock()
+		if gate != nil {
+			<-gate
 		}
 		w.Write([]byte("ok"))
 	}))

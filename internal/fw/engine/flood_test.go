@@ -3,13 +3,9 @@ package engine_test
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
+	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -18,96 +14,43 @@ import (
 	"time"
 
 	"github.com/zmonitor/firmware/internal/central/deviceclient"
+	"github.com/zmonitor/firmware/internal/central/job"
+	"github.com/zmonitor/firmware/internal/central/pusher"
 	"github.com/zmonitor/firmware/internal/fw/console"
 	"github.com/zmonitor/firmware/internal/fw/engine"
 	"github.com/zmonitor/firmware/internal/proto/pairing"
 	"github.com/zmonitor/firmware/internal/proto/state"
+	"github.com/zmonitor/firmware/internal/testkit/flood"
 )
 
 // selfSigned is a client certificate nobody trusts, as anyone on the ward
 // network can make one.
 func selfSigned(t testing.TB, cn string) tls.Certificate {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := flood.SelfSigned(cn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k}
+	return c
 }
 
-// flood is load on the provisioning port: workers that open TLS
-// connections with a client certificate, one after the other, until Stop.
-type flood struct {
+// hellos is a loop of hellos with a legitimate signer certificate.
+type hellos struct {
 	stop     chan struct{}
 	once     sync.Once
 	wg       sync.WaitGroup
-	attempts atomic.Int64 // connections that got through TCP
+	attempts atomic.Int64
 }
 
-// startFlood starts workers connecting to addr from local address from
-// ("" for any) with cert.
-func startFlood(workers int, addr, from string, cert tls.Certificate) *flood {
-	f := &flood{stop: make(chan struct{})}
-	conf := &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true, Certificates: []tls.Certificate{cert}} //nolint:gosec // the attacker does not care who the device is
-	d := &net.Dialer{Timeout: 5 * time.Second}
-	if from != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
-	}
-	for range workers {
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			for {
-				select {
-				case <-f.stop:
-					return
-				default:
-				}
-				raw, err := d.Dial("tcp", addr)
-				if err != nil {
-					// The port is closed (or the backlog full): try
-					// again in a moment, as a flooder would.
-					select {
-					case <-f.stop:
-						return
-					case <-time.After(time.Millisecond):
-					}
-					continue
-				}
-				f.attempts.Add(1)
-				_ = raw.SetDeadline(time.Now().Add(5 * time.Second))
-				c := tls.Client(raw, conf)
-				if c.Handshake() == nil {
-					// TLS 1.3: the refusal of the client certificate
-					// arrives as an alert on the first read.
-					_, _ = io.Copy(io.Discard, c)
-				}
-				raw.Close()
-			}
-		}()
-	}
-	return f
-}
-
-// Stop ends the flood and waits for its workers.
-func (f *flood) Stop() {
-	f.once.Do(func() { close(f.stop) })
-	f.wg.Wait()
+func (h *hellos) Stop() {
+	h.once.Do(func() { close(h.stop) })
+	h.wg.Wait()
 }
 
 // startHellos sends back-to-back hellos with a legitimate signer
 // certificate until Stop: a Central Station gone wrong.
-func (r *rig) startHellos(workers int, token string) *flood {
-	f := &flood{stop: make(chan struct{})}
+func (r *rig) startHellos(workers int, token string) *hellos {
+	f := &hellos{stop: make(chan struct{})}
 	addr := r.eng.EndpointAddr()
 	for range workers {
 		f.wg.Add(1)
@@ -198,14 +141,14 @@ func TestFloodThroughTheSessionDoesNotFreezeTheEngine(t *testing.T) {
 	r := newRig(t, func(o *engine.Options) { o.SessionLifetime = 2 * time.Minute })
 	q := r.pair()
 	addr := r.eng.EndpointAddr()
-	strangers := startFlood(16, addr, "", selfSigned(t, "Central Station provisioning signer"))
+	strangers := flood.Start(flood.Config{Addr: addr, Cert: selfSigned(t, "Central Station provisioning signer"), Workers: 16})
 	defer strangers.Stop()
 	hellos := r.startHellos(2, q.PairingToken)
 	defer hellos.Stop()
 	// Enough for the old engine to freeze: more refusals than its queue
 	// held while it closed the port, and hellos past the session's limit.
-	r.eventually("a flood in full swing", func() bool { return strangers.attempts.Load() >= 100 && hellos.attempts.Load() >= 12 })
-	t.Logf("flood before expiry: %d connections, %d hellos", strangers.attempts.Load(), hellos.attempts.Load())
+	r.eventually("a flood in full swing", func() bool { return strangers.Attempts() >= 100 && hellos.attempts.Load() >= 12 })
+	t.Logf("flood before expiry: %d connections, %d hellos", strangers.Attempts(), hellos.attempts.Load())
 
 	r.clk.Advance(2 * time.Minute) // the session expires under the flood
 	r.waitState(state.Unprovisioned)
@@ -237,4 +180,101 @@ func (r *rig) currentQR() pairing.QRContent {
 		r.t.Fatalf("current QR: %v", err)
 	}
 	return q
+}
+
+// holdHealth makes the monitoring server's health check wait until the
+// returned function is called: the device stays in TESTING_CONNECTION,
+// its port open, meanwhile.
+func (r *rig) holdHealth() (release func()) {
+	gate := make(chan struct{})
+	r.healthMu.Lock()
+	r.healthGate = gate
+	r.healthMu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			r.healthMu.Lock()
+			r.healthGate = nil
+			r.healthMu.Unlock()
+			close(gate)
+		})
+	}
+}
+
+// countOf is N of a "count=N ..." refusal record, 1 for a first refusal.
+func countOf(reason string) int {
+	var n int
+	if _, err := fmt.Sscanf(reason, "count=%d", &n); err == nil {
+		return n
+	}
+	return 1
+}
+
+// A Central Station pairs a device while 2,000 connections with
+// self-signed certificates flood its port (32 at a time, from another
+// address), and the flood costs the audit log a handful of records.
+func TestPairingSucceedsDuringAFloodOf2000Connections(t *testing.T) {
+	const floodSize = 2000
+	r := newRig(t, func(o *engine.Options) { o.ConnTimeout, o.ConnAttempts = 5*time.Minute, 1 })
+	q := r.pair()
+	addr := r.eng.EndpointAddr()
+	before := len(r.aud.Events())
+	release := r.holdHealth()
+	defer release()
+	strangers := flood.Start(flood.Config{Addr: addr, From: "127.0.0.1", Cert: selfSigned(t, "Central Station provisioning signer"), Workers: 32, Limit: floodSize})
+	defer strangers.Stop()
+	r.eventually("a flood in full swing", func() bool { return strangers.Attempts() >= 100 })
+
+	// The Central Station, at another address, hellos and pushes during
+	// the flood; the device's connection test waits at the monitoring
+	// server until the whole flood has hit the port.
+	type result struct {
+		out job.Outcome
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		from := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 30 * time.Second}
+		out, err := r.provision(q, func(c *pusher.Config) { c.Dial = from.DialContext })
+		done <- result{out, err}
+	}()
+	r.waitState(state.TestingConnection)
+	strangers.Wait()
+	if got := strangers.Attempts(); got != floodSize {
+		t.Fatalf("flood made %d connections, want %d", got, floodSize)
+	}
+	if !r.eng.Status().Listening {
+		t.Fatal("port closed before the flood ended")
+	}
+	release()
+	res := <-done
+	if res.err != nil || res.out.State != "PROVISIONED" {
+		t.Fatalf("pairing during the flood: %+v, %v", res.out, res.err)
+	}
+	r.waitState(state.Provisioned)
+	if !r.portClosed(addr) {
+		t.Error("port open after PROVISIONED")
+	}
+
+	var records, refusals int
+	for _, ev := range r.aud.Events()[before:] {
+		if ev.Event != "REQUEST_REFUSED" {
+			continue
+		}
+		records++
+		refusals += countOf(ev.Reason)
+		if !strings.HasPrefix(ev.Actor, "remote:127.0.0.1") {
+			t.Errorf("refusal of %s: %+v", ev.Actor, ev)
+		}
+	}
+	t.Logf("%d connections refused, %d REQUEST_REFUSED records, %d audit records in all during the flood", refusals, records, len(r.aud.Events())-before)
+	// Every flooding connection is refused (closed at once over the
+	// caps, or its certificate refused), and counted; at most two records
+	// per address and code in the interval (the first, then the count).
+	if records > 8 {
+		t.Errorf("%d refusal records for one address: not aggregated", records)
+	}
+	if refusals < floodSize*9/10 {
+		t.Errorf("%d refusals counted for %d flooding connections", refusals, floodSize)
+	}
 }

@@ -1,10 +1,11 @@
 // Package initproc does the duties of PID 1 on the device: the boot steps
-// (pseudo file systems, /dev/fd links, hostname), the persistent data
+// (pseudo file systems, /dev/fd links, the open-file limit, hostname), the persistent data
 // partition, reaping orphans, the shutdown signals, and sync + power off or
 // reboot with direct syscalls. It never shells out.
 //
 // Boot steps are data (in the style of u-root's libinit): a list of Step
-// values, each a Mount, Symlink or Hostname, run in order by Init.Boot.
+// values (Mount, Symlink, FileLimit, Hostname, Setting), run in order by
+// Init.Boot.
 // Every error says which step failed ("mount devtmpfs on /dev: ...").
 //
 // All system calls go through the Syscalls interface, so the logic runs on

@@ -33,5 +33,5 @@ func Example() {
 		// initproc.Forever()
 	}
 	fmt.Println(how, len(sys.Recorded()), "calls")
-	// Output: power off 24 calls
+	// Output: power off 25 calls
 }

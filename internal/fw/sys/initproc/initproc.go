@@ -29,6 +29,9 @@ type Syscalls interface {
 	// WriteSetting writes value to an existing kernel setting file (under
 	// /proc/sys or /sys).
 	WriteSetting(path, value string) error
+	// SetFileLimit sets the process's open-file limit (RLIMIT_NOFILE),
+	// soft and hard, to n.
+	SetFileLimit(n uint64) error
 	Sync()
 	Reboot(cmd int) error
 	Wait4(pid int, ws *unix.WaitStatus, options int) (int, error)

@@ -79,6 +79,7 @@ func TestBootMountsInOrder(t *testing.T) {
 		"symlink /proc/self/fd /dev/fd",
 		"symlink /proc/self/fd/2 /dev/stderr",
 		"sethostname zm-0001",
+		"setrlimit nofile 1024",
 		initproctest.Call(fmt.Sprintf("reboot %#x", uint32(unix.LINUX_REBOOT_CMD_CAD_OFF))),
 		"mkdir /tmp -rwxrwxrwx",
 	} {

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/zmonitor/firmware/internal/fw/sys/initproc"
@@ -99,5 +100,38 @@ func TestIsMountPoint(t *testing.T) {
 		if err != nil || got != c.want {
 			t.Errorf("IsMountPoint(%s) = %v, %v; want %v", c.path, got, err, c.want)
 		}
+	}
+}
+
+// The FileLimit step sets the real limit, soft and hard; the Go runtime
+// does not put its own start-up value back for a child process. It runs in
+// a child (this test binary again) so that the test process keeps its own.
+func TestFileLimitSetsTheRealLimit(t *testing.T) {
+	if os.Getenv("INITPROC_FILE_LIMIT_CHILD") == "1" {
+		if err := initproc.New(&initproc.Opts{Sys: initproc.Linux{}}).Do(initproc.FileLimit(321)); err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+		var lim unix.Rlimit
+		if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+		// A child process of this one sees the limit too.
+		out, err := exec.Command("sh", "-c", "ulimit -n").Output()
+		fmt.Printf("limit %d %d child %s", lim.Cur, lim.Max, out)
+		if err != nil {
+			fmt.Println("error:", err)
+		}
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFileLimitSetsTheRealLimit$")
+	cmd.Env = append(os.Environ(), "INITPROC_FILE_LIMIT_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if want := "limit 321 321 child 321\n"; !strings.HasPrefix(string(out), want) {
+		t.Errorf("child says %q, want %q", out, want)
 	}
 }

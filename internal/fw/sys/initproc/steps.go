@@ -124,6 +124,31 @@ func ExpediteRCU(on bool) Step {
 	return Setting{Path: "/sys/kernel/rcu_expedited", Value: v}
 }
 
+// FileLimit sets PID 1's open-file limit (RLIMIT_NOFILE), soft and hard,
+// instead of leaving it to the kernel's default for init (1024 soft, 4096
+// hard) and to the Go runtime, which raises the soft limit to the hard one
+// at start-up.
+type FileLimit uint64
+
+// DefaultFileLimit is the firmware's open-file limit. The firmware's use is
+// bounded by design: the provisioning endpoint takes at most 32 connections
+// (endpoint.DefaultMaxConns, the rest are closed at once), and the device's
+// own files, devices and sockets are about twenty. The margin is wide, and a
+// leak shows up as an error naming EMFILE rather than as the kernel's
+// memory running out.
+const DefaultFileLimit FileLimit = 1024
+
+// String implements Step.
+func (f FileLimit) String() string { return fmt.Sprintf("set the open-file limit to %d", uint64(f)) }
+
+// Run implements Step.
+func (f FileLimit) Run(sys Syscalls) error {
+	if f == 0 {
+		return errors.New("open-file limit 0")
+	}
+	return sys.SetFileLimit(uint64(f))
+}
+
 const (
 	nodevNosuidNoexec = unix.MS_NODEV | unix.MS_NOSUID | unix.MS_NOEXEC
 )
@@ -150,10 +175,12 @@ func DevFDLinks() []Step {
 	}
 }
 
-// DefaultSteps are the boot steps: PseudoMounts, DevFDLinks and, when
-// hostname is not empty, Hostname.
+// DefaultSteps are the boot steps: PseudoMounts, DevFDLinks, the
+// open-file limit (DefaultFileLimit) and, when hostname is not empty,
+// Hostname.
 func DefaultSteps(hostname string) []Step {
 	s := append(PseudoMounts(), DevFDLinks()...)
+	s = append(s, DefaultFileLimit)
 	if hostname != "" {
 		s = append(s, Hostname(hostname))
 	}

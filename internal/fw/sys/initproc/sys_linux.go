@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -96,6 +97,13 @@ func (Linux) WriteSetting(path, value string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// SetFileLimit implements Syscalls with setrlimit(2), through package
+// syscall so that the Go runtime knows the limit was set on purpose (it
+// would otherwise restore its start-up value for child processes).
+func (Linux) SetFileLimit(n uint64) error {
+	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: n, Max: n})
 }
 
 // Sync implements Syscalls.

@@ -152,6 +152,9 @@ func (s *Sys) WriteSetting(path, value string) error {
 	return s.record("write %s %s", path, value)
 }
 
+// SetFileLimit implements initproc.Syscalls.
+func (s *Sys) SetFileLimit(n uint64) error { return s.record("setrlimit nofile %d", n) }
+
 // Sync implements initproc.Syscalls.
 func (s *Sys) Sync() { _ = s.record("sync") }
 
