@@ -517,3 +517,28 @@ func TestConnectionCaps(t *testing.T) {
 		}
 	}
 }
+
+// The signer's certificate is no secret: a client that presents it
+// without its key fails the handshake (TLS 1.3 checks the signature after
+// the chain), and that refusal is reported too.
+func TestSignerCertificateWithoutItsKeyIsReported(t *testing.T) {
+	r := newRig(t)
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	stolen := tls.Certificate{Certificate: [][]byte{r.signer.Cert.Raw}, PrivateKey: other}
+	c := r.client(stolen)
+	defer c.Close()
+	if _, err := c.Hello(context.Background(), "tok"); err == nil {
+		t.Fatal("hello with the signer's certificate and another key succeeded")
+	}
+	select {
+	case ref := <-r.refusals:
+		if ref.Code != failure.SignerUntrusted || ref.Peer != "" || !strings.Contains(ref.Err.Error(), "chains to the provisioning anchor, but the handshake failed") || !strings.Contains(ref.Err.Error(), "invalid signature") || !strings.HasPrefix(ref.Remote, "127.0.0.1:") {
+			t.Errorf("refusal = %+v", ref)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a handshake with the signer's certificate and another key was not reported")
+	}
+	if len(r.dev.tokens) != 0 {
+		t.Error("the device saw the request")
+	}
+}

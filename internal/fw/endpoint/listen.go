@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -189,11 +191,13 @@ func (s *Server) serveConn(c *conn, base *tls.Config) {
 			return nil, err
 		}
 	}
+	var chained bool // the client's chain reached the anchor
 	conf.VerifyConnection = func(cs tls.ConnectionState) error {
 		if err := s.verifyClient(cs.PeerCertificates); err != nil {
 			s.refuse(Refusal{Code: failure.SignerUntrusted, Remote: remote, Err: err})
 			return err
 		}
+		chained = true
 		return nil
 	}
 	tc := tls.Server(c.raw, conf)
@@ -202,6 +206,16 @@ func (s *Server) serveConn(c *conn, base *tls.Config) {
 		<-s.handshakes
 	}
 	if err != nil {
+		if chained && c.ctx.Err() == nil && !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrDeadlineExceeded) {
+			// TLS 1.3 checks the client's signature after the chain: the
+			// certificate chains to the anchor, but the client did not
+			// sign the handshake with its key (typically a copy of the
+			// signer's certificate, which is no secret, without the key:
+			// "invalid signature by the client certificate").
+			s.refuse(Refusal{Code: failure.SignerUntrusted, Remote: remote,
+				Err: fmt.Errorf("client certificate %s chains to the provisioning anchor, but the handshake failed after it: %w", subjectOf(tc), err)})
+			return
+		}
 		// Chain and slot failures were reported above; the rest (no
 		// certificate, TLS 1.2, a dropped connection) is only logged.
 		s.opts.Log.Info("provisioning endpoint: handshake", "remote", remote, "err", err)
@@ -235,6 +249,14 @@ func (s *Server) serveConn(c *conn, base *tls.Config) {
 	default:
 		s.fail(x, 404, failure.Errorf(failure.PayloadMalformed, "route", "no such endpoint %q", req.Path))
 	}
+}
+
+// subjectOf names the certificate the client presented, for a refusal.
+func subjectOf(tc *tls.Conn) string {
+	if pc := tc.ConnectionState().PeerCertificates; len(pc) > 0 {
+		return fmt.Sprintf("%q", pc[0].Subject.String())
+	}
+	return "(none)"
 }
 
 // Listening reports whether the port is open.

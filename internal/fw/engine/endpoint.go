@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -20,7 +21,9 @@ type pendingHello struct {
 	gen   int
 	nonce []byte
 	key   keys.ClientKey
-	peer  string
+	// signer is the hello's client certificate (DER): the push must come
+	// with the very same certificate, not merely one with the same name.
+	signer []byte
 }
 
 func (e *Engine) closeEndpoint() {
@@ -71,7 +74,7 @@ func (e *Engine) hello(ctx context.Context, req devicewire.HelloRequest, peer *x
 		_ = ck.Discard()
 		return devicewire.HelloResponse{}, failure.New(failure.Internal, "hello", err)
 	}
-	if derr := e.doCtx(ctx, func() { err = e.installHello(gen, nonce, ck, peerName(peer)) }); derr != nil {
+	if derr := e.doCtx(ctx, func() { err = e.installHello(gen, nonce, ck, peer) }); derr != nil {
 		_ = ck.Discard()
 		return devicewire.HelloResponse{}, failure.New(failure.Internal, "hello", derr)
 	}
@@ -107,7 +110,7 @@ func (e *Engine) admitHello(token, peer string) (int, error) {
 	return e.sessGen, nil
 }
 
-func (e *Engine) installHello(gen int, nonce []byte, ck keys.ClientKey, peer string) error {
+func (e *Engine) installHello(gen int, nonce []byte, ck keys.ClientKey, peer *x509.Certificate) error {
 	if e.st != state.ReadyToPair || e.sess == nil || gen != e.sessGen {
 		return failure.Errorf(failure.SessionMismatch, "hello", "pairing session ended during hello")
 	}
@@ -116,20 +119,25 @@ func (e *Engine) installHello(gen int, nonce []byte, ck keys.ClientKey, peer str
 			e.record(audit.Event{Event: "CLIENT_KEY_DISCARD_FAILED", Reason: err.Error()})
 		}
 	}
-	e.pending = &pendingHello{gen: gen, nonce: nonce, key: ck, peer: peer}
+	var signer []byte
+	if peer != nil {
+		signer = peer.Raw
+	}
+	e.pending = &pendingHello{gen: gen, nonce: nonce, key: ck, signer: signer}
 	return nil
 }
 
 func (e *Engine) config(ctx context.Context, envelope []byte, peer *x509.Certificate) (<-chan devicewire.Progress, error) {
 	var ch chan devicewire.Progress
 	var err error
-	if derr := e.doCtx(ctx, func() { ch, err = e.acceptConfig(envelope, peerName(peer)) }); derr != nil {
+	if derr := e.doCtx(ctx, func() { ch, err = e.acceptConfig(envelope, peer) }); derr != nil {
 		return nil, failure.New(failure.Internal, "config", derr)
 	}
 	return ch, err
 }
 
-func (e *Engine) acceptConfig(envelope []byte, peer string) (chan devicewire.Progress, error) {
+func (e *Engine) acceptConfig(envelope []byte, cert *x509.Certificate) (chan devicewire.Progress, error) {
+	peer := peerName(cert)
 	switch {
 	case e.st.Busy():
 		return nil, failure.Errorf(failure.SessionMismatch, "config", "a configuration is already being processed")
@@ -137,8 +145,11 @@ func (e *Engine) acceptConfig(envelope []byte, peer string) (chan devicewire.Pro
 		return nil, failure.Errorf(failure.SessionExpired, "config", "device is %s, not ready to pair", e.st)
 	case e.pending == nil || e.pending.gen != e.sessGen:
 		return nil, failure.Errorf(failure.SessionMismatch, "config", "no hello in this pairing session")
-	case e.pending.peer != peer:
-		return nil, failure.Errorf(failure.SessionMismatch, "config", "pushed by another signer than the hello")
+	case cert == nil || !bytes.Equal(e.pending.signer, cert.Raw):
+		// The certificate itself, not its name: another certificate
+		// with the same subject (a second signer, a re-issued one) is
+		// another signer.
+		return nil, failure.Errorf(failure.SessionMismatch, "config", "pushed with another signer certificate than the hello's")
 	}
 	e.progress = make(chan devicewire.Progress, 16)
 	e.pushStart = e.d.Clock.Now()
