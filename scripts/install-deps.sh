@@ -15,6 +15,9 @@ packages=(
   socat postgresql
   # cgo TPM simulator (go-tpm-tools) in host tests
   gcc libc6-dev
+  # web app tests: headless Chromium driven by chromedp (fake camera, virtual
+  # passkey authenticator, axe-core), with a font for its screenshots
+  chromium fonts-dejavu-core
 )
 
 missing=()
