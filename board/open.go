@@ -1,11 +1,9 @@
 package board
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"image"
-	"io"
 
 	"github.com/zmonitor/firmware/drivers/button"
 	"github.com/zmonitor/firmware/drivers/fbdev"
@@ -19,13 +17,6 @@ import (
 	"periph.io/x/conn/v3/spi/spireg"
 	_ "periph.io/x/host/v3/sysfs" // registers spidev ports in spireg
 )
-
-// ButtonSource is what the firmware needs from the provisioning button: a
-// stream of debounced events (*button.Dev).
-type ButtonSource interface {
-	Run(ctx context.Context, out chan<- button.Event) error
-	Halt() error
-}
 
 // Screen is an opened display and how to let go of it.
 type Screen struct {
@@ -41,63 +32,10 @@ func (s *Screen) Close() error {
 	return s.close()
 }
 
-// Hardware is a board's opened devices.
-type Hardware struct {
-	Profile Profile
-	Button  ButtonSource
-	Screen  *Screen
-	Console io.ReadWriteCloser
-}
-
-// Open opens every device of the profile: the button line, the display and
-// the console UART. On error, what was already opened is closed again.
-func Open(p Profile) (_ *Hardware, err error) {
-	if err := p.Validate(); err != nil {
-		return nil, err
-	}
-	h := &Hardware{Profile: p}
-	defer func() {
-		if err != nil {
-			_ = h.Close()
-		}
-	}()
-	// Assign only successes: a typed nil in an interface field would make
-	// Close call Halt on nil.
-	b, err := OpenButton(p)
-	if err != nil {
-		return nil, err
-	}
-	h.Button = b
-	if h.Screen, err = OpenDisplay(p); err != nil {
-		return nil, err
-	}
-	c, err := OpenConsole(p)
-	if err != nil {
-		return nil, err
-	}
-	h.Console = c
-	return h, nil
-}
-
-// Close halts and closes every opened device.
-func (h *Hardware) Close() error {
-	var errs []error
-	if h.Button != nil {
-		errs = append(errs, h.Button.Halt())
-	}
-	if h.Screen != nil {
-		errs = append(errs, h.Screen.Close())
-	}
-	if h.Console != nil {
-		errs = append(errs, h.Console.Close())
-	}
-	return errors.Join(errs...)
-}
-
 // OpenButton opens the button's GPIO line and returns the debounced button.
 func OpenButton(p Profile) (*button.Dev, error) {
 	b := p.Button
-	pin, err := button.OpenLine(b.Line.Chip, b.Line.Offset, b.Line.Name)
+	pin, err := openLine(b.Line)
 	if err != nil {
 		return nil, fmt.Errorf("board %s: button %s: %w", p.Name, b.Line, err)
 	}
@@ -160,8 +98,9 @@ func openPanel(p Profile) (*Screen, error) {
 		return nil, fmt.Errorf("board %s: display: %w", p.Name, err)
 	}
 	// Only the drivers this board uses are linked (sysfs: spidev; the GPIO
-	// character device through gpioioctl), not periph's whole host
-	// package with every SoC it knows: the firmware stays smaller.
+	// character device through gpioioctl, see openLine), not periph's
+	// whole host package with every SoC it knows: the firmware stays
+	// smaller.
 	if _, err := driverreg.Init(); err != nil {
 		return nil, fmt.Errorf("board %s: periph driver init: %w", p.Name, err)
 	}
@@ -192,7 +131,7 @@ func openPanel(p Profile) (*Screen, error) {
 // outLine opens a GPIO line for output. The character device's lines are
 // bidirectional (gpioioctl.GPIOLine implements gpio.PinIO).
 func outLine(l Line) (gpio.PinOut, error) {
-	pin, err := button.OpenLine(l.Chip, l.Offset, l.Name)
+	pin, err := openLine(l)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package board
 
 import (
+	"errors"
 	"fmt"
 	"image"
 	"os"
@@ -22,22 +23,14 @@ func TestCheckSize(t *testing.T) {
 	}
 }
 
-func TestOpenInvalidProfile(t *testing.T) {
-	p := QEMUVirt()
-	p.TPM.Path = ""
-	if _, err := Open(p); err == nil || !strings.Contains(err.Error(), "tpm.path") {
-		t.Errorf("Open(invalid) = %v", err)
-	}
-}
-
-// On the build host there is no PL061: Open must fail on the button with
-// the board's name and the line in the message, and leave nothing open.
-func TestOpenWithoutHardwareSaysWhat(t *testing.T) {
+// On the build host there is no PL061: OpenButton must fail with the
+// board's name and the line in the message.
+func TestOpenButtonWithoutHardwareSaysWhat(t *testing.T) {
 	p := QEMUVirt()
 	p.Button.Line.Chip = "no-such-chip"
-	_, err := Open(p)
-	if err == nil || !strings.HasPrefix(err.Error(), "board qemu-virt: button") {
-		t.Errorf("Open on the host = %v", err)
+	_, err := OpenButton(p)
+	if err == nil || !strings.HasPrefix(err.Error(), "board qemu-virt: button no-such-chip line 3: ") || !errors.Is(err, ErrNoChip) {
+		t.Errorf("OpenButton on the host = %v", err)
 	}
 }
 

@@ -1,8 +1,9 @@
 // Package button drives the "Enable Provisioning" push button of the Z Monitor.
 //
 // The button is a gpio.PinIn, in production a line of the Linux GPIO
-// character device obtained with OpenLine (periph.io/x/host/v3/gpioioctl).
-// The driver never looks hardware up itself: it receives the pin.
+// character device (periph.io/x/host/v3/gpioioctl) that the board profile
+// looks up (board.OpenButton). The driver never looks hardware up itself:
+// it receives the pin.
 //
 // Edges are waited for with WaitForEdge (no polling of the level) and
 // debounced by "accept the first edge to a new level, then ignore further

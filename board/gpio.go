@@ -1,4 +1,4 @@
-package button
+package board
 
 import (
 	"errors"
@@ -11,22 +11,24 @@ import (
 	"periph.io/x/host/v3/gpioioctl"
 )
 
-// OpenLine finds a line of the Linux GPIO character device, the only place
-// where the button's hardware is looked up (called by the board profile).
+// openLine finds l on the Linux GPIO character device. It is the only
+// place where the firmware looks a GPIO line up: the button's line, and an
+// SPI panel's DC and RST lines. The drivers receive the pin it found.
 //
-// chip selects the GPIO chip by device path ("/dev/gpiochip0"), kernel name
-// ("gpiochip0") or label ("9030000.pl061"); empty means any chip. When name
-// is not empty the line is found by its name (as in the device tree's
-// gpio-line-names), otherwise by offset on the chip. The QEMU virt board's
-// PL061 lines are unnamed, so its profile uses chip + offset.
+// l.Chip selects the GPIO chip by device path ("/dev/gpiochip0"), kernel
+// name ("gpiochip0") or label ("9030000.pl061"); empty means any chip. When
+// l.Name is not empty the line is found by its name (as in the device
+// tree's gpio-line-names), otherwise by offset on the chip. The QEMU virt
+// board's PL061 lines are unnamed, so its profile uses chip + offset.
 //
 // The first call initialises periph's gpioioctl driver (it reads every
-// /dev/gpiochip*).
-func OpenLine(chip string, offset int, name string) (gpio.PinIn, error) {
+// /dev/gpiochip*); only the drivers this board uses are linked (the GPIO
+// character device, spidev), not periph's whole host package.
+func openLine(l Line) (gpio.PinIn, error) {
 	if _, err := driverreg.Init(); err != nil {
 		return nil, fmt.Errorf("gpio: init periph drivers: %w", err)
 	}
-	return findLine(chips(), chip, offset, name)
+	return findLine(chips(), l.Chip, l.Offset, l.Name)
 }
 
 // lineChip is what findLine needs from a gpioioctl.GPIOChip.

@@ -1,4 +1,4 @@
-package button
+package board
 
 import (
 	"errors"
