@@ -84,6 +84,25 @@ func TestEncodeLayout(t *testing.T) {
 	}
 }
 
+// The panels' byte order for the primaries and white, and a sub-rectangle
+// of a row (the screen package's countdown ticks push only a rectangle).
+func TestEncodePrimariesBigEndian(t *testing.T) {
+	img := image.NewRGBA(image.Rect(0, 0, 4, 1))
+	for i, c := range []color.RGBA{{0xff, 0, 0, 0xff}, {0, 0xff, 0, 0xff}, {0, 0, 0xff, 0xff}, {0xff, 0xff, 0xff, 0xff}} {
+		img.SetRGBA(i, 0, c)
+	}
+	b := make([]byte, 8)
+	Encode(b, 8, img, img.Rect, BigEndian)
+	if want := []byte{0xf8, 0x00, 0x07, 0xe0, 0x00, 0x1f, 0xff, 0xff}; !bytes.Equal(b, want) {
+		t.Errorf("got % x, want % x", b, want)
+	}
+	clear(b)
+	Encode(b, 4, img, image.Rect(1, 0, 3, 1), BigEndian)
+	if want := []byte{0x07, 0xe0, 0x00, 0x1f, 0, 0, 0, 0}; !bytes.Equal(b, want) {
+		t.Errorf("sub-rectangle: got % x, want % x", b, want)
+	}
+}
+
 func BenchmarkEncodeRGBA240(b *testing.B) {
 	img := image.NewRGBA(image.Rect(0, 0, 240, 240))
 	dst := make([]byte, 240*240*2)

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zmonitor/firmware/drivers/rgb565"
 	"github.com/zmonitor/firmware/internal/proto/state"
 )
 
@@ -26,9 +27,7 @@ func BenchmarkRenderReadyToPair240(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := ToRGB565(f.Img, f.Img.Rect, buf); err != nil {
-			b.Fatal(err)
-		}
+		rgb565.Encode(buf, 480, f.Img, f.Img.Rect, rgb565.BigEndian)
 	}
 }
 
@@ -51,9 +50,7 @@ func BenchmarkRenderNewViewReadyToPair240(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := ToRGB565(f.Img, f.Img.Rect, buf); err != nil {
-			b.Fatal(err)
-		}
+		rgb565.Encode(buf, 480, f.Img, f.Img.Rect, rgb565.BigEndian)
 	}
 }
 
@@ -73,27 +70,9 @@ func BenchmarkTickReadyToPair240(b *testing.B) {
 		i++
 		v.Remaining = time.Duration(i%600) * time.Second
 		rect := r.Tick(f, v)
-		if _, err := ToRGB565(f.Img, rect, buf); err != nil {
-			b.Fatal(err)
-		}
+		rgb565.Encode(buf, rect.Dx()*2, f.Img, rect, rgb565.BigEndian)
 	}
 	b.ReportMetric(float64(f.Timer.Dx()*f.Timer.Dy()*2), "bytes/tick")
-}
-
-// BenchmarkToRGB565_240 is the conversion of a full 240×240 frame alone.
-func BenchmarkToRGB565_240(b *testing.B) {
-	r := newRenderer(b)
-	f, err := r.Render(SampleView(state.ReadyToPair), 240, 240)
-	if err != nil {
-		b.Fatal(err)
-	}
-	buf := make([]byte, 240*240*2)
-	b.SetBytes(int64(len(buf)))
-	for b.Loop() {
-		if _, err := ToRGB565(f.Img, f.Img.Rect, buf); err != nil {
-			b.Fatal(err)
-		}
-	}
 }
 
 // BenchmarkRenderColdReadyToPair240 includes parsing the fonts (NewRenderer)

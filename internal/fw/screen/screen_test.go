@@ -18,6 +18,7 @@ import (
 	"github.com/makiuchi-d/gozxing"
 	gzqr "github.com/makiuchi-d/gozxing/qrcode"
 
+	"github.com/zmonitor/firmware/drivers/rgb565"
 	"github.com/zmonitor/firmware/internal/fw/qr"
 	"github.com/zmonitor/firmware/internal/proto/failure"
 	"github.com/zmonitor/firmware/internal/proto/pairing"
@@ -77,10 +78,7 @@ func fromRGB565(b []byte, w, h int) *image.RGBA {
 func roundTrip565(t *testing.T, img *image.RGBA) *image.RGBA {
 	t.Helper()
 	b := make([]byte, img.Rect.Dx()*img.Rect.Dy()*2)
-	n, err := ToRGB565(img, img.Rect, b)
-	if err != nil || n != len(b) {
-		t.Fatalf("ToRGB565: %d, %v", n, err)
-	}
+	rgb565.Encode(b, img.Rect.Dx()*2, img, img.Rect, rgb565.BigEndian)
 	return fromRGB565(b, img.Rect.Dx(), img.Rect.Dy())
 }
 
@@ -448,28 +446,6 @@ func TestFormatCountdown(t *testing.T) {
 		if got := FormatCountdown(d); got != want {
 			t.Errorf("FormatCountdown(%v) = %q, want %q", d, got, want)
 		}
-	}
-}
-
-func TestToRGB565(t *testing.T) {
-	img := image.NewRGBA(image.Rect(0, 0, 4, 1))
-	for i, c := range []color.RGBA{{0xff, 0, 0, 0xff}, {0, 0xff, 0, 0xff}, {0, 0, 0xff, 0xff}, {0xff, 0xff, 0xff, 0xff}} {
-		img.SetRGBA(i, 0, c)
-	}
-	b := make([]byte, 8)
-	n, err := ToRGB565(img, img.Rect, b)
-	if err != nil || n != 8 {
-		t.Fatal(n, err)
-	}
-	if want := []byte{0xf8, 0x00, 0x07, 0xe0, 0x00, 0x1f, 0xff, 0xff}; !bytes.Equal(b, want) {
-		t.Errorf("got % x, want % x", b, want)
-	}
-	n, err = ToRGB565(img, image.Rect(1, 0, 3, 1), b)
-	if err != nil || n != 4 || !bytes.Equal(b[:4], []byte{0x07, 0xe0, 0x00, 0x1f}) {
-		t.Errorf("sub-rectangle: % x, %d, %v", b[:4], n, err)
-	}
-	if _, err := ToRGB565(img, img.Rect, b[:7]); err == nil {
-		t.Error("short buffer accepted")
 	}
 }
 
