@@ -1,6 +1,6 @@
 // Command zmonitor is the Z Monitor firmware. On the device it runs as PID 1
-// (the kernel starts it as /init); on a development host it runs as a plain
-// process.
+// (the kernel starts it as /init) and boots the board (internal/fw/boot);
+// on a development host it runs as a plain process.
 //
 //	zmonitor                      as /init: boot the board and run provisioning
 //	zmonitor run [flags]          run the device on this host (see -help)
@@ -19,13 +19,14 @@ import (
 	"strings"
 
 	"github.com/zmonitor/firmware/internal/base/version"
+	"github.com/zmonitor/firmware/internal/fw/boot"
 	"github.com/zmonitor/firmware/internal/fw/screen"
 	"github.com/zmonitor/firmware/internal/proto/state"
 )
 
 func main() {
 	if os.Getpid() == 1 {
-		pid1() // never returns
+		boot.PID1() // never returns
 	}
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,6 +24,10 @@ import (
 	"github.com/zmonitor/firmware/drivers/button"
 	"github.com/zmonitor/firmware/internal/base/clock"
 	"github.com/zmonitor/firmware/internal/base/version"
+	"github.com/zmonitor/firmware/internal/fw/boot"
+	"github.com/zmonitor/firmware/internal/fw/identity"
+	"github.com/zmonitor/firmware/internal/fw/keys"
+	"github.com/zmonitor/firmware/internal/fw/keys/softkeys"
 )
 
 // runCmd runs the device as a plain process on a development host: the
@@ -69,6 +74,13 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if addr == "" {
 		addr = hostAddress()
 	}
+	openKeys := boot.TPMKeys(*tpmPath)
+	switch *tpmPath {
+	case "soft":
+		openKeys = softKeys
+	case "":
+		openKeys = boot.TPMKeys(profile.TPM.Path)
+	}
 	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	var console io.ReadWriter
@@ -77,24 +89,31 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	clk := clock.System{}
 	fmt.Fprintf(stderr, "zmonitor %s on %s: screen %s; press the button with: kill -USR1 %d\n", version.Version, profile.Name, *screenPNG, os.Getpid())
-	return runFirmware(ctx, firmware{
-		profile:  profile,
-		dataDir:  *data,
-		tpmPath:  *tpmPath,
-		anchor:   *anchor,
-		id:       identity{DeviceID: *deviceID, DeviceSerial: *serial},
-		label:    *label,
-		listen:   *listen,
-		clock:    clk,
-		wall:     clock.NewWall(clk, version.Build(), nil),
-		display:  newPNGPanel(*screenPNG, profile.Display.Width, profile.Display.Height),
-		button:   signalButton{},
-		console:  console,
-		address:  func() string { return addr },
-		netLines: func() []string { return []string{"host mode, address " + addr} },
-		reboot:   func() error { cancel(); return nil },
-		log:      log,
+	return boot.Run(ctx, boot.Config{
+		Profile:  profile,
+		DataDir:  *data,
+		Given:    identity.Identity{DeviceID: *deviceID, DeviceSerial: *serial},
+		Label:    *label,
+		Listen:   *listen,
+		Anchors:  *anchor,
+		Keys:     openKeys,
+		Clock:    clk,
+		Wall:     clock.NewWall(clk, version.Build(), nil),
+		Display:  newPNGPanel(*screenPNG, profile.Display.Width, profile.Display.Height),
+		Button:   signalButton{},
+		Console:  console,
+		Address:  func() string { return addr },
+		NetLines: func() []string { return []string{"host mode, address " + addr} },
+		Reboot:   func() error { cancel(); return nil },
+		Log:      log,
 	})
+}
+
+// softKeys opens an in-memory key store: new keys on every run, whatever
+// the data directory's enrollment record says (development only).
+func softKeys(bool) (keys.Store, func() error, error) {
+	k, err := softkeys.New(rand.Reader)
+	return k, func() error { return nil }, err
 }
 
 type stdio struct {

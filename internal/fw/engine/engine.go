@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/x509"
 	"errors"
@@ -78,6 +77,51 @@ type Options struct {
 	// handshakes, grace); zero values mean its defaults. Identity,
 	// DeviceID, Anchors, Now and OnRefused are the engine's.
 	Endpoint endpoint.Opts
+
+	// Start is the state Run starts in. The boot plan (internal/fw/boot)
+	// decides it before the engine exists; the engine does not decide it
+	// again. The zero value starts UNPROVISIONED.
+	Start Start
+}
+
+// Start is where the engine begins.
+type Start struct {
+	// State is state.Unprovisioned (also meant by 0) or state.Provisioned.
+	State state.State
+	// Committed are the committed settings of a Provisioned start, whose
+	// client certificate the boot plan checked against the key store's
+	// committed client key. Nil for Unprovisioned.
+	Committed *settings.Provisioning
+}
+
+// check validates s and returns it with its zero state made explicit.
+func (s Start) check() (Start, error) {
+	switch s.State {
+	case 0, state.Unprovisioned:
+		if s.Committed != nil {
+			return s, errors.New("engine: committed settings given for an UNPROVISIONED start")
+		}
+		s.State = state.Unprovisioned
+	case state.Provisioned:
+		if s.Committed == nil {
+			return s, errors.New("engine: a PROVISIONED start needs its committed settings")
+		}
+	default:
+		return s, fmt.Errorf("engine: cannot start in %s", s.State)
+	}
+	return s, nil
+}
+
+// StartView is the screen the engine shows first for o.Start on a device
+// at address. The boot plan draws it (UNPROVISIONED) or renders it ahead
+// (PROVISIONED) before the engine exists, so that the engine's first Show
+// finds it made and draws nothing new.
+func StartView(o Options, address string) screen.View {
+	s, err := o.Start.check()
+	if err != nil {
+		s = Start{State: state.Unprovisioned}
+	}
+	return stateView(o, s.State, s.Committed, address)
 }
 
 // Deps are the engine's collaborators. All are required unless noted.
@@ -156,6 +200,11 @@ func New(o Options, d Deps) (*Engine, error) {
 	if o.DeviceID == "" {
 		return nil, errors.New("engine: device ID is required")
 	}
+	start, err := o.Start.check()
+	if err != nil {
+		return nil, err
+	}
+	o.Start = start
 	if d.Rand == nil {
 		d.Rand = rand.Reader
 	}
@@ -208,7 +257,7 @@ func New(o Options, d Deps) (*Engine, error) {
 	return e, nil
 }
 
-// Ready is closed once Run has decided the boot state.
+// Ready is closed once Run has entered the start state and shown it.
 func (e *Engine) Ready() <-chan struct{} { return e.ready }
 
 // ErrStopped is returned by calls made after Run returned.
@@ -316,25 +365,17 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 }
 
-// boot decides the starting state from the committed settings.
+// boot enters the start state the boot plan decided (Options.Start).
 func (e *Engine) boot(ctx context.Context) {
-	e.st = state.Unprovisioned
-	cur, ok, err := e.d.Settings.Current()
-	switch {
-	case err != nil:
-		e.record(audit.Event{Event: "SETTINGS_UNREADABLE", Code: failure.Internal.String(), Reason: err.Error()})
-	case ok:
-		if err := e.checkCommittedKey(cur); err != nil {
-			e.record(audit.Event{Event: "CLIENT_KEY_MISMATCH", Code: failure.CertificateInvalid.String(), Reason: err.Error()})
-			break
-		}
+	e.st = e.opts.Start.State
+	if c := e.opts.Start.Committed; c != nil {
+		cur := *c
 		e.current = &cur
-		e.st = state.Provisioned
 	}
 	// The screen first: the technician is looking at it; the BOOT record
-	// (an fsync) follows a few milliseconds later. (For an unprovisioned
-	// device, device.Run has usually shown this very view already, and
-	// Show changes nothing.)
+	// (an fsync) follows a few milliseconds later. (The boot plan has
+	// shown or rendered this very view already, StartView: Show changes
+	// nothing.)
 	e.show()
 	e.trace("engine screen shown")
 	e.record(audit.Event{Event: "BOOT", To: e.st.String(), Reason: "firmware " + e.opts.FirmwareVersion})
@@ -373,26 +414,6 @@ func (e *Engine) trace(step string) {
 	if e.d.Trace != nil {
 		e.d.Trace(step)
 	}
-}
-
-// checkCommittedKey makes sure the committed client key belongs to the
-// committed certificate (a power cut between the two commits would break
-// that; the device then starts unprovisioned rather than half-provisioned).
-func (e *Engine) checkCommittedKey(p settings.Provisioning) error {
-	k, err := e.d.Keys.CommittedClientKey()
-	if err != nil {
-		return fmt.Errorf("committed client key: %w", err)
-	}
-	cert, err := x509.ParseCertificate(p.ClientCertDER)
-	if err != nil {
-		return fmt.Errorf("committed client certificate: %w", err)
-	}
-	pub, ok := cert.PublicKey.(*ecdsa.PublicKey)
-	kp, ok2 := k.Public().(*ecdsa.PublicKey)
-	if !ok || !ok2 || !pub.Equal(kp) {
-		return errors.New("committed client key does not match the committed client certificate")
-	}
-	return nil
 }
 
 func (e *Engine) shutdown() {

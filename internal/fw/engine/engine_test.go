@@ -184,8 +184,14 @@ func newRig(t *testing.T, tweak func(*engine.Options)) *rig {
 }
 
 // start builds an engine over the rig's keys and stores (a boot) and runs it.
+// It starts PROVISIONED over committed settings, as the boot plan
+// (internal/fw/boot) decides for a device whose client key matches them.
 func (r *rig) start() {
 	t := r.t
+	r.opts.Start = engine.Start{}
+	if cur, ok, err := r.set.Current(); err == nil && ok {
+		r.opts.Start = engine.Start{State: state.Provisioned, Committed: &cur}
+	}
 	var err error
 	r.eng, err = engine.New(r.opts, engine.Deps{
 		Clock:     r.clk,

@@ -81,15 +81,8 @@ func (e *Engine) publish() {
 
 func (e *Engine) view() screen.View {
 	now := e.d.Clock.Now()
-	v := screen.View{
-		State:           e.st,
-		DeviceID:        e.opts.DeviceID,
-		DeviceLabel:     e.opts.DeviceLabel,
-		DeviceSerial:    e.opts.DeviceSerial,
-		FirmwareVersion: e.opts.FirmwareVersion,
-		IPAddress:       e.d.Address(),
-		Progress:        e.step,
-	}
+	v := stateView(e.opts, e.st, e.current, e.d.Address())
+	v.Progress = e.step
 	if locked, left := e.lockout.Locked(now); locked {
 		v.Locked = left
 	}
@@ -107,12 +100,26 @@ func (e *Engine) view() screen.View {
 		if v.Failure == failure.None {
 			v.Failure = failure.Internal
 		}
-	case state.Provisioned:
-		if e.current != nil {
-			v.ServerHost = e.current.ServerHost()
-			if e.current.DeviceLabel != "" {
-				v.DeviceLabel = e.current.DeviceLabel
-			}
+	}
+	return v
+}
+
+// stateView is what the screen of state st shows of the device: its
+// identity, its address and, once provisioned, the committed label and
+// server. The engine's views and the boot plan's (StartView) are made here.
+func stateView(o Options, st state.State, committed *settings.Provisioning, address string) screen.View {
+	v := screen.View{
+		State:           st,
+		DeviceID:        o.DeviceID,
+		DeviceLabel:     o.DeviceLabel,
+		DeviceSerial:    o.DeviceSerial,
+		FirmwareVersion: o.FirmwareVersion,
+		IPAddress:       address,
+	}
+	if st == state.Provisioned && committed != nil {
+		v.ServerHost = committed.ServerHost()
+		if committed.DeviceLabel != "" {
+			v.DeviceLabel = committed.DeviceLabel
 		}
 	}
 	return v

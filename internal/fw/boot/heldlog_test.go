@@ -1,4 +1,4 @@
-package main
+package boot
 
 import (
 	"bytes"
@@ -45,10 +45,10 @@ func TestFirstFrameTraceLetsTheHeldLinesOut(t *testing.T) {
 	if out.Len() != 0 {
 		t.Fatalf("start-up lines written before the first frame: %q", out.String())
 	}
-	trace.mark(firstFrame)
+	trace.mark(firstFrameDrawn)
 	trace.mark("keys ready")
 	got := out.String()
-	iFrame, iData, iSet, iKeys := strings.Index(got, firstFrame), strings.Index(got, "data partition mounted"), strings.Index(got, "settings opened"), strings.Index(got, "keys ready")
+	iFrame, iData, iSet, iKeys := strings.Index(got, firstFrameDrawn), strings.Index(got, "data partition mounted"), strings.Index(got, "settings opened"), strings.Index(got, "keys ready")
 	if iFrame < 0 || iData < 0 || iSet < 0 || iKeys < 0 || !(iFrame < iData && iData < iSet && iSet < iKeys) {
 		t.Errorf("want the first frame's line, then the held lines in order, then the rest: %q", got)
 	}

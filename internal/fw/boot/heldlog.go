@@ -1,4 +1,4 @@
-package main
+package boot
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 // heldHandler holds log records below Warn until release is called, then
 // writes them in order and passes everything straight through. PID 1 holds
 // the verbose start-up log (the boot trace, the data partition, the DHCP
-// lease) until the engine runs: the console is a UART that QEMU emulates
+// lease) until the first frame is on the panel or the engine runs: the console is a UART that QEMU emulates
 // one character at a time, and ~2,500 characters of trace cost the start-up
 // tens of milliseconds of the very time they measure. Warnings and errors
 // are never held: a technician watching a failing boot sees them at once.

@@ -1,11 +1,11 @@
-package device
+package boot
 
 import (
 	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"image"
 	"image/color"
@@ -18,10 +18,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zmonitor/firmware/board"
 	"github.com/zmonitor/firmware/drivers/button"
 	"github.com/zmonitor/firmware/internal/base/clock"
+	"github.com/zmonitor/firmware/internal/base/version"
 	"github.com/zmonitor/firmware/internal/fw/audit"
 	"github.com/zmonitor/firmware/internal/fw/engine"
+	"github.com/zmonitor/firmware/internal/fw/identity"
 	"github.com/zmonitor/firmware/internal/fw/keys"
 	"github.com/zmonitor/firmware/internal/fw/keys/softkeys"
 	"github.com/zmonitor/firmware/internal/fw/screen"
@@ -69,20 +72,46 @@ type pipeRW struct {
 // testWallStart is the wall clock's floor in these tests.
 var testWallStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// baseConfig is a device with the key store ks, no anchors, the system
-// clock and an in-memory 240×240 panel, its data in dir; tests change what
-// they need.
-func baseConfig(dir string, ks keys.Store) Config {
+// baseConfig is a device ZM-001 (serial SN-1) with the key store ks, a
+// test trust anchor, the system clock and an in-memory 240×240 panel, its
+// data in dir; tests change what they need.
+func baseConfig(t *testing.T, dir string, ks keys.Store) Config {
 	clk := clock.System{}
 	return Config{
-		Engine:  engine.Options{DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", ListenAddr: "127.0.0.1:0"},
+		Profile: board.Profile{Name: "test-board"},
 		DataDir: dir,
-		Keys:    func() (keys.Store, error) { return ks, nil },
-		Anchors: func() (*x509.CertPool, error) { return x509.NewCertPool(), nil },
+		Given:   identity.Identity{DeviceID: "ZM-001", DeviceSerial: "SN-1"},
+		Listen:  "127.0.0.1:0",
+		Anchors: anchorFile(t),
+		Keys:    storeKeys(ks, nil),
 		Clock:   clk,
 		Wall:    clock.NewWall(clk, testWallStart, nil),
 		Display: &panel{img: image.NewRGBA(image.Rect(0, 0, 240, 240))},
 	}
+}
+
+// storeKeys opens ks, or fails with err.
+func storeKeys(ks keys.Store, err error) OpenKeys {
+	return func(bool) (keys.Store, func() error, error) {
+		if err != nil {
+			return nil, nil, err
+		}
+		return ks, func() error { return nil }, nil
+	}
+}
+
+// anchorFile writes a provisioning trust anchor (a test CA) into a file.
+func anchorFile(t *testing.T) string {
+	t.Helper()
+	ca, err := testpki.NewCA("provisioning root", testWallStart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "anchor.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func softKeys(t *testing.T) keys.Store {
@@ -135,12 +164,10 @@ func TestRunWiresButtonConsoleAndScreen(t *testing.T) {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	btn := &fakeButton{presses: make(chan struct{})}
-	c := baseConfig(t.TempDir(), softKeys(t))
+	c := baseConfig(t, t.TempDir(), softKeys(t))
 	c.Button = btn
 	c.Console = pipeRW{inR, outW}
-	c.Enrollment = func() ([]byte, error) { return []byte(`{"deviceId":"ZM-001"}`), nil }
 	c.Address = func() string { return "127.0.0.1" }
-	c.Version = "zmonitor test"
 	r := startRun(t, c)
 	eng := r.eng
 	lines := bufio.NewScanner(outR)
@@ -198,13 +225,14 @@ func TestRunWiresButtonConsoleAndScreen(t *testing.T) {
 	}
 }
 
-// A key store that fails to load stops Run with the reason, after the audit
-// log and settings were opened (they are closed again), and the panel shows
-// the device fault rather than a prompt to press the button.
+// A key store that fails to load stops Run with the step and the reason,
+// after the audit log and settings were opened (they are closed again), and
+// the panel shows the device fault rather than a prompt to press the
+// button.
 func TestKeysFailureStopsRun(t *testing.T) {
-	c := baseConfig(t.TempDir(), nil)
-	c.Keys = func() (keys.Store, error) { return nil, errors.New("TPM not answering") }
-	runUntilFault(t, c, "keys: TPM not answering", "TPM keys unavailable")
+	c := baseConfig(t, t.TempDir(), nil)
+	c.Keys = storeKeys(nil, errors.New("TPM not answering"))
+	runUntilFault(t, c, "load the keys: TPM not answering", "TPM keys unavailable")
 }
 
 // runUntilFault runs c, which must stop with an error containing wantErr
@@ -215,7 +243,7 @@ func runUntilFault(t *testing.T, c Config, wantErr, fault string) {
 	if err == nil || !strings.Contains(err.Error(), wantErr) {
 		t.Fatalf("Run = %v, want an error containing %q", err, wantErr)
 	}
-	want := screen.View{State: state.Unprovisioned, DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", Fault: fault}
+	want := screen.View{State: state.Unprovisioned, DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: version.Version, Fault: fault}
 	if d := differingPixels(t, c.Display.(*panel), want); d != 0 {
 		t.Errorf("panel differs from the %q fault screen in %d pixels", fault, d)
 	}
@@ -269,16 +297,16 @@ func TestUnprovisionedScreenDoesNotWaitForTheKeys(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	c := baseConfig(t.TempDir(), ks)
-	c.Keys = func() (keys.Store, error) {
+	c := baseConfig(t, t.TempDir(), ks)
+	c.Keys = func(bool) (keys.Store, func() error, error) {
 		<-release // the TPM is slow
-		return ks, nil
+		return ks, func() error { return nil }, nil
 	}
 	c.Display = p
 	c.Address = func() string { return "10.0.2.15" }
 	c.Started = func(e *engine.Engine) { started <- e }
 	go func() { done <- Run(ctx, c) }()
-	want := screen.View{State: state.Unprovisioned, DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: "1.2.3", IPAddress: "10.0.2.15"}
+	want := screen.View{State: state.Unprovisioned, DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: version.Version, IPAddress: "10.0.2.15"}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		p.mu.Lock()
@@ -323,7 +351,7 @@ func (brokenButton) Run(context.Context, chan<- button.Event) error {
 // first screen and keeps running, and the failure is in the audit log.
 func TestBrokenButtonIsAuditedAndTheDeviceRuns(t *testing.T) {
 	dir := t.TempDir()
-	c := baseConfig(dir, softKeys(t))
+	c := baseConfig(t, dir, softKeys(t))
 	c.Button = brokenButton{}
 	r := startRun(t, c)
 	eng := r.eng
@@ -381,7 +409,7 @@ func TestLeftoverStageIsDiscardedIntoTheAuditLog(t *testing.T) {
 	}
 	set.Close() // the power cut
 
-	r := startRun(t, baseConfig(dir, softKeys(t)))
+	r := startRun(t, baseConfig(t, dir, softKeys(t)))
 	eng := r.eng
 	if s := eng.Status().State; s != state.Unprovisioned {
 		t.Errorf("state %s, want UNPROVISIONED", s)
@@ -404,5 +432,5 @@ func TestAuditFailureShowsTheFault(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, audit.FileName), 0o700); err != nil { // not a file
 		t.Fatal(err)
 	}
-	runUntilFault(t, baseConfig(dir, softKeys(t)), "open audit log", "Audit log unavailable")
+	runUntilFault(t, baseConfig(t, dir, softKeys(t)), "open the audit log: ", "Audit log unavailable")
 }

@@ -1,4 +1,4 @@
-package main
+package boot
 
 import (
 	"log/slog"
@@ -14,14 +14,14 @@ import (
 // goes.
 type bootTrace struct {
 	log *slog.Logger
-	// direct, if set, logs the firstFrame step past a held log (see
+	// direct, if set, logs the firstFrameDrawn step past a held log (see
 	// heldHandler), and release then lets the held lines out after it: the
 	// first frame is announced on the console at once, and the lines
 	// before it do not delay it.
 	direct  *slog.Logger
 	release func()
 
-	mu   sync.Mutex // steps end on several goroutines (keys load concurrently)
+	mu   sync.Mutex // steps end on several goroutines (keys load in the background)
 	last time.Duration
 }
 
@@ -46,14 +46,16 @@ func (b *bootTrace) at(step string, t time.Duration) {
 	b.last = max(b.last, t)
 	b.mu.Unlock()
 	log := b.log
-	if step == firstFrame && b.direct != nil {
+	if step == firstFrameDrawn && b.direct != nil {
 		log = b.direct
 	}
 	log.Info("boot", "step", step, "at", t.Round(time.Millisecond), "took", took.Round(time.Millisecond))
-	if step == firstFrame && b.release != nil {
+	if step == firstFrameDrawn && b.release != nil {
 		b.release()
 	}
 }
 
-// firstFrame is device.Run's trace step for the first frame on the panel.
-const firstFrame = "first screen drawn"
+// firstFrameDrawn is the trace step of the first frame on the panel (the
+// device plan's first-frame decision draws it; the boot benchmark waits for
+// it on the console).
+const firstFrameDrawn = "first screen drawn"

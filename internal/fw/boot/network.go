@@ -1,4 +1,4 @@
-package main
+package boot
 
 import (
 	"context"
@@ -11,11 +11,19 @@ import (
 	"github.com/zmonitor/firmware/internal/fw/sys/netup"
 )
 
-// network tracks the device's address for the QR and the console.
+// network tracks the device's address for the screens, the QR and the
+// console.
 type network struct {
+	p    board.Profile
 	mu   sync.Mutex
 	ip   string
 	info []string
+}
+
+// newNetwork is the profile's interface before it is up: address says
+// 0.0.0.0.
+func newNetwork(p board.Profile) *network {
+	return &network{p: p, info: []string{p.Network.Interface + ": waiting for an address"}}
 }
 
 func (n *network) address() string {
@@ -39,17 +47,16 @@ func (n *network) set(ip string, info []string) {
 	n.ip, n.info = ip, info
 }
 
-// startNetwork brings the board's interface up (DHCP when the profile asks)
-// in the background and keeps the address current.
-func startNetwork(ctx context.Context, p board.Profile, log *slog.Logger) *network {
-	n := &network{info: []string{p.Network.Interface + ": waiting for an address"}}
+// start brings the interface up (DHCP when the profile asks) in the
+// background and keeps the address current.
+func (n *network) start(ctx context.Context, log *slog.Logger) {
+	p := n.p
 	go func() {
 		if err := bringUp(ctx, p, n, log); err != nil && ctx.Err() == nil {
 			log.Error("network", "err", err)
 			n.set("", []string{fmt.Sprintf("%s: %v", p.Network.Interface, err)})
 		}
 	}()
-	return n
 }
 
 func ifaceIPv4(name string) string {

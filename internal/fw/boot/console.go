@@ -1,0 +1,140 @@
+package boot
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/zmonitor/firmware/internal/base/version"
+	"github.com/zmonitor/firmware/internal/fw/audit"
+	"github.com/zmonitor/firmware/internal/fw/console"
+)
+
+// consoleDevice is the firmware as the console sees it.
+type consoleDevice struct{ d *device }
+
+func (d *consoleDevice) Status() console.Status {
+	s := d.d.eng.Status()
+	return console.Status{State: s.State, SessionLeft: s.Remaining, Locked: s.Locked, LastError: s.LastError, ConnCheck: s.ConnCheck}
+}
+
+func (d *consoleDevice) QRText() []byte { return d.d.eng.QRText() }
+
+func (d *consoleDevice) AuditTail(n int) ([]string, error) {
+	recs, err := d.d.alog.Tail(n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(recs))
+	for _, r := range recs {
+		line := fmt.Sprintf("%d %s %s", r.Seq, r.WallTime.Format(time.RFC3339), r.Event.Event)
+		if !r.ClockTrusted {
+			line += " (clock untrusted)"
+		}
+		if r.From != "" || r.To != "" {
+			line += fmt.Sprintf(" %s->%s", r.From, r.To)
+		}
+		if r.Code != "" {
+			line += " code=" + r.Code
+		}
+		if r.Actor != "" {
+			line += " actor=" + r.Actor
+		}
+		if r.Reason != "" {
+			line += " reason=" + r.Reason
+		}
+		out = append(out, line)
+	}
+	return out, nil
+}
+
+func (d *consoleDevice) Config() ([]console.Setting, error) {
+	p, ok, err := d.d.set.Current()
+	if err != nil {
+		return nil, err
+	}
+	s := []console.Setting{{Name: "deviceId", Value: d.d.id.DeviceID}, {Name: "deviceSerial", Value: d.d.id.DeviceSerial}}
+	if !ok {
+		return append(s, console.Setting{Name: "provisioned", Value: "no"}), nil
+	}
+	s = append(s,
+		console.Setting{Name: "provisioned", Value: "yes"},
+		console.Setting{Name: "deviceLabel", Value: p.DeviceLabel},
+		console.Setting{Name: "serverUrl", Value: p.ServerURL},
+		console.Setting{Name: "configVersion", Value: fmt.Sprint(p.ConfigVersion)},
+		console.Setting{Name: "provisionedAt", Value: p.ProvisionedAt.Format(time.RFC3339)},
+		console.Setting{Name: "caCertificate", Value: certSummary(p.CACertDER)},
+		console.Setting{Name: "clientCertificate", Value: certSummary(p.ClientCertDER)},
+	)
+	return s, nil
+}
+
+func certSummary(der []byte) string {
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return "unreadable"
+	}
+	sum := sha256.Sum256(der)
+	return fmt.Sprintf("%s, until %s, sha256 %s", c.Subject.CommonName, c.NotAfter.Format("2006-01-02"), hex.EncodeToString(sum[:8]))
+}
+
+func (d *consoleDevice) PublicKeys() ([]console.PublicKey, error) {
+	var out []console.PublicKey
+	add := func(name string, pub any) error {
+		der, err := x509.MarshalPKIXPublicKey(pub)
+		if err != nil {
+			return fmt.Errorf("%s key: %w", name, err)
+		}
+		out = append(out, console.PublicKey{Name: name, SPKI: der})
+		return nil
+	}
+	if err := add("identity", d.d.ks.Identity().Public()); err != nil {
+		return nil, err
+	}
+	if err := add("payload", d.d.ks.PayloadKey().PublicKey()); err != nil {
+		return nil, err
+	}
+	if k, err := d.d.ks.CommittedClientKey(); err == nil {
+		if err := add("client", k.Public()); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (d *consoleDevice) Enrollment() ([]byte, error) {
+	if len(d.d.enrollment) == 0 {
+		return nil, errors.New("no enrollment record")
+	}
+	return d.d.enrollment, nil
+}
+
+func (d *consoleDevice) Net() ([]string, error) {
+	if d.d.c.NetLines == nil {
+		return []string{"address " + d.d.address()}, nil
+	}
+	return d.d.c.NetLines(), nil
+}
+
+func (d *consoleDevice) Version() string {
+	return fmt.Sprintf("zmonitor %s (built %s), board %s", version.Version, version.BuildTime, d.d.c.Profile.Name)
+}
+
+func (d *consoleDevice) Provision() error {
+	_ = d.d.alog.Record(audit.Event{Event: "CONSOLE_PROVISION", Actor: "console"})
+	return d.d.eng.ConsoleProvision()
+}
+
+func (d *consoleDevice) Reboot() error {
+	_ = d.d.alog.Record(audit.Event{Event: "REBOOT_REQUESTED", Actor: "console"})
+	if d.d.c.Reboot == nil {
+		return errors.New("reboot is not available")
+	}
+	return d.d.c.Reboot()
+}
+
+func (d *consoleDevice) FactoryReset(ctx context.Context) error { return d.d.eng.FactoryReset(ctx) }

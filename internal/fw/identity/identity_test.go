@@ -1,0 +1,95 @@
+package identity
+
+import (
+	"bytes"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zmonitor/firmware/internal/fw/keys/softkeys"
+	"github.com/zmonitor/firmware/internal/proto/enroll"
+)
+
+func TestWriteFileIfChanged(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "enrollment.json")
+	if err := writeFileIfChanged(path, []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(path, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFileIfChanged(path, []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(path); !fi.ModTime().Equal(old) {
+		t.Error("an unchanged record was written again")
+	}
+	if err := writeFileIfChanged(path, []byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "two" {
+		t.Errorf("changed record not written: %q", b)
+	}
+	if _, err := os.Stat(path + ".tmp"); !os.IsNotExist(err) {
+		t.Error("temporary file left behind")
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	given := Identity{DeviceID: "ZM-001", DeviceSerial: "SN-1"}
+	id, first, err := Load(dir, given)
+	if err != nil || !first || id != given {
+		t.Fatalf("first boot: %+v %v %v", id, first, err)
+	}
+	// Later boots keep the stored identity whatever the command line says.
+	id, first, err = Load(dir, Identity{DeviceID: "ZM-999", DeviceSerial: "SN-9"})
+	if err != nil || first || id != given {
+		t.Fatalf("second boot: %+v %v %v", id, first, err)
+	}
+	if _, _, err := Load(t.TempDir(), Identity{DeviceID: "bad id!", DeviceSerial: "x"}); err == nil {
+		t.Error("invalid identity stored")
+	}
+	if err := os.WriteFile(filepath.Join(dir, FileName), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Load(dir, given); err == nil {
+		t.Error("corrupt identity file accepted")
+	}
+}
+
+func TestWriteEnrollment(t *testing.T) {
+	dir := t.TempDir()
+	ks, err := softkeys.New(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := Identity{DeviceID: "ZM-001", DeviceSerial: "SN-1"}
+	b, err := WriteEnrollment(dir, id, ks, "1.2.3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	onDisk, err := os.ReadFile(filepath.Join(dir, EnrollmentFileName))
+	if err != nil || !bytes.Equal(onDisk, b) {
+		t.Fatalf("enrollment file %q (%v), returned %q", onDisk, err, b)
+	}
+	rec, err := enroll.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idKey, payloadKey, err := rec.Keys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.DeviceID != id.DeviceID || rec.DeviceSerial != id.DeviceSerial || rec.FirmwareVersion != "1.2.3" ||
+		!idKey.Equal(ks.Identity().Public()) || !payloadKey.Equal(ks.PayloadKey().PublicKey()) {
+		t.Errorf("record %+v is not the device's", rec)
+	}
+	if _, err := WriteEnrollment(filepath.Join(dir, "missing"), id, ks, "1.2.3"); err == nil || !strings.HasPrefix(err.Error(), "enrollment record: ") {
+		t.Errorf("WriteEnrollment into a missing directory = %v", err)
+	}
+}
