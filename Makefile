@@ -40,11 +40,13 @@ firmware: check-go ## static linux/arm64 firmware binary $(OUT)/zmonitor-arm64
 	GO=$(GO) scripts/build-firmware.sh $(OUT)/zmonitor-arm64 '$(VERSION)' '$(BUILDTIME)'
 	@ls -l $(OUT)/zmonitor-arm64 | awk '{printf "firmware binary: %s bytes\n", $$5}'
 
-lint: check-go ## gofmt, go vet, staticcheck, CGO_ENABLED=0 arm64 build
+lint: check-go ## gofmt, go vet, staticcheck, CGO_ENABLED=0 arm64 builds (the firmware's with -tags zmfirmware)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags zmfirmware ./cmd/zmonitor
 	$(GO) run $(STATICCHECK) ./...
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build ./...
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags zmfirmware -o /dev/null ./cmd/zmonitor
 
 unit: check-go ## unit and host integration tests with -race (fuzz seed corpora included)
 	ZM_TEST_BROWSER_REQUIRED=1 $(GO) test -race -count=1 -timeout 30m ./...

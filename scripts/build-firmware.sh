@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the firmware: cmd/zmonitor as a static, stripped linux/arm64 binary.
-# The Makefile (make firmware) and the end-to-end harness both build it here,
-# so the board always runs what ships.
+# Builds the firmware: cmd/zmonitor as a static, stripped linux/arm64 binary,
+# with the build tag zmfirmware, which leaves host mode (`zmonitor run`) and
+# the in-memory key store out of /init (cmd/zmonitor/deps_test.go checks the
+# build with this tag). The Makefile (make firmware), the end-to-end harness
+# and the size test all build it here, so the board always runs what ships.
 #
 # Usage: scripts/build-firmware.sh OUT [VERSION [BUILDTIME]]
 #   VERSION   stamped into internal/base/version (default: git describe)
@@ -32,6 +34,7 @@ cd "$(dirname "$0")/.."
 version=${2:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
 buildtime=${3:-$(git log -1 --format=%cI 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)}
 pkg=github.com/zmonitor/firmware
+tags=zmfirmware
 
 cold_std=(fmt errors context time os/... syscall log/... net/...
   crypto/tls crypto/x509 crypto/ecdsa crypto/rsa crypto/internal/fips140/rsa
@@ -45,6 +48,6 @@ gcflags=(-gcflags=all=-l -gcflags=std=)
 for p in "${cold_std[@]}"; do gcflags+=("-gcflags=$p=-l"); done
 for p in "${hot_other[@]}"; do gcflags+=("-gcflags=$p="); done
 
-CGO_ENABLED=0 GOOS=linux GOARCH=arm64 "${GO:-go}" build -trimpath "${gcflags[@]}" \
+CGO_ENABLED=0 GOOS=linux GOARCH=arm64 "${GO:-go}" build -trimpath -tags "$tags" "${gcflags[@]}" \
   -ldflags "-s -w -X $pkg/internal/base/version.Version=$version -X $pkg/internal/base/version.BuildTime=$buildtime" \
   -o "$out" ./cmd/zmonitor

@@ -1,12 +1,18 @@
 package main
 
 import (
+	"os"
+	"regexp"
 	"testing"
 
 	"github.com/zmonitor/firmware/internal/testkit/deptest"
 )
 
 const module = "github.com/zmonitor/firmware"
+
+// firmwareTag is the build tag of the firmware (scripts/build-firmware.sh):
+// it leaves host mode out of /init.
+const firmwareTag = "zmfirmware"
 
 // firmwareRules are what /init must never link, each with the reason.
 var firmwareRules = []deptest.Rule{
@@ -27,11 +33,13 @@ var firmwareRules = []deptest.Rule{
 	{Match: deptest.Under("github.com/chromedp"), Reason: "browser automation is for tests"},
 	{Match: deptest.Under("github.com/go-webauthn"), Reason: "passkeys are the Central Station's web app"},
 	{Match: deptest.Under("github.com/prometheus"), Reason: "metrics are the Central Station's"},
+	{Match: deptest.Under(module + "/internal/fw/keys/softkeys"), Reason: "in-memory keys are for development hosts only (zmonitor run -tpm soft): the device's keys never leave the TPM. Host mode is built only without -tags " + firmwareTag},
 }
 
-// TestFirmwareLinksOnlyFirmware pins what the shipped /init links (linux/arm64, cgo off).
+// TestFirmwareLinksOnlyFirmware pins what the shipped /init links
+// (linux/arm64, cgo off, the firmware's build tag).
 func TestFirmwareLinksOnlyFirmware(t *testing.T) {
-	g, err := deptest.Load(".", ".", "linux", "arm64")
+	g, err := deptest.Load(".", ".", "linux", "arm64", firmwareTag)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,5 +70,33 @@ func TestFirmwareLinksOnlyFirmware(t *testing.T) {
 		if g.Path(must) == nil {
 			t.Errorf("%s is not among /init's dependencies: the graph is wrong", must)
 		}
+	}
+}
+
+// The firmware rules hold only for the build that ships: the script that
+// makes it must use the tag they are checked with.
+func TestBuildScriptBuildsWithTheFirmwareTag(t *testing.T) {
+	b, err := os.ReadFile("../../scripts/build-firmware.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^tags=`+firmwareTag+`$`).Match(b) || !regexp.MustCompile(`(?m) build .*-tags "\$tags"`).Match(b) {
+		t.Errorf("scripts/build-firmware.sh does not build with -tags %s (tags=%s, go build -tags \"$tags\")", firmwareTag, firmwareTag)
+	}
+}
+
+// Without the firmware's tag, cmd/zmonitor is the development build with
+// host mode: the soft key store rule must catch it, or it checks nothing.
+func TestSoftKeysRuleCatchesHostMode(t *testing.T) {
+	g, err := deptest.Load(".", ".", "linux", "arm64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, v := range g.Check(firmwareRules) {
+		found = found || v.Package == module+"/internal/fw/keys/softkeys"
+	}
+	if !found {
+		t.Error("the development build links softkeys, and the firmware rules did not say so")
 	}
 }

@@ -6,6 +6,10 @@
 //	zmonitor run [flags]          run the device on this host (see -help)
 //	zmonitor render -state S -size WxH -o out.png
 //	zmonitor version
+//
+// The firmware is built with -tags zmfirmware (scripts/build-firmware.sh):
+// that build leaves host mode (`run`) out, and with it the in-memory key
+// store it offers, so /init links neither (deps_test.go).
 package main
 
 import (

@@ -1,3 +1,9 @@
+//go:build !zmfirmware
+
+// Host mode: the device as a plain process on a development host. The
+// firmware build (-tags zmfirmware) leaves this file out, and with it the
+// in-memory key store (softkeys) and the PNG panel.
+
 package main
 
 import (

@@ -9,6 +9,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/zmonitor/firmware/image/initramfs"
@@ -176,7 +179,33 @@ func CheckInit(b []byte) (goVersion string, err error) {
 	if err != nil {
 		return "", fmt.Errorf("no Go build information: %w", err)
 	}
+	if err := checkFirmwareBuild(bi); err != nil {
+		return "", err
+	}
 	return bi.GoVersion, nil
+}
+
+// FirmwarePackage is the Z Monitor firmware's main package, and
+// FirmwareTag the build tag that leaves host mode and the in-memory key
+// store out of it (scripts/build-firmware.sh).
+const (
+	FirmwarePackage = "github.com/zmonitor/firmware/cmd/zmonitor"
+	FirmwareTag     = "zmfirmware"
+)
+
+// checkFirmwareBuild refuses the Z Monitor firmware built without its
+// firmware tag: that build is the development one, with host mode and the
+// in-memory key store linked into /init. Other programs (test inits) pass.
+func checkFirmwareBuild(bi *debug.BuildInfo) error {
+	if bi.Path != FirmwarePackage {
+		return nil
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-tags" && slices.Contains(strings.Split(s.Value, ","), FirmwareTag) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s built without -tags %s (the development build, with host mode and in-memory keys): build the firmware with scripts/build-firmware.sh", FirmwarePackage, FirmwareTag)
 }
 
 // WriteFile writes data (mode 0644) to a temporary file in the same

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -287,5 +288,28 @@ func TestBuildRejectsBadInputs(t *testing.T) {
 	in.KernelSource = "linux-source-6.1 custom"
 	if m, err := Build(in, t.TempDir(), nil); err != nil || m.KernelSource != "linux-source-6.1 custom" {
 		t.Fatalf("explicit kernel source: %+v, %v", m, err)
+	}
+}
+
+// The firmware is accepted as /init only as built for the board, with its
+// firmware tag; other programs (test inits) are not held to it.
+func TestCheckFirmwareBuild(t *testing.T) {
+	tags := func(v string) []debug.BuildSetting {
+		return []debug.BuildSetting{{Key: "-trimpath", Value: "true"}, {Key: "-tags", Value: v}, {Key: "CGO_ENABLED", Value: "0"}}
+	}
+	for _, c := range []struct {
+		bi *debug.BuildInfo
+		ok bool
+	}{
+		{&debug.BuildInfo{Path: FirmwarePackage, Settings: tags("zmfirmware")}, true},
+		{&debug.BuildInfo{Path: FirmwarePackage, Settings: tags("netgo,zmfirmware")}, true},
+		{&debug.BuildInfo{Path: FirmwarePackage, Settings: tags("zmfirmwarex")}, false},
+		{&debug.BuildInfo{Path: FirmwarePackage}, false},
+		{&debug.BuildInfo{Path: "github.com/zmonitor/firmware/image/fwimage/testdata/tinyinit"}, true},
+	} {
+		err := checkFirmwareBuild(c.bi)
+		if (err == nil) != c.ok || err != nil && !strings.Contains(err.Error(), "scripts/build-firmware.sh") {
+			t.Errorf("checkFirmwareBuild(%s, %v) = %v", c.bi.Path, c.bi.Settings, err)
+		}
 	}
 }

@@ -18,18 +18,23 @@ type Graph struct {
 }
 
 // Load lists the dependencies of pkg (a pattern go list accepts, such as
-// ./cmd/zmonitor) as built for goos/goarch with cgo off. dir is where go
-// list runs (any directory of the module). Test files are not included:
-// what is pinned is what ships.
-func Load(dir, pkg, goos, goarch string) (*Graph, error) {
-	cmd := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", pkg)
+// ./cmd/zmonitor) as built for goos/goarch with cgo off and the build tags
+// given (the firmware's: zmfirmware). dir is where go list runs (any
+// directory of the module). Test files are not included: what is pinned is
+// what ships.
+func Load(dir, pkg, goos, goarch string, tags ...string) (*Graph, error) {
+	args := []string{"list", "-deps", "-f", "{{.ImportPath}} {{join .Imports \" \"}}"}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("go list -deps %s (%s/%s): %w: %s", pkg, goos, goarch, err, stderr.String())
+		return nil, fmt.Errorf("go list -deps %s (%s/%s, tags %q): %w: %s", pkg, goos, goarch, tags, err, stderr.String())
 	}
 	g := &Graph{Imports: map[string][]string{}}
 	sc := bufio.NewScanner(bytes.NewReader(out))
