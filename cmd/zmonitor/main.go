@@ -32,11 +32,11 @@ func main() {
 	if os.Getpid() == 1 {
 		boot.PID1() // never returns
 	}
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // run is the testable body of main: it returns the exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
 		return 2
@@ -44,7 +44,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch args[0] {
 	case "run":
-		err = runCmd(ctx, args[1:], stdout, stderr)
+		err = runCmd(ctx, args[1:], stdin, stdout, stderr)
 	case "render":
 		err = renderCmd(args[1:], stdout, stderr)
 	case "version":

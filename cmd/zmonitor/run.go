@@ -38,7 +38,9 @@ import (
 
 // runCmd runs the device as a plain process on a development host: the
 // screen is a PNG file, SIGUSR1 is the button, the console is stdin/stdout.
-func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// Ctrl-C (SIGINT) or SIGTERM stops it, also while the console waits for a
+// line.
+func runCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	boardName := fs.String("board", "qemu-virt", "board profile name, or a JSON profile file")
@@ -91,7 +93,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer cancel()
 	var console io.ReadWriter
 	if !*noConsole {
-		console = stdio{os.Stdin, stdout}
+		console = stdio{newCtxReader(ctx, stdin), stdout}
 	}
 	clk := clock.System{}
 	fmt.Fprintf(stderr, "zmonitor %s on %s: screen %s; press the button with: kill -USR1 %d\n", version.Version, profile.Name, *screenPNG, os.Getpid())
@@ -125,6 +127,58 @@ func softKeys(bool) (keys.Store, func() error, error) {
 type stdio struct {
 	io.Reader
 	io.Writer
+}
+
+// ctxReader reads r until ctx ends; from then on Read returns ctx's
+// error, also while a read of r is still waiting. A terminal's read
+// returns only when a line is typed, and os.Stdin's cannot be interrupted
+// (Go gives a blocking stdin no deadlines), so without this the console
+// held the device, and `zmonitor run`, past Ctrl-C and SIGTERM. A read
+// still waiting then ends with the process.
+type ctxReader struct {
+	ctx     context.Context
+	r       io.Reader
+	pending chan readResult // the read in flight, if any
+	rest    []byte          // what a read returned beyond the caller's buffer
+}
+
+type readResult struct {
+	b   []byte
+	err error
+}
+
+func newCtxReader(ctx context.Context, r io.Reader) *ctxReader { return &ctxReader{ctx: ctx, r: r} }
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if len(c.rest) > 0 {
+		n := copy(p, c.rest)
+		c.rest = c.rest[n:]
+		return n, nil
+	}
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if c.pending == nil {
+		ch := make(chan readResult, 1)
+		buf := make([]byte, max(len(p), 256))
+		go func() {
+			n, err := c.r.Read(buf)
+			ch <- readResult{buf[:max(0, n)], err}
+		}()
+		c.pending = ch
+	}
+	select {
+	case res := <-c.pending:
+		c.pending = nil
+		n := copy(p, res.b)
+		c.rest = res.b[n:]
+		if len(c.rest) > 0 {
+			return n, nil // the error comes with the rest
+		}
+		return n, res.err
+	case <-c.ctx.Done():
+		return 0, c.ctx.Err()
+	}
 }
 
 func hostAddress() string {
