@@ -93,3 +93,29 @@ func TestWriteEnrollment(t *testing.T) {
 		t.Errorf("WriteEnrollment into a missing directory = %v", err)
 	}
 }
+
+// The identity file is on the data partition, which a technician with the
+// board in hand can rewrite: whatever it holds, Load returns a valid
+// identity or an error, and a stored file is never taken for a first boot.
+func FuzzLoad(f *testing.F) {
+	for _, s := range []string{`{"deviceId":"ZM-001","deviceSerial":"SN-1"}`, `{`, `{"deviceId":"-x","deviceSerial":"SN-1"}`, `null`, `[]`, ""} {
+		f.Add([]byte(s))
+	}
+	dir := f.TempDir()
+	given := Identity{DeviceID: "GIVEN", DeviceSerial: "GIVEN"}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if err := os.WriteFile(filepath.Join(dir, FileName), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		id, first, err := Load(dir, given)
+		if err != nil {
+			return
+		}
+		if first {
+			t.Errorf("a stored file %q was taken for a first boot (identity %+v)", b, id)
+		}
+		if err := id.Validate(); err != nil {
+			t.Errorf("Load accepted %q: %v", b, err)
+		}
+	})
+}
