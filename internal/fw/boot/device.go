@@ -295,17 +295,23 @@ func (d *device) decideFirstFrame() error {
 	if d.first.state == state.Unprovisioned {
 		// Known: UNPROVISIONED, which needs neither the keys nor the
 		// anchors. The engine's first Show of the same view draws nothing.
-		if err := d.scr.Show(d.view); err != nil {
+		err := d.scr.Show(d.view)
+		d.startKeys()
+		d.startAnchors()
+		// Traced once the keys are on their way: the first frame's trace
+		// line lets the held start-up log out, ~0.1 s of emulated UART
+		// under QEMU that the TPM's work need not wait for.
+		if err != nil {
 			d.log.Error("display", "err", err)
 		} else {
 			d.trace.mark(firstFrameDrawn)
 		}
-	} else {
-		if err := d.scr.Warm(d.view); err != nil {
-			d.log.Warn("screen warm-up", "err", err)
-		}
-		d.trace.mark("provisioned screen warmed")
+		return nil
 	}
+	if err := d.scr.Warm(d.view); err != nil {
+		d.log.Warn("screen warm-up", "err", err)
+	}
+	d.trace.mark("provisioned screen warmed")
 	d.startKeys()
 	d.startAnchors()
 	return nil
