@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
+	"sync"
 )
 
 // readAnchors reads the provisioning trust anchors: one or more PEM
@@ -33,4 +34,22 @@ func readAnchors(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("provisioning trust anchor %s: no certificate", path)
 	}
 	return pool, nil
+}
+
+// loadedAnchors is the provisioning trust anchors, or why not.
+type loadedAnchors struct {
+	pool *x509.CertPool
+	err  error
+}
+
+// startAnchors parses the trust anchors in the background (cold x509
+// code, ~0.1 s under QEMU), beside the TPM's work.
+func (d *device) startAnchors() {
+	ch := make(chan loadedAnchors, 1)
+	go func() {
+		pool, err := readAnchors(d.c.Anchors)
+		d.trace.mark("anchors read")
+		ch <- loadedAnchors{pool, err}
+	}()
+	d.anchors = sync.OnceValue(func() loadedAnchors { return <-ch })
 }

@@ -317,63 +317,6 @@ func (d *device) decideFirstFrame() error {
 	return nil
 }
 
-// loadedKeys is the key store and the enrollment record made from it.
-type loadedKeys struct {
-	store      keys.Store
-	close      func() error
-	enrollment []byte
-	err        error
-}
-
-// startKeys opens the key store and writes the enrollment record in the
-// background. On the QEMU board, starting this beside the settings and the
-// screen made the first frame ~40 ms later (median of 10 boots each,
-// interleaved): even while the guest waits for the TPM, the host's cores
-// run swtpm, and go-tpm's and x509's first runs are cold code.
-func (d *device) startKeys() {
-	ch := make(chan loadedKeys, 1)
-	go func() {
-		ks, closeKeys, err := d.c.Keys(d.firstBoot)
-		if err != nil {
-			ch <- loadedKeys{err: err}
-			return
-		}
-		d.trace.mark("TPM keys loaded")
-		b, err := identity.WriteEnrollment(d.c.DataDir, d.id, ks, version.Version)
-		if err != nil {
-			closeKeys()
-			ch <- loadedKeys{err: err}
-			return
-		}
-		d.trace.mark("enrollment record checked")
-		ch <- loadedKeys{store: ks, close: closeKeys, enrollment: b}
-	}()
-	d.keys = sync.OnceValue(func() loadedKeys { return <-ch })
-	d.later(func() {
-		if l := d.keys(); l.close != nil {
-			l.close()
-		}
-	})
-}
-
-// loadedAnchors is the provisioning trust anchors, or why not.
-type loadedAnchors struct {
-	pool *x509.CertPool
-	err  error
-}
-
-// startAnchors parses the trust anchors in the background (cold x509
-// code, ~0.1 s under QEMU), beside the TPM's work.
-func (d *device) startAnchors() {
-	ch := make(chan loadedAnchors, 1)
-	go func() {
-		pool, err := readAnchors(d.c.Anchors)
-		d.trace.mark("anchors read")
-		ch <- loadedAnchors{pool, err}
-	}()
-	d.anchors = sync.OnceValue(func() loadedAnchors { return <-ch })
-}
-
 // openAuditLog waits for the audit log (it opens now, if no stage discard
 // opened it already).
 func (d *device) openAuditLog() error {
@@ -506,44 +449,4 @@ func (d *device) runEngine() error {
 		return nil
 	}
 	return err
-}
-
-// openedLog is the audit log, or why it could not be opened.
-type openedLog struct {
-	log *audit.Log
-	err error
-}
-
-// laterLog is the audit log before it is open: the first wait (or Record)
-// opens it.
-type laterLog struct {
-	once sync.Once
-	open func() openedLog
-	got  openedLog
-}
-
-// errNotOpened is the audit log's state when the boot ended before it was
-// needed.
-var errNotOpened = errors.New("audit log not opened: the boot ended first")
-
-func (l *laterLog) wait() openedLog {
-	l.once.Do(func() { l.got = l.open() })
-	return l.got
-}
-
-// Record implements settings' recorder: it opens the log and records ev.
-func (l *laterLog) Record(ev audit.Event) error {
-	o := l.wait()
-	if o.err != nil {
-		return fmt.Errorf("audit log not open: %w", o.err)
-	}
-	return o.log.Record(ev)
-}
-
-// close closes the log if it was opened, and keeps it from opening later.
-func (l *laterLog) close() {
-	l.once.Do(func() { l.got = openedLog{err: errNotOpened} })
-	if l.got.log != nil {
-		l.got.log.Close()
-	}
 }
