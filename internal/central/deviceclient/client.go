@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/zmonitor/firmware/internal/proto/failure"
+	"github.com/zmonitor/firmware/internal/proto/strictjson"
 )
 
 // RefusedError is a refusal by the device.
@@ -131,7 +132,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 		defer resp.Body.Close()
 		var eb devicewire.ErrorBody
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, devicewire.MaxResponse))
-		if json.Unmarshal(b, &eb) != nil || eb.Code == "" {
+		if strictjson.Decode(b, &eb) != nil || eb.Code == "" {
 			eb = devicewire.ErrorBody{Code: failure.Internal.String(), Message: fmt.Sprintf("unexpected answer: %.200q", b)}
 		}
 		return nil, &RefusedError{HTTPStatus: resp.StatusCode, Body: eb}
@@ -175,7 +176,7 @@ func (c *Client) PushConfig(ctx context.Context, envelope []byte, onProgress fun
 	var last devicewire.Progress
 	for sc.Scan() {
 		var p devicewire.Progress
-		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
+		if err := strictjson.Decode(sc.Bytes(), &p); err != nil {
 			return last, fmt.Errorf("push config: progress line: %w", err)
 		}
 		if onProgress != nil {
@@ -204,7 +205,7 @@ func (c *Client) Status(ctx context.Context) (devicewire.Status, error) {
 	if err != nil {
 		return devicewire.Status{}, fmt.Errorf("status: %w", err)
 	}
-	if err := json.Unmarshal(b, &s); err != nil {
+	if err := strictjson.Decode(b, &s); err != nil {
 		return devicewire.Status{}, fmt.Errorf("status: %w", err)
 	}
 	return s, nil

@@ -26,6 +26,7 @@
 // Enrollment records (the manufacturing line's export, internal/enroll's
 // format) are parsed by ParseEnrollments from JSON (one object or an array)
 // or CSV: each record through enroll.Parse / enroll.Record.Keys, then the
-// inventory's stricter checks (name alphabet and limits, duplicate members,
+// inventory's stricter checks (internal/proto/strictjson: duplicate and
+// case-folded members, null, invalid UTF-8; name alphabet and limits;
 // distinct keys).
 package store

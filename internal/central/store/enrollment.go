@@ -16,6 +16,7 @@ import (
 
 	"github.com/zmonitor/firmware/internal/proto/enroll"
 	"github.com/zmonitor/firmware/internal/proto/ident"
+	"github.com/zmonitor/firmware/internal/proto/strictjson"
 )
 
 // Limits of ParseEnrollments.
@@ -104,39 +105,16 @@ func parseJSONRecord(index int, raw []byte) EnrollmentItem {
 		it.Err = fmt.Errorf("%w %d: %w", ErrEnrollment, index, err)
 		return it
 	}
-	if err := checkDuplicateKeys(raw); err != nil {
+	// The Central Station's one strict decoder on top (duplicate and
+	// case-folded members, null, invalid UTF-8): internal/proto/strictjson.
+	var strict enroll.Record
+	if err := strictjson.Decode(raw, &strict); err != nil {
 		it.Err = fmt.Errorf("%w %d: %w", ErrEnrollment, index, err)
 		return it
 	}
 	it.DeviceID = j.DeviceID
 	it.Enrollment, it.Err = newEnrollment(index, j)
 	return it
-}
-
-// checkDuplicateKeys refuses an object that names a member twice
-// (encoding/json would keep the last silently).
-func checkDuplicateKeys(raw []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if _, err := dec.Token(); err != nil { // '{'
-		return err
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		name, _ := tok.(string)
-		if seen[name] {
-			return fmt.Errorf("field %s appears twice", name)
-		}
-		seen[name] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func parseCSV(b []byte) ([]EnrollmentItem, error) {

@@ -99,6 +99,9 @@ func TestParseEnrollmentsRefusals(t *testing.T) {
 		"serial of dots":     rec("deviceSerial", ".."),
 		"number for string":  strings.Replace(one, `"deviceSerial":"SN-ZM-001"`, `"deviceSerial":5`, 1),
 		"trailing object":    one + " {}",
+		"folded name":        strings.Replace(one, `"deviceSerial"`, `"DeviceSerial"`, 1),
+		"null member":        strings.Replace(one, `"deviceSerial":"SN-ZM-001"`, `"deviceSerial":null`, 1),
+		"invalid UTF-8":      strings.Replace(one, `"deviceSerial":"SN-ZM-001"`, "\"deviceSerial\":\"SN-\xff\"", 1),
 	}
 	for name, in := range recordErrs {
 		items, err := ParseEnrollments([]byte(in))

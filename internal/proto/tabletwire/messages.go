@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+
+	"github.com/zmonitor/firmware/internal/proto/strictjson"
 	"time"
 )
 
@@ -144,22 +146,12 @@ type BatchView struct {
 }
 
 // DecodeRequest decodes one request body from r (at most limit bytes) into
-// v: unknown fields and trailing data are refused.
+// v, strictly (internal/proto/strictjson): unknown members, members whose
+// name matches only when case is folded ({"QR": …}), members named twice,
+// null, invalid UTF-8 and trailing data are refused.
 func DecodeRequest(r io.Reader, limit int64, v any) error {
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return fmt.Errorf("read body: %w", err)
-	}
-	if int64(len(b)) > limit {
-		return fmt.Errorf("body larger than %d bytes", limit)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := strictjson.DecodeReader(r, limit, v); err != nil {
 		return fmt.Errorf("body: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("body: data after the JSON value")
 	}
 	return nil
 }

@@ -84,10 +84,21 @@ func TestDecodeRequest(t *testing.T) {
 		"empty":           ``,
 		"too large":       `{"qr":"` + strings.Repeat("x", MaxPairingRequest) + `"}`,
 		"unknown, folded": `{"QR":"x","Admin":1}`, // QR folds to qr; Admin is still unknown
+		"folded name":     `{"QR":"x"}`,
+		"folded, escaped": `{"\u0051R":"x"}`,
+		"duplicate":       `{"qr":"x","qr":"y"}`,
+		"null":            `{"qr":null}`,
+		"invalid UTF-8":   "{\"qr\":\"\xff\"}",
+		"folded in batch": `{"items":[{"qr":"x"},{"DeviceId":"ZM-1"}]}`,
+		"duplicate items": `{"items":[],"items":[{"qr":"x"}]}`,
 	} {
-		var req PairingRequest
-		if err := DecodeRequest(strings.NewReader(in), MaxPairingRequest, &req); err == nil {
+		var req BatchRequest
+		if err := DecodeRequest(strings.NewReader(in), MaxPairingRequest, &req); err == nil && strings.Contains(in, "items") {
 			t.Errorf("%s: accepted as %+v", name, req)
+		}
+		var one PairingRequest
+		if err := DecodeRequest(strings.NewReader(in), MaxPairingRequest, &one); err == nil {
+			t.Errorf("%s: accepted as %+v", name, one)
 		}
 	}
 }
