@@ -32,7 +32,7 @@ type admission struct {
 // admits without a slot: its workers take one as each job starts.
 func (s *Server) admit(ctx context.Context, t store.Technician, req tabletwire.PairingRequest, batchID string, holdSlot bool) (a admission, err error) {
 	a.release = func() {}
-	if a.id, err = s.newID("p-"); err != nil {
+	if a.id, err = s.newID(pairingIDPrefix); err != nil {
 		return admission{release: a.release}, err
 	}
 	c, deviceID, err := s.check(ctx, req)

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/zmonitor/firmware/internal/central/job"
@@ -18,7 +19,7 @@ import (
 func (s *Server) postPairing(w http.ResponseWriter, r *http.Request, t store.Technician) {
 	var req tabletwire.PairingRequest
 	if err := tabletwire.DecodeRequest(r.Body, tabletwire.MaxPairingRequest, &req); err != nil {
-		s.writeRefusal(w, refuse(BadRequest, "%v", err), "")
+		s.refuseBody(w, r, t, "", err)
 		return
 	}
 	a, err := s.admit(r.Context(), t, req, "", true)
@@ -40,10 +41,29 @@ func (s *Server) postPairing(w http.ResponseWriter, r *http.Request, t store.Tec
 	writeJSON(w, http.StatusAccepted, tabletwire.Accepted{PairingID: a.id, DeviceID: a.job.DeviceID, State: store.PairingQueued.String()})
 }
 
+// refuseBody refuses a request body that is not a request (BAD_REQUEST)
+// and records the refusal, as every refusal after authentication is.
+func (s *Server) refuseBody(w http.ResponseWriter, r *http.Request, t store.Technician, what string, cause error) {
+	re := refuse(BadRequest, "%s%v", what, cause)
+	id, err := s.newID(pairingIDPrefix)
+	if err != nil {
+		s.writeRefusal(w, err, "")
+		return
+	}
+	s.recordRefusal(r.Context(), t, id, "", "", 0, re)
+	s.writeRefusal(w, re, id)
+}
+
 // getPairing answers the view of one pairing, from the store, so that any
-// replica can answer.
+// replica can answer. An ID that is not one the Central Station makes is
+// not looked up.
 func (s *Server) getPairing(w http.ResponseWriter, r *http.Request, _ store.Technician) {
-	p, err := s.st.Pairing(r.Context(), r.PathValue("id"))
+	id := r.PathValue("id")
+	if !validID(pairingIDPrefix, id) {
+		s.writeRefusal(w, refuse(NotFound, "no such pairing: not a pairing ID"), "")
+		return
+	}
+	p, err := s.st.Pairing(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		s.writeRefusal(w, refuse(NotFound, "no such pairing"), "")
 		return
@@ -61,15 +81,15 @@ func (s *Server) getPairing(w http.ResponseWriter, r *http.Request, _ store.Tech
 func (s *Server) postBatch(w http.ResponseWriter, r *http.Request, t store.Technician) {
 	var req tabletwire.BatchRequest
 	if err := tabletwire.DecodeRequest(r.Body, tabletwire.MaxBatchRequest, &req); err != nil {
-		s.writeRefusal(w, refuse(BadRequest, "%v", err), "")
+		s.refuseBody(w, r, t, "batch: ", err)
 		return
 	}
 	if len(req.Items) == 0 || len(req.Items) > s.cfg.MaxBatch {
-		s.writeRefusal(w, refuse(BadRequest, "a batch has 1 to %d items, not %d", s.cfg.MaxBatch, len(req.Items)), "")
+		s.refuseBody(w, r, t, "batch: ", fmt.Errorf("a batch has 1 to %d items, not %d", s.cfg.MaxBatch, len(req.Items)))
 		return
 	}
 	ctx := r.Context()
-	batchID, err := s.newID("b-")
+	batchID, err := s.newID(batchIDPrefix)
 	if err != nil {
 		s.writeRefusal(w, err, "")
 		return
@@ -103,7 +123,12 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request, t store.Techn
 
 // getBatch answers the view of one batch and its pairings.
 func (s *Server) getBatch(w http.ResponseWriter, r *http.Request, _ store.Technician) {
-	b, ps, err := s.st.Batch(r.Context(), r.PathValue("id"))
+	id := r.PathValue("id")
+	if !validID(batchIDPrefix, id) {
+		s.writeRefusal(w, refuse(NotFound, "no such batch: not a batch ID"), "")
+		return
+	}
+	b, ps, err := s.st.Batch(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		s.writeRefusal(w, refuse(NotFound, "no such batch"), "")
 		return

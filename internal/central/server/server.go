@@ -156,6 +156,28 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
+// Prefixes of the identifiers the server draws (newID): the prefix and
+// idHexLen lower-case hexadecimal digits.
+const (
+	pairingIDPrefix = "p-"
+	batchIDPrefix   = "b-"
+	idHexLen        = 32
+)
+
+// validID reports whether s is an identifier newID could have drawn with
+// prefix. Anything else (a NUL, invalid UTF-8, a path) is never looked up.
+func validID(prefix, s string) bool {
+	if len(s) != len(prefix)+idHexLen || s[:len(prefix)] != prefix {
+		return false
+	}
+	for i := len(prefix); i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // newID draws a random identifier with prefix.
 func (s *Server) newID(prefix string) (string, error) {
 	var b [16]byte

@@ -177,6 +177,9 @@ func TestRefusals(t *testing.T) {
 		{"both paths", tabletwire.PairingRequest{QR: d.qr(t, t0), DeviceID: "ZM-001"}, BadRequest},
 		{"manual incomplete", tabletwire.PairingRequest{DeviceID: "ZM-001"}, BadRequest},
 		{"unknown JSON field", `{"qr":"x","extra":1}`, BadRequest},
+		{"member name in another case", `{"QR":` + jsonString(d.qr(t, t0)) + `}`, BadRequest},
+		{"member named twice", `{"qr":` + jsonString(d.qr(t, t0)) + `,"qr":"x"}`, BadRequest},
+		{"null member", `{"qr":` + jsonString(d.qr(t, t0)) + `,"label":null}`, BadRequest},
 		{"trailing JSON", `{"qr":"x"} {}`, BadRequest},
 		{"too large", `{"qr":"` + strings.Repeat("x", tabletwire.MaxPairingRequest) + `"}`, BadRequest},
 	}
@@ -194,7 +197,7 @@ func TestRefusals(t *testing.T) {
 				if v := e.pairing(er.PairingID); v.State != "refused" || v.Result == nil || v.Result.Code != c.want.String() {
 					t.Errorf("recorded refusal = %+v", v)
 				}
-			} else if c.want != BadRequest {
+			} else {
 				t.Errorf("refusal %s not recorded", c.want)
 			}
 		})

@@ -38,6 +38,9 @@ func fromNullMicros(v sql.NullInt64) time.Time {
 func (s *sqlStore) nowMicros() int64 { return toMicros(s.clock.Now()) }
 
 func (s *sqlStore) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if err := checkArgs(args); err != nil {
+		return nil, err
+	}
 	return s.db.ExecContext(ctx, s.d.rebind(q), args...)
 }
 
@@ -120,6 +123,9 @@ func (s *sqlStore) ImportDevice(ctx context.Context, e Enrollment) (ImportResult
 }
 
 func (s *sqlStore) Device(ctx context.Context, id string) (Device, error) {
+	if err := lookupKey("device", id); err != nil {
+		return Device{}, err
+	}
 	d, err := scanDevice(s.queryRow(ctx, `SELECT `+deviceColumns+` FROM devices WHERE device_id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Device{}, fmt.Errorf("device %q: %w", id, ErrNotFound)
@@ -204,6 +210,9 @@ func (s *sqlStore) AddTechnician(ctx context.Context, id, name string, tokenHash
 }
 
 func (s *sqlStore) Technician(ctx context.Context, id string) (Technician, error) {
+	if err := lookupKey("technician", id); err != nil {
+		return Technician{}, err
+	}
 	t, err := scanTechnician(s.queryRow(ctx, `SELECT `+technicianColumns+` FROM technicians WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Technician{}, fmt.Errorf("technician %q: %w", id, ErrNotFound)
@@ -297,6 +306,9 @@ func (s *sqlStore) CreateBatch(ctx context.Context, b Batch) error {
 }
 
 func (s *sqlStore) Batch(ctx context.Context, id string) (Batch, []Pairing, error) {
+	if err := lookupKey("batch", id); err != nil {
+		return Batch{}, nil, err
+	}
 	var b Batch
 	var created int64
 	err := s.queryRow(ctx, `SELECT id, technician_id, size, created_at FROM batches WHERE id = ?`, id).Scan(&b.ID, &b.TechnicianID, &b.Size, &created)
@@ -360,7 +372,7 @@ func (s *sqlStore) CreatePairing(ctx context.Context, p Pairing) error {
 	}
 	_, err := s.exec(ctx, `INSERT INTO pairings (id, batch_id, device_id, technician_id, method, state, device_state, step, result_code, detail, token_nonce, label, started_at, updated_at, finished_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.ID, p.BatchID, p.DeviceID, p.TechnicianID, p.Method.String(), p.State.String(), p.DeviceState, p.Step, p.ResultCode, p.Detail, nonce, p.Label, now, now, finished)
+		p.ID, p.BatchID, p.DeviceID, p.TechnicianID, p.Method.String(), p.State.String(), cleanText(p.DeviceState), cleanText(p.Step), p.ResultCode, cleanText(p.Detail), nonce, p.Label, now, now, finished)
 	if err != nil {
 		return fmt.Errorf("create pairing: %w", err)
 	}
@@ -372,7 +384,7 @@ func (s *sqlStore) UpdatePairing(ctx context.Context, id string, state PairingSt
 		return fmt.Errorf("update pairing %s: %s is final: use FinishPairing", id, state)
 	}
 	err := mustAffect(s.exec(ctx, `UPDATE pairings SET state = ?, device_state = ?, step = ?, updated_at = ? WHERE id = ? AND finished_at IS NULL`,
-		state.String(), deviceState, step, s.nowMicros(), id))
+		state.String(), cleanText(deviceState), cleanText(step), s.nowMicros(), id))
 	if err != nil {
 		return fmt.Errorf("update pairing %s: %w", id, err)
 	}
@@ -385,7 +397,7 @@ func (s *sqlStore) FinishPairing(ctx context.Context, id string, state PairingSt
 	}
 	now := s.nowMicros()
 	err := mustAffect(s.exec(ctx, `UPDATE pairings SET state = ?, result_code = ?, detail = ?, updated_at = ?, finished_at = ? WHERE id = ? AND finished_at IS NULL`,
-		state.String(), resultCode, detail, now, now, id))
+		state.String(), cleanText(resultCode), cleanText(detail), now, now, id))
 	if err != nil {
 		return fmt.Errorf("finish pairing %s: %w", id, err)
 	}
@@ -393,6 +405,9 @@ func (s *sqlStore) FinishPairing(ctx context.Context, id string, state PairingSt
 }
 
 func (s *sqlStore) Pairing(ctx context.Context, id string) (Pairing, error) {
+	if err := lookupKey("pairing", id); err != nil {
+		return Pairing{}, err
+	}
 	p, err := scanPairing(s.queryRow(ctx, `SELECT `+pairingColumns+` FROM pairings WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Pairing{}, fmt.Errorf("pairing %q: %w", id, ErrNotFound)
@@ -466,6 +481,9 @@ func (s *sqlStore) RecordCertificate(ctx context.Context, deviceID, pairingID st
 }
 
 func (s *sqlStore) certificate(ctx context.Context, serial string) (IssuedCertificate, error) {
+	if err := lookupKey("certificate", serial); err != nil {
+		return IssuedCertificate{}, err
+	}
 	c, err := scanCertificate(s.queryRow(ctx, `SELECT `+certificateColumns+` FROM issued_certificates WHERE serial = ?`, serial))
 	if errors.Is(err, sql.ErrNoRows) {
 		return IssuedCertificate{}, fmt.Errorf("certificate %q: %w", serial, ErrNotFound)
@@ -509,6 +527,9 @@ func (s *sqlStore) RevokeCertificate(ctx context.Context, serial string, reason 
 }
 
 func (s *sqlStore) Certificates(ctx context.Context, deviceID string) ([]IssuedCertificate, error) {
+	if !storableText(deviceID) {
+		return nil, nil // no device has such an ID
+	}
 	out, err := s.certificates(ctx, `WHERE device_id = ?`, deviceID)
 	if err != nil {
 		return nil, fmt.Errorf("certificates of %s: %w", deviceID, err)
@@ -548,7 +569,7 @@ func (s *sqlStore) Audit(ctx context.Context, r AuditRecord) error {
 		return errors.New("audit: actor and event are required")
 	}
 	if _, err := s.exec(ctx, `INSERT INTO audit (at, actor, event, device_id, detail) VALUES (?, ?, ?, ?, ?)`,
-		s.nowMicros(), r.Actor, r.Event, r.DeviceID, r.Detail); err != nil {
+		s.nowMicros(), cleanText(r.Actor), cleanText(r.Event), cleanText(r.DeviceID), cleanText(r.Detail)); err != nil {
 		return fmt.Errorf("audit %s: %w", r.Event, err)
 	}
 	return nil
