@@ -24,12 +24,17 @@ type Opts struct {
 	// BusyTimeout is how long SQLite waits for another writer (default
 	// 10 s).
 	BusyTimeout time.Duration
+	// MustExist: an SQLite database must already be a Central Station's.
+	// A missing file, and a file without the schema, are refused instead
+	// of being made a new, empty inventory (every command but init).
+	MustExist bool
 }
 
 // Open connects to the database named by dsn and brings its schema up to
 // date:
 //
-//	sqlite:/path/to/central.db     (created if missing)
+//	sqlite:/path/to/central.db     (created if missing, mode 0600,
+//	                                unless Opts.MustExist)
 //	postgres://user@host/db?...    (or postgresql://, or a key=value
 //	                                string prefixed with "postgres:")
 func Open(ctx context.Context, dsn string, o *Opts) (Store, error) {
@@ -43,9 +48,18 @@ func Open(ctx context.Context, dsn string, o *Opts) (Store, error) {
 	if opts.BusyTimeout == 0 {
 		opts.BusyTimeout = 10 * time.Second
 	}
-	backend, source, err := parseDSN(dsn, opts.BusyTimeout)
+	backend, source, path, err := parseDSN(dsn, opts.BusyTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
+	}
+	// An SQLite file is checked before SQLite sees it (a 0-byte file would
+	// silently become a new, empty inventory), and after it is open (SQLite
+	// reports damage only when a query reaches the damaged page).
+	fresh := false
+	if backend == SQLite {
+		if fresh, err = prepareSQLiteFile(path, opts.MustExist); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
 	}
 	d := dialects[backend]
 	if opts.MaxOpenConns == 0 {
@@ -63,7 +77,16 @@ func Open(ctx context.Context, dsn string, o *Opts) (Store, error) {
 	s := &sqlStore{db: db, d: d, clock: opts.Clock}
 	if err := connect(ctx, db, backend, opts); err != nil {
 		db.Close()
+		if backend == SQLite && sqliteDamaged(err) {
+			return nil, fmt.Errorf("open store: %w: %s is damaged (%v): %s", ErrUnusable, path, err, restoreHint)
+		}
 		return nil, fmt.Errorf("open store: %s: connect: %w", backend, err)
+	}
+	if backend == SQLite && !fresh {
+		if err := checkSQLite(ctx, db, path, opts.MustExist); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open store: %w", err)
+		}
 	}
 	if err := migrate(ctx, db, d, s.nowMicros); err != nil {
 		db.Close()
@@ -81,27 +104,28 @@ func Open(ctx context.Context, dsn string, o *Opts) (Store, error) {
 	return s, nil
 }
 
-// parseDSN returns the backend and the driver's data source name.
-func parseDSN(dsn string, busy time.Duration) (Backend, string, error) {
+// parseDSN returns the backend, the driver's data source name and, for
+// SQLite, the file's path.
+func parseDSN(dsn string, busy time.Duration) (Backend, string, string, error) {
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
 		path := strings.TrimPrefix(dsn, "sqlite:")
 		path = strings.TrimPrefix(path, "//")
 		if path == "" {
-			return 0, "", errors.New("sqlite: empty path")
+			return 0, "", "", errors.New("sqlite: empty path")
 		}
 		if strings.ContainsAny(path, "?#") {
-			return 0, "", errors.New("sqlite: path must not contain ? or #")
+			return 0, "", "", errors.New("sqlite: path must not contain ? or #")
 		}
 		src := fmt.Sprintf("file:%s?_txlock=immediate&_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)",
 			path, busy.Milliseconds())
-		return SQLite, src, nil
+		return SQLite, src, path, nil
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return PostgreSQL, dsn, nil
+		return PostgreSQL, dsn, "", nil
 	case strings.HasPrefix(dsn, "postgres:"):
-		return PostgreSQL, strings.TrimPrefix(dsn, "postgres:"), nil
+		return PostgreSQL, strings.TrimPrefix(dsn, "postgres:"), "", nil
 	}
-	return 0, "", errors.New("database must be sqlite:PATH or postgres://HOST/DB")
+	return 0, "", "", errors.New("database must be sqlite:PATH or postgres://HOST/DB")
 }
 
 // connect opens the first connection. SQLite's switch to WAL mode, done

@@ -451,7 +451,7 @@ func TestCertificates(t *testing.T) {
 func TestMigrationV2(t *testing.T) {
 	eachBackend(t, func(t *testing.T, dsn string) {
 		ctx := context.Background()
-		backend, src, err := parseDSN(dsn, time.Second)
+		backend, src, _, err := parseDSN(dsn, time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
