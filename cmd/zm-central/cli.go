@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strings"
 
 	"github.com/zmonitor/firmware/internal/central/store"
 )
@@ -98,6 +97,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if sub == "export" {
 			return cmdAuditExport(ctx, rest[1:], stdout)
 		}
+	case "backup":
+		return cmdBackup(ctx, rest, stdout)
+	case "restore":
+		return cmdRestore(ctx, rest, stdout)
 	default:
 		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 	}
@@ -139,16 +142,11 @@ func (f dbFlags) dsn() string {
 	return "sqlite:" + filepath.Join(f.dir, dbFile)
 }
 
+// open opens the store. An SQLite database must already be a Central
+// Station's: a missing, empty, damaged or foreign file is refused, never
+// made a new, empty inventory (store.Opts.MustExist).
 func (f dbFlags) open(ctx context.Context) (store.Store, error) {
-	dsn := f.dsn()
-	if strings.HasPrefix(dsn, "sqlite:") {
-		// Do not create a stray database where no Central Station was
-		// initialized.
-		if err := mustExist(strings.TrimPrefix(dsn, "sqlite:")); err != nil {
-			return nil, err
-		}
-	}
-	return store.Open(ctx, dsn, nil)
+	return store.Open(ctx, f.dsn(), &store.Opts{MustExist: true})
 }
 
 // cliActor is the audit actor of command-line operations.

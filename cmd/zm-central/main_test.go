@@ -61,6 +61,15 @@ func TestInit(t *testing.T) {
 	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o700 {
 		t.Errorf("dir mode %v", fi.Mode())
 	}
+	// The database (inventory, token hashes) is its owner's only, as the
+	// keys are; the certificates are public.
+	for _, f := range []string{dbFile, dbFile + "-wal", dbFile + "-shm"} {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err == nil && fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", f, fi.Mode().Perm())
+		} else if err != nil && f == dbFile {
+			t.Error(err)
+		}
+	}
 	root, err := loadPair(dir, provRootCert, provRootKey)
 	if err != nil {
 		t.Fatal(err)

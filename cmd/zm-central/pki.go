@@ -44,13 +44,6 @@ const (
 	maxPEMFileBytes = 1 << 20
 )
 
-func mustExist(path string) error {
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("%s: %w (run zm-central init first, or give --dir/--db)", path, err)
-	}
-	return nil
-}
-
 func newKey() (*ecdsa.PrivateKey, error) {
 	return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 }
