@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,7 +29,57 @@ func cmdInit(ctx context.Context, args []string, stdout io.Writer) error {
 	if *dir == "" {
 		return fmt.Errorf("%w: init: --dir is required", errUsage)
 	}
-	return initDir(ctx, *dir, strings.Split(*hosts, ","), *tech, time.Now(), stdout)
+	names, err := parseHosts(*hosts)
+	if err != nil {
+		return fmt.Errorf("%w: init: --hosts: %v", errUsage, err)
+	}
+	if strings.TrimSpace(*tech) == "" {
+		return fmt.Errorf("%w: init: --technician: a name is required", errUsage)
+	}
+	return initDir(ctx, *dir, names, *tech, time.Now(), stdout)
+}
+
+// parseHosts reads --hosts: the names and IP addresses the tablet API's
+// certificate is for. A certificate with no name would be refused by every
+// tablet, so at least one is required, and each must be an IP address or
+// a DNS name.
+func parseHosts(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, errors.New("give at least one name or IP address the tablets use to reach the Central Station (e.g. central.hospital.example,10.0.0.2)")
+	}
+	var out []string
+	for _, h := range strings.Split(s, ",") {
+		h = strings.TrimSpace(h)
+		switch {
+		case h == "":
+			return nil, fmt.Errorf("empty name in %q", s)
+		case net.ParseIP(h) != nil:
+		case !validDNSName(h):
+			return nil, fmt.Errorf("%q is neither an IP address nor a DNS name", h)
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+// validDNSName accepts host names (letters, digits, hyphens, dots; labels
+// of 1-63 characters), and a leading "*." wildcard.
+func validDNSName(h string) bool {
+	h = strings.TrimPrefix(h, "*.")
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(h, ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, c := range []byte(l) {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // initDir creates dir with the CA, the provisioning root and signer, the

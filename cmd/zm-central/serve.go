@@ -71,6 +71,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	if err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
+	if err := o.check(); err != nil {
+		return fmt.Errorf("%w: serve: %v", errUsage, err)
+	}
 	if o.serverURL == "" {
 		if o.monitorListen == "" {
 			return fmt.Errorf("%w: serve: give --server-url, or --monitor-listen to run the stand-in", errUsage)
@@ -78,6 +81,25 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		o.serverURL = "https://" + o.monitorListen
 	}
 	return serve(ctx, o, stdout, stderr, ready)
+}
+
+// check refuses settings that would silently mean something else: a
+// negative or zero bound falls back to a default inside the server, which
+// is not what the operator asked.
+func (o serveOpts) check() error {
+	switch {
+	case o.maxInFlight < 1:
+		return fmt.Errorf("--max-in-flight %d: at least 1 provisioning must be allowed in flight", o.maxInFlight)
+	case o.batchConcurrency < 1:
+		return fmt.Errorf("--batch-concurrency %d: a batch provisions at least 1 device at a time", o.batchConcurrency)
+	case o.batchConcurrency > o.maxInFlight:
+		return fmt.Errorf("--batch-concurrency %d is more than --max-in-flight %d", o.batchConcurrency, o.maxInFlight)
+	case o.drain < 0:
+		return fmt.Errorf("--drain %v: a duration of 0 (cancel at once) or more", o.drain)
+	case o.devicePort < 1 || o.devicePort > 65535:
+		return fmt.Errorf("--device-port %d: a TCP port is 1-65535", o.devicePort)
+	}
+	return nil
 }
 
 // newProvisioner builds the pusher from the Central Station's device CA and
