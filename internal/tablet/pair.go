@@ -65,6 +65,10 @@ type Result struct {
 	DeviceState string
 	// Problem says why it failed (nil on success).
 	Problem *Problem
+	// Reusable: nothing reached the device and the Central Station gave
+	// back the QR's token and the code (PairingView.ClaimsReleased): the
+	// QR code on the screen may be scanned again once the cause is fixed.
+	Reusable bool
 	// Elapsed is the time from the request to the final answer.
 	Elapsed time.Duration
 	// Timeline is every Event, in order.
@@ -255,6 +259,7 @@ func (f *follower) wait(ctx context.Context) error {
 func (f *follower) finish(v tabletwire.PairingView) Result {
 	f.res.State = v.State
 	f.res.Label = clean(v.Label, ident.MaxLabel)
+	f.res.Reusable = v.ClaimsReleased
 	name := ""
 	switch v.State {
 	case tabletwire.StateSucceeded:

@@ -140,6 +140,40 @@ func TestPairDeviceNotReached(t *testing.T) {
 	}
 }
 
+// TestPairNothingReachedTheDevice: when the push failed before anything
+// reached the device, the Central Station gives back the QR's token and
+// code, and the tablet says so, with the failure's own title and action;
+// it does not offer the QR again when the device no longer shows one.
+func TestPairNothingReachedTheDevice(t *testing.T) {
+	for _, tc := range []struct {
+		code     failure.Code
+		headline string
+		reuse    bool
+	}{
+		{failure.SignerUntrusted, "PROVISIONING FAILED: Signer not trusted. What to do: Contact IT support.", true},
+		{failure.IdentityMismatch, "PROVISIONING FAILED: Another device answered. What to do: Check the monitor's address, then re-scan its QR code.", true},
+		{failure.ConnectionFailed, "PROVISIONING FAILED: Connection failed. What to do: Check network, retry.", true},
+		{failure.DeviceNotListening, "PROVISIONING FAILED: Device not waiting for pairing. What to do: Press the button on the monitor, then scan its new QR code.", false},
+	} {
+		t.Run(tc.code.String(), func(t *testing.T) {
+			e := newEnv(t, newScript(job.Outcome{DeviceUntouched: true}, failure.New(tc.code, "hello", errors.New("cause")), job.Progress{Step: "hello"}))
+			qr := e.enroll("ZM-001").session(t).QR().Marshal()
+			res, err := e.client(e.Token).Pair(context.Background(), Request{QR: qr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.Reusable || res.Problem.Failure != tc.code {
+				t.Fatalf("result %+v problem %+v", res, res.Problem)
+			}
+			out := Outcome(res, "")
+			hint := "scan the QR code on its screen again"
+			if !strings.HasPrefix(out, tc.headline+"\n") || strings.Contains(out, hint) != tc.reuse || !strings.Contains(out, "Nothing reached the monitor") {
+				t.Errorf("outcome %q", out)
+			}
+		})
+	}
+}
+
 func wantAPIError(t *testing.T, err error, code, title, action string) *APIError {
 	t.Helper()
 	var ae *APIError

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/zmonitor/firmware/internal/proto/failure"
 	"github.com/zmonitor/firmware/internal/proto/ident"
 	"github.com/zmonitor/firmware/internal/proto/tabletwire"
 )
@@ -28,6 +29,7 @@ func FormatEvent(e Event) string {
 // label, what the caller asked for, is shown when the Central Station did
 // not say (an older one).
 func Outcome(r Result, label string) string {
+
 	var b strings.Builder
 	if r.Label != "" {
 		label = r.Label
@@ -55,8 +57,24 @@ func Outcome(r Result, label string) string {
 	} else {
 		fmt.Fprintf(&b, "  Code: %s\n", p.Code)
 	}
+	if hint := reuseHint(r, p); hint != "" {
+		b.WriteString("  " + hint + "\n")
+	}
 	if r.PairingID != "" {
 		fmt.Fprintf(&b, "  Pairing: %s\n", r.PairingID)
 	}
 	return b.String()
+}
+
+// reuseHint tells the technician that the QR on the screen is still good
+// when nothing reached the device, unless the device no longer shows one.
+func reuseHint(r Result, p *Problem) string {
+	if !r.Reusable {
+		return ""
+	}
+	switch p.Failure {
+	case failure.DeviceNotListening, failure.SessionExpired:
+		return "Nothing reached the monitor."
+	}
+	return "Nothing reached the monitor and its pairing code was not used up: once that is fixed, scan the QR code on its screen again."
 }

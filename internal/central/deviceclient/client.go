@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"time"
 
 	"github.com/zmonitor/firmware/internal/proto/failure"
@@ -38,6 +39,37 @@ func (e *RefusedError) Code() failure.Code {
 		return failure.Internal
 	}
 	return c
+}
+
+// ErrIdentityMismatch: the device's TLS certificate is not of the identity
+// key the inventory holds for the device: another device (or something
+// else) answers at the address.
+var ErrIdentityMismatch = errors.New("the device's certificate is not of the identity key enrolled for it")
+
+// ConnectError is a failure to connect or to complete the TLS handshake:
+// no request reached the device.
+type ConnectError struct {
+	Addr string
+	Err  error
+}
+
+func (e *ConnectError) Error() string { return fmt.Sprintf("connect to %s: %v", e.Addr, e.Err) }
+
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// RemoteAlert returns the TLS alert the device sent, if err is one (the
+// device refused the handshake).
+func RemoteAlert(err error) (uint8, bool) {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "remote error" {
+		return 0, false
+	}
+	// crypto/tls reports a received alert as an OpError "remote error"
+	// around its unexported alert type, a uint8.
+	if v := reflect.ValueOf(op.Err); v.IsValid() && v.Kind() == reflect.Uint8 {
+		return uint8(v.Uint()), true
+	}
+	return 0, false
 }
 
 // Client talks to one device's provisioning endpoint. The device's TLS
@@ -85,8 +117,26 @@ func New(addr string, identity *ecdsa.PublicKey, deviceID string, o Opts) *Clien
 		MaxIdleConnsPerHost: 1,
 		Proxy:               nil,
 	}
-	if o.Dial != nil {
-		tr.DialContext = o.Dial
+	dial := o.Dial
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 15 * time.Second}).DialContext
+	}
+	// The TLS handshake is made here rather than by the transport, so
+	// that a failure before any request was sent is known as such
+	// (ConnectError).
+	tr.DialTLSContext = func(ctx context.Context, network, a string) (net.Conn, error) {
+		raw, err := dial(ctx, network, a)
+		if err != nil {
+			return nil, &ConnectError{Addr: a, Err: err}
+		}
+		conn := tls.Client(raw, tlsConf)
+		hctx, cancel := context.WithTimeout(ctx, tr.TLSHandshakeTimeout)
+		defer cancel()
+		if err := conn.HandshakeContext(hctx); err != nil {
+			raw.Close()
+			return nil, &ConnectError{Addr: a, Err: fmt.Errorf("TLS handshake: %w", err)}
+		}
+		return conn, nil
 	}
 	return &Client{addr: addr, identity: identity, deviceID: deviceID, http: &http.Client{Transport: tr, Timeout: o.Timeout}}
 }
@@ -101,7 +151,7 @@ func verifyPinned(raw [][]byte, identity *ecdsa.PublicKey) error {
 	}
 	pub, ok := cert.PublicKey.(*ecdsa.PublicKey)
 	if !ok || !pub.Equal(identity) {
-		return errors.New("device certificate key is not the pinned identity key")
+		return ErrIdentityMismatch
 	}
 	if err := cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature); err != nil {
 		return fmt.Errorf("device certificate self-signature: %w", err)

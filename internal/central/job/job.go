@@ -32,6 +32,10 @@ type Job struct {
 	// Label is the device label for the payload's deviceLabel (may be
 	// empty).
 	Label string
+	// ExpiresAt is the QR's expiresAt (zero on the manual path): when the
+	// device's port is closed and this has passed by the Central Station's
+	// clock, the session expired (failure.SessionExpired).
+	ExpiresAt time.Time
 	// Issued, when set, is called by the Provisioner with the client
 	// certificate it issued for the device, right after issuing it and
 	// before the certificate leaves the Central Station (in the sealed
@@ -69,6 +73,13 @@ type Outcome struct {
 	Fate CertificateFate
 	// Elapsed is how long the job took.
 	Elapsed time.Duration
+	// DeviceUntouched, with an error, says that the device never opened a
+	// pairing exchange for this job: it could not be reached, refused the
+	// TLS handshake, was not the enrolled device, or refused the hello.
+	// Nothing was spent on the device (its token and code are as they
+	// were), so the Central Station releases its claim on them and the
+	// technician may scan the same QR again.
+	DeviceUntouched bool
 }
 
 // CertificateFate is what became of the client certificate issued for a

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/zmonitor/firmware/internal/central/ca"
@@ -107,7 +108,8 @@ func (p *Pusher) Provision(ctx context.Context, j job.Job, progress func(job.Pro
 	progress(job.Progress{Step: "hello"})
 	h, err := client.Hello(ctx, j.Token)
 	if err != nil {
-		return job.Outcome{}, deviceError("hello", err)
+		code, untouched, why := p.helloFailure(j, err)
+		return job.Outcome{DeviceUntouched: untouched}, failure.New(code, "hello", fmt.Errorf("%s: %w", why, err))
 	}
 
 	progress(job.Progress{Step: "issue certificate"})
@@ -198,6 +200,47 @@ func (p *Pusher) seal(j job.Job, h *devicewire.VerifiedHello, cert *x509.Certifi
 		env = p.c.TamperEnvelope(env)
 	}
 	return env, nil
+}
+
+// TLS alerts with which a device refuses the Central Station's
+// certificate (RFC 8446 section 6.2); Go's TLS server sends
+// bad_certificate when the endpoint's chain check fails.
+var certificateAlerts = map[uint8]bool{
+	42:  true, // bad_certificate
+	43:  true, // unsupported_certificate
+	44:  true, // certificate_revoked
+	45:  true, // certificate_expired
+	46:  true, // certificate_unknown
+	48:  true, // unknown_ca
+	49:  true, // access_denied
+	116: true, // certificate_required
+}
+
+// helloFailure says why the hello failed: the failure code, whether the
+// device is untouched (it never opened an exchange: nothing of the QR or
+// code was spent on it), and what happened in words.
+func (p *Pusher) helloFailure(j job.Job, err error) (code failure.Code, untouched bool, why string) {
+	var re *deviceclient.RefusedError
+	var ce *deviceclient.ConnectError
+	alert, alerted := deviceclient.RemoteAlert(err)
+	switch {
+	case errors.As(err, &re):
+		return re.Code(), true, "the device refused the hello"
+	case errors.Is(err, deviceclient.ErrIdentityMismatch):
+		return failure.IdentityMismatch, true, "the device at " + j.Address + " is not " + j.DeviceID + " (its identity key is not the enrolled one)"
+	case alerted && certificateAlerts[alert]:
+		return failure.SignerUntrusted, true, "the device refused this Central Station's provisioning certificate: it trusts another Central Station's provisioning root"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		if !j.ExpiresAt.IsZero() && !p.c.Now().Before(j.ExpiresAt) {
+			return failure.SessionExpired, true, "the device's provisioning port is closed and the QR expired at " + j.ExpiresAt.UTC().Format(time.RFC3339)
+		}
+		return failure.DeviceNotListening, true, "the device's provisioning port is closed: it is not waiting for a pairing (its session ended, or it was never started)"
+	case errors.As(err, &ce):
+		return failure.ConnectionFailed, true, "device unreachable"
+	}
+	// The request may have reached the device: what it did with it is not
+	// known, so nothing is released.
+	return failure.ConnectionFailed, false, "device unreachable"
 }
 
 // deviceError keeps the device's own failure code when it refused.

@@ -52,6 +52,11 @@ const (
 	// holdsPush applies a valid payload and stays in TESTING_CONNECTION
 	// until release is closed.
 	holdsPush
+	// trustsAnotherStation has another provisioning root as its anchor:
+	// its endpoint refuses the Central Station's TLS certificate.
+	trustsAnotherStation
+	// sessionOver refuses the hello: its pairing session has expired.
+	sessionOver
 )
 
 type trustedWall struct{}
@@ -80,7 +85,11 @@ type softDevice struct {
 func (d *softDevice) Hello(_ context.Context, req devicewire.HelloRequest, _ *x509.Certificate) (devicewire.HelloResponse, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := d.sess.CheckToken(req.PairingToken, t0); err != nil {
+	now := t0
+	if d.mode == sessionOver {
+		now = t0.Add(time.Hour)
+	}
+	if err := d.sess.CheckToken(req.PairingToken, now); err != nil {
 		return devicewire.HelloResponse{}, err
 	}
 	d.nonce = make([]byte, devicewire.NonceSize)
@@ -211,7 +220,15 @@ func (s *station) device(t *testing.T, e *env, id string, mode deviceMode, tweak
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &softDevice{id: id, identity: identity, payloadKey: pk, sess: sess, anchors: s.root.Pool(), mode: mode,
+	anchors := s.root.Pool()
+	if mode == trustsAnotherStation {
+		other, err := testpki.NewCA("Another Central Station's provisioning root", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		anchors = other.Pool()
+	}
+	d := &softDevice{id: id, identity: identity, payloadKey: pk, sess: sess, anchors: anchors, mode: mode,
 		holding: make(chan struct{}), release: make(chan struct{})}
 	ep, err := endpoint.NewServer(d, endpoint.Opts{Identity: identity, DeviceID: id, Anchors: d.anchors})
 	if err != nil {

@@ -34,9 +34,16 @@ func (s *Server) run(t store.Technician, j job.Job) {
 		}
 	})
 	st, code, detail := outcome(out, err)
+	release := err != nil && out.DeviceUntouched
+	if release {
+		detail += "; nothing reached the device: its QR code and pairing code were not used up"
+	}
 	s.settleCertificates(rec, t, j, certs, out, err, st)
 	if err := s.st.FinishPairing(rec, j.PairingID, st, code.String(), detail); err != nil {
 		s.log.Error("record outcome", "pairing", j.PairingID, "err", err)
+	}
+	if release {
+		s.releaseClaims(rec, t, j)
 	}
 	event := "pairing.succeeded"
 	if st != store.PairingSucceeded {
@@ -44,6 +51,17 @@ func (s *Server) run(t store.Technician, j job.Job) {
 	}
 	s.audit(rec, t.ID, event, j.DeviceID, fmt.Sprintf("pairing=%s code=%s: %s", j.PairingID, code, detail))
 	s.log.Info("pairing finished", "pairing", j.PairingID, "device", j.DeviceID, "state", st, "code", code)
+}
+
+// releaseClaims gives back the token and code of a job whose push never
+// reached the device, so that the technician can scan the same QR again
+// (one session, one push still holds: nothing was pushed).
+func (s *Server) releaseClaims(ctx context.Context, t store.Technician, j job.Job) {
+	if err := s.st.ReleaseClaims(ctx, j.PairingID, j.PairingCode); err != nil {
+		s.log.Error("release claims", "pairing", j.PairingID, "err", err)
+		return
+	}
+	s.audit(ctx, t.ID, "pairing.claims_released", j.DeviceID, "pairing="+j.PairingID+": the push never reached the device; its token and code may be used again")
 }
 
 // provision calls the Provisioner, turning a panic into an error.

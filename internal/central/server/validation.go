@@ -94,9 +94,13 @@ func (s *Server) checkQR(ctx context.Context, req tabletwire.PairingRequest) (ch
 	if label == "" {
 		label = d.Label
 	}
+	// The QR's expiry says why a closed port is closed (session expired),
+	// whether or not it is binding here.
+	expires, _ := time.Parse(pairing.TimeLayout, q.ExpiresAt)
 	return checked{
 		job: job.Job{
 			DeviceID:    d.ID,
+			ExpiresAt:   expires,
 			Address:     s.cfg.DeviceAddr(d.ID, q.IPAddress),
 			IdentityKey: idKey,
 			Token:       q.PairingToken,

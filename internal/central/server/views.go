@@ -35,6 +35,7 @@ func pairingView(p store.Pairing) tabletwire.PairingView {
 	v := tabletwire.PairingView{
 		ID: p.ID, BatchID: p.BatchID, DeviceID: p.DeviceID, Label: p.Label, Method: p.Method.String(), State: p.State.String(),
 		Final: p.State.Final(), DeviceState: p.DeviceState, Step: p.Step, StartedAt: p.StartedAt, UpdatedAt: p.UpdatedAt,
+		ClaimsReleased: p.ClaimsReleased,
 	}
 	if !p.FinishedAt.IsZero() {
 		f := p.FinishedAt

@@ -132,6 +132,13 @@ var migrations = []migration{
 			`ALTER TABLE pairings ADD COLUMN label TEXT NOT NULL DEFAULT ''`,
 		},
 	},
+	{
+		version: 3,
+		name:    "pairing claims released after a push that never reached the device",
+		common: []string{
+			`ALTER TABLE pairings ADD COLUMN claims_released INTEGER NOT NULL DEFAULT 0`,
+		},
+	},
 }
 
 // SchemaVersion is the version the migrations bring a database to.

@@ -292,6 +292,39 @@ func (s *sqlStore) ClaimCode(ctx context.Context, deviceID, code string) error {
 	return nil
 }
 
+func (s *sqlStore) ReleaseClaims(ctx context.Context, pairingID, code string) error {
+	p, err := s.Pairing(ctx, pairingID)
+	if err != nil {
+		return fmt.Errorf("release claims: %w", err)
+	}
+	if !p.State.Final() {
+		return fmt.Errorf("release claims of %s: the pairing is %s", pairingID, p.State)
+	}
+	if err := checkArgs([]any{code}); err != nil {
+		return fmt.Errorf("release claims of %s: %w", pairingID, err)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("release claims of %s: %w", pairingID, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	if len(p.TokenNonce) > 0 {
+		if _, err := tx.ExecContext(ctx, s.d.rebind(`DELETE FROM used_nonces WHERE device_id = ? AND token_nonce = ?`), p.DeviceID, p.TokenNonce); err != nil {
+			return fmt.Errorf("release token of %s: %w", pairingID, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, s.d.rebind(`DELETE FROM used_codes WHERE device_id = ? AND code_hash = ?`), p.DeviceID, codeHash(p.DeviceID, code)); err != nil {
+		return fmt.Errorf("release code of %s: %w", pairingID, err)
+	}
+	if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE pairings SET claims_released = 1 WHERE id = ?`), pairingID); err != nil {
+		return fmt.Errorf("release claims of %s: %w", pairingID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("release claims of %s: %w", pairingID, err)
+	}
+	return nil
+}
+
 // --- batches and pairings
 
 func (s *sqlStore) CreateBatch(ctx context.Context, b Batch) error {
@@ -338,17 +371,19 @@ func (s *sqlStore) Batch(ctx context.Context, id string) (Batch, []Pairing, erro
 	return b, ps, nil
 }
 
-const pairingColumns = `id, batch_id, device_id, technician_id, method, state, device_state, step, result_code, detail, token_nonce, label, started_at, updated_at, finished_at`
+const pairingColumns = `id, batch_id, device_id, technician_id, method, state, device_state, step, result_code, detail, token_nonce, label, started_at, updated_at, finished_at, claims_released`
 
 func scanPairing(r scanner) (Pairing, error) {
 	var p Pairing
 	var method, state string
 	var started, updated int64
 	var finished sql.NullInt64
+	var released int64
 	if err := r.Scan(&p.ID, &p.BatchID, &p.DeviceID, &p.TechnicianID, &method, &state, &p.DeviceState, &p.Step,
-		&p.ResultCode, &p.Detail, &p.TokenNonce, &p.Label, &started, &updated, &finished); err != nil {
+		&p.ResultCode, &p.Detail, &p.TokenNonce, &p.Label, &started, &updated, &finished, &released); err != nil {
 		return Pairing{}, err
 	}
+	p.ClaimsReleased = released != 0
 	var err error
 	if p.Method, err = ParseMethod(method); err != nil {
 		return Pairing{}, err

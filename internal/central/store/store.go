@@ -57,6 +57,12 @@ type Store interface {
 	ClaimToken(ctx context.Context, deviceID string, nonce []byte) error
 	// ClaimCode does the same for a pairing code (stored hashed).
 	ClaimCode(ctx context.Context, deviceID, code string) error
+	// ReleaseClaims gives back the token nonce (if any) and the code a
+	// pairing claimed, once its push failed before the device opened a
+	// pairing exchange (nothing was spent on the device), and marks the
+	// pairing ClaimsReleased; all in one transaction. The pairing must
+	// have ended.
+	ReleaseClaims(ctx context.Context, pairingID, code string) error
 
 	// CreateBatch records a batch; its pairings carry its ID.
 	CreateBatch(ctx context.Context, b Batch) error
@@ -256,9 +262,13 @@ type Pairing struct {
 	Detail       string // explanation, never secret
 	TokenNonce   []byte // QR path: the claimed token nonce
 	Label        string // device label pushed (the request's, else the inventory's)
-	StartedAt    time.Time
-	UpdatedAt    time.Time
-	FinishedAt   time.Time // zero while running
+	// ClaimsReleased: the push never reached the device and its token and
+	// code were given back (ReleaseClaims): the same QR may be scanned
+	// again.
+	ClaimsReleased bool
+	StartedAt      time.Time
+	UpdatedAt      time.Time
+	FinishedAt     time.Time // zero while running
 }
 
 // Batch is a group of pairings requested together.

@@ -28,6 +28,11 @@ const (
 	PayloadMalformed
 	ApplyFailed
 	Internal
+	// The Central Station's findings when it could not open a pairing
+	// exchange with the device (internal/central/pusher); the device never
+	// reports them.
+	IdentityMismatch
+	DeviceNotListening
 	codeCount
 )
 
@@ -54,6 +59,8 @@ var infos = [codeCount]info{
 	PayloadMalformed:    {"PAYLOAD_MALFORMED", "Configuration malformed", "Contact IT support"},
 	ApplyFailed:         {"APPLY_FAILED", "Configuration not saved", "Contact IT support"},
 	Internal:            {"INTERNAL", "Device error", "Contact IT support"},
+	IdentityMismatch:    {"IDENTITY_MISMATCH", "Another device answered", "Check the monitor's address, then re-scan its QR code"},
+	DeviceNotListening:  {"DEVICE_NOT_LISTENING", "Device not waiting for pairing", "Press the button on the monitor, then scan its new QR code"},
 }
 
 func (c Code) info() info {

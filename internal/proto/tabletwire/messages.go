@@ -115,6 +115,11 @@ type PairingView struct {
 	StartedAt   time.Time  `json:"startedAt"`
 	UpdatedAt   time.Time  `json:"updatedAt"`
 	FinishedAt  *time.Time `json:"finishedAt,omitempty"`
+	// ClaimsReleased: the attempt failed before anything reached the
+	// device, and the Central Station gave back the QR's token and the
+	// pairing code: the QR code on the device's screen may be scanned
+	// again once the cause is fixed.
+	ClaimsReleased bool `json:"claimsReleased,omitempty"`
 }
 
 // Check reports whether v's state is one of the State constants and its
