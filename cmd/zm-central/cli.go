@@ -79,6 +79,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return cmdDevicesRevoke(ctx, rest[1:], stdout)
 		case "label":
 			return cmdDevicesLabel(ctx, rest[1:], stdout)
+		case "replace":
+			return cmdDevicesReplace(ctx, rest[1:], stdout)
 		}
 	case "technicians":
 		switch sub {

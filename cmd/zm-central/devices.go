@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -144,4 +148,68 @@ func cmdDevicesLabel(ctx context.Context, args []string, stdout io.Writer) error
 		fmt.Fprintf(stdout, "device %s labelled %q\n", id, label)
 		return nil
 	})
+}
+
+// cmdDevicesReplace gives an enrolled device the keys of a new enrollment
+// record (its TPM or board was replaced): explicit, with a reason, audited.
+func cmdDevicesReplace(ctx context.Context, args []string, stdout io.Writer) error {
+	var f dbFlags
+	fs := newFlagSet("devices replace", &f)
+	reason := fs.String("reason", "", "why the keys changed, e.g. \"TPM replaced, work order 4711\" (required, audited)")
+	if err := parse(fs, args, 1, 1); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*reason) == "" {
+		return fmt.Errorf("%w: devices replace: --reason is required (it is kept in the audit trail)", errUsage)
+	}
+	b, err := readLimited(fs.Arg(0), store.MaxEnrollmentInput)
+	if err != nil {
+		return fmt.Errorf("devices replace: %w", err)
+	}
+	items, err := store.ParseEnrollments(b)
+	if err != nil {
+		return fmt.Errorf("devices replace: %w", err)
+	}
+	if len(items) != 1 {
+		return fmt.Errorf("devices replace: %s has %d records: give the one new record of the device", fs.Arg(0), len(items))
+	}
+	if items[0].Err != nil {
+		return fmt.Errorf("devices replace: %w", items[0].Err)
+	}
+	st, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	e := items[0].Enrollment
+	r, err := st.ReplaceDevice(ctx, e, *reason)
+	if err != nil {
+		if aerr := st.Audit(ctx, store.AuditRecord{Actor: cliActor, Event: "device.replace_refused", DeviceID: e.DeviceID, Detail: err.Error()}); aerr != nil {
+			return errors.Join(err, aerr)
+		}
+		return err
+	}
+	wasRevoked := ""
+	if r.Old.Revoked() {
+		wasRevoked = " (was revoked " + r.Old.RevokedAt.Format(time.RFC3339) + ")"
+	}
+	detail := fmt.Sprintf("reason=%q old identity %s serial %s%s; new identity %s serial %s firmware %s; %d certificate(s) revoked",
+		strings.TrimSpace(*reason), keyFingerprint(r.Old.IdentitySPKI), r.Old.Serial, wasRevoked, keyFingerprint(r.New.IdentitySPKI), r.New.Serial, r.New.FirmwareVersion, len(r.RevokedCertificates))
+	if err := st.Audit(ctx, store.AuditRecord{Actor: cliActor, Event: "device.replace", DeviceID: e.DeviceID, Detail: detail}); err != nil {
+		return err
+	}
+	for _, serial := range r.RevokedCertificates {
+		if err := st.Audit(ctx, store.AuditRecord{Actor: cliActor, Event: "certificate.revoked", DeviceID: e.DeviceID, Detail: "serial=" + serial + " reason=" + store.ReasonDeviceReplaced.String()}); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "device %s replaced%s: identity key %s -> %s, serial %s -> %s; %d certificate(s) revoked; the old keys are kept and refused from now on\n",
+		e.DeviceID, wasRevoked, keyFingerprint(r.Old.IdentitySPKI), keyFingerprint(r.New.IdentitySPKI), r.Old.Serial, r.New.Serial, len(r.RevokedCertificates))
+	return nil
+}
+
+// keyFingerprint is the start of the SHA-256 of a DER SPKI, in hex.
+func keyFingerprint(spki []byte) string {
+	h := sha256.Sum256(spki)
+	return "sha256:" + hex.EncodeToString(h[:8])
 }

@@ -139,6 +139,26 @@ var migrations = []migration{
 			`ALTER TABLE pairings ADD COLUMN claims_released INTEGER NOT NULL DEFAULT 0`,
 		},
 	},
+	{
+		version: 4,
+		name:    "keys of replaced devices (devices replace)",
+		common: []string{
+			`CREATE TABLE device_key_history (
+				id {{SERIAL}},
+				device_id TEXT NOT NULL REFERENCES devices (device_id),
+				device_serial TEXT NOT NULL,
+				identity_spki {{BLOB}} NOT NULL,
+				payload_spki {{BLOB}} NOT NULL,
+				firmware_version TEXT NOT NULL,
+				imported_at {{TIME}} NOT NULL,
+				revoked_at {{TIME}},
+				replaced_at {{TIME}} NOT NULL,
+				reason TEXT NOT NULL
+			)`,
+			`CREATE INDEX device_key_history_identity ON device_key_history (identity_spki)`,
+			`CREATE INDEX device_key_history_payload ON device_key_history (payload_spki)`,
+		},
+	},
 }
 
 // SchemaVersion is the version the migrations bring a database to.

@@ -87,6 +87,11 @@ func (s *sqlStore) ImportDevice(ctx context.Context, e Enrollment) (ImportResult
 	if err := e.Validate(); err != nil {
 		return 0, fmt.Errorf("import %s: %w", e.DeviceID, err)
 	}
+	if owner, err := s.replacedKeyOwner(ctx, s.db, e); err != nil {
+		return 0, fmt.Errorf("import %s: %w", e.DeviceID, err)
+	} else if owner != "" {
+		return 0, fmt.Errorf("import %s: %w: a key of this record was %s's before it was replaced", e.DeviceID, ErrConflict, owner)
+	}
 	res, err := s.exec(ctx, `INSERT INTO devices (device_id, device_serial, identity_spki, payload_spki, firmware_version, imported_at)
 		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO NOTHING`,
 		e.DeviceID, e.DeviceSerial, e.IdentitySPKI, e.PayloadSPKI, e.FirmwareVersion, s.nowMicros())

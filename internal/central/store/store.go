@@ -39,6 +39,18 @@ type Store interface {
 	Devices(ctx context.Context) ([]Device, error)
 	// RevokeDevice marks a device revoked (idempotent).
 	RevokeDevice(ctx context.Context, id string) error
+	// ReplaceDevice gives an enrolled device new keys (and serial and
+	// firmware version) from a new enrollment record: its TPM or board was
+	// replaced. It is explicit and needs a reason: the old keys are kept
+	// in the key history (and never accepted again, for any device), the
+	// certificates issued to the device are revoked (ReasonDeviceReplaced),
+	// and the device is active again (a revocation was of the old keys).
+	// ErrNotFound for an unknown device; ErrConflict when the keys are the
+	// enrolled ones, or belong (or belonged) to any device.
+	ReplaceDevice(ctx context.Context, e Enrollment, reason string) (Replacement, error)
+	// KeyHistory lists the keys a device had before ReplaceDevice, oldest
+	// first.
+	KeyHistory(ctx context.Context, id string) ([]ReplacedKeys, error)
 	// SetDeviceLabel sets the label pushed as deviceLabel.
 	SetDeviceLabel(ctx context.Context, id, label string) error
 
@@ -161,6 +173,25 @@ func (d Device) IdentityKey() (*ecdsa.PublicKey, error) {
 // PayloadKey parses the device payload (key agreement) key.
 func (d Device) PayloadKey() (*ecdh.PublicKey, error) {
 	return parsePayloadKey(d.PayloadSPKI)
+}
+
+// Replacement is what ReplaceDevice did.
+type Replacement struct {
+	Old, New            Device
+	RevokedCertificates []string // serials
+}
+
+// ReplacedKeys are keys a device had before a ReplaceDevice.
+type ReplacedKeys struct {
+	DeviceID        string
+	Serial          string
+	IdentitySPKI    []byte
+	PayloadSPKI     []byte
+	FirmwareVersion string
+	ImportedAt      time.Time
+	RevokedAt       time.Time // zero if the device was not revoked then
+	ReplacedAt      time.Time
+	Reason          string
 }
 
 // Technician is a person allowed to pair devices from a tablet.
@@ -319,7 +350,7 @@ func ParseCertificateState(s string) (CertificateState, error) {
 
 // RevocationReason says why a certificate was revoked. Each maps to the
 // CRL reason cessationOfOperation (RFC 5280 section 5.3.1): the
-// certificate was never put to use.
+// certificate was never put to use; but ReasonDeviceReplaced, superseded.
 type RevocationReason int
 
 // Revocation reasons.
@@ -332,12 +363,17 @@ const (
 	// ReasonConnectionTestFailed: the device applied the configuration and
 	// its connection test failed.
 	ReasonConnectionTestFailed
+	// ReasonDeviceReplaced: the device's keys were replaced (ReplaceDevice):
+	// the certificate's key is gone with the old TPM. CRL reason
+	// superseded.
+	ReasonDeviceReplaced
 )
 
 var revocationReasonNames = map[RevocationReason]string{
 	ReasonNotDelivered:         "not-delivered",
 	ReasonDeviceRefused:        "device-refused",
 	ReasonConnectionTestFailed: "connection-test-failed",
+	ReasonDeviceReplaced:       "device-replaced",
 }
 
 func (r RevocationReason) String() string {
