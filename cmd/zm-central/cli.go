@@ -6,7 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/zmonitor/firmware/internal/central/store"
 )
@@ -115,12 +118,38 @@ type dbFlags struct {
 	db  string
 }
 
+// Environment variables that stand for flags: a DSN with a password must
+// not be on the command line, where ps shows it to every user.
+const (
+	envDir = "ZM_CENTRAL_DIR" // --dir
+	envDB  = "ZM_CENTRAL_DB"  // --db
+)
+
 func newFlagSet(name string, f *dbFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&f.dir, "dir", ".", "Central Station directory (keys, certificates, default database)")
-	fs.StringVar(&f.db, "db", "", "database: sqlite:PATH or postgres://... (default sqlite:DIR/central.db)")
+	dir := os.Getenv(envDir)
+	if dir == "" {
+		dir = "."
+	}
+	fs.StringVar(&f.dir, "dir", dir, "Central Station directory (keys, certificates, default database); $"+envDir)
+	fs.StringVar(&f.db, "db", os.Getenv(envDB), "database: sqlite:PATH or postgres://... (default sqlite:DIR/central.db); $"+envDB+" (a DSN with a password must come from there, or the password from PGPASSFILE)")
 	return fs
+}
+
+// dsnHasPassword reports whether a --db value carries a password: a
+// postgres:// URL with user:password@, or a key=value string with
+// password=.
+func dsnHasPassword(dsn string) bool {
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		if _, set := u.User.Password(); set {
+			return true
+		}
+		if u.Query().Has("password") {
+			return true
+		}
+	}
+	return strings.Contains(strings.ToLower(dsn), "password=")
 }
 
 // parse parses args and checks the number of positional arguments.
@@ -134,7 +163,13 @@ func parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int) error {
 	if n := fs.NArg(); n < minArgs || (maxArgs >= 0 && n > maxArgs) {
 		return fmt.Errorf("%w: %s: wrong number of arguments", errUsage, fs.Name())
 	}
-	return nil
+	var pwErr error
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "db" && dsnHasPassword(f.Value.String()) {
+			pwErr = fmt.Errorf("%w: %s: --db carries a password, which ps shows to every user of this machine: set $%s instead (or keep the password in PGPASSFILE)", errUsage, fs.Name(), envDB)
+		}
+	})
+	return pwErr
 }
 
 func (f dbFlags) dsn() string {

@@ -151,7 +151,7 @@ func endToEnd(t *testing.T, extraFlags []string, want store.PairingState, wantCo
 	go func() {
 		args := append([]string{"--dir", dir, "--listen", "127.0.0.1:0", "--server-url", "https://monitor.example:9443",
 			"--device-addr", "ZM-001=" + epAddr.String()}, extraFlags...)
-		done <- cmdServe(sctx, args, &out, &errb, func(a, _ string) { addrs <- a })
+		done <- cmdServe(sctx, args, &out, &errb, func(l listening) { addrs <- l.tablet })
 	}()
 	var tabletAddr string
 	select {

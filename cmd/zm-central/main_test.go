@@ -232,7 +232,7 @@ func TestServe(t *testing.T) {
 	go func() {
 		done <- cmdServe(ctx, []string{"--dir", dir, "--listen", "127.0.0.1:0", "--monitor-listen", "127.0.0.1:0",
 			"--server-url", "https://localhost:9443", "--device-addr", "ZM-001=127.0.0.1:1"}, &out, &errb,
-			func(a, m string) { addrs <- [2]string{a, m} })
+			func(l listening) { addrs <- [2]string{l.tablet, l.monitor} })
 	}()
 	var a [2]string
 	select {

@@ -10,8 +10,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/zmonitor/firmware/internal/central/ca"
 	"github.com/zmonitor/firmware/internal/central/job"
@@ -50,10 +54,17 @@ type serveOpts struct {
 	deviceAddr       addrOverrides
 	drain            time.Duration
 	clockOffset      time.Duration
+	opsListen        string
+	logFormat        string
+	logLevel         string
 }
 
-// readyFunc is told the addresses once both servers listen (tests).
-type readyFunc func(tabletAddr, monitorAddr string)
+// listening are the addresses serve listens on (monitor and ops empty when
+// not run).
+type listening struct{ tablet, monitor, ops string }
+
+// readyFunc is told the addresses once every server listens (tests).
+type readyFunc func(listening)
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, ready readyFunc) error {
 	o := serveOpts{deviceAddr: addrOverrides{}}
@@ -68,6 +79,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	fs.DurationVar(&o.drain, "drain", 30*time.Second, "on SIGTERM, how long pushes in flight may take to finish before they are cancelled")
 	fs.DurationVar(&o.clockOffset, "clock-offset", 0, "drills only: shift the payload timestamp and certificate times (e.g. -2h: the device refuses the payload as expired)")
 	fs.Var(o.deviceAddr, "device-addr", "DEVICE-ID=host:port: reach this device there instead of the QR's address (repeatable)")
+	fs.StringVar(&o.opsListen, "ops-listen", os.Getenv("ZM_CENTRAL_OPS_LISTEN"), "serve /healthz, /readyz and /metrics (plain HTTP, no token) here, e.g. 127.0.0.1:9464; off when empty; $ZM_CENTRAL_OPS_LISTEN")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log lines as text (key=value) or json, on standard error")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -98,8 +112,25 @@ func (o serveOpts) check() error {
 		return fmt.Errorf("--drain %v: a duration of 0 (cancel at once) or more", o.drain)
 	case o.devicePort < 1 || o.devicePort > 65535:
 		return fmt.Errorf("--device-port %d: a TCP port is 1-65535", o.devicePort)
+	case o.logFormat != "text" && o.logFormat != "json":
+		return fmt.Errorf("--log-format %q: text or json", o.logFormat)
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: debug, info, warn or error", o.logLevel)
 	}
 	return nil
+}
+
+// logger is serve's structured logger on w.
+func (o serveOpts) logger(w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(o.logLevel)) //nolint:errcheck // checked by check
+	ho := &slog.HandlerOptions{Level: level}
+	if o.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
 }
 
 // newProvisioner builds the pusher from the Central Station's device CA and
@@ -130,7 +161,10 @@ func newProvisioner(dir, serverURL string, clockOffset time.Duration) (job.Provi
 }
 
 func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready readyFunc) error {
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := o.logger(stderr)
+	// net/http's own complaints (TLS handshake errors from scanners, ...)
+	// go to the same structured log, never as bare log lines.
+	errorLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	u, err := url.Parse(o.serverURL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return fmt.Errorf("serve: --server-url must be an https URL")
@@ -148,9 +182,11 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 	if err != nil {
 		return fmt.Errorf("serve: tablet certificate: %w", err)
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg := server.Config{
 		Store: st, Provisioner: prov, TrustDeviceClock: o.trustDeviceClock, DevicePort: o.devicePort,
-		BatchConcurrency: o.batchConcurrency, MaxInFlight: o.maxInFlight, Logger: log,
+		BatchConcurrency: o.batchConcurrency, MaxInFlight: o.maxInFlight, Logger: log, Registry: reg,
 	}
 	if len(o.deviceAddr) > 0 {
 		overrides, port := o.deviceAddr, o.devicePort
@@ -168,15 +204,22 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 	defer api.Close()
 
 	var servers []*http.Server
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	start := func(hs *http.Server, addr string) (string, error) {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			return "", err
 		}
+		hs.ErrorLog = errorLog
 		servers = append(servers, hs)
 		go func() {
-			if err := hs.ServeTLS(l, "", ""); !errors.Is(err, http.ErrServerClosed) {
+			var err error
+			if hs.TLSConfig != nil {
+				err = hs.ServeTLS(l, "", "")
+			} else {
+				err = hs.Serve(l)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
 			}
 		}()
@@ -197,9 +240,19 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 		}
 		fmt.Fprintf(stdout, "stand-in monitoring server on https://%s%s\n", monitorAddr, monitor.DefaultHealthPath)
 	}
+	opsAddr := ""
+	if o.opsListen != "" {
+		hs := &http.Server{Handler: api.OpsHandler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
+		if opsAddr, err = start(hs, o.opsListen); err != nil {
+			return fmt.Errorf("serve: ops listener: %w", err)
+		}
+		fmt.Fprintf(stdout, "health, readiness and metrics on http://%s (%s %s %s)\n", opsAddr, server.HealthPath, server.ReadyPath, server.MetricsPath)
+	}
 	fmt.Fprintf(stdout, "tablet API on https://%s (devices are sent server URL %s)\n", tabletAddr, o.serverURL)
+	log.Info("serving", "tablet", tabletAddr, "monitor", monitorAddr, "ops", opsAddr, "serverURL", o.serverURL)
 	if ready != nil {
-		ready(tabletAddr, monitorAddr)
+		ready(listening{tablet: tabletAddr, monitor: monitorAddr, ops: opsAddr})
 	}
 	var runErr error
 	select {

@@ -101,8 +101,9 @@ func (s *Server) recordRefusal(ctx context.Context, t store.Technician, id, batc
 	}
 	p := store.Pairing{ID: id, BatchID: batchID, DeviceID: deviceID, TechnicianID: t.ID, Method: method,
 		State: store.PairingRefused, ResultCode: re.r.String(), Detail: re.msg}
+	s.metrics.pairings.WithLabelValues(store.PairingRefused.String(), re.r.String()).Inc()
 	if err := s.st.CreatePairing(ctx, p); err != nil {
-		s.log.Error("record refused pairing", "pairing", id, "err", err)
+		s.storeError("record refused pairing", err, "pairing", id)
 	}
 	s.audit(ctx, t.ID, "pairing.refused", deviceID, fmt.Sprintf("pairing=%s method=%s code=%s: %s", id, method, re.r, re.msg))
 }

@@ -37,7 +37,7 @@ func (c *issuedCerts) list() []string {
 func (s *Server) recordIssued(ctx context.Context, t store.Technician, j job.Job, certs *issuedCerts, c *x509.Certificate) error {
 	serial := store.CertificateSerial(c)
 	if err := s.st.RecordCertificate(ctx, j.DeviceID, j.PairingID, c.Raw); err != nil {
-		s.log.Error("record certificate: it is not delivered", "pairing", j.PairingID, "device", j.DeviceID, "serial", serial, "err", err)
+		s.storeError("record certificate (not delivered)", err, "pairing", j.PairingID, "device", j.DeviceID, "serial", serial)
 		return fmt.Errorf("record certificate: %w", err)
 	}
 	certs.add(serial)
@@ -66,14 +66,14 @@ func (s *Server) settleCertificates(ctx context.Context, t store.Technician, j j
 	for _, serial := range certs.list() {
 		if st == store.PairingSucceeded {
 			if err := s.st.MarkCertificateInUse(ctx, serial); err != nil {
-				s.log.Error("record certificate in use", "pairing", j.PairingID, "serial", serial, "err", err)
+				s.storeError("record certificate in use", err, "pairing", j.PairingID, "serial", serial)
 				continue
 			}
 			s.audit(ctx, t.ID, "certificate.in_use", j.DeviceID, fmt.Sprintf("serial=%s pairing=%s", serial, j.PairingID))
 			continue
 		}
 		if err := s.st.RevokeCertificate(ctx, serial, reason); err != nil {
-			s.log.Error("revoke certificate", "pairing", j.PairingID, "serial", serial, "err", err)
+			s.storeError("revoke certificate", err, "pairing", j.PairingID, "serial", serial)
 			continue
 		}
 		s.audit(ctx, t.ID, "certificate.revoked", j.DeviceID, fmt.Sprintf("serial=%s pairing=%s reason=%s", serial, j.PairingID, reason))

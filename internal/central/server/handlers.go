@@ -153,7 +153,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func (s *Server) writeRefusal(w http.ResponseWriter, err error, pairingID string) {
 	var re *refusalError
 	if !errors.As(err, &re) {
-		s.log.Error("internal error", "err", err)
+		s.storeError("request", err)
 		re = refuse(Internal, "internal error")
 	}
 	writeJSON(w, re.r.HTTPStatus(), tabletwire.ErrorResponse{Error: errorBody(re.r, re.msg), PairingID: pairingID})

@@ -22,25 +22,28 @@ func (s *Server) run(t store.Technician, j job.Job) {
 	rec, recCancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer recCancel()
 	if err := s.st.UpdatePairing(rec, j.PairingID, store.PairingRunning, "", "connecting"); err != nil {
-		s.log.Error("record progress", "pairing", j.PairingID, "err", err)
+		s.storeError("record progress", err, "pairing", j.PairingID)
 	}
 	certs := &issuedCerts{}
 	j.Issued = func(_ context.Context, c *x509.Certificate) error {
 		return s.recordIssued(rec, t, j, certs, c)
 	}
+	start := time.Now()
 	out, err := s.provision(ctx, j, func(p job.Progress) {
 		if err := s.st.UpdatePairing(rec, j.PairingID, store.PairingRunning, p.State, p.Step); err != nil {
-			s.log.Error("record progress", "pairing", j.PairingID, "err", err)
+			s.storeError("record progress", err, "pairing", j.PairingID)
 		}
 	})
 	st, code, detail := outcome(out, err)
+	s.metrics.push.WithLabelValues(st.String()).Observe(time.Since(start).Seconds())
+	s.metrics.pairings.WithLabelValues(st.String(), code.String()).Inc()
 	release := err != nil && out.DeviceUntouched
 	if release {
 		detail += "; nothing reached the device: its QR code and pairing code were not used up"
 	}
 	s.settleCertificates(rec, t, j, certs, out, err, st)
 	if err := s.st.FinishPairing(rec, j.PairingID, st, code.String(), detail); err != nil {
-		s.log.Error("record outcome", "pairing", j.PairingID, "err", err)
+		s.storeError("record outcome", err, "pairing", j.PairingID)
 	}
 	if release {
 		s.releaseClaims(rec, t, j)
@@ -58,7 +61,7 @@ func (s *Server) run(t store.Technician, j job.Job) {
 // (one session, one push still holds: nothing was pushed).
 func (s *Server) releaseClaims(ctx context.Context, t store.Technician, j job.Job) {
 	if err := s.st.ReleaseClaims(ctx, j.PairingID, j.PairingCode); err != nil {
-		s.log.Error("release claims", "pairing", j.PairingID, "err", err)
+		s.storeError("release claims", err, "pairing", j.PairingID)
 		return
 	}
 	s.audit(ctx, t.ID, "pairing.claims_released", j.DeviceID, "pairing="+j.PairingID+": the push never reached the device; its token and code may be used again")
@@ -146,8 +149,9 @@ func (s *Server) abandon(t store.Technician, j job.Job) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	const detail = "the Central Station stopped before this device's turn"
+	s.metrics.pairings.WithLabelValues(store.PairingFailed.String(), failure.Internal.String()).Inc()
 	if err := s.st.FinishPairing(ctx, j.PairingID, store.PairingFailed, failure.Internal.String(), detail); err != nil {
-		s.log.Error("record abandoned pairing", "pairing", j.PairingID, "err", err)
+		s.storeError("record abandoned pairing", err, "pairing", j.PairingID)
 	}
 	s.audit(ctx, t.ID, "pairing.failed", j.DeviceID, "pairing="+j.PairingID+": "+detail)
 }

@@ -12,7 +12,10 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zmonitor/firmware/internal/base/clock"
 	"github.com/zmonitor/firmware/internal/central/job"
@@ -58,6 +61,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Rand draws pairing and batch IDs (default crypto/rand).
 	Rand io.Reader
+	// Registry receives the server's Prometheus metrics (OpsHandler
+	// serves it); nil: a registry of the server's own.
+	Registry *prometheus.Registry
 }
 
 // Server is the tablet API.
@@ -71,6 +77,10 @@ type Server struct {
 	wg     sync.WaitGroup
 	slots  *slots // the MaxInFlight provisionings in flight
 	mux    *http.ServeMux
+	// metrics are served by OpsHandler.
+	metrics *metrics
+	// stopping is set by Shutdown and Close: /readyz then fails.
+	stopping atomic.Bool
 }
 
 // New returns a Server.
@@ -105,6 +115,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
 	if cfg.DeviceAddr == nil {
 		port := strconv.Itoa(cfg.DevicePort)
 		cfg.DeviceAddr = func(_, ip string) string { return net.JoinHostPort(ip, port) }
@@ -116,6 +129,7 @@ func New(cfg Config) (*Server, error) {
 		slots: newSlots(cfg.MaxInFlight),
 		mux:   http.NewServeMux(),
 	}
+	s.metrics = newMetrics(cfg.Registry, s.slots.inUse, cfg.MaxInFlight)
 	s.mux.HandleFunc("POST "+tabletwire.PairingsPath, s.authed(s.postPairing))
 	s.mux.HandleFunc("GET "+tabletwire.PairingsPath+"/{id}", s.authed(s.getPairing))
 	s.mux.HandleFunc("POST "+tabletwire.BatchesPath, s.authed(s.postBatch))
@@ -133,6 +147,7 @@ func (s *Server) Wait() { s.wg.Wait() }
 // Close cancels running provisionings and waits for them to record their
 // outcome.
 func (s *Server) Close() {
+	s.stopping.Store(true)
 	s.cancel()
 	s.wg.Wait()
 }
@@ -141,6 +156,7 @@ func (s *Server) Close() {
 // until ctx is done, then cancels the rest as Close does. Stop accepting
 // requests first (http.Server.Shutdown).
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopping.Store(true)
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()
@@ -191,6 +207,6 @@ func (s *Server) newID(prefix string) (string, error) {
 // operation it describes has happened).
 func (s *Server) audit(ctx context.Context, actor, event, deviceID, detail string) {
 	if err := s.st.Audit(ctx, store.AuditRecord{Actor: actor, Event: event, DeviceID: deviceID, Detail: detail}); err != nil {
-		s.log.Error("audit", "event", event, "err", err)
+		s.storeError("audit", err, "event", event)
 	}
 }

@@ -50,6 +50,13 @@ func (s *sqlStore) queryRow(ctx context.Context, q string, args ...any) *sql.Row
 
 func (s *sqlStore) Close() error { return s.db.Close() }
 
+func (s *sqlStore) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping %s: %w", s.d.backend, err)
+	}
+	return nil
+}
+
 // mustAffect turns "no row changed" into ErrNotFound.
 func mustAffect(res sql.Result, err error) error {
 	if err != nil {

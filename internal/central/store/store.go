@@ -114,6 +114,9 @@ type Store interface {
 	// ExportAudit calls fn for every record in order.
 	ExportAudit(ctx context.Context, fn func(AuditRecord) error) error
 
+	// Ping checks that the database answers (readiness).
+	Ping(ctx context.Context) error
+
 	// Close releases the database.
 	Close() error
 }
