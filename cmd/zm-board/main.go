@@ -25,6 +25,8 @@ import (
 	"syscall"
 
 	"github.com/zmonitor/firmware/image/kernel"
+	"github.com/zmonitor/firmware/internal/base/cli"
+	"github.com/zmonitor/firmware/internal/base/version"
 	"github.com/zmonitor/firmware/qemu"
 	"golang.org/x/sys/unix"
 )
@@ -35,17 +37,33 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-const usageText = `usage:
-  zm-board run [--kernel IMAGE] --initrd INITRAMFS --state DIR [--fwd 8444[:HOSTPORT]]... [--guestfwd GUESTPORT:HOSTPORT]... [--size WxH] [--append ARGS] [--kernel-log]
-  zm-board press --state DIR
-  zm-board screenshot --state DIR -o FILE.png
+// Synopses of the commands (their help adds every flag).
+const (
+	runSynopsis        = "zm-board run --initrd INITRAMFS --state DIR [flags]\n  boot the qemu-virt board with the console on this terminal (Ctrl-] stops it)"
+	pressSynopsis      = "zm-board press --state DIR\n  press the board's button (QMP)"
+	screenshotSynopsis = "zm-board screenshot --state DIR -o FILE.png\n  save the board's screen"
+)
+
+const usageText = `usage: zm-board COMMAND [flags]
+
+  ` + runSynopsis + `
+  ` + pressSynopsis + `
+  ` + screenshotSynopsis + `
+  zm-board version
+  the program's version and build time
+
+'zm-board COMMAND -h' lists every flag of COMMAND.
+Exit status: 0 success, 1 failure, 2 bad usage.
 `
 
 // run is main's testable body; it returns the exit code.
 func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.Writer) int {
+	usage := func(w io.Writer) { fmt.Fprint(w, usageText) }
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usageText)
-		return 2
+		return cli.Exit(stdout, stderr, "zm-board", usage, usageError{errors.New("no command")})
+	}
+	if args[0] == "help" && len(args) > 1 {
+		args = append(append([]string{}, args[1:]...), "-h")
 	}
 	var err error
 	switch args[0] {
@@ -56,28 +74,19 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 	case "screenshot":
 		err = screenshotCmd(ctx, args[1:], stderr)
 	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usageText)
-		return 0
+		err = flag.ErrHelp
+	case "version", "-version", "--version":
+		cli.Version(stdout, "zm-board", version.Version, version.BuildTime)
 	default:
-		fmt.Fprintf(stderr, "zm-board: unknown command %q\n%s", args[0], usageText)
-		return 2
+		err = usageError{fmt.Errorf("unknown command %q", args[0])}
 	}
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	var u usageError
-	if errors.As(err, &u) {
-		fmt.Fprintf(stderr, "zm-board: %v\n%s", err, usageText)
-		return 2
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "zm-board: %v\n", err)
-		return 1
-	}
-	return 0
+	return cli.Exit(stdout, stderr, "zm-board", usage, err)
 }
 
+// usageError is bad usage (exit 2).
 type usageError struct{ error }
+
+func (e usageError) Unwrap() []error { return []error{e.error, cli.ErrUsage} }
 
 // listFlag collects repeated flags.
 type listFlag []string
@@ -114,8 +123,7 @@ func parseSize(s string) (int, int, error) {
 
 // boardConfig turns run's flags into a qemu.Config.
 func boardConfig(args []string, stderr io.Writer) (qemu.Config, error) {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.New("zm-board run", runSynopsis)
 	var c qemu.Config
 	var fwd, gfwd listFlag
 	fs.StringVar(&c.Kernel, "kernel", "", "arm64 kernel Image (default: $ZM_KERNEL or the cached build)")
@@ -127,7 +135,7 @@ func boardConfig(args []string, stderr io.Writer) (qemu.Config, error) {
 	fs.StringVar(&c.Append, "append", "", "extra kernel command line")
 	fs.BoolVar(&c.KernelLog, "kernel-log", false, "print every kernel message on the console (default: quiet, warnings only)")
 	fs.IntVar(&c.CPUs, "cpus", qemu.DefaultCPUs, "guest CPUs (Cortex-A53 cores)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args, 0, -1); err != nil {
 		return c, err
 	}
 	if fs.NArg() != 0 {
@@ -243,14 +251,13 @@ func rawTerminal(f *os.File) (func(), error) {
 	return func() { _ = unix.IoctlSetTermios(fd, unix.TCSETS, old) }, nil
 }
 
-func stateFlags(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (string, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func stateFlags(name, synopsis string, args []string, extra func(*flag.FlagSet)) (string, error) {
+	fs := cli.New("zm-board "+name, synopsis)
 	state := fs.String("state", "", "state directory of the running board (required)")
 	if extra != nil {
-		extra(fs)
+		extra(fs.FlagSet)
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args, 0, -1); err != nil {
 		return "", err
 	}
 	if *state == "" || fs.NArg() != 0 {
@@ -260,7 +267,7 @@ func stateFlags(name string, args []string, stderr io.Writer, extra func(*flag.F
 }
 
 func pressCmd(ctx context.Context, args []string, stderr io.Writer) error {
-	state, err := stateFlags("press", args, stderr, nil)
+	state, err := stateFlags("press", pressSynopsis, args, nil)
 	if err != nil {
 		return err
 	}
@@ -269,7 +276,7 @@ func pressCmd(ctx context.Context, args []string, stderr io.Writer) error {
 
 func screenshotCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	var out string
-	state, err := stateFlags("screenshot", args, stderr, func(fs *flag.FlagSet) {
+	state, err := stateFlags("screenshot", screenshotSynopsis, args, func(fs *flag.FlagSet) {
 		fs.StringVar(&out, "o", "", "output PNG file (required)")
 	})
 	if err != nil {

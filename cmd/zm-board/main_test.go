@@ -23,8 +23,8 @@ func TestUsageErrors(t *testing.T) {
 		if code := run(context.Background(), args, os.Stdin, &out, &errb); code != 2 {
 			t.Errorf("%q: exit %d, want 2 (stderr %q)", args, code, errb.String())
 		}
-		if !strings.Contains(errb.String(), "usage:") {
-			t.Errorf("%q: no usage in %q", args, errb.String())
+		if !strings.Contains(errb.String(), "zm-board help") || out.Len() != 0 {
+			t.Errorf("%q: no pointer to the help in %q, or output on stdout %q", args, errb.String(), out.String())
 		}
 	}
 }

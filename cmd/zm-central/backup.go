@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,7 +14,9 @@ import (
 // cmdBackup writes a consistent copy of the SQLite database while serve
 // may be running.
 func cmdBackup(ctx context.Context, args []string, stdout io.Writer) error {
-	return withStore(ctx, "backup", args, 1, 1, func(st store.Store, fs *flag.FlagSet) error {
+	var f dbFlags
+	fs := newCommand("backup", &f)
+	return withStore(ctx, fs, &f, args, 1, 1, func(st store.Store) error {
 		out := fs.Arg(0)
 		// Recorded first, so the backup holds its own record.
 		if err := st.Audit(ctx, store.AuditRecord{Actor: cliActor, Event: "central.backup", Detail: "to " + out}); err != nil {
@@ -42,7 +43,7 @@ func cmdBackup(ctx context.Context, args []string, stdout io.Writer) error {
 // cmdRestore replaces the SQLite database with a checked backup.
 func cmdRestore(ctx context.Context, args []string, stdout io.Writer) error {
 	var f dbFlags
-	fs := newFlagSet("restore", &f)
+	fs := newCommand("restore", &f)
 	force := fs.Bool("force", false, "replace an existing database (everything recorded since the backup is lost)")
 	if err := parse(fs, args, 1, 1); err != nil {
 		return err

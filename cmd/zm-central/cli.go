@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,54 +10,65 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/zmonitor/firmware/internal/base/cli"
+	"github.com/zmonitor/firmware/internal/base/version"
 	"github.com/zmonitor/firmware/internal/central/store"
 )
 
-const usage = `usage: zm-central COMMAND [flags]
+// commands are zm-central's commands in the order the help lists them,
+// each with its synopsis (its help adds every flag).
+var commands = []struct{ name, synopsis string }{
+	{"init", "zm-central init --dir DIR [--hosts h1,h2] [--technician NAME]\n  create the device CA, provisioning root and signer, the tablet API's certificate,\n  the database and a first technician (its token is printed once)"},
+	{"serve", "zm-central serve [flags]\n  run the tablet API (and the stand-in monitoring server, and the ops endpoints)"},
+	{"devices import", "zm-central devices import [flags] FILE...\n  add enrollment records (JSON or CSV) to the inventory"},
+	{"devices list", "zm-central devices list [flags]\n  the inventory (--json: one JSON object per line)"},
+	{"devices revoke", "zm-central devices revoke [flags] DEVICE-ID\n  refuse every pairing of the device from now on"},
+	{"devices label", "zm-central devices label [flags] DEVICE-ID LABEL\n  set the label pushed to the device"},
+	{"devices replace", "zm-central devices replace --reason TEXT [flags] FILE\n  give an enrolled device the keys of its new enrollment record (TPM or board\n  replaced); the old keys are kept and refused from then on; audited"},
+	{"technicians add", "zm-central technicians add [flags] NAME\n  add a technician (the token is printed once)"},
+	{"technicians list", "zm-central technicians list [flags]\n  the technicians (--json: one JSON object per line)"},
+	{"technicians revoke", "zm-central technicians revoke [flags] TECHNICIAN-ID\n  refuse the technician's token from now on"},
+	{"certificates list", "zm-central certificates list [flags]\n  client certificates issued, with their state and revocation reason\n  (--json: one JSON object per line)"},
+	{"audit export", "zm-central audit export [flags]\n  the audit trail as JSON Lines on standard output"},
+	{"backup", "zm-central backup [flags] OUT\n  write a checked copy of the SQLite database to OUT (mode 0600) while serve runs"},
+	{"restore", "zm-central restore [flags] BACKUP\n  replace the SQLite database by a checked backup (--force over an existing one)"},
+	{"version", "zm-central version\n  the program's version and build time"},
+}
 
-  init --dir DIR [--hosts h1,h2] [--technician NAME]
-        create the device CA, provisioning root and signer, tablet server
-        certificate, database and a first technician (token printed once)
-  devices import [--dir DIR] [--db DSN] FILE...   enrollment records (JSON or CSV)
-  devices list   [--dir DIR] [--db DSN]
-  devices revoke [--dir DIR] [--db DSN] DEVICE-ID
-  devices label  [--dir DIR] [--db DSN] DEVICE-ID LABEL
-  technicians add    [--dir DIR] [--db DSN] NAME   (token printed once)
-  technicians list   [--dir DIR] [--db DSN]
-  technicians revoke [--dir DIR] [--db DSN] TECHNICIAN-ID
-  certificates list [--dir DIR] [--db DSN] [--device ID] [--state issued|in-use|revoked]
-        client certificates issued, with their state and revocation reason
-  audit export [--dir DIR] [--db DSN]              JSON Lines to stdout
-  serve [--dir DIR] [--db DSN] [--listen 127.0.0.1:8443]
-        [--monitor-listen 127.0.0.1:9443] [--server-url URL] ...
+func synopsis(name string) string {
+	for _, c := range commands {
+		if c.name == name {
+			return c.synopsis
+		}
+	}
+	return "zm-central " + name
+}
 
---db is sqlite:PATH (default sqlite:DIR/central.db) or postgres://...
-`
+// usage is the help of zm-central as a whole.
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: zm-central COMMAND [flags] [arguments]")
+	fmt.Fprintln(w, "")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %s\n", strings.ReplaceAll(c.synopsis, "\n", "\n  "))
+	}
+	fmt.Fprintln(w, "")
+	fmt.Fprintln(w, "Flags may follow arguments. 'zm-central COMMAND -h' (or 'zm-central help COMMAND')")
+	fmt.Fprintln(w, "lists every flag of COMMAND. --db is sqlite:PATH (default sqlite:DIR/central.db) or")
+	fmt.Fprintln(w, "postgres://...; $ZM_CENTRAL_DIR and $ZM_CENTRAL_DB stand for --dir and --db.")
+	fmt.Fprintln(w, "Exit status: 0 success, 1 failure, 2 bad usage.")
+}
 
-// errUsage is returned for a malformed command line.
-var errUsage = errors.New("bad usage")
+// errUsage is wrapped by every bad-usage error (exit 2).
+var errUsage = cli.ErrUsage
 
 // run is main without the process: it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	err := dispatch(ctx, args, stdout, stderr)
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprint(stdout, usage)
-		return 0
-	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "zm-central: %v\n\n%s", err, usage)
-		return 2
-	default:
-		fmt.Fprintf(stderr, "zm-central: %v\n", err)
-		return 1
-	}
+	return cli.Exit(stdout, stderr, "zm-central", usage, dispatch(ctx, args, stdout, stderr))
 }
 
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: no command", errUsage)
+		return cli.Usagef("no command")
 	}
 	cmd, rest := args[0], args[1:]
 	sub := ""
@@ -66,8 +76,16 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		sub = rest[0]
 	}
 	switch cmd {
-	case "help", "-h", "--help":
+	case "-h", "-help", "--help":
 		return flag.ErrHelp
+	case "help":
+		if len(rest) == 0 {
+			return flag.ErrHelp
+		}
+		return dispatch(ctx, append(append([]string{}, rest...), "-h"), stdout, stderr)
+	case "version", "-version", "--version":
+		cli.Version(stdout, "zm-central", version.Version, version.BuildTime)
+		return nil
 	case "init":
 		return cmdInit(ctx, rest, stdout)
 	case "serve":
@@ -107,9 +125,12 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "restore":
 		return cmdRestore(ctx, rest, stdout)
 	default:
-		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+		return cli.Usagef("unknown command %q", cmd)
 	}
-	return fmt.Errorf("%w: unknown %s subcommand %q", errUsage, cmd, sub)
+	if sub == "" || cli.IsHelp(sub) {
+		return cli.Usagef("%s: give a subcommand (zm-central help)", cmd)
+	}
+	return cli.Usagef("unknown %s subcommand %q", cmd, sub)
 }
 
 // dbFlags are the flags every database command takes.
@@ -125,16 +146,20 @@ const (
 	envDB  = "ZM_CENTRAL_DB"  // --db
 )
 
-func newFlagSet(name string, f *dbFlags) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+// newCommand is a command's flag set, with --dir and --db when f is not
+// nil.
+func newCommand(name string, f *dbFlags) *cli.Command {
+	c := cli.New("zm-central "+name, synopsis(name))
+	if f == nil {
+		return c
+	}
 	dir := os.Getenv(envDir)
 	if dir == "" {
 		dir = "."
 	}
-	fs.StringVar(&f.dir, "dir", dir, "Central Station directory (keys, certificates, default database); $"+envDir)
-	fs.StringVar(&f.db, "db", os.Getenv(envDB), "database: sqlite:PATH or postgres://... (default sqlite:DIR/central.db); $"+envDB+" (a DSN with a password must come from there, or the password from PGPASSFILE)")
-	return fs
+	c.StringVar(&f.dir, "dir", dir, "Central Station `directory` (keys, certificates, default database); $"+envDir)
+	c.StringVar(&f.db, "db", os.Getenv(envDB), "database `DSN`: sqlite:PATH or postgres://... (default sqlite:DIR/central.db); $"+envDB+" (a DSN with a password must come from there, or the password from PGPASSFILE)")
+	return c
 }
 
 // dsnHasPassword reports whether a --db value carries a password: a
@@ -152,21 +177,16 @@ func dsnHasPassword(dsn string) bool {
 	return strings.Contains(strings.ToLower(dsn), "password=")
 }
 
-// parse parses args and checks the number of positional arguments.
-func parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %s: %v", errUsage, fs.Name(), err)
-	}
-	if n := fs.NArg(); n < minArgs || (maxArgs >= 0 && n > maxArgs) {
-		return fmt.Errorf("%w: %s: wrong number of arguments", errUsage, fs.Name())
+// parse parses args (flags anywhere) and checks the number of positional
+// arguments; -h gives the command's help.
+func parse(c *cli.Command, args []string, minArgs, maxArgs int) error {
+	if err := c.Parse(args, minArgs, maxArgs); err != nil {
+		return err
 	}
 	var pwErr error
-	fs.Visit(func(f *flag.Flag) {
+	c.Visit(func(f *flag.Flag) {
 		if f.Name == "db" && dsnHasPassword(f.Value.String()) {
-			pwErr = fmt.Errorf("%w: %s: --db carries a password, which ps shows to every user of this machine: set $%s instead (or keep the password in PGPASSFILE)", errUsage, fs.Name(), envDB)
+			pwErr = cli.Usagef("%s: --db carries a password, which ps shows to every user of this machine: set $%s instead (or keep the password in PGPASSFILE)", c.Name(), envDB)
 		}
 	})
 	return pwErr
@@ -189,12 +209,10 @@ func (f dbFlags) open(ctx context.Context) (store.Store, error) {
 // cliActor is the audit actor of command-line operations.
 const cliActor = "cli"
 
-// withStore parses a command's database flags and arguments, opens the store
-// and runs fn with it, closing it afterwards.
-func withStore(ctx context.Context, name string, args []string, minArgs, maxArgs int, fn func(st store.Store, fs *flag.FlagSet) error) error {
-	var f dbFlags
-	fs := newFlagSet(name, &f)
-	if err := parse(fs, args, minArgs, maxArgs); err != nil {
+// withStore parses a command's arguments, opens the store and runs fn
+// with it, closing it afterwards. c has the database flags f.
+func withStore(ctx context.Context, c *cli.Command, f *dbFlags, args []string, minArgs, maxArgs int, fn func(st store.Store) error) error {
+	if err := parse(c, args, minArgs, maxArgs); err != nil {
 		return err
 	}
 	st, err := f.open(ctx)
@@ -202,5 +220,5 @@ func withStore(ctx context.Context, name string, args []string, minArgs, maxArgs
 		return err
 	}
 	defer st.Close()
-	return fn(st, fs)
+	return fn(st)
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,7 +18,7 @@ import (
 
 func cmdDevicesImport(ctx context.Context, args []string, stdout io.Writer) error {
 	var f dbFlags
-	fs := newFlagSet("devices import", &f)
+	fs := newCommand("devices import", &f)
 	if err := parse(fs, args, 1, -1); err != nil {
 		return err
 	}
@@ -104,10 +104,28 @@ func readLimited(name string, limit int64) ([]byte, error) {
 }
 
 func cmdDevicesList(ctx context.Context, args []string, stdout io.Writer) error {
-	return withStore(ctx, "devices list", args, 0, 0, func(st store.Store, fs *flag.FlagSet) error {
+	var f dbFlags
+	c := newCommand("devices list", &f)
+	asJSON := c.Bool("json", false, "one JSON object per line instead of a table")
+	return withStore(ctx, c, &f, args, 0, 0, func(st store.Store) error {
 		ds, err := st.Devices(ctx)
 		if err != nil {
 			return err
+		}
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			for _, d := range ds {
+				r := deviceRecord{ID: d.ID, Serial: d.Serial, FirmwareVersion: d.FirmwareVersion, Label: d.Label, ImportedAt: d.ImportedAt,
+					IdentityKey: keyFingerprint(d.IdentitySPKI), PayloadKey: keyFingerprint(d.PayloadSPKI)}
+				if d.Revoked() {
+					t := d.RevokedAt
+					r.RevokedAt = &t
+				}
+				if err := enc.Encode(r); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "DEVICE\tSERIAL\tFIRMWARE\tLABEL\tSTATUS\tIMPORTED")
@@ -123,7 +141,9 @@ func cmdDevicesList(ctx context.Context, args []string, stdout io.Writer) error 
 }
 
 func cmdDevicesRevoke(ctx context.Context, args []string, stdout io.Writer) error {
-	return withStore(ctx, "devices revoke", args, 1, 1, func(st store.Store, fs *flag.FlagSet) error {
+	var f dbFlags
+	fs := newCommand("devices revoke", &f)
+	return withStore(ctx, fs, &f, args, 1, 1, func(st store.Store) error {
 		id := fs.Arg(0)
 		if err := st.RevokeDevice(ctx, id); err != nil {
 			return err
@@ -137,7 +157,9 @@ func cmdDevicesRevoke(ctx context.Context, args []string, stdout io.Writer) erro
 }
 
 func cmdDevicesLabel(ctx context.Context, args []string, stdout io.Writer) error {
-	return withStore(ctx, "devices label", args, 2, 2, func(st store.Store, fs *flag.FlagSet) error {
+	var f dbFlags
+	fs := newCommand("devices label", &f)
+	return withStore(ctx, fs, &f, args, 2, 2, func(st store.Store) error {
 		id, label := fs.Arg(0), fs.Arg(1)
 		if err := st.SetDeviceLabel(ctx, id, label); err != nil {
 			return err
@@ -154,7 +176,7 @@ func cmdDevicesLabel(ctx context.Context, args []string, stdout io.Writer) error
 // record (its TPM or board was replaced): explicit, with a reason, audited.
 func cmdDevicesReplace(ctx context.Context, args []string, stdout io.Writer) error {
 	var f dbFlags
-	fs := newFlagSet("devices replace", &f)
+	fs := newCommand("devices replace", &f)
 	reason := fs.String("reason", "", "why the keys changed, e.g. \"TPM replaced, work order 4711\" (required, audited)")
 	if err := parse(fs, args, 1, 1); err != nil {
 		return err
@@ -212,4 +234,16 @@ func cmdDevicesReplace(ctx context.Context, args []string, stdout io.Writer) err
 func keyFingerprint(spki []byte) string {
 	h := sha256.Sum256(spki)
 	return "sha256:" + hex.EncodeToString(h[:8])
+}
+
+// deviceRecord is one line of devices list --json.
+type deviceRecord struct {
+	ID              string     `json:"deviceId"`
+	Serial          string     `json:"deviceSerial"`
+	FirmwareVersion string     `json:"firmwareVersion"`
+	Label           string     `json:"label,omitempty"`
+	IdentityKey     string     `json:"identityKey"` // fingerprint
+	PayloadKey      string     `json:"payloadKey"`  // fingerprint
+	ImportedAt      time.Time  `json:"importedAt"`
+	RevokedAt       *time.Time `json:"revokedAt,omitempty"`
 }

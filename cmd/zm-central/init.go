@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -18,9 +17,8 @@ import (
 
 // cmdInit creates a Central Station directory.
 func cmdInit(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("init", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	dir := fs.String("dir", "", "directory to create (must not exist, or be empty)")
+	fs := newCommand("init", nil)
+	dir := fs.String("dir", os.Getenv(envDir), "`directory` to create (must not exist, or be empty); $"+envDir)
 	hosts := fs.String("hosts", "localhost,127.0.0.1", "comma-separated names and IPs of the tablet API server certificate")
 	tech := fs.String("technician", "admin", "name of the first technician")
 	if err := parse(fs, args, 0, 0); err != nil {

@@ -68,7 +68,7 @@ type readyFunc func(listening)
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, ready readyFunc) error {
 	o := serveOpts{deviceAddr: addrOverrides{}}
-	fs := newFlagSet("serve", &o.db)
+	fs := newCommand("serve", &o.db)
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8443", "tablet API address (HTTPS, TLS 1.3)")
 	fs.StringVar(&o.monitorListen, "monitor-listen", "", "also run the stand-in monitoring server here (mTLS, GET /health)")
 	fs.StringVar(&o.serverURL, "server-url", "", "monitoring server URL pushed to devices (default https://MONITOR-LISTEN)")

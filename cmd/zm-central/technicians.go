@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"flag"
+	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -27,7 +27,9 @@ func addTechnician(ctx context.Context, st store.Store, name string) (store.Tech
 }
 
 func cmdTechniciansAdd(ctx context.Context, args []string, stdout io.Writer) error {
-	return withStore(ctx, "technicians add", args, 1, 1, func(st store.Store, fs *flag.FlagSet) error {
+	var f dbFlags
+	fs := newCommand("technicians add", &f)
+	return withStore(ctx, fs, &f, args, 1, 1, func(st store.Store) error {
 		tok, err := addTechnician(ctx, st, fs.Arg(0))
 		if err != nil {
 			return err
@@ -38,10 +40,27 @@ func cmdTechniciansAdd(ctx context.Context, args []string, stdout io.Writer) err
 }
 
 func cmdTechniciansList(ctx context.Context, args []string, stdout io.Writer) error {
-	return withStore(ctx, "technicians list", args, 0, 0, func(st store.Store, fs *flag.FlagSet) error {
+	var f dbFlags
+	c := newCommand("technicians list", &f)
+	asJSON := c.Bool("json", false, "one JSON object per line instead of a table")
+	return withStore(ctx, c, &f, args, 0, 0, func(st store.Store) error {
 		ts, err := st.Technicians(ctx)
 		if err != nil {
 			return err
+		}
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			for _, t := range ts {
+				r := technicianRecord{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt}
+				if t.Revoked() {
+					at := t.RevokedAt
+					r.RevokedAt = &at
+				}
+				if err := enc.Encode(r); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tCREATED")
@@ -57,7 +76,9 @@ func cmdTechniciansList(ctx context.Context, args []string, stdout io.Writer) er
 }
 
 func cmdTechniciansRevoke(ctx context.Context, args []string, stdout io.Writer) error {
-	return withStore(ctx, "technicians revoke", args, 1, 1, func(st store.Store, fs *flag.FlagSet) error {
+	var f dbFlags
+	fs := newCommand("technicians revoke", &f)
+	return withStore(ctx, fs, &f, args, 1, 1, func(st store.Store) error {
 		if err := st.RevokeTechnician(ctx, fs.Arg(0)); err != nil {
 			return err
 		}
@@ -67,4 +88,13 @@ func cmdTechniciansRevoke(ctx context.Context, args []string, stdout io.Writer) 
 		fmt.Fprintf(stdout, "technician %s revoked\n", fs.Arg(0))
 		return nil
 	})
+}
+
+// technicianRecord is one line of technicians list --json (never the token
+// or its hash).
+type technicianRecord struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	CreatedAt time.Time  `json:"createdAt"`
+	RevokedAt *time.Time `json:"revokedAt,omitempty"`
 }

@@ -30,6 +30,8 @@ import (
 
 	"github.com/zmonitor/firmware/image/fwimage"
 	"github.com/zmonitor/firmware/image/kernel"
+	"github.com/zmonitor/firmware/internal/base/cli"
+	"github.com/zmonitor/firmware/internal/base/version"
 	"github.com/zmonitor/firmware/internal/testkit/harness"
 	"github.com/zmonitor/firmware/qemu"
 )
@@ -52,21 +54,26 @@ func (d *demo) mark(format string, a ...any) {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("zm-demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.New("zm-demo", "zm-demo [flags]\n  provision the QEMU board end to end with the real programs (make demo)\nzm-demo version\n  the program's version and build time")
 	bin := fs.String("bin", "out", "directory with zm-central, zm-pair and zmonitor-arm64")
 	out := fs.String("out", "out/demo", "demo directory (recreated)")
 	deviceID := fs.String("device-id", "ZM-QEMU-01", "device ID given at first boot")
 	label := fs.String("label", "ICU-MON-04", "device label the Central Station assigns")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	usage := func(w io.Writer) { fs.Help(w) }
+	if len(args) > 0 {
+		switch args[0] {
+		case "version", "-version", "--version":
+			cli.Version(stdout, "zm-demo", version.Version, version.BuildTime)
+			return cli.ExitOK
+		case "help":
+			return cli.Exit(stdout, stderr, "zm-demo", usage, flag.ErrHelp)
+		}
+	}
+	if err := fs.Parse(args, 0, 0); err != nil {
+		return cli.Exit(stdout, stderr, "zm-demo", usage, err)
 	}
 	d := &demo{bin: *bin, out: *out, stdout: stdout, start: time.Now()}
-	if err := d.run(ctx, *deviceID, *label); err != nil {
-		fmt.Fprintf(stderr, "zm-demo: %v\n", err)
-		return 1
-	}
-	return 0
+	return cli.Exit(stdout, stderr, "zm-demo", usage, d.run(ctx, *deviceID, *label))
 }
 
 func freePort() (int, error) {

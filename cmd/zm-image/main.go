@@ -14,7 +14,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -24,28 +23,54 @@ import (
 	"github.com/zmonitor/firmware/image/fwimage"
 	"github.com/zmonitor/firmware/image/initramfs"
 	"github.com/zmonitor/firmware/image/manifest"
+	"github.com/zmonitor/firmware/internal/base/cli"
+	"github.com/zmonitor/firmware/internal/base/version"
 )
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-const usage = `usage:
-  zm-image build --kernel FILE --init FILE --board FILE --anchor FILE --out DIR
-                 [--version V] [--board-name NAME] [--kernel-source "PKG VERSION"]
-  zm-image initramfs --init FILE --board FILE --anchor FILE --out FILE
-  zm-image verify DIR
+// Synopses of the commands (their help adds every flag).
+const (
+	buildSynopsis     = "zm-image build --kernel FILE --init FILE --board FILE --anchor FILE --out DIR [flags]\n  build the firmware image: kernel, initramfs, manifest"
+	initramfsSynopsis = "zm-image initramfs --init FILE --board FILE --anchor FILE --out FILE\n  build only the initramfs"
+	verifySynopsis    = "zm-image verify DIR\n  check an image directory against its manifest"
+)
+
+const usage = `usage: zm-image COMMAND [flags] [arguments]
+
+  ` + buildSynopsis + `
+  ` + initramfsSynopsis + `
+  ` + verifySynopsis + `
+  zm-image version
+  the program's version and build time
+
+Flags may follow arguments; 'zm-image COMMAND -h' lists every flag of COMMAND.
+Exit status: 0 success, 1 failure, 2 bad usage.
 `
 
 // run is main without the process: arguments, environment and outputs are
 // passed in. It returns the exit status.
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
 	var err error
-	switch args[0] {
+	switch cmd := ""; {
+	case len(args) == 0:
+		err = usageError("no command")
+	default:
+		cmd = args[0]
+		if cmd == "help" && len(args) > 1 {
+			args = append(append([]string{}, args[1:]...), "-h")
+			cmd = args[0]
+		}
+		err = dispatch(cmd, args, getenv, stdout, stderr)
+	}
+	return cli.Exit(stdout, stderr, "zm-image", func(w io.Writer) { fmt.Fprint(w, usage) }, err)
+}
+
+func dispatch(cmd string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var err error
+	switch cmd {
 	case "build":
 		err = build(args[1:], getenv, stdout, stderr)
 	case "initramfs":
@@ -53,30 +78,24 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	case "verify":
 		err = verify(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return 0
+		err = flag.ErrHelp
+	case "version", "-version", "--version":
+		cli.Version(stdout, "zm-image", version.Version, version.BuildTime)
 	default:
 		err = usageError(fmt.Sprintf("unknown command %q", args[0]))
 	}
-	var ue usageError
-	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "zm-image: %s\n%s", ue, usage)
-		return 2
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "zm-image: %v\n", err)
-		return 1
-	}
-	return 0
+	return err
 }
 
+// usageError is bad usage (exit 2).
 type usageError string
 
 func (e usageError) Error() string { return string(e) }
 
+func (e usageError) Unwrap() error { return cli.ErrUsage }
+
 func build(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("build", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.New("zm-image build", buildSynopsis)
 	var in fwimage.Inputs
 	var out string
 	fs.StringVar(&in.KernelPath, "kernel", "", "arm64 kernel `Image` (make kernel)")
@@ -87,8 +106,8 @@ func build(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	fs.StringVar(&in.FirmwareVersion, "version", "dev", "firmware `version` recorded in the manifest")
 	fs.StringVar(&in.Board, "board-name", "", "board `name` (default: the board file's directory name)")
 	fs.StringVar(&in.KernelSource, "kernel-source", "", "kernel source `\"package version\"` (default: build-info next to the Image)")
-	if err := fs.Parse(args); err != nil {
-		return usageError(err.Error())
+	if err := fs.Parse(args, 0, -1); err != nil {
+		return err
 	}
 	if fs.NArg() != 0 {
 		return usageError(fmt.Sprintf("build: unexpected argument %q", fs.Arg(0)))
@@ -116,10 +135,9 @@ func build(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 }
 
 func verify(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		return usageError(err.Error())
+	fs := cli.New("zm-image verify", verifySynopsis)
+	if err := fs.Parse(args, 0, -1); err != nil {
+		return err
 	}
 	if fs.NArg() != 1 {
 		return usageError("verify: want exactly one image directory")
@@ -154,15 +172,14 @@ func sourceDateEpoch(getenv func(string) string) (int64, error) {
 // buildInitramfs writes only the initramfs (no kernel needed), for a quick
 // look at its size or for booting with another kernel.
 func buildInitramfs(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("initramfs", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.New("zm-image initramfs", initramfsSynopsis)
 	var initPath, boardPath, anchorPath, out string
 	fs.StringVar(&initPath, "init", "", "static linux/arm64 firmware `binary`, becomes /init")
 	fs.StringVar(&boardPath, "board", "", "board profile `JSON`")
 	fs.StringVar(&anchorPath, "anchor", "", "provisioning trust anchor `PEM`")
 	fs.StringVar(&out, "out", "", "output `file` (.cpio.gz)")
-	if err := fs.Parse(args); err != nil {
-		return usageError(err.Error())
+	if err := fs.Parse(args, 0, -1); err != nil {
+		return err
 	}
 	if fs.NArg() != 0 {
 		return usageError(fmt.Sprintf("initramfs: unexpected argument %q", fs.Arg(0)))

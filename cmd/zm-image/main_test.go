@@ -22,8 +22,8 @@ func TestUsageErrors(t *testing.T) {
 			if code := run(args, func(string) string { return "" }, &stdout, &stderr); code != 2 {
 				t.Fatalf("exit %d, want 2 (stderr %q)", code, stderr.String())
 			}
-			if !strings.Contains(stderr.String(), "usage:") {
-				t.Errorf("no usage on stderr: %q", stderr.String())
+			if !strings.Contains(stderr.String(), "zm-image help") || stdout.Len() != 0 {
+				t.Errorf("no pointer to the help on stderr, or output on stdout: %q %q", stderr.String(), stdout.String())
 			}
 		})
 	}

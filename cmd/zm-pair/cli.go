@@ -12,7 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zmonitor/firmware/internal/base/cli"
 	"github.com/zmonitor/firmware/internal/base/clock"
+	"github.com/zmonitor/firmware/internal/base/version"
 	"github.com/zmonitor/firmware/internal/proto/pairing"
 	"github.com/zmonitor/firmware/internal/tablet"
 )
@@ -28,16 +30,25 @@ const (
 // token (never a command-line argument: ps would show it).
 const tokenEnv = "ZM_TECH_TOKEN"
 
-const usage = `usage:
-  zm-pair scan   --central URL --ca FILE [--token-file FILE] [--label L] IMAGE
-  zm-pair code   --central URL --ca FILE [--token-file FILE] [--label L]
-                 --device ID --address IP[:PORT] [--code AAA-999-AAA]
-  zm-pair decode IMAGE
+// Synopses of the commands (their help adds every flag).
+const (
+	scanSynopsis   = "zm-pair scan --central URL --ca FILE [flags] IMAGE\n  read the monitor's pairing QR from a picture and ask the Central Station to provision it"
+	codeSynopsis   = "zm-pair code --central URL --ca FILE --device ID --address IP[:PORT] [--code AAA-999-AAA] [flags]\n  pair with the code typed from the monitor's screen (read from standard input without --code)"
+	decodeSynopsis = "zm-pair decode IMAGE\n  show what the pairing QR in a picture says (no secrets, no network)"
+)
 
-The technician token comes from --token-file or $ZM_TECH_TOKEN.
-Without --code, the pairing code is read from standard input.
-Exit status: 0 provisioned, 1 failed or refused, 2 usage or input refused
-locally (nothing was sent).
+const usage = `usage: zm-pair COMMAND [flags] [arguments]
+
+  ` + scanSynopsis + `
+  ` + codeSynopsis + `
+  ` + decodeSynopsis + `
+  zm-pair version
+  the program's version and build time
+
+Flags may follow arguments; 'zm-pair COMMAND -h' (or 'zm-pair help COMMAND')
+lists every flag of COMMAND. The technician token comes from --token-file
+or $ZM_TECH_TOKEN. Exit status: 0 provisioned, 1 failed or refused, 2 usage
+or input refused locally (nothing was sent).
 `
 
 // env is what run needs from the process, replaceable in tests.
@@ -53,33 +64,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return env{getenv: os.Getenv, stdin: os.Stdin, stdout: stdout, stderr: stderr}.run(ctx, args)
 }
 
-// usageError is bad usage (exit 2).
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+func usagef(format string, args ...any) error { return cli.Usagef(format, args...) }
 
 func (e env) run(ctx context.Context, args []string) int {
+	return e.exit(e.dispatch(ctx, args))
+}
+
+func (e env) dispatch(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		fmt.Fprint(e.stderr, usage)
-		return exitUsage
+		return usagef("no command")
 	}
-	var err error
 	switch args[0] {
 	case "scan":
-		err = e.scan(ctx, args[1:])
+		return e.scan(ctx, args[1:])
 	case "code":
-		err = e.code(ctx, args[1:])
+		return e.code(ctx, args[1:])
 	case "decode":
-		err = e.decode(args[1:])
-	case "help", "-h", "--help":
-		fmt.Fprint(e.stdout, usage)
-		return 0
-	default:
-		err = usagef("unknown command %q", args[0])
+		return e.decode(args[1:])
+	case "version", "-version", "--version":
+		cli.Version(e.stdout, "zm-pair", version.Version, version.BuildTime)
+		return nil
+	case "-h", "-help", "--help":
+		return flag.ErrHelp
+	case "help":
+		if len(args) == 1 {
+			return flag.ErrHelp
+		}
+		return e.dispatch(ctx, append(append([]string{}, args[1:]...), "-h"))
 	}
-	return e.exit(err)
+	return usagef("unknown command %q", args[0])
 }
 
 // outcomeError carries the exit code of a pairing that ended (its outcome
@@ -90,7 +103,6 @@ func (outcomeError) Error() string { return "pairing did not succeed" }
 
 func (e env) exit(err error) int {
 	var (
-		ue usageError
 		ie *tablet.InputError
 		oe outcomeError
 	)
@@ -99,9 +111,8 @@ func (e env) exit(err error) int {
 		return exitProvisioned
 	case errors.As(err, &oe):
 		return oe.code
-	case errors.As(err, &ue):
-		fmt.Fprintf(e.stderr, "zm-pair: %v\n\n%s", err, usage)
-		return exitUsage
+	case errors.Is(err, flag.ErrHelp), errors.Is(err, cli.ErrUsage):
+		return cli.Exit(e.stdout, e.stderr, "zm-pair", func(w io.Writer) { fmt.Fprint(w, usage) }, err)
 	case errors.As(err, &ie):
 		fmt.Fprintf(e.stderr, "NOT SENT: %s\n  Details: %s\n", ie.Problem.Headline(), ie.Problem.Message)
 		return exitUsage
@@ -130,17 +141,12 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.poll, "poll", tablet.DefaultPollInterval, "progress poll interval")
 }
 
-func newFlagSet(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	return fs
-}
+func newFlagSet(name, synopsis string) *cli.Command { return cli.New("zm-pair "+name, synopsis) }
 
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return usagef("%s: %v", fs.Name(), err)
-	}
-	return nil
+// parse parses args (flags anywhere) with n positional arguments; -h gives
+// the command's help.
+func parse(c *cli.Command, args []string, n int) error {
+	return c.Parse(args, n, n)
 }
 
 // client builds the tablet client from the flags.
@@ -164,7 +170,7 @@ func (e env) client(c *common) (*tablet.Client, error) {
 	}
 	cl, err := tablet.New(c.central, tok, &tablet.Opts{RootCAs: pool, ServerName: c.serverName, PollInterval: c.poll, Clock: e.clock})
 	if err != nil {
-		return nil, usageError{err.Error()}
+		return nil, usagef("%v", err)
 	}
 	return cl, nil
 }
@@ -245,12 +251,9 @@ func (e env) now() time.Time {
 }
 
 func (e env) decode(args []string) error {
-	fs := newFlagSet("decode")
-	if err := parse(fs, args); err != nil {
+	fs := newFlagSet("decode", decodeSynopsis)
+	if err := parse(fs, args, 1); err != nil {
 		return err
-	}
-	if fs.NArg() != 1 {
-		return usagef("decode: one picture (PNG or JPEG) expected")
 	}
 	text, err := scanFile(fs.Arg(0))
 	if err != nil {
@@ -266,13 +269,10 @@ func (e env) decode(args []string) error {
 
 func (e env) scan(ctx context.Context, args []string) error {
 	var c common
-	fs := newFlagSet("scan")
-	c.register(fs)
-	if err := parse(fs, args); err != nil {
+	fs := newFlagSet("scan", scanSynopsis)
+	c.register(fs.FlagSet)
+	if err := parse(fs, args, 1); err != nil {
 		return err
-	}
-	if fs.NArg() != 1 {
-		return usagef("scan: one picture (PNG or JPEG) expected")
 	}
 	cl, err := e.client(&c)
 	if err != nil {
@@ -293,16 +293,13 @@ func (e env) scan(ctx context.Context, args []string) error {
 func (e env) code(ctx context.Context, args []string) error {
 	var c common
 	var device, address, code string
-	fs := newFlagSet("code")
-	c.register(fs)
+	fs := newFlagSet("code", codeSynopsis)
+	c.register(fs.FlagSet)
 	fs.StringVar(&device, "device", "", "device ID shown on the monitor, e.g. ZM-001")
 	fs.StringVar(&address, "address", "", "device address shown on the monitor, IP or IP:PORT")
 	fs.StringVar(&code, "code", "", "pairing code shown on the monitor (default: read from standard input)")
-	if err := parse(fs, args); err != nil {
+	if err := parse(fs, args, 0); err != nil {
 		return err
-	}
-	if fs.NArg() != 0 {
-		return usagef("code: unexpected argument %q", fs.Arg(0))
 	}
 	if device == "" || address == "" {
 		return usagef("code: --device and --address are required")

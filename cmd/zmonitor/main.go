@@ -14,14 +14,13 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
 
+	"github.com/zmonitor/firmware/internal/base/cli"
 	"github.com/zmonitor/firmware/internal/base/version"
 	"github.com/zmonitor/firmware/internal/fw/boot"
 	"github.com/zmonitor/firmware/internal/fw/screen"
@@ -48,7 +47,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "render":
 		err = renderCmd(args[1:], stdout, stderr)
 	case "version":
-		fmt.Fprintf(stdout, "zmonitor %s (built %s)\n", version.Version, version.BuildTime)
+		cli.Version(stdout, "zmonitor", version.Version, version.BuildTime)
 	case "help", "-h", "-help", "--help":
 		usage(stdout)
 	default:
@@ -56,14 +55,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		usage(stderr)
 		return 2
 	}
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "zmonitor: %v\n", err)
-		return 1
-	}
-	return 0
+	return cli.Exit(stdout, stderr, "zmonitor", usage, err)
 }
 
 func usage(w io.Writer) {
@@ -76,16 +68,15 @@ As PID 1 (the image's /init) it boots the board and runs provisioning.
 }
 
 func renderCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("render", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.New("zmonitor render", "zmonitor render -state S -size WxH -o FILE.png\n  draw the screen of state S into a PNG")
 	st := fs.String("state", "READY_TO_PAIR", "state to draw: "+stateNames())
 	size := fs.String("size", "240x240", "frame size WxH (240x240, 320x240, 480x320)")
 	out := fs.String("o", "", "output PNG file (required)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args, 0, 0); err != nil {
 		return err
 	}
-	if *out == "" || fs.NArg() != 0 {
-		return errors.New("render: -o FILE is required and no other arguments are taken")
+	if *out == "" {
+		return cli.Usagef("render: -o FILE is required")
 	}
 	s, err := state.Parse(strings.ToUpper(*st))
 	if err != nil {

@@ -9,8 +9,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"errors"
-	"flag"
 	"fmt"
 	"image"
 	"image/color"
@@ -28,6 +26,7 @@ import (
 
 	"github.com/zmonitor/firmware/board"
 	"github.com/zmonitor/firmware/drivers/button"
+	"github.com/zmonitor/firmware/internal/base/cli"
 	"github.com/zmonitor/firmware/internal/base/clock"
 	"github.com/zmonitor/firmware/internal/base/version"
 	"github.com/zmonitor/firmware/internal/fw/boot"
@@ -41,8 +40,7 @@ import (
 // Ctrl-C (SIGINT) or SIGTERM stops it, also while the console waits for a
 // line.
 func runCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.New("zmonitor run", "zmonitor run -data DIR -anchor FILE [flags]\n  run the device on this host: the screen is a PNG file, SIGUSR1 is the button,\n  the console is standard input and output; Ctrl-C or SIGTERM stops it")
 	boardName := fs.String("board", "qemu-virt", "board profile name, or a JSON profile file")
 	data := fs.String("data", "", "data directory (required)")
 	tpmPath := fs.String("tpm", "", `TPM: "unix:/path/swtpm.sock", "tcp:127.0.0.1:2321", a device path, or "soft" (in-memory keys, development only)`)
@@ -55,11 +53,11 @@ func runCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	screenPNG := fs.String("screen", "", "write the screen to this PNG file on every update (default DATA/screen.png)")
 	noConsole := fs.Bool("no-console", false, "no diagnostics console on stdin/stdout")
 	verbose := fs.Bool("v", false, "log at info level")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args, 0, 0); err != nil {
 		return err
 	}
-	if *data == "" || *anchor == "" || fs.NArg() != 0 {
-		return errors.New("run: -data and -anchor are required (zmonitor run -help)")
+	if *data == "" || *anchor == "" {
+		return cli.Usagef("run: -data and -anchor are required (zmonitor run -help)")
 	}
 	profile, err := board.Lookup(*boardName)
 	if err != nil {
