@@ -116,3 +116,25 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecode compares Decode with encoding/json on a pairing
+// request's size (a QR of ~290 bytes and a label).
+func BenchmarkDecode(b *testing.B) {
+	in := []byte(`{"items":[{"qr":"` + strings.Repeat("x", 290) + `","label":"ICU-MON-04"}]}`)
+	b.Run("strictjson", func(b *testing.B) {
+		for b.Loop() {
+			var v batch
+			if err := Decode(in, &v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			var v batch
+			if err := json.Unmarshal(in, &v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
