@@ -95,6 +95,11 @@ func initDir(ctx context.Context, dir string, hosts []string, techName string, n
 		if len(entries) > 0 {
 			return fmt.Errorf("init: %s: %w", dir, errDirNotEmpty)
 		}
+		// An empty directory made beforehand keeps whatever mode it had:
+		// it is about to hold the CA and signer keys.
+		if err := os.Chmod(dir, centralDirMode); err != nil {
+			return fmt.Errorf("init: %w", err)
+		}
 	}
 	deviceCA, err := newPair(caTemplate("Z Monitor device CA", now), pair{})
 	if err == nil {

@@ -103,6 +103,18 @@ func TestInit(t *testing.T) {
 	if code, _, errOut := runCLI(t, "init", "--dir", dir); code == 0 || !strings.Contains(errOut, "refusing to overwrite") {
 		t.Errorf("second init: %d %s", code, errOut)
 	}
+	// An empty directory made beforehand, open to others, is closed.
+	pre := filepath.Join(t.TempDir(), "pre")
+	if err := os.Mkdir(pre, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(pre, 0o755)
+	if code, _, errOut := runCLI(t, "init", "--dir", pre); code != 0 {
+		t.Fatal(errOut)
+	}
+	if fi, _ := os.Stat(pre); fi.Mode().Perm() != 0o700 {
+		t.Errorf("init in an existing empty directory left it %v", fi.Mode().Perm())
+	}
 	// The token works and only its hash is stored.
 	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(dir, dbFile), nil)
 	if err != nil {
