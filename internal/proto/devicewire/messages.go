@@ -1,7 +1,6 @@
 package devicewire
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdh"
 	"crypto/ecdsa"
@@ -14,6 +13,7 @@ import (
 	"fmt"
 
 	"github.com/zmonitor/firmware/internal/proto/canonjson"
+	"github.com/zmonitor/firmware/internal/proto/strictjson"
 )
 
 // Protocol constants.
@@ -162,20 +162,6 @@ func (h HelloResponse) Verify(identity *ecdsa.PublicKey, wantDeviceID string) (*
 	return &VerifiedHello{DeviceID: h.DeviceID, SessionNonce: nonce, PayloadKey: pk, CSR: csr}, nil
 }
 
-// decodeStrict decodes one JSON object from b into v: unknown fields and
-// trailing data are refused.
-func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if len(bytes.TrimSpace(b[dec.InputOffset():])) != 0 {
-		return errors.New("trailing data after the JSON object")
-	}
-	return nil
-}
-
 // ParseHelloResponse parses the device's answer to hello (still to be
 // verified with HelloResponse.Verify).
 func ParseHelloResponse(b []byte) (HelloResponse, error) {
@@ -183,7 +169,7 @@ func ParseHelloResponse(b []byte) (HelloResponse, error) {
 		return HelloResponse{}, fmt.Errorf("hello answer: %d bytes, limit %d", len(b), MaxResponse)
 	}
 	var h HelloResponse
-	if err := decodeStrict(b, &h); err != nil {
+	if err := strictjson.Decode(b, &h); err != nil {
 		return HelloResponse{}, fmt.Errorf("hello answer: %w", err)
 	}
 	return h, nil
@@ -195,7 +181,7 @@ func ParseHelloRequest(b []byte) (HelloRequest, error) {
 		return HelloRequest{}, fmt.Errorf("hello request: %d bytes, limit %d", len(b), MaxHelloRequest)
 	}
 	var req HelloRequest
-	if err := decodeStrict(b, &req); err != nil {
+	if err := strictjson.Decode(b, &req); err != nil {
 		return HelloRequest{}, fmt.Errorf("hello request: %w", err)
 	}
 	if len(req.PairingToken) > 256 {

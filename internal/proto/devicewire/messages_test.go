@@ -82,3 +82,33 @@ func FuzzHelloVerify(f *testing.F) {
 		}
 	})
 }
+
+// A request or answer is read as exactly what it says: a member whose name
+// differs only in case, a member given twice, an unknown member or data
+// after the object is refused, not folded or overwritten as encoding/json
+// would.
+func TestParseIsStrict(t *testing.T) {
+	for _, b := range []string{
+		`{"PairingToken":"abc"}`,
+		`{"pairingtoken":"abc"}`,
+		`{"pairingToken":"abc","pairingToken":"def"}`,
+		`{"pairingToken":"abc","extra":1}`,
+		`{"pairingToken":"abc"} {}`,
+		"{\"pairingToken\":\"\xff\"}",
+	} {
+		if req, err := ParseHelloRequest([]byte(b)); err == nil {
+			t.Errorf("hello request %q accepted as %+v", b, req)
+		}
+	}
+	if _, err := ParseHelloRequest([]byte(`{"pairingToken":"abc"}`)); err != nil {
+		t.Fatalf("a plain hello request refused: %v", err)
+	}
+	for _, b := range []string{
+		`{"type":"zmonitor-hello-v1","Type":"x","deviceId":"a","sessionNonce":"","payloadPublicKey":"","csr":"","signature":""}`,
+		`{"type":"zmonitor-hello-v1","deviceId":"a","deviceId":"b","sessionNonce":"","payloadPublicKey":"","csr":"","signature":""}`,
+	} {
+		if h, err := ParseHelloResponse([]byte(b)); err == nil {
+			t.Errorf("hello answer %q accepted as %+v", b, h)
+		}
+	}
+}
