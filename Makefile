@@ -49,7 +49,7 @@ lint: check-go ## gofmt, go vet, staticcheck, CGO_ENABLED=0 arm64 builds (the fi
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags zmfirmware -o /dev/null ./cmd/zmonitor
 
 unit: check-go ## unit and host integration tests with -race (fuzz seed corpora included)
-	ZM_TEST_BROWSER_REQUIRED=1 $(GO) test -race -count=1 -timeout 30m ./...
+	ZM_TEST_PG_REQUIRED=1 ZM_TEST_BROWSER_REQUIRED=1 $(GO) test -race -count=1 -timeout 30m ./...
 
 fuzz-smoke: check-go ## run every fuzz target for FUZZTIME (default 3s)
 	@scripts/fuzz.sh $(FUZZTIME)
