@@ -14,10 +14,11 @@ import (
 	"github.com/zmonitor/firmware/internal/testkit/testpki"
 )
 
-// The size goals of the firmware image (issue 5): the stripped firmware
-// binary under 8 MB and the gzip initramfs under 4 MB, in decimal bytes.
+// The size goals of the firmware image: the stripped firmware binary under
+// 10 MB (issue 14; 8 MB from issue 5 until then) and the gzip initramfs
+// under 4 MB, in decimal bytes.
 const (
-	firmwareBudget  = 8_000_000
+	firmwareBudget  = 10_000_000
 	initramfsBudget = 4_000_000
 )
 
