@@ -83,7 +83,7 @@ func BenchmarkQEMUBoot(b *testing.B) {
 	}
 	first.Close()
 
-	var boots, fromQEMU, announced, guest, polls, presses, guestPresses []time.Duration
+	var boots, fromQEMU, announced, guest, polls, presses, guestPresses, leases []time.Duration
 	var trace string // the first timed boot's trace
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -177,6 +177,17 @@ func BenchmarkQEMUBoot(b *testing.B) {
 			b.Fatalf("press trace %q: %v %v", pm[0], err1, err2)
 		}
 		guestPresses = append(guestPresses, drawn-got)
+		tctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		lm, err := d.Watch(tctx, leaseRE)
+		cancel()
+		if err != nil {
+			b.Fatalf("no DHCP lease on the console: %v\n%s", err, harness.Tail(d.ConsoleText(), 1500))
+		}
+		lt, err := time.ParseDuration(lm[1])
+		if err != nil {
+			b.Fatalf("lease line %q: %v", lm[0], err)
+		}
+		leases = append(leases, lt)
 		bd.Close()
 	}
 	b.StopTimer()
@@ -187,12 +198,14 @@ func BenchmarkQEMUBoot(b *testing.B) {
 	}
 	b.ReportMetric(float64(median(presses).Milliseconds()), "ms-press-to-QR")
 	b.ReportMetric(float64(median(guestPresses).Milliseconds()), "ms-guest-press-to-drawn")
+	b.ReportMetric(float64(median(leases).Microseconds())/1000, "ms-dhcp-lease")
 	b.Logf("board start (swtpm, QEMU) → screenshot shows the screen %v", boots)
 	b.Logf("QEMU process start → screenshot shows the screen %v", fromQEMU)
 	b.Logf("kernel start → firmware drew the first screen (guest's own clock) %v", guest)
 	b.Logf("QEMU process start → the console announced the first frame %v", announced)
 	b.Logf("press → decodable QR %v; one screenshot takes %v (median of %d)", presses, median(polls), len(polls))
 	b.Logf("press seen by the firmware → pairing screen written (guest's own clock) %v", guestPresses)
+	b.Logf("DHCP: first DISCOVER → ACK (guest's own clock) %v", leases)
 	b.Logf("boot trace of the first timed boot:\n%s", trace)
 }
 
@@ -243,6 +256,9 @@ var warmedRE = regexp.MustCompile(`step="pairing screen warmed"`)
 // pressTraceRE finds the firmware's trace of a press: when the engine got
 // it and when the pairing screen was written to the display.
 var pressTraceRE = regexp.MustCompile(`(?s)step="button press received" at=([0-9.]+m?s) .*?step="pairing screen drawn" at=([0-9.]+m?s) `)
+
+// leaseRE finds netup's lease line: how long the DHCP exchange took.
+var leaseRE = regexp.MustCompile(`msg="dhcp lease" .*?took=([0-9.]+[mµn]?s)`)
 
 // firstScreenRE finds the firmware's boot trace line for its first frame.
 var firstScreenRE = regexp.MustCompile(`step="first screen drawn" at=([0-9.]+m?s) `)

@@ -53,8 +53,8 @@ type Config struct {
 	Clock clock.Clock
 	// Log receives one line per lease event; nil discards.
 	Log *slog.Logger
-	// Links and DHCP are the system; nil means internal/rtnl and internal/dhcpraw on
-	// Interface (tests pass fakes).
+	// Links and DHCP are the system; nil means internal/fw/sys/rtnl and
+	// nclient4 on Interface (tests pass fakes).
 	Links Links
 	DHCP  DHCP
 }
@@ -141,6 +141,7 @@ func (n *netup) wait(ctx context.Context, d time.Duration) bool {
 func (n *netup) request(ctx context.Context, attempts int) (Lease, error) {
 	backoff := minBackoff
 	var last error
+	start := n.cfg.Clock.Now()
 	for i := 1; ; i++ {
 		actx, cancel := context.WithTimeout(ctx, n.cfg.AttemptTimeout)
 		ack, err := n.cfg.DHCP.Request(actx)
@@ -148,7 +149,8 @@ func (n *netup) request(ctx context.Context, attempts int) (Lease, error) {
 		if err == nil {
 			l, perr := LeaseFromACK(ack, n.cfg.Clock.Now())
 			if perr == nil {
-				n.cfg.Log.Info("dhcp lease", "iface", n.cfg.Interface, "lease", l.String())
+				n.cfg.Log.Info("dhcp lease", "iface", n.cfg.Interface, "lease", l.String(),
+					"attempts", i, "took", l.Acquired.Sub(start).Round(time.Microsecond))
 				return l, nil
 			}
 			err = perr

@@ -1,9 +1,11 @@
 package netup
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -169,6 +171,8 @@ func TestUpConfiguresLease(t *testing.T) {
 func TestUpRetriesWithBackoff(t *testing.T) {
 	clk, _, d, cfg := setup(t)
 	d.requests = []result{{err: errNoAnswer}, {ack: ack(t, "10.0.2.15", time.Hour, dhcpv4.WithMessageType(dhcpv4.MessageTypeNak))}, {ack: ack(t, "10.0.2.15", time.Hour)}}
+	var logged bytes.Buffer
+	cfg.Log = slog.New(slog.NewTextHandler(&logged, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -183,6 +187,11 @@ func TestUpRetriesWithBackoff(t *testing.T) {
 	want := []time.Time{t0, t0.Add(time.Second), t0.Add(3 * time.Second)}
 	if !slices.Equal(d.reqAt, want) {
 		t.Errorf("requests at %v, want %v", d.reqAt, want)
+	}
+	// The lease line says how long the exchange took (make bench-qemu
+	// reports it from the board's console).
+	if !strings.Contains(logged.String(), `msg="dhcp lease" iface=eth0 lease="10.0.2.15/24 via 10.0.2.2 from 10.0.2.2 for 1h0m0s" attempts=3 took=3s`) {
+		t.Errorf("log:\n%s", logged.String())
 	}
 }
 

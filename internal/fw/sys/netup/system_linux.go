@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/zmonitor/firmware/internal/fw/sys/dhcpraw"
 	"github.com/zmonitor/firmware/internal/fw/sys/rtnl"
 )
 
@@ -48,14 +47,4 @@ func (n netlinkLinks) SetDefaultRoute(name string, gw netip.Addr) error {
 	return n.with(name, func(c *rtnl.Conn, i int) error { return c.ReplaceDefaultRoute(i, gw) })
 }
 
-// newDHCP is DHCP over internal/dhcpraw on iface: each message is sent 3
-// times, the first wait being a third of the attempt's timeout (then
-// doubling; the attempt's context ends the exchange first).
-func newDHCP(iface string, timeout time.Duration) (*dhcpraw.Client, error) {
-	return dhcpraw.New(dhcpraw.Config{Interface: iface, Timeout: timeout / 3, Tries: 3})
-}
-
-var (
-	_ Links = netlinkLinks{}
-	_ DHCP  = (*dhcpraw.Client)(nil)
-)
+var _ Links = netlinkLinks{}
