@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/goburrow/serial"
+	"golang.org/x/term"
 
 	"github.com/zmonitor/firmware/internal/base/clock"
 )
@@ -20,7 +21,9 @@ import (
 type Options struct {
 	// Prompt is printed before each line; default "zm> ".
 	Prompt string
-	// MaxLine is the longest command line in bytes, 16..4096; default 256.
+	// MaxLine is the longest command line in bytes, 16..4000 (x/term keeps
+	// at most 4096 characters of a line; a longer one must still be
+	// reported, not cut); default 256.
 	MaxLine int
 	// NoEcho turns echo off (for terminals that echo locally).
 	NoEcho bool
@@ -47,12 +50,16 @@ const (
 // Console runs the diagnostics console on one serial port. It is used by
 // one goroutine, the one calling Run.
 type Console struct {
-	rw   io.ReadWriter
+	port *port
 	dev  Device
 	o    Options
-	ed   *LineEditor
+	term *term.Terminal
+	hist *history
 	echo bool
-	cmds []command
+	tabs int // Tabs in a row that completed nothing (the second lists)
+	// overflow: characters were not taken because the line was full.
+	overflow bool
+	cmds     []command
 }
 
 // New returns a console on rw for dev. o may be nil; it is copied.
@@ -76,16 +83,29 @@ func New(rw io.ReadWriter, dev Device, o *Options) (*Console, error) {
 	switch {
 	case rw == nil || dev == nil:
 		return nil, errors.New("console: nil port or device")
-	case opts.MaxLine < 16 || opts.MaxLine > 4096:
-		return nil, fmt.Errorf("console: MaxLine %d outside 16..4096", opts.MaxLine)
+	case opts.MaxLine < 16 || opts.MaxLine > 4000:
+		return nil, fmt.Errorf("console: MaxLine %d outside 16..4000", opts.MaxLine)
 	case opts.ConfirmTimeout < 0:
 		return nil, fmt.Errorf("console: negative ConfirmTimeout %v", opts.ConfirmTimeout)
 	case len(opts.Prompt) > 32:
 		return nil, fmt.Errorf("console: prompt longer than 32 bytes")
+	case !printable(opts.Prompt):
+		return nil, fmt.Errorf("console: prompt %q is not printable ASCII", opts.Prompt)
 	}
-	c := &Console{rw: rw, dev: dev, o: opts, ed: NewLineEditor(opts.MaxLine), echo: !opts.NoEcho}
+	c := &Console{dev: dev, o: opts, hist: &history{maxLine: opts.MaxLine}, echo: !opts.NoEcho}
+	c.port = newPort(rw, c.wait)
 	c.cmds = c.commands()
+	c.newTerminal()
 	return c, nil
+}
+
+// newTerminal starts a line editor on the port with a fresh line (the
+// history stays).
+func (c *Console) newTerminal() {
+	c.term = term.NewTerminal(c.port, c.o.Prompt)
+	c.term.History = c.hist
+	c.term.AutoCompleteCallback = c.complete
+	c.tabs = 0
 }
 
 // Run serves the console until the port reports io.EOF (then it returns
@@ -93,37 +113,60 @@ func New(rw io.ReadWriter, dev Device, o *Options) (*Console, error) {
 // (serial.ErrTimeout, os.ErrDeadlineExceeded, or a read of 0 bytes and no
 // error) count as "nothing typed".
 func (c *Console) Run(ctx context.Context) error {
-	if err := c.write("Z Monitor diagnostics console. Type help.\n" + c.o.Prompt); err != nil {
+	c.port.ctx = ctx
+	defer func() { c.port.ctx = context.Background() }()
+	if err := c.write("Z Monitor diagnostics console. Type help.\n"); err != nil {
 		return err
 	}
-	buf := make([]byte, 256)
-	empty := 0
 	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n, err := c.rw.Read(buf)
-		// goburrow/serial passes syscall.Read's -1 through on errors.
-		n = max(0, min(n, len(buf)))
-		for _, b := range buf[:n] {
-			if werr := c.feed(ctx, b); werr != nil {
-				return werr
-			}
-		}
+		line, err := c.readLine()
 		switch {
-		case err == nil && n > 0:
-			empty = 0
-		case err == nil || isTimeout(err):
-			// A port that returns at once with nothing must not spin.
-			if empty++; empty > 2 {
-				c.wait(ctx, 20*time.Millisecond)
+		case errors.Is(err, errInterrupt):
+			ack := "^C\r\n"
+			if !c.echo {
+				ack = "\r\n"
 			}
+			if _, err := c.port.Write([]byte(ack)); err != nil {
+				return err
+			}
+			c.newTerminal() // x/term keeps the dropped line otherwise
+			c.overflow = false
+			continue
+		case errors.Is(err, term.ErrPasteIndicator):
+			// A pasted line runs like a typed one.
 		case errors.Is(err, io.EOF):
 			return nil
+		case err != nil:
+			return err
+		}
+		var out string
+		overflow := c.overflow
+		c.overflow = false
+		switch {
+		case overflow || len(line) > c.o.MaxLine:
+			out = fmt.Sprintf("error: line too long (max %d)\n", c.o.MaxLine)
+		case !printable(line):
+			out = "error: unprintable input\n"
 		default:
-			return fmt.Errorf("console: read: %w", err)
+			out = c.exec(ctx, line)
+		}
+		if err := c.write(out); err != nil {
+			return err
 		}
 	}
+}
+
+// readLine reads one line with the editor; with echo off nothing typed is
+// shown (x/term's password mode, whose lines the history then records).
+func (c *Console) readLine() (string, error) {
+	if c.echo {
+		return c.term.ReadLine()
+	}
+	line, err := c.term.ReadPassword(c.o.Prompt)
+	if err == nil {
+		c.hist.Add(line)
+	}
+	return line, err
 }
 
 func isTimeout(err error) bool {
@@ -143,60 +186,10 @@ func (c *Console) wait(ctx context.Context, d time.Duration) {
 	}
 }
 
-// feed handles one input byte.
-func (c *Console) feed(ctx context.Context, b byte) error {
-	echo, ev, line := c.ed.Feed(b)
-	if c.echo && len(echo) > 0 {
-		if err := c.writeRaw(echo); err != nil {
-			return err
-		}
-	} else if !c.echo && ev != None {
-		// Without echo the terminal's own newline may be missing.
-		if err := c.writeRaw([]byte("\r\n")); err != nil {
-			return err
-		}
-	}
-	var out string
-	switch ev {
-	case None:
-		return nil
-	case Line:
-		out = c.exec(ctx, line)
-	case TooLong:
-		out = fmt.Sprintf("error: line too long (max %d)\n", c.ed.Max())
-	case Unprintable:
-		out = "error: unprintable input\n"
-	case Interrupt:
-	}
-	return c.write(out + c.o.Prompt)
-}
-
 // write prints s after scrubbing it, with CRLF line ends.
 func (c *Console) write(s string) error {
 	s = scrub(s)
 	s = strings.ReplaceAll(s, "\r\n", "\n")
-	return c.writeRaw([]byte(strings.ReplaceAll(s, "\n", "\r\n")))
-}
-
-// writeRaw writes all of b, looping over short writes (a non-blocking
-// serial port takes what its buffer holds) for up to 2 s of stalls.
-func (c *Console) writeRaw(b []byte) error {
-	stalls := 0
-	for len(b) > 0 {
-		n, err := c.rw.Write(b)
-		n = max(0, min(n, len(b))) // -1 from a failed write(2) is 0
-		b = b[n:]
-		switch {
-		case err != nil && !isTimeout(err):
-			return fmt.Errorf("console: write: %w", err)
-		case n == 0:
-			if stalls++; stalls > 200 {
-				return errors.New("console: write: port stalled for 2 s")
-			}
-			c.wait(context.Background(), 10*time.Millisecond)
-		default:
-			stalls = 0
-		}
-	}
-	return nil
+	_, err := c.port.Write([]byte(strings.ReplaceAll(s, "\n", "\r\n")))
+	return err
 }

@@ -1,6 +1,7 @@
-// Package console is the serial diagnostics console: a line editor over an
-// io.ReadWriter (the UART, or a pty in tests) and the service engineer's
-// commands (help, status, qr, audit, config, keys, enroll, net, version,
+// Package console is the serial diagnostics console: golang.org/x/term's
+// line editor (history, cursor keys, Ctrl-A/E/U/W, Ctrl-L, Tab completion
+// of command names) over an io.ReadWriter (the UART, or a pty in tests) and
+// the service engineer's commands (help, status, qr, audit, config, keys, enroll, net, version,
 // provision, reboot, factory-reset).
 //
 // The console talks to the device only through the small Device interface,

@@ -106,7 +106,7 @@ func TestOverPTY(t *testing.T) {
 		{"status\r\n", "state: READY_TO_PAIR\r\n"},
 		{"bogus\r", `error: unknown command "bogus"; type help`},
 		{"verx\x7fsion\n", "zmonitor 1.2.3"},
-		{"\x01\x02\r", "error: unprintable input"},
+		{"h\xc3\xa9lp\r", "error: unprintable input"},
 		{strings.Repeat("x", 400) + "\r", "error: line too long (max 256)"},
 	} {
 		if _, err := master.Write([]byte(tc.in)); err != nil {
@@ -117,6 +117,44 @@ func TestOverPTY(t *testing.T) {
 		if strings.Count(out, "zm> ") != 1 {
 			t.Errorf("%q: want one prompt, got %q", tc.in, out)
 		}
+	}
+	// Line editing, with the bytes a terminal (xterm, picocom, screen)
+	// sends for each key.
+	for _, tc := range []struct {
+		name, in string
+		want     []string // in order
+		not      string
+	}{
+		{"Tab completes", "sta\t\r", []string{"sta\x1b[3Dstatus\r\n", "state: READY_TO_PAIR\r\n", "zm> "}, ""},
+		{"Tab that completes nothing is not typed", "xyz\t\r", []string{`error: unknown command "xyz"; type help`, "zm> "}, "\t"},
+		{"second Tab lists", "e\t\t\x15version\r", []string{"echo  enroll\r\n", "zm> e", "zmonitor 1.2.3", "zm> "}, ""},
+		{"Ctrl-L clears and redraws", "sta\x0ctus\r", []string{"\x1b[2J\x1b[Hzm> sta", "state: READY_TO_PAIR\r\n", "zm> "}, ""},
+		{"the line after Ctrl-L", "version\r", []string{"zmonitor 1.2.3", "zm> "}, ""},
+		{"Up: history", "\x1b[A\r", []string{"version\r\nzmonitor 1.2.3", "zm> "}, ""},
+		{"Up Up: older", "\x1b[A\x1b[A\r", []string{"state: READY_TO_PAIR\r\n", "zm> "}, "zmonitor 1.2.3"},
+		{"Up Down: back to the line typed", "ver\x1b[A\x1b[Bsion\r", []string{"zmonitor 1.2.3", "zm> "}, ""},
+		{"Ctrl-A Ctrl-E", "ersio\x01v\x05n\r", []string{"zmonitor 1.2.3", "zm> "}, ""},
+		{"Home End", "ersio\x1b[Hv\x1b[Fn\r", []string{"zmonitor 1.2.3", "zm> "}, ""},
+		{"Left, insert, Delete", "vrsionx\x1b[D\x1b[3~\x1b[D\x1b[D\x1b[D\x1b[D\x1b[De\r", []string{"zmonitor 1.2.3", "zm> "}, ""},
+		{"Ctrl-U", "garbage\x15version\r", []string{"zmonitor 1.2.3", "zm> "}, "unknown command"},
+		{"Ctrl-W", "foo bar\x17\x17version\r", []string{"zmonitor 1.2.3", "zm> "}, "unknown command"},
+		{"Ctrl-H", "verx\x08sion\r", []string{"zmonitor 1.2.3", "zm> "}, ""},
+		{"Ctrl-C drops the line", "reboot\x03version\r", []string{"reboot^C\r\nzm> ", "zmonitor 1.2.3", "zm> "}, "rebooting"},
+		{"stray Esc does not eat Enter", "version\x1b\r", []string{"zmonitor 1.2.3", "zm> "}, ""},
+	} {
+		if _, err := master.Write([]byte(tc.in)); err != nil {
+			t.Fatal(err)
+		}
+		out := ""
+		for _, w := range tc.want {
+			out += readUntil(w)
+		}
+		if tc.not != "" && strings.Contains(out, tc.not) {
+			t.Errorf("%s: %q in the output %q", tc.name, tc.not, out)
+		}
+	}
+	if dev.reboots != 0 {
+		t.Errorf("a dropped reboot line ran: %d reboots", dev.reboots)
 	}
 	// The QR over the serial line decodes.
 	if _, err := master.Write([]byte("qr\r")); err != nil {
