@@ -20,6 +20,7 @@ import (
 	"github.com/zmonitor/firmware/internal/fw/audit"
 	"github.com/zmonitor/firmware/internal/fw/console"
 	"github.com/zmonitor/firmware/internal/fw/engine"
+	"github.com/zmonitor/firmware/internal/fw/fault"
 	"github.com/zmonitor/firmware/internal/fw/identity"
 	"github.com/zmonitor/firmware/internal/fw/keys"
 	"github.com/zmonitor/firmware/internal/fw/screen"
@@ -90,16 +91,16 @@ func Run(ctx context.Context, c Config) error {
 // chain verified as it opens) after it, so that the first frame has the
 // CPUs to itself (docs/qemu.md, "Where the boot time goes").
 var devicePlan = plan[*device]{
-	{name: "read the identity", fault: "Device identity unreadable", run: (*device).readIdentity},
+	{name: "read the identity", fault: fault.Identity, run: (*device).readIdentity},
 	{name: "start readying the screen", run: (*device).readyScreen},
-	{name: "open the settings", fault: "Settings unreadable", run: (*device).openSettings},
+	{name: "open the settings", fault: fault.Settings, run: (*device).openSettings},
 	{name: "decide the first frame", run: (*device).decideFirstFrame},
-	{name: "open the audit log", fault: "Audit log unavailable", run: (*device).openAuditLog},
-	{name: "load the keys", fault: "TPM keys unavailable", run: (*device).loadKeys},
+	{name: "open the audit log", fault: fault.AuditLog, run: (*device).openAuditLog},
+	{name: "load the keys", fault: fault.TPMKeys, run: (*device).loadKeys},
 	{name: "decide the start state", run: (*device).decideStart},
-	{name: "read the trust anchors", fault: "Provisioning trust anchor unreadable", run: (*device).readAnchors},
-	{name: "make the engine", fault: "Firmware start-up failed", run: (*device).makeEngine},
-	{name: "make the console", fault: "Diagnostics console failed to start", run: (*device).makeConsole},
+	{name: "read the trust anchors", fault: fault.Anchors, run: (*device).readAnchors},
+	{name: "make the engine", fault: fault.Engine, run: (*device).makeEngine},
+	{name: "make the console", fault: fault.Console, run: (*device).makeConsole},
 	{name: "run the engine", run: (*device).runEngine},
 }
 
@@ -233,17 +234,17 @@ func (d *device) screen() *screen.Screen {
 	return scr
 }
 
-// showFault puts a device fault naming what stopped the start-up on the
-// panel, if there is a screen. A panel must not go on showing a state, or
-// nothing, for a firmware that cannot act on a button press. fault is
-// shown to the technician and holds no secret; the error goes to the log.
-func (d *device) showFault(fault string) {
+// showFault puts device fault f, naming what stopped the start-up and its
+// code, on the panel, if there is a screen. A panel must not go on showing
+// a state, or nothing, for a firmware that cannot act on a button press.
+// The panel shows no secret; the error, with the same code, goes to the log.
+func (d *device) showFault(f fault.Fault) {
 	scr := d.screen()
 	if scr == nil {
 		return
 	}
 	v := d.view
-	v.Fault = fault
+	v.Fault = f
 	if err := scr.Show(v); err != nil {
 		d.log.Error("display", "err", err)
 	}
@@ -268,7 +269,7 @@ func (d *device) openSettings() error {
 	set, err := settings.Open(filepath.Join(d.c.DataDir, settings.FileName), d.audit)
 	if err != nil {
 		if ol := d.audit.wait(); ol.err != nil { // the cause, when a discard could not be recorded
-			return &faultError{fault: "Audit log unavailable", err: fmt.Errorf("audit log: %w", ol.err)}
+			return &faultError{fault: fault.AuditLog, err: fmt.Errorf("audit log: %w", ol.err)}
 		}
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/zmonitor/firmware/internal/base/version"
 	"github.com/zmonitor/firmware/internal/fw/audit"
 	"github.com/zmonitor/firmware/internal/fw/engine"
+	"github.com/zmonitor/firmware/internal/fw/fault"
 	"github.com/zmonitor/firmware/internal/fw/identity"
 	"github.com/zmonitor/firmware/internal/fw/keys"
 	"github.com/zmonitor/firmware/internal/fw/keys/softkeys"
@@ -232,20 +233,24 @@ func TestRunWiresButtonConsoleAndScreen(t *testing.T) {
 func TestKeysFailureStopsRun(t *testing.T) {
 	c := baseConfig(t, t.TempDir(), nil)
 	c.Keys = storeKeys(nil, errors.New("TPM not answering"))
-	runUntilFault(t, c, "load the keys: TPM not answering", "TPM keys unavailable")
+	runUntilFault(t, c, "F-TPM-01 TPM keys unavailable: load the keys: TPM not answering", fault.TPMKeys)
 }
 
 // runUntilFault runs c, which must stop with an error containing wantErr
-// and leave the panel showing the device fault naming fault.
-func runUntilFault(t *testing.T, c Config, wantErr, fault string) {
+// and carrying fault f, and leave the panel showing f's device fault.
+func runUntilFault(t *testing.T, c Config, wantErr string, f fault.Fault) {
 	t.Helper()
 	err := Run(context.Background(), c)
 	if err == nil || !strings.Contains(err.Error(), wantErr) {
 		t.Fatalf("Run = %v, want an error containing %q", err, wantErr)
 	}
-	want := screen.View{State: state.Unprovisioned, DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: version.Version, Fault: fault}
+	var fe *fault.Error
+	if !errors.As(err, &fe) || fe.Fault != f {
+		t.Errorf("Run = %v, want fault %s", err, f.Code())
+	}
+	want := screen.View{State: state.Unprovisioned, DeviceID: "ZM-001", DeviceSerial: "SN-1", FirmwareVersion: version.Version, Fault: f}
 	if d := differingPixels(t, c.Display.(*panel), want); d != 0 {
-		t.Errorf("panel differs from the %q fault screen in %d pixels", fault, d)
+		t.Errorf("panel differs from the %s fault screen in %d pixels", f.Code(), d)
 	}
 }
 
@@ -432,5 +437,5 @@ func TestAuditFailureShowsTheFault(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, audit.FileName), 0o700); err != nil { // not a file
 		t.Fatal(err)
 	}
-	runUntilFault(t, baseConfig(t, dir, softKeys(t)), "open the audit log: ", "Audit log unavailable")
+	runUntilFault(t, baseConfig(t, dir, softKeys(t)), "F-AUD-01 Audit log unavailable: open the audit log: ", fault.AuditLog)
 }

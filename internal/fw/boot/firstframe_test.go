@@ -14,6 +14,7 @@ import (
 	"github.com/zmonitor/firmware/internal/base/version"
 	"github.com/zmonitor/firmware/internal/fw/audit"
 	"github.com/zmonitor/firmware/internal/fw/engine"
+	"github.com/zmonitor/firmware/internal/fw/fault"
 	"github.com/zmonitor/firmware/internal/fw/keys"
 	"github.com/zmonitor/firmware/internal/fw/screen"
 	"github.com/zmonitor/firmware/internal/fw/settings"
@@ -232,5 +233,5 @@ func TestUnreadableIdentityShowsTheFault(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "identity.json"), []byte("{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	runUntilFault(t, baseConfig(t, dir, softKeys(t)), "read the identity: read identity", "Device identity unreadable")
+	runUntilFault(t, baseConfig(t, dir, softKeys(t)), "F-IDN-01 Device identity unreadable: read the identity: read identity", fault.Identity)
 }

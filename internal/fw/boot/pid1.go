@@ -15,6 +15,7 @@ import (
 	"github.com/zmonitor/firmware/internal/base/clock"
 	"github.com/zmonitor/firmware/internal/base/version"
 	"github.com/zmonitor/firmware/internal/fw/engine"
+	"github.com/zmonitor/firmware/internal/fw/fault"
 	"github.com/zmonitor/firmware/internal/fw/identity"
 	"github.com/zmonitor/firmware/internal/fw/sys/initproc"
 )
@@ -109,7 +110,7 @@ func (f *firmware) tracer() *bootTrace { return f.trace }
 
 // showFault does nothing: until the device plan runs there is no screen,
 // and the console says what failed.
-func (f *firmware) showFault(string) {}
+func (f *firmware) showFault(fault.Fault) {}
 
 // stop ends the firmware with h (the first call wins).
 func (f *firmware) stop(h initproc.How) {

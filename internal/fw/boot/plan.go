@@ -3,14 +3,16 @@ package boot
 import (
 	"errors"
 	"fmt"
+
+	"github.com/zmonitor/firmware/internal/fw/fault"
 )
 
 // stage is the state a boot plan's steps work on.
 type stage interface {
 	// tracer is the boot trace, nil while there is none.
 	tracer() *bootTrace
-	// showFault puts fault on the panel, if there is one.
-	showFault(fault string)
+	// showFault puts device fault f on the panel, if there is one.
+	showFault(f fault.Fault)
 }
 
 // step is one stage of a boot plan: what it does, and what the panel says
@@ -19,12 +21,13 @@ type step[S stage] struct {
 	// name says what the step does ("open the settings"). The boot trace
 	// logs it when the step ends, and its error is prefixed with it.
 	name string
-	// fault, if set, is what the panel shows when the step fails: short,
-	// non-secret text naming the part ("TPM keys unavailable"). The device
-	// cannot provision then, and must not show a prompt to press a button
-	// it cannot act on. Empty: the step fails before there is a screen, or
-	// its failure is not the device's to show.
-	fault string
+	// fault, if set, is the device fault the panel shows when the step
+	// fails: the part's short, non-secret text ("TPM keys unavailable") and
+	// its code to look up (F-TPM-01, docs/screens.md). The device cannot
+	// provision then, and must not show a prompt to press a button it
+	// cannot act on. fault.None: the step fails before there is a screen,
+	// or its failure is not the device's to show.
+	fault fault.Fault
 	// run does the step on the boot's state.
 	run func(S) error
 }
@@ -40,7 +43,7 @@ type plan[S stage] []step[S]
 // another one (settings that could not record the stage they discarded,
 // because the audit log would not open).
 type faultError struct {
-	fault string
+	fault fault.Fault
 	err   error
 }
 
@@ -48,19 +51,24 @@ func (e *faultError) Error() string { return e.err.Error() }
 func (e *faultError) Unwrap() error { return e.err }
 
 // run runs the steps in order until one fails. Each step's end is traced;
-// a failed step's fault, if any, is shown. The error names the step.
+// a failed step's fault, if any, is shown. The error names the step and,
+// when the panel shows a fault, starts with its code and text
+// ("F-TPM-01 TPM keys unavailable: load the keys: ..."), as the console
+// log prints it.
 func (p plan[S]) run(s S) error {
 	for _, st := range p {
 		if err := st.run(s); err != nil {
-			fault := st.fault
+			f := st.fault
 			var fe *faultError
 			if errors.As(err, &fe) {
-				fault = fe.fault
+				f = fe.fault
 			}
-			if fault != "" {
-				s.showFault(fault)
+			err = fmt.Errorf("%s: %w", st.name, err)
+			if f != fault.None {
+				s.showFault(f)
+				return fault.Wrap(f, err)
 			}
-			return fmt.Errorf("%s: %w", st.name, err)
+			return err
 		}
 		s.tracer().mark(st.name)
 	}

@@ -7,20 +7,24 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/zmonitor/firmware/internal/fw/fault"
 )
 
 // fakeStage records the faults a plan shows.
 type fakeStage struct {
 	trace  *bootTrace
 	ran    []string
-	faults []string
+	faults []fault.Fault
 }
 
-func (s *fakeStage) tracer() *bootTrace     { return s.trace }
-func (s *fakeStage) showFault(fault string) { s.faults = append(s.faults, fault) }
+func (s *fakeStage) tracer() *bootTrace      { return s.trace }
+func (s *fakeStage) showFault(f fault.Fault) { s.faults = append(s.faults, f) }
 
-func (s *fakeStage) do(name string, err error) step[*fakeStage] {
-	return step[*fakeStage]{name: name, fault: "Part " + name + " failed", run: func(s *fakeStage) error {
+// do is a step that records it ran, shows fault f when it fails, and
+// returns err.
+func (s *fakeStage) do(name string, f fault.Fault, err error) step[*fakeStage] {
+	return step[*fakeStage]{name: name, fault: f, run: func(s *fakeStage) error {
 		s.ran = append(s.ran, name)
 		return err
 	}}
@@ -29,15 +33,19 @@ func (s *fakeStage) do(name string, err error) step[*fakeStage] {
 func TestPlanRunsInOrderTracesAndStopsAtTheFirstFailure(t *testing.T) {
 	var log bytes.Buffer
 	s := &fakeStage{trace: &bootTrace{log: slog.New(slog.NewTextHandler(&log, nil))}}
-	p := plan[*fakeStage]{s.do("one", nil), s.do("two", errors.New("broken")), s.do("three", nil)}
+	p := plan[*fakeStage]{s.do("one", fault.Settings, nil), s.do("two", fault.TPMKeys, errors.New("broken")), s.do("three", fault.Anchors, nil)}
 	err := p.run(s)
-	if err == nil || err.Error() != "two: broken" {
-		t.Errorf("run = %v, want the failed step's name and its error", err)
+	if err == nil || err.Error() != "F-TPM-01 TPM keys unavailable: two: broken" {
+		t.Errorf("run = %v, want the fault's code and text, the failed step's name and its error", err)
+	}
+	var fe *fault.Error
+	if !errors.As(err, &fe) || fe.Fault != fault.TPMKeys {
+		t.Errorf("run = %v, want a fault.Error for F-TPM-01", err)
 	}
 	if !slices.Equal(s.ran, []string{"one", "two"}) {
 		t.Errorf("ran %v", s.ran)
 	}
-	if !slices.Equal(s.faults, []string{"Part two failed"}) {
+	if !slices.Equal(s.faults, []fault.Fault{fault.TPMKeys}) {
 		t.Errorf("faults shown %v", s.faults)
 	}
 	if !strings.Contains(log.String(), `step=one`) || strings.Contains(log.String(), `step=two`) {
@@ -45,15 +53,31 @@ func TestPlanRunsInOrderTracesAndStopsAtTheFirstFailure(t *testing.T) {
 	}
 }
 
+func TestPlanStepWithoutFaultShowsNothing(t *testing.T) {
+	s := &fakeStage{}
+	err := plan[*fakeStage]{s.do("mount", fault.None, errors.New("no disk"))}.run(s)
+	var fe *fault.Error
+	if err == nil || err.Error() != "mount: no disk" || errors.As(err, &fe) {
+		t.Errorf("run = %v, want the step's name and its error, no fault", err)
+	}
+	if len(s.faults) != 0 {
+		t.Errorf("faults shown %v", s.faults)
+	}
+}
+
 func TestPlanFaultErrorNamesThePartThatFailed(t *testing.T) {
 	s := &fakeStage{}
 	inner := errors.New("disk full")
-	p := plan[*fakeStage]{s.do("open the settings", &faultError{fault: "Audit log unavailable", err: inner})}
+	p := plan[*fakeStage]{s.do("open the settings", fault.Settings, &faultError{fault: fault.AuditLog, err: inner})}
 	err := p.run(s)
 	if !errors.Is(err, inner) {
 		t.Errorf("run = %v, want it to wrap %v", err, inner)
 	}
-	if !slices.Equal(s.faults, []string{"Audit log unavailable"}) {
+	var fe *fault.Error
+	if !errors.As(err, &fe) || fe.Fault != fault.AuditLog {
+		t.Errorf("run = %v, want F-AUD-01", err)
+	}
+	if !slices.Equal(s.faults, []fault.Fault{fault.AuditLog}) {
 		t.Errorf("faults shown %v", s.faults)
 	}
 }
@@ -96,18 +120,18 @@ func before(t *testing.T, names []string, a, b string) {
 // Every step from the screen on that can fail with the device unable to
 // provision says so on the panel.
 func TestDevicePlanFaults(t *testing.T) {
-	want := map[string]string{
-		"read the identity":      "Device identity unreadable",
-		"open the settings":      "Settings unreadable",
-		"open the audit log":     "Audit log unavailable",
-		"load the keys":          "TPM keys unavailable",
-		"read the trust anchors": "Provisioning trust anchor unreadable",
-		"make the engine":        "Firmware start-up failed",
-		"make the console":       "Diagnostics console failed to start",
+	want := map[string]fault.Fault{
+		"read the identity":      fault.Identity,
+		"open the settings":      fault.Settings,
+		"open the audit log":     fault.AuditLog,
+		"load the keys":          fault.TPMKeys,
+		"read the trust anchors": fault.Anchors,
+		"make the engine":        fault.Engine,
+		"make the console":       fault.Console,
 	}
 	for _, st := range devicePlan {
 		if st.fault != want[st.name] {
-			t.Errorf("step %q shows fault %q, want %q", st.name, st.fault, want[st.name])
+			t.Errorf("step %q shows fault %s %q, want %s %q", st.name, st.fault.Code(), st.fault, want[st.name].Code(), want[st.name])
 		}
 	}
 }

@@ -86,6 +86,7 @@ func (f *fonts) face(kind fontKind, size int) *cachedFace {
 		})
 	}
 	c := newCachedFace(fc)
+	c.size = size
 	f.faces[key] = c
 	return c
 }

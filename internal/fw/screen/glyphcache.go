@@ -17,6 +17,7 @@ import (
 // part of the dot, so the result is pixel-identical to the uncached face.
 type cachedFace struct {
 	font.Face
+	size    int // pixels (em size at 72 DPI), as fonts.face made it
 	glyphs  map[glyphKey]glyph
 	metrics map[rune]metrics
 }

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/image/font"
 	"golang.org/x/image/math/fixed"
 
+	"github.com/zmonitor/firmware/internal/fw/fault"
 	"github.com/zmonitor/firmware/internal/fw/qr"
 	"github.com/zmonitor/firmware/internal/proto/state"
 )
@@ -86,6 +87,10 @@ type Frame struct {
 	// views never are.
 	Truncated bool
 
+	// strip is the line under the QR whose text changes with the countdown
+	// (READY_TO_PAIR on a 240×240 panel), nil elsewhere.
+	strip *stripPages
+
 	timerFace  *cachedFace
 	timerBase  int
 	timerAlign align
@@ -116,6 +121,10 @@ func (f *Frame) clone() *Frame {
 	c := *f
 	c.Img = &image.RGBA{Pix: bytes.Clone(f.Img.Pix), Stride: f.Img.Stride, Rect: f.Img.Rect}
 	c.Texts = append([]TextBox(nil), f.Texts...)
+	if f.strip != nil {
+		st := *f.strip
+		c.strip = &st
+	}
 	return &c
 }
 
@@ -158,7 +167,7 @@ func (r *Renderer) Render(v View, w, h int) (*Frame, error) {
 	f := &Frame{Img: image.NewRGBA(image.Rect(0, 0, w, h))}
 	var err error
 	switch {
-	case v.Fault != "":
+	case v.Fault != fault.None:
 		r.fault(f, v)
 	case v.State == state.Unprovisioned:
 		r.unprovisioned(f, v)
@@ -185,6 +194,15 @@ func (r *Renderer) Render(v View, w, h int) (*Frame, error) {
 // when the countdown text is unchanged.
 func (r *Renderer) Tick(f *Frame, v View) image.Rectangle {
 	t := v.timerText()
+	if s := f.strip; s != nil {
+		if p := s.pageAt(v.Remaining); p != s.cur {
+			r.drawStripPage(f, p, t)
+			return s.rect
+		}
+		if !s.pages[s.cur].timer {
+			return image.Rectangle{}
+		}
+	}
 	if f.Timer.Empty() || t == f.timerText {
 		return image.Rectangle{}
 	}
@@ -316,15 +334,27 @@ func (r *Renderer) unprovisioned(f *Frame, v View) {
 	if v.IPAddress != "" {
 		items = append(items, item{text: "IP " + v.IPAddress, kind: regular, max: small, min: minFontSize, color: gray, wrap: true})
 	}
-	if v.Locked > 0 {
+	switch {
+	case v.Locked > 0:
 		items = append(items,
 			item{text: "Provisioning locked: too many wrong codes. Try again in", kind: bold, max: mid, min: 12, color: red, wrap: true},
 			item{text: v.timerText(), kind: bold, max: big, min: 14, color: red, timer: true, reserve: timerTemplate})
-	} else {
+	case v.SessionExpired:
+		items = append(items,
+			item{text: "Pairing code expired", kind: bold, max: mid, min: 12, color: red, wrap: true},
+			item{text: pressNewCode, kind: bold, max: mid, min: 14, color: blue, wrap: true})
+	default:
 		items = append(items, item{text: "Press Enable Provisioning", kind: bold, max: big, min: 14, color: blue, wrap: true})
 	}
 	r.body(f, dc, box, items)
 }
+
+// What a press of the Enable Provisioning button does, as the screens say it.
+const (
+	pressNewCode    = "Press Enable Provisioning for a new code"
+	pressStartAgain = "Press Enable Provisioning to start again"
+	pressAfterLock  = "Then press Enable Provisioning"
+)
 
 func idLine(v View) string {
 	s := ""
@@ -430,7 +460,7 @@ func checkMark(dc *gg.Context, rc image.Rectangle) {
 }
 
 // fault is the screen of a device that could not start: no state, no
-// button prompt, only what failed and who to call.
+// button prompt, only what failed, its code to look up, and who to call.
 func (r *Renderer) fault(f *Frame, v View) {
 	box, dc := r.page(f, "Device fault", red)
 	h := f.Img.Rect.Dy()
@@ -439,8 +469,9 @@ func (r *Renderer) fault(f *Frame, v View) {
 		items = append(items, item{text: id, kind: regular, max: h / 17, min: minFontSize, color: gray, wrap: true})
 	}
 	items = append(items,
-		item{text: v.Fault, kind: bold, max: h / 12, min: 14, color: red, wrap: true},
-		item{text: "Provisioning is not available. Contact biomedical engineering.", kind: bold, max: h / 13, min: 12, color: ink, wrap: true})
+		item{text: v.Fault.String(), kind: bold, max: h / 12, min: 14, color: red, wrap: true},
+		item{text: "Fault code " + v.Fault.Code(), kind: bold, max: h / 12, min: 14, color: ink},
+		item{text: "Provisioning is not available. Contact biomedical engineering with the fault code.", kind: regular, max: h / 15, min: 12, color: ink, wrap: true})
 	r.body(f, dc, box, items)
 }
 
@@ -450,14 +481,28 @@ func (r *Renderer) failed(f *Frame, v View) {
 	items := []item{
 		{text: v.Failure.Title(), kind: bold, max: h / 10, min: 14, color: red, wrap: true},
 	}
+	if v.Locked > 0 {
+		// The wrong code that locked provisioning: re-scanning cannot help.
+		items = append(items,
+			item{text: "Too many wrong codes. Provisioning locked for", kind: bold, max: h / 13, min: 12, color: ink, wrap: true},
+			item{text: v.timerText(), kind: bold, max: h / 9, min: 14, color: red, timer: true, reserve: timerTemplate},
+			item{text: "Code " + v.Failure.String(), kind: regular, max: h / 20, min: minFontSize, color: gray, wrap: true},
+			item{text: pressAfterLock, kind: bold, max: h / 13, min: 12, color: blue, wrap: true})
+		r.body(f, dc, box, items)
+		return
+	}
 	if a := v.Failure.UserAction(); a != "" {
 		items = append(items, item{text: a, kind: bold, max: h / 11, min: 14, color: ink, wrap: true})
 	}
 	if v.FailureDetail != "" {
 		items = append(items, item{text: v.FailureDetail, kind: regular, max: h / 17, min: minFontSize, color: gray, wrap: true})
 	}
+	press := pressStartAgain
+	if v.PressForNewCode {
+		press = pressNewCode
+	}
 	items = append(items,
 		item{text: "Code " + v.Failure.String(), kind: regular, max: h / 20, min: minFontSize, color: gray, wrap: true},
-		item{text: "Press button to retry", kind: bold, max: h / 12, min: 14, color: blue, wrap: true})
+		item{text: press, kind: bold, max: h / 12, min: 14, color: blue, wrap: true})
 	r.body(f, dc, box, items)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/zmonitor/firmware/internal/fw/fault"
 	"github.com/zmonitor/firmware/internal/proto/failure"
 	"github.com/zmonitor/firmware/internal/proto/pairing"
 	"github.com/zmonitor/firmware/internal/proto/state"
@@ -41,21 +42,42 @@ type View struct {
 	Failure failure.Code
 	// FailureDetail is optional short, non-secret text for the engineer.
 	FailureDetail string
+	// PressForNewCode (PROVISIONING_FAILED) says what one press of the
+	// Enable Provisioning button does on the failure screen: true, it opens
+	// a new pairing session at once (a new QR and code), and the screen says
+	// "Press Enable Provisioning for a new code"; false, it returns to the
+	// start screen (UNPROVISIONED, where a second press gives the code), and
+	// the screen says "Press Enable Provisioning to start again". The engine
+	// sets it to match what its next press will do.
+	PressForNewCode bool
 
 	// ServerHost is the monitoring server (PROVISIONED), e.g.
 	// "monitoring.hospital.com".
 	ServerHost string
 
 	// Locked is how long provisioning stays locked after too many wrong
-	// pairing codes (UNPROVISIONED); 0 when not locked. A change of Locked
-	// alone (while it stays non-zero) redraws only the countdown.
+	// pairing codes; 0 when not locked. UNPROVISIONED shows "Provisioning
+	// locked: too many wrong codes. Try again in m:ss". PROVISIONING_FAILED
+	// with Locked > 0 is the screen of the wrong code that locked the
+	// device: "Too many wrong codes. Provisioning locked for m:ss", and when
+	// to press, instead of the failure's user action. The engine sets it in
+	// both states while the lockout lasts. A change of Locked alone (while it
+	// stays non-zero) redraws only the countdown.
 	Locked time.Duration
 
-	// Fault, when set, replaces the state's screen with a device fault: the
-	// firmware could not start (a TPM, disk or settings failure) and cannot
-	// provision. Short, non-secret text naming what failed, e.g. "TPM keys
-	// unavailable".
-	Fault string
+	// SessionExpired (UNPROVISIONED) says the last pairing session ran out
+	// before a configuration arrived: the screen says "Pairing code expired"
+	// and "Press Enable Provisioning for a new code" instead of the plain
+	// prompt. The engine sets it on UNPROVISIONED entered by the session's
+	// expiry and clears it when it leaves that state. A lockout (Locked)
+	// takes precedence on the screen.
+	SessionExpired bool
+
+	// Fault, when not fault.None, replaces the state's screen with a device
+	// fault: the firmware could not start (a TPM, disk or settings failure)
+	// and cannot provision. The screen names what failed and shows the
+	// fault's code (F-TPM-01 ...), which docs/screens.md explains.
+	Fault fault.Fault
 }
 
 // sameScreen reports whether a and b draw the same screen apart from the
@@ -65,17 +87,18 @@ func sameScreen(a, b View) bool {
 		a.DeviceSerial == b.DeviceSerial && a.FirmwareVersion == b.FirmwareVersion &&
 		bytes.Equal(a.QRText, b.QRText) && a.PairingCode == b.PairingCode && a.IPAddress == b.IPAddress &&
 		a.Progress == b.Progress && a.Failure == b.Failure && a.FailureDetail == b.FailureDetail &&
-		a.ServerHost == b.ServerHost && (a.Locked > 0) == (b.Locked > 0) && a.Fault == b.Fault
+		a.ServerHost == b.ServerHost && (a.Locked > 0) == (b.Locked > 0) && a.Fault == b.Fault &&
+		a.PressForNewCode == b.PressForNewCode && a.SessionExpired == b.SessionExpired
 }
 
 // timerText is the countdown the view shows ("" when the state shows none).
 func (v View) timerText() string {
 	switch {
-	case v.Fault != "":
+	case v.Fault != fault.None:
 		return ""
 	case v.State == state.ReadyToPair:
 		return FormatCountdown(v.Remaining)
-	case v.State == state.Unprovisioned && v.Locked > 0:
+	case (v.State == state.Unprovisioned || v.State == state.ProvisioningFailed) && v.Locked > 0:
 		return FormatCountdown(v.Locked)
 	}
 	return ""
