@@ -15,7 +15,7 @@ VERSION  ?= dev
 
 BOARD          ?= qemu-virt
 BOARD_PROFILE  ?= board/$(BOARD)/board.json
-ANCHOR         ?= board/$(BOARD)/provisioning-anchor.pem
+ANCHOR         ?= $(OUT)/dev-central/provisioning-root.pem
 FIRMWARE_BIN   ?= $(OUT)/zmonitor-arm64
 IMAGE_DIR      ?= $(OUT)/image
 ZM_IMAGE       := $(OUT)/zm-image

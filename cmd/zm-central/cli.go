@@ -19,7 +19,7 @@ import (
 // each with its synopsis (its help adds every flag).
 var commands = []struct{ name, synopsis string }{
 	{"init", "zm-central init --dir DIR [--hosts h1,h2] [--technician NAME]\n  create the device CA, provisioning root and signer, the tablet API's certificate,\n  the database and a first technician (its token is printed once)"},
-	{"serve", "zm-central serve [flags]\n  run the tablet API (and the stand-in monitoring server, and the ops endpoints)"},
+	{"serve", "zm-central serve {--monitor-listen ADDR | --server-url URL} [flags]\n  run the tablet API (and the stand-in monitoring server, and the ops endpoints);\n  devices are sent --server-url, else the stand-in's URL: one of the two is needed"},
 	{"devices import", "zm-central devices import [flags] FILE...\n  add enrollment records (JSON or CSV) to the inventory"},
 	{"devices list", "zm-central devices list [flags]\n  the inventory (--json: one JSON object per line)"},
 	{"devices revoke", "zm-central devices revoke [flags] DEVICE-ID\n  refuse every pairing of the device from now on"},
