@@ -85,6 +85,19 @@ func (s *testServer) seen() []seen {
 	return append([]seen(nil), s.got...)
 }
 
+// exchanges is seen with retransmissions folded: a message the client sent
+// again because the answer was slow (a loaded machine) counts once, so the
+// checks below hold whatever the timing.
+func (s *testServer) exchanges() []seen {
+	var out []seen
+	for _, m := range s.seen() {
+		if len(out) == 0 || out[len(out)-1] != m {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 func (s *testServer) reset(silent bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -222,7 +235,7 @@ func TestNClientExchange(t *testing.T) {
 		if !ack.YourIPAddr.Equal(net.IPv4(192, 168, 77, 50)) {
 			return fmt.Errorf("Request: ACK for %v", ack.YourIPAddr)
 		}
-		if got := srv.seen(); len(got) != 2 || got[0].typ != dhcpv4.MessageTypeDiscover || got[1].typ != dhcpv4.MessageTypeRequest || got[0].ci != "0.0.0.0" {
+		if got := srv.exchanges(); len(got) != 2 || got[0].typ != dhcpv4.MessageTypeDiscover || got[1].typ != dhcpv4.MessageTypeRequest || got[0].ci != "0.0.0.0" {
 			return fmt.Errorf("Request: server saw %+v, want DISCOVER and REQUEST without an address", got)
 		}
 		if out, err := exec.Command("ip", "-n", p.ClientNS, "addr", "add", "192.168.77.50/24", "dev", p.ClientIf).CombinedOutput(); err != nil {
@@ -236,7 +249,7 @@ func TestNClientExchange(t *testing.T) {
 		if ack.MessageType() != dhcpv4.MessageTypeAck {
 			return fmt.Errorf("Renew: %v", ack.MessageType())
 		}
-		got := srv.seen()
+		got := srv.exchanges()
 		if len(got) != 1 || got[0].typ != dhcpv4.MessageTypeRequest || got[0].peer != "192.168.77.50:68" || got[0].ci != "192.168.77.50" {
 			return fmt.Errorf("Renew: server saw %+v, want one REQUEST from 192.168.77.50:68", got)
 		}
