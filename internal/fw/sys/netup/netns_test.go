@@ -105,13 +105,22 @@ func (s *testServer) reset(silent bool) {
 	s.got = nil
 }
 
-// serve runs srv on the server side of p until ctx ends.
+// serve runs srv on the server side of p until ctx ends, on 0.0.0.0:67.
 func serve(ctx context.Context, t *testing.T, p netnstest.Pair, srv *testServer) {
+	t.Helper()
+	serveOn(ctx, t, p, srv, nil)
+}
+
+// serveOn is serve on addr (nil: 0.0.0.0:67). A server on the server's own
+// address gets only what is sent to that address: the kernel gives a
+// unicast datagram to the socket bound to its address, a broadcast to the
+// one bound to 0.0.0.0.
+func serveOn(ctx context.Context, t *testing.T, p netnstest.Pair, srv *testServer, addr *net.UDPAddr) {
 	t.Helper()
 	ready := make(chan error, 1)
 	go func() {
 		_ = netnstest.In(p.ServerNS, func() error {
-			s, err := server4.NewServer(p.ServerIf, nil, srv.handle)
+			s, err := server4.NewServer(p.ServerIf, addr, srv.handle)
 			ready <- err
 			if err != nil {
 				return err
@@ -207,16 +216,19 @@ func TestUpRealDHCP(t *testing.T) {
 
 // TestNClientExchange runs the firmware's nclient4 transport against
 // server4 over a veth pair between two private network namespaces:
-// Request through the packet socket past noise, Renew unicast from the
-// leased address, a silent server that gets each message 3 times, an ended
-// context, Close during an exchange, and no file left open. Root and
-// iproute2 only.
+// Request through the packet socket past noise (broadcast), Renew unicast
+// from the leased address to the lease's server, a silent server that gets
+// each message 3 times, an ended context, Close during an exchange, and no
+// file left open. Root and iproute2 only.
 func TestNClientExchange(t *testing.T) {
 	p := netnstest.New(t, "nc")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	srv := &testServer{}
 	serve(ctx, t, p, srv)
+	// The same server on 192.168.77.1:67 sees only unicast: the Renew.
+	uni := &testServer{}
+	serveOn(ctx, t, p, uni, &net.UDPAddr{IP: net.IPv4(192, 168, 77, 1), Port: dhcpv4.ServerPort})
 
 	fds := openFDs(t)
 	err := netnstest.In(p.ClientNS, func() error {
@@ -238,10 +250,14 @@ func TestNClientExchange(t *testing.T) {
 		if got := srv.exchanges(); len(got) != 2 || got[0].typ != dhcpv4.MessageTypeDiscover || got[1].typ != dhcpv4.MessageTypeRequest || got[0].ci != "0.0.0.0" {
 			return fmt.Errorf("Request: server saw %+v, want DISCOVER and REQUEST without an address", got)
 		}
+		if got := uni.seen(); len(got) != 0 {
+			return fmt.Errorf("Request: unicast to the server %+v, want broadcasts only", got)
+		}
 		if out, err := exec.Command("ip", "-n", p.ClientNS, "addr", "add", "192.168.77.50/24", "dev", p.ClientIf).CombinedOutput(); err != nil {
 			return fmt.Errorf("ip addr add: %v %s", err, out)
 		}
 		srv.reset(false)
+		uni.reset(false)
 		ack, err = d.Renew(ctx)
 		if err != nil {
 			return fmt.Errorf("Renew: %w", err)
@@ -249,9 +265,12 @@ func TestNClientExchange(t *testing.T) {
 		if ack.MessageType() != dhcpv4.MessageTypeAck {
 			return fmt.Errorf("Renew: %v", ack.MessageType())
 		}
-		got := srv.exchanges()
+		got := uni.exchanges()
 		if len(got) != 1 || got[0].typ != dhcpv4.MessageTypeRequest || got[0].peer != "192.168.77.50:68" || got[0].ci != "192.168.77.50" {
-			return fmt.Errorf("Renew: server saw %+v, want one REQUEST from 192.168.77.50:68", got)
+			return fmt.Errorf("Renew: server saw %+v unicast, want one REQUEST from 192.168.77.50:68", got)
+		}
+		if got := srv.seen(); len(got) != 0 {
+			return fmt.Errorf("Renew: broadcast %+v, want unicast to the lease's server only", got)
 		}
 
 		// A server that stays silent: each message goes out 3 times.
