@@ -553,10 +553,12 @@ func docImages(t testing.TB) []docImage {
 		f(&v)
 		return v
 	}
-	// The failure with the longest texts.
+	// The failure with the longest texts the panel can show: not the codes
+	// only the Central Station finds (it could not reach the device).
+	centralOnly := map[failure.Code]bool{failure.IdentityMismatch: true, failure.DeviceNotListening: true}
 	worstFail := ""
 	for name, v := range vs {
-		if strings.HasPrefix(name, "PROVISIONING_FAILED/") && v.Locked == 0 && !v.PressForNewCode &&
+		if strings.HasPrefix(name, "PROVISIONING_FAILED/") && v.Locked == 0 && !v.PressForNewCode && !centralOnly[v.Failure] &&
 			(worstFail == "" || len(v.Failure.Title()+v.Failure.UserAction()) > len(vs[worstFail].Failure.Title()+vs[worstFail].Failure.UserAction())) {
 			worstFail = name
 		}
