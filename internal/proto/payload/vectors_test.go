@@ -130,7 +130,7 @@ func makeVectors(t *testing.T) vectors {
 func renderDoc(v vectors) string {
 	var b strings.Builder
 	b.WriteString(beginMarker + " (generated from internal/proto/payload/testdata/vectors.json by `go test ./internal/proto/payload -run TestVectors -update`; do not edit) -->\n")
-	field := func(name, val string) { fmt.Fprintf(&b, "**%s**\n\n```\n%s\n```\n\n", name, val) }
+	field := func(name, val string) { fmt.Fprintf(&b, "**%s**\n\n```text\n%s\n```\n\n", name, val) }
 	field("now (device wall clock, trusted)", v.Now)
 	field("provisioning root: private scalar (hex; test only)", v.RootScalar)
 	field("provisioning root: certificate (base64 DER), the anchor", v.RootCert)
