@@ -170,7 +170,10 @@ func (d *device) readIdentity() error {
 	if err := os.MkdirAll(d.c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	id, first, err := identity.Load(d.c.DataDir, d.c.Given)
+	id, first, err := identity.Load(d.c.DataDir, d.c.Given, version.Version)
+	if errors.Is(err, identity.ErrTooLongForQR) {
+		return &faultError{fault: fault.IdentityTooLong, err: err}
+	}
 	if err != nil {
 		return err
 	}

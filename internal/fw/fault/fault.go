@@ -9,28 +9,30 @@ type Fault int
 // Faults. Codes are F-<part>-<number>; a code, once shipped, keeps its
 // meaning.
 const (
-	None     Fault = iota
-	Settings       // the settings store cannot be opened or read
-	AuditLog       // the security audit log cannot be opened or written
-	TPMKeys        // the TPM or the device keys in it cannot be used
-	Anchors        // the provisioning trust anchor cannot be read
-	Engine         // the provisioning engine could not start
-	Console        // the diagnostics console could not start
-	Identity       // the device identity on the data partition cannot be read
+	None            Fault = iota
+	Settings              // the settings store cannot be opened or read
+	AuditLog              // the security audit log cannot be opened or written
+	TPMKeys               // the TPM or the device keys in it cannot be used
+	Anchors               // the provisioning trust anchor cannot be read
+	Engine                // the provisioning engine could not start
+	Console               // the diagnostics console could not start
+	Identity              // the device identity on the data partition cannot be read
+	IdentityTooLong       // the manufacturing identity does not fit the pairing QR
 	count
 )
 
 type info struct{ code, text string }
 
 var infos = [count]info{
-	None:     {"", ""},
-	Settings: {"F-SET-01", "Settings unreadable"},
-	AuditLog: {"F-AUD-01", "Audit log unavailable"},
-	TPMKeys:  {"F-TPM-01", "TPM keys unavailable"},
-	Anchors:  {"F-ANC-01", "Provisioning trust anchor unreadable"},
-	Engine:   {"F-ENG-01", "Firmware start-up failed"},
-	Console:  {"F-CON-01", "Diagnostics console failed to start"},
-	Identity: {"F-IDN-01", "Device identity unreadable"},
+	None:            {"", ""},
+	Settings:        {"F-SET-01", "Settings unreadable"},
+	AuditLog:        {"F-AUD-01", "Audit log unavailable"},
+	TPMKeys:         {"F-TPM-01", "TPM keys unavailable"},
+	Anchors:         {"F-ANC-01", "Provisioning trust anchor unreadable"},
+	Engine:          {"F-ENG-01", "Firmware start-up failed"},
+	Console:         {"F-CON-01", "Diagnostics console failed to start"},
+	Identity:        {"F-IDN-01", "Device identity unreadable"},
+	IdentityTooLong: {"F-IDN-02", "Device identity too long for the QR"},
 }
 
 func (f Fault) info() info {

@@ -3,6 +3,8 @@ package identity
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/zmonitor/firmware/internal/fw/keys/softkeys"
 	"github.com/zmonitor/firmware/internal/proto/enroll"
+	"github.com/zmonitor/firmware/internal/proto/pairing"
 )
 
 func TestWriteFileIfChanged(t *testing.T) {
@@ -42,23 +45,56 @@ func TestWriteFileIfChanged(t *testing.T) {
 func TestLoad(t *testing.T) {
 	dir := t.TempDir()
 	given := Identity{DeviceID: "ZM-001", DeviceSerial: "SN-1"}
-	id, first, err := Load(dir, given)
+	id, first, err := Load(dir, given, "1.2.3")
 	if err != nil || !first || id != given {
 		t.Fatalf("first boot: %+v %v %v", id, first, err)
 	}
 	// Later boots keep the stored identity whatever the command line says.
-	id, first, err = Load(dir, Identity{DeviceID: "ZM-999", DeviceSerial: "SN-9"})
+	id, first, err = Load(dir, Identity{DeviceID: "ZM-999", DeviceSerial: "SN-9"}, "1.2.3")
 	if err != nil || first || id != given {
 		t.Fatalf("second boot: %+v %v %v", id, first, err)
 	}
-	if _, _, err := Load(t.TempDir(), Identity{DeviceID: "bad id!", DeviceSerial: "x"}); err == nil {
+	if _, _, err := Load(t.TempDir(), Identity{DeviceID: "bad id!", DeviceSerial: "x"}, "1.2.3"); err == nil {
 		t.Error("invalid identity stored")
 	}
 	if err := os.WriteFile(filepath.Join(dir, FileName), []byte("{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := Load(dir, given); err == nil {
+	if _, _, err := Load(dir, given, "1.2.3"); err == nil {
 		t.Error("corrupt identity file accepted")
+	}
+}
+
+// TestFirstBootRefusesAnIdentityTooLongForTheQR: each name is valid on its
+// own (32 bytes), but together with the firmware version and the longest
+// IPv4 address the QR would not fit the panel. The first boot refuses it
+// and stores nothing; the same names with a shorter serial are stored.
+func TestFirstBootRefusesAnIdentityTooLongForTheQR(t *testing.T) {
+	dir := t.TempDir()
+	long := Identity{DeviceID: strings.Repeat("D", 32), DeviceSerial: strings.Repeat("S", 32)}
+	if err := long.Validate(); err != nil {
+		t.Fatalf("the names are not valid on their own: %v", err)
+	}
+	_, _, err := Load(dir, long, "1.4.0-rc2")
+	if !errors.Is(err, ErrTooLongForQR) || !errors.Is(err, pairing.ErrQRTooLong) {
+		t.Fatalf("first boot with a too-long identity: %v", err)
+	}
+	for _, want := range []string{"first boot: ", "deviceSerial (32)", "firmwareVersion (9)", "at most 68 bytes together"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, FileName)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the refused identity was stored: %v", err)
+	}
+	fits := Identity{DeviceID: long.DeviceID, DeviceSerial: strings.Repeat("S", 27)}
+	if _, first, err := Load(dir, fits, "1.4.0-rc2"); err != nil || !first {
+		t.Fatalf("an identity that fits: first %v, %v", first, err)
+	}
+	// A later boot keeps the stored identity whatever the firmware
+	// version has grown to: a provisioned monitor keeps working.
+	if id, _, err := Load(dir, long, strings.Repeat("9", 32)); err != nil || id != fits {
+		t.Fatalf("later boot with a longer firmware version: %+v, %v", id, err)
 	}
 }
 
@@ -107,7 +143,7 @@ func FuzzLoad(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(dir, FileName), b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		id, first, err := Load(dir, given)
+		id, first, err := Load(dir, given, "1.0.0")
 		if err != nil {
 			return
 		}
