@@ -17,9 +17,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -40,6 +42,18 @@ import (
 // Ctrl-C (SIGINT) or SIGTERM stops it, also while the console waits for a
 // line.
 func runCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	c, err := hostConfig(ctx, cancel, args, stdin, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	return boot.Run(ctx, c)
+}
+
+// hostConfig parses run's flags into the device's configuration on this
+// host; cancel stops the device (the console's reboot).
+func hostConfig(ctx context.Context, cancel func(), args []string, stdin io.Reader, stdout, stderr io.Writer) (boot.Config, error) {
 	fs := cli.New("zmonitor run", "zmonitor run -data DIR -anchor FILE [flags]\n  run the device on this host: the screen is a PNG file, SIGUSR1 is the button,\n  the console is standard input and output; Ctrl-C or SIGTERM stops it")
 	boardName := fs.String("board", "qemu-virt", "board profile name, or a JSON profile file")
 	data := fs.String("data", "", "data directory (required)")
@@ -48,21 +62,21 @@ func runCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	deviceID := fs.String("device-id", "ZM-DEV-001", "device ID (first run only: kept in the data directory)")
 	serial := fs.String("serial", "SN-DEV-000001", "device serial (first run only)")
 	label := fs.String("label", "", "device label shown before provisioning")
-	listen := fs.String("listen", "127.0.0.1:8444", "provisioning endpoint address")
-	address := fs.String("address", "", "IP address shown in the QR (default: this host's first non-loopback IPv4, else 127.0.0.1)")
+	listen := fs.String("listen", "", "provisioning endpoint HOST:PORT; an empty HOST (or none: the default) listens on the address the QR shows, on the board's provisioning port; 0.0.0.0 or [::] listens on every interface")
+	address := fs.String("address", "", "IP address the QR shows (default: the -listen host, else this host's first non-loopback IPv4, else 127.0.0.1); it must be where -listen listens")
 	screenPNG := fs.String("screen", "", "write the screen to this PNG file on every update (default DATA/screen.png)")
 	noConsole := fs.Bool("no-console", false, "no diagnostics console on stdin/stdout")
 	verbose := fs.Bool("v", false, "log at info level")
 	if err := fs.Parse(args, 0, 0); err != nil {
-		return err
+		return boot.Config{}, err
 	}
 	if *data == "" || *anchor == "" {
-		return cli.Usagef("run: -data and -anchor are required (zmonitor run -help)")
+		return boot.Config{}, cli.Usagef("run: -data and -anchor are required (zmonitor run -help)")
 	}
 	profile, err := board.Lookup(*boardName)
 	if err != nil {
 		if profile, err = board.Load(*boardName); err != nil {
-			return fmt.Errorf("run: board %q: %w", *boardName, err)
+			return boot.Config{}, fmt.Errorf("run: board %q: %w", *boardName, err)
 		}
 	}
 	level := slog.LevelWarn
@@ -74,11 +88,11 @@ func runCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		*screenPNG = filepath.Join(*data, "screen.png")
 	}
 	if err := os.MkdirAll(*data, 0o700); err != nil {
-		return fmt.Errorf("run: %w", err)
+		return boot.Config{}, fmt.Errorf("run: %w", err)
 	}
-	addr := *address
-	if addr == "" {
-		addr = hostAddress()
+	listenAddr, addr, err := hostEndpoint(*listen, *address, profile.ProvisioningPort, hostAddress)
+	if err != nil {
+		return boot.Config{}, fmt.Errorf("run: %w", err)
 	}
 	openKeys := boot.TPMKeys(*tpmPath)
 	switch *tpmPath {
@@ -87,32 +101,86 @@ func runCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	case "":
 		openKeys = boot.TPMKeys(profile.TPM.Path)
 	}
-	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer cancel()
 	var console io.ReadWriter
 	if !*noConsole {
 		console = stdio{newCtxReader(ctx, stdin), stdout}
 	}
 	clk := clock.System{}
-	fmt.Fprintf(stderr, "zmonitor %s on %s: screen %s; press the button with: kill -USR1 %d\n", version.Version, profile.Name, *screenPNG, os.Getpid())
-	return boot.Run(ctx, boot.Config{
-		Profile:  profile,
-		DataDir:  *data,
-		Given:    identity.Identity{DeviceID: *deviceID, DeviceSerial: *serial},
-		Label:    *label,
-		Listen:   *listen,
-		Anchors:  *anchor,
-		Keys:     openKeys,
-		Clock:    clk,
-		Wall:     clock.NewWall(clk, version.Build(), nil),
-		Display:  newPNGPanel(*screenPNG, profile.Display.Width, profile.Display.Height),
-		Button:   signalButton{},
-		Console:  console,
-		Address:  func() string { return addr },
-		NetLines: func() []string { return []string{"host mode, address " + addr} },
-		Reboot:   func() error { cancel(); return nil },
-		Log:      log,
-	})
+	fmt.Fprintf(stderr, "zmonitor %s on %s: provisioning endpoint %s, QR address %s; screen %s; press the button with: kill -USR1 %d\n",
+		version.Version, profile.Name, listenAddr, addr, *screenPNG, os.Getpid())
+	return boot.Config{
+		Profile: profile,
+		DataDir: *data,
+		Given:   identity.Identity{DeviceID: *deviceID, DeviceSerial: *serial},
+		Label:   *label,
+		Listen:  listenAddr,
+		Anchors: *anchor,
+		Keys:    openKeys,
+		Clock:   clk,
+		Wall:    clock.NewWall(clk, version.Build(), nil),
+		Display: newPNGPanel(*screenPNG, profile.Display.Width, profile.Display.Height),
+		Button:  signalButton{},
+		Console: console,
+		Address: func() string { return addr },
+		NetLines: func() []string {
+			return []string{"host mode, address " + addr + ", provisioning endpoint " + listenAddr}
+		},
+		Reboot: func() error { cancel(); return nil },
+		Log:    log,
+	}, nil
+}
+
+// hostEndpoint decides where host mode's provisioning endpoint listens and
+// which address its QR shows, so that the two agree: a Central Station
+// that reads the QR must reach the endpoint. listen is -listen (HOST:PORT,
+// either part may be empty; "" is ":"), address is -address, port the
+// board's provisioning port (for an empty PORT), and local finds this
+// host's address (the first non-loopback IPv4, else 127.0.0.1).
+//
+//   - no HOST: listen on the QR's address (-address, else local());
+//   - an IP HOST: the QR shows it; an -address that differs is an error;
+//   - 0.0.0.0 or [::]: listen on every interface, the QR shows -address or
+//     local().
+func hostEndpoint(listen, address string, port int, local func() string) (listenAddr, qrAddr string, err error) {
+	if listen == "" {
+		listen = ":"
+	}
+	host, p, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", "", fmt.Errorf("-listen %q: want HOST:PORT: %w", listen, err)
+	}
+	if p == "" {
+		p = strconv.Itoa(port)
+	}
+	if address != "" {
+		a, err := netip.ParseAddr(address)
+		if err != nil || a.Zone() != "" || a.IsUnspecified() {
+			return "", "", fmt.Errorf("-address %q: want the IP address a tablet's network reaches this host at", address)
+		}
+		address = a.String()
+	}
+	switch {
+	case host == "":
+		if address == "" {
+			address = local()
+		}
+		return net.JoinHostPort(address, p), address, nil
+	default:
+		h, err := netip.ParseAddr(host)
+		if err != nil || h.Zone() != "" {
+			return "", "", fmt.Errorf("-listen %q: HOST must be an IP address (the QR shows it), or empty", listen)
+		}
+		if h.IsUnspecified() {
+			if address == "" {
+				address = local()
+			}
+			return net.JoinHostPort(host, p), address, nil
+		}
+		if address != "" && address != h.String() {
+			return "", "", fmt.Errorf("-address %s but -listen %s: the QR would send the Central Station where nothing listens (leave one of them out)", address, listen)
+		}
+		return net.JoinHostPort(h.String(), p), h.String(), nil
+	}
 }
 
 // softKeys opens an in-memory key store: new keys on every run, whatever

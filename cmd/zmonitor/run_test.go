@@ -5,16 +5,24 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/pem"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/zmonitor/firmware/board"
+	"github.com/zmonitor/firmware/internal/fw/boot"
+	"github.com/zmonitor/firmware/internal/fw/engine"
+	"github.com/zmonitor/firmware/internal/proto/pairing"
 	"github.com/zmonitor/firmware/internal/testkit/testpki"
 )
 
@@ -109,4 +117,120 @@ func TestCtxReaderHandsOnWhatItReadAndStopsWithItsContext(t *testing.T) {
 	if n, err := r.Read(b); n != 0 || err != context.Canceled {
 		t.Errorf("read after cancel = %d, %v", n, err)
 	}
+}
+
+func TestHostEndpointAgreesWithTheQR(t *testing.T) {
+	local := func() string { return "192.0.2.7" }
+	for _, c := range []struct {
+		listen, address    string
+		wantListen, wantQR string
+		wantErr            string
+	}{
+		// The README's command: no -listen, no -address.
+		{"", "", "192.0.2.7:8444", "192.0.2.7", ""},
+		{":0", "", "192.0.2.7:0", "192.0.2.7", ""},
+		{"", "10.1.2.3", "10.1.2.3:8444", "10.1.2.3", ""},
+		{"127.0.0.1:9000", "", "127.0.0.1:9000", "127.0.0.1", ""},
+		{"127.0.0.1:9000", "127.0.0.1", "127.0.0.1:9000", "127.0.0.1", ""},
+		{"0.0.0.0:8444", "", "0.0.0.0:8444", "192.0.2.7", ""},
+		{"[::]:8444", "10.1.2.3", "[::]:8444", "10.1.2.3", ""},
+		{"[2001:db8::1]:", "", "[2001:db8::1]:8444", "2001:db8::1", ""},
+		// The old default with a machine that has a network: refused.
+		{"127.0.0.1:8444", "192.0.2.7", "", "", "the QR would send the Central Station where nothing listens"},
+		{"localhost:8444", "", "", "", "HOST must be an IP address"},
+		{"8444", "", "", "", "want HOST:PORT"},
+		{"", "0.0.0.0", "", "", "-address"},
+		{"", "monitor.local", "", "", "-address"},
+	} {
+		l, q, err := hostEndpoint(c.listen, c.address, 8444, local)
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("hostEndpoint(%q, %q) = %q, %q, %v; want an error saying %q", c.listen, c.address, l, q, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil || l != c.wantListen || q != c.wantQR {
+			t.Errorf("hostEndpoint(%q, %q) = %q, %q, %v; want %q, %q", c.listen, c.address, l, q, err, c.wantListen, c.wantQR)
+		}
+	}
+}
+
+// `zmonitor run` with the README's flags (only the board's provisioning
+// port moved to a free one): a press opens the endpoint where the QR
+// points, so a Central Station on the network reaches it. Before, the QR
+// showed this host's network address while the endpoint listened on
+// 127.0.0.1 (issue 14, item 16).
+func TestHostModeQRPointsWhereTheEndpointListens(t *testing.T) {
+	anchor := filepath.Join(t.TempDir(), "root.pem")
+	root, err := testpki.NewCA("provisioning root", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(anchor, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Cert.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	profile := board.QEMUVirt()
+	profile.ProvisioningPort = freePort(t)
+	pj, err := json.Marshal(profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	profileFile := filepath.Join(t.TempDir(), "board.json")
+	if err := os.WriteFile(profileFile, pj, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, err := hostConfig(ctx, cancel, []string{"-data", t.TempDir(), "-tpm", "soft", "-anchor", anchor, "-board", profileFile, "-no-console"},
+		nil, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan *engine.Engine, 1)
+	c.Started = func(e *engine.Engine) { started <- e }
+	done := make(chan error, 1)
+	go func() { done <- boot.Run(ctx, c) }()
+	var eng *engine.Engine
+	select {
+	case eng = <-started:
+	case err := <-done:
+		t.Fatalf("run stopped: %v", err)
+	}
+	if err := eng.Press(); err != nil {
+		t.Fatal(err)
+	}
+	q, err := pairing.ParseQR(eng.QRText())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := netip.MustParseAddr(q.IPAddress); a.IsLoopback() {
+		t.Logf("this host has no non-loopback IPv4 address: the QR shows %s", a)
+	}
+	_, port, err := net.SplitHostPort(eng.EndpointAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if port != strconv.Itoa(profile.ProvisioningPort) {
+		t.Errorf("endpoint on %s, not on the board's provisioning port %d", eng.EndpointAddr(), profile.ProvisioningPort)
+	}
+	conn, err := net.Dial("tcp", net.JoinHostPort(q.IPAddress, port))
+	if err != nil {
+		t.Fatalf("the QR shows %s, but its provisioning port there does not answer (endpoint on %s): %v", q.IPAddress, eng.EndpointAddr(), err)
+	}
+	conn.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// freePort returns a TCP port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
