@@ -33,6 +33,9 @@ const (
 type Opts struct {
 	// Persistent handles of the four keys (Default*Handle).
 	SRKHandle, IdentityHandle, PayloadHandle, ClientHandle tpm2.TPMHandle
+	// AuditAnchorIndex is the NV index of the audit log's anchor
+	// (DefaultAuditAnchorIndex).
+	AuditAnchorIndex tpm2.TPMHandle
 	// OwnerAuth is the owner hierarchy's authorization value (empty by
 	// default): needed to create the SRK and to make keys persistent.
 	OwnerAuth []byte
@@ -59,8 +62,10 @@ var DefaultOpts = Opts{
 	IdentityHandle: DefaultIdentityHandle,
 	PayloadHandle:  DefaultPayloadHandle,
 	ClientHandle:   DefaultClientHandle,
-	Attempts:       5,
-	Backoff:        20 * time.Millisecond,
+	// AuditAnchorIndex is not a key's: see anchor.go.
+	AuditAnchorIndex: DefaultAuditAnchorIndex,
+	Attempts:         5,
+	Backoff:          20 * time.Millisecond,
 }
 
 func (o *Opts) withDefaults() Opts {
@@ -81,6 +86,9 @@ func (o *Opts) withDefaults() Opts {
 	}
 	if c.ClientHandle == 0 {
 		c.ClientHandle = d.ClientHandle
+	}
+	if c.AuditAnchorIndex == 0 {
+		c.AuditAnchorIndex = d.AuditAnchorIndex
 	}
 	if c.Attempts <= 0 {
 		c.Attempts = d.Attempts
@@ -111,6 +119,9 @@ func (o *Opts) validate() error {
 		}
 		hs[h.h] = h.name
 	}
+	if o.AuditAnchorIndex>>24 != tpm2.TPMHandle(tpm2.TPMHTNVIndex) {
+		return fmt.Errorf("tpm: options: audit anchor index 0x%08x is not an NV index", uint32(o.AuditAnchorIndex))
+	}
 	return nil
 }
 
@@ -127,6 +138,7 @@ type Store struct {
 	srk      persistentKey
 	identity *signer
 	payload  *exchanger
+	anchor   anchorIndex // the audit anchor's NV index, as last seen
 }
 
 // persistentKey is a key at a persistent handle, with its name and public

@@ -22,6 +22,10 @@ var names = map[tpm2.TPMCC]string{
 	tpm2.TPMCCDuplicate:         "Duplicate",
 	tpm2.TPMCCStartAuthSession:  "StartAuthSession",
 	tpm2.TPMCCPolicyCommandCode: "PolicyCommandCode",
+	tpm2.TPMCCNVDefineSpace:     "NV_DefineSpace",
+	tpm2.TPMCCNVReadPublic:      "NV_ReadPublic",
+	tpm2.TPMCCNVRead:            "NV_Read",
+	tpm2.TPMCCNVWrite:           "NV_Write",
 }
 
 // Name is the TPM2_ command name of cc without its prefix ("Sign"), or
