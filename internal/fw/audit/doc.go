@@ -32,30 +32,61 @@
 // under a mutex: records are durable when Append returns and concurrent
 // callers get a valid chain.
 //
+// # Segments, anchor, checkpoints
+//
+// The log is a series of segments: security_audit_log.jsonl is appended
+// to; past Opts.SegmentBytes (1 MiB) it is closed as
+// security_audit_log.NNNNNN.jsonl and a new one starts with
+// AUDIT_SEGMENT_STARTED, which continues the chain. Beyond
+// Opts.KeepSegments closed segments the oldest is deleted, after
+// AUDIT_SEGMENT_DELETED names the records it held (a Span), so a verifier
+// knows the firmware removed them: a gap that no trusted record explains is
+// tampering (*GapError).
+//
+// With Opts.Anchor (the TPM's NV, drivers/tpm) the seq and hash of the
+// last record are written to the TPM after records are appended, batched
+// (AnchorBurst writes at once, then one per AnchorRefill; Close anchors the
+// last record). Open then reads the anchor, finds that record reading back
+// from the end of the log, checks its hash and verifies only the records
+// from it to the end: the boot's cost no longer grows with the log. Records
+// cut off the end, or a record edited and the chain recomputed after it,
+// no longer match the anchor (*AnchorError). Records after the anchored
+// one (a power cut before the anchor write) are named in
+// AUDIT_RECORDS_UNANCHORED. CheckAll verifies the rest, every segment, in
+// the background.
+//
+// With Opts.Signer (the device identity key) the log writes
+// AUDIT_CHECKPOINT records, signed statements that record seq has hash h
+// (internal/proto/auditcheckpoint), at every open, after every rotation and
+// every CheckpointEvery records. VerifyExport checks them with the identity
+// public key from the enrollment record: an export whose records up to a
+// checkpoint were rewritten fails without the device's TPM.
+//
+// docs/architecture.md, "Audit log tamper evidence", has the threat model.
+//
 // # Power cuts and tampering
 //
-// Open verifies the whole chain. A torn last line (no trailing newline, or
-// a last line holding NUL bytes) is what a power cut leaves behind: Open
-// cuts it off, keeps the chain and appends AUDIT_TORN_TAIL_REPAIRED with
-// the number and hash of the removed bytes. Any other bad line is
-// tampering (or media failure): Open returns an error wrapping ErrTampered
-// and naming the first bad line.
+// A torn last line (no trailing newline, or a last line holding NUL
+// bytes) is what a power cut leaves behind: Open cuts it off, keeps the
+// chain and appends AUDIT_TORN_TAIL_REPAIRED with the number and hash of
+// the removed bytes. Any other bad line, a gap, or a log that does not
+// match its anchor is tampering (or media failure): Open returns an error
+// wrapping ErrTampered.
 //
 // A patient monitor must keep working with a damaged audit log, and must
-// not hide the damage. The caller (the firmware's main) then calls Recover,
-// which moves the damaged file aside as security_audit_log.tampered-N.jsonl
-// (kept for investigation, never deleted by the firmware) and starts a new
-// segment whose first record, AUDIT_TAMPER_DETECTED, names the first bad
-// line and continues the chain from the last record that verified (its seq
-// and prev follow that record). The screen and the console should then say
-// that the audit log was damaged, and the Central Station sees it in the
-// next export.
+// not hide the damage. The caller (the firmware's boot) then calls Recover,
+// which moves the damaged segments aside as
+// security_audit_log.tampered-N.jsonl (kept for investigation, never
+// deleted by the firmware) and starts a new segment whose first record,
+// AUDIT_TAMPER_DETECTED, says what was found and continues the chain from
+// the last record that verified, or the anchored one when the log lost it.
+// The console's status says so ("audit log: TAMPERED: ...").
 //
 // # Limits
 //
-// The chain proves order and integrity of the lines present. It cannot
-// prove that lines were not cut off the end, or that the whole file was not
-// replaced by a newly made chain: for that a verifier must compare against
-// a (seq, hash) it saw earlier, e.g. the Central Station remembering the
-// last hash of each export (Verify returns it).
+// Without an anchor (a host without a TPM) the chain proves the order and
+// integrity of the lines present, not that lines were not cut off the end
+// or the whole file replaced by a newly made chain. With one, whoever can
+// write the TPM's NV index (code running on the device, with the owner
+// authorization) can move the anchor too: see the threat model.
 package audit

@@ -45,10 +45,28 @@ const (
 	MaxSecretRun = 80
 )
 
-// Event names this package writes itself.
+// Event names this package writes itself; Append refuses them.
 const (
+	// EventTornTailRepaired: a line cut short by a power cut was removed.
 	EventTornTailRepaired = "AUDIT_TORN_TAIL_REPAIRED"
-	EventTamperDetected   = "AUDIT_TAMPER_DETECTED"
+	// EventTamperDetected: the log was found damaged, truncated or
+	// rewritten; the reason says what and where the records were kept.
+	EventTamperDetected = "AUDIT_TAMPER_DETECTED"
+	// EventSegmentStarted heads a new segment after a rotation.
+	EventSegmentStarted = "AUDIT_SEGMENT_STARTED"
+	// EventSegmentDeleted: the firmware deleted the oldest segment to
+	// keep the log within its size (its span names the records).
+	EventSegmentDeleted = "AUDIT_SEGMENT_DELETED"
+	// EventCheckpoint carries the device identity key's signature of the
+	// record before it.
+	EventCheckpoint = "AUDIT_CHECKPOINT"
+	// EventAnchorCreated: the TPM held no anchor for a log with records.
+	EventAnchorCreated = "AUDIT_ANCHOR_CREATED"
+	// EventAnchorFailed: the TPM anchor could not be read or written.
+	EventAnchorFailed = "AUDIT_ANCHOR_FAILED"
+	// EventRecordsUnanchored: records on the disk at open that the TPM
+	// had not anchored (a power cut, or records added with the disk).
+	EventRecordsUnanchored = "AUDIT_RECORDS_UNANCHORED"
 )
 
 // ErrRefused is wrapped by the error Append returns for an event it will

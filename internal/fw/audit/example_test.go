@@ -18,10 +18,10 @@ func Example() {
 	mono := clock.System{}
 	wall := clock.NewWall(mono, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), nil)
 
-	log, err := audit.Open(dir, wall, mono)
+	log, err := audit.Open(dir, audit.Opts{Wall: wall, Mono: mono})
 	if errors.Is(err, audit.ErrTampered) {
 		// Show "audit log damaged, contact IT" on the screen, then:
-		log, err = audit.Recover(dir, wall, mono)
+		log, err = audit.Recover(dir, audit.Opts{Wall: wall, Mono: mono})
 	}
 	if err != nil {
 		fmt.Println("no audit log:", err) // keep running; the engine logs every failed Record

@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"crypto/ecdsa"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,19 +11,54 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/zmonitor/firmware/internal/proto/auditcheckpoint"
 )
 
 // Record is one line of the log.
 type Record struct {
-	Seq          uint64    // 1, 2, 3, ... without gaps
+	Seq          uint64    // 1, 2, 3, ... without gaps (see Span)
 	WallTime     time.Time // UTC wall time when written
 	MonoNanos    int64     // monotonic nanoseconds since Open, within BootID
 	BootID       string    // random per Open (32 hex characters)
 	ClockTrusted bool      // whether WallTime was trusted (clock.Wall)
 	Event                  // what happened
-	Prev         string    // hex SHA-256 of the previous record (zeros first)
-	Hash         string    // hex SHA-256 of this record's line without "hash"
+	// Checkpoint is set on AUDIT_CHECKPOINT only: the device identity
+	// key's signature of an earlier record.
+	Checkpoint *Covered
+	// Span is set on AUDIT_SEGMENT_DELETED and AUDIT_TAMPER_DETECTED
+	// records that took records out of the live log: it names them.
+	Span *Span
+	Prev string // hex SHA-256 of the previous record (zeros first)
+	Hash string // hex SHA-256 of this record's line without "hash"
 }
+
+// Span names records the firmware took out of the live log (a segment it
+// deleted to keep the log within its size, or moved aside as damaged) by
+// the records around them: records From to To, the one before them having
+// hash Prev ("" when unknown), the last of them hash Last. A verifier
+// accepts a gap in the chain only where a trusted record's Span says
+// exactly that gap was made by the firmware.
+type Span struct {
+	From uint64 `json:"from"`
+	To   uint64 `json:"to"`
+	Prev string `json:"prev"`
+	Last string `json:"last"`
+}
+
+// Covered is what a checkpoint signs: record Seq of the chain, whose hash
+// is Hash; Sig is the device identity key's signature, r‖s in 128 hex
+// characters (internal/proto/auditcheckpoint). The record is a recent one
+// (at most MaxCheckpointLag records before the checkpoint): the signature
+// is made off the log's lock, while records may still be written.
+type Covered struct {
+	Seq  uint64 `json:"seq"`
+	Hash string `json:"hash"`
+	Sig  string `json:"sig"`
+}
+
+// MaxCheckpointLag bounds how far back a checkpoint's record may be.
+const MaxCheckpointLag = 128
 
 // ZeroHash is the prev of the first record.
 const ZeroHash = "0000000000000000000000000000000000000000000000000000000000000000"
@@ -31,36 +67,46 @@ const ZeroHash = "00000000000000000000000000000000000000000000000000000000000000
 const MaxLineBytes = 16 << 10
 
 // ErrTampered is wrapped by every verification failure: a line that is not
-// what this package wrote, in the place it wrote it.
+// what this package wrote, in the place it wrote it, or a log that does not
+// reach the record the TPM anchors.
 var ErrTampered = errors.New("audit: log does not verify")
 
 // LineError reports the first line (1-based) that does not verify. It
-// wraps ErrTampered.
+// wraps ErrTampered. File is the segment's file name when the log has
+// several ("" for a stream).
 type LineError struct {
+	File   string
 	Line   int
 	Reason string
 }
 
-func (e *LineError) Error() string { return fmt.Sprintf("audit: line %d: %s", e.Line, e.Reason) }
+func (e *LineError) Error() string {
+	if e.File != "" {
+		return fmt.Sprintf("audit: %s line %d: %s", e.File, e.Line, e.Reason)
+	}
+	return fmt.Sprintf("audit: line %d: %s", e.Line, e.Reason)
+}
 
 // Unwrap returns ErrTampered.
 func (e *LineError) Unwrap() error { return ErrTampered }
 
 // wire is the on-disk form. Field order is the canonical order.
 type wire struct {
-	Seq          uint64 `json:"seq"`
-	WallTime     string `json:"wallTime"`
-	MonoNanos    int64  `json:"monoNanos"`
-	BootID       string `json:"bootId"`
-	ClockTrusted bool   `json:"clockTrusted"`
-	Event        string `json:"event"`
-	From         string `json:"from,omitempty"`
-	To           string `json:"to,omitempty"`
-	Code         string `json:"code,omitempty"`
-	Reason       string `json:"reason,omitempty"`
-	Actor        string `json:"actor,omitempty"`
-	Prev         string `json:"prev"`
-	Hash         string `json:"hash,omitempty"`
+	Seq          uint64   `json:"seq"`
+	WallTime     string   `json:"wallTime"`
+	MonoNanos    int64    `json:"monoNanos"`
+	BootID       string   `json:"bootId"`
+	ClockTrusted bool     `json:"clockTrusted"`
+	Event        string   `json:"event"`
+	From         string   `json:"from,omitempty"`
+	To           string   `json:"to,omitempty"`
+	Code         string   `json:"code,omitempty"`
+	Reason       string   `json:"reason,omitempty"`
+	Actor        string   `json:"actor,omitempty"`
+	Checkpoint   *Covered `json:"checkpoint,omitempty"`
+	Span         *Span    `json:"span,omitempty"`
+	Prev         string   `json:"prev"`
+	Hash         string   `json:"hash,omitempty"`
 }
 
 func toWire(r Record) wire {
@@ -68,7 +114,7 @@ func toWire(r Record) wire {
 		Seq: r.Seq, WallTime: r.WallTime.UTC().Format(time.RFC3339Nano), MonoNanos: r.MonoNanos,
 		BootID: r.BootID, ClockTrusted: r.ClockTrusted,
 		Event: r.Event.Event, From: r.From, To: r.To, Code: r.Code, Reason: r.Reason, Actor: r.Actor,
-		Prev: r.Prev, Hash: r.Hash,
+		Checkpoint: r.Checkpoint, Span: r.Span, Prev: r.Prev, Hash: r.Hash,
 	}
 }
 
@@ -129,10 +175,25 @@ func parseLine(line []byte) (Record, string) {
 	if w.Event == "" {
 		return Record{}, "no event"
 	}
+	if (w.Checkpoint != nil) != (w.Event == EventCheckpoint) {
+		return Record{}, "checkpoint member and event disagree"
+	}
+	if cp := w.Checkpoint; cp != nil && (cp.Seq >= w.Seq || cp.Seq+MaxCheckpointLag < w.Seq || !isHex(cp.Hash, sha256.Size) || !isHex(cp.Sig, 64)) {
+		return Record{}, "bad checkpoint"
+	}
+	if w.Span != nil {
+		sp := w.Span
+		if w.Event != EventSegmentDeleted && w.Event != EventTamperDetected {
+			return Record{}, "span on a record that removes nothing"
+		}
+		if sp.From > sp.To || sp.To >= w.Seq || !isHex(sp.Last, sha256.Size) || sp.Prev != "" && !isHex(sp.Prev, sha256.Size) {
+			return Record{}, "bad span"
+		}
+	}
 	r := Record{
 		Seq: w.Seq, WallTime: wt, MonoNanos: w.MonoNanos, BootID: w.BootID, ClockTrusted: w.ClockTrusted,
-		Event: Event{Event: w.Event, From: w.From, To: w.To, Code: w.Code, Reason: w.Reason, Actor: w.Actor},
-		Prev:  w.Prev, Hash: w.Hash,
+		Event:      Event{Event: w.Event, From: w.From, To: w.To, Code: w.Code, Reason: w.Reason, Actor: w.Actor},
+		Checkpoint: w.Checkpoint, Span: w.Span, Prev: w.Prev, Hash: w.Hash,
 	}
 	// The line is canonical, so it ends with `,"hash":"<64 hex>"}` and
 	// the bytes before that plus "}" are exactly what seal hashed.
@@ -160,57 +221,73 @@ func isHex(s string, n int) bool {
 	return true
 }
 
-// chain checks lines one after the other.
+// chain checks the records of a log one after the other, across its
+// segments, in the order they were written (see walker.go).
 type chain struct {
-	line int    // lines accepted so far
-	seq  uint64 // seq of the last accepted record
-	last string // hash of the last accepted record
+	walker
+	line int // lines accepted so far (of the stream, or of the file)
 }
 
 // next checks line (without newline) as the next line of the chain and
-// accepts it.
-func (c *chain) next(line []byte) (Record, *LineError) {
+// accepts it. firstOfFile says that the line starts a segment's file.
+func (c *chain) next(line []byte, firstOfFile bool) (Record, *LineError) {
 	n := c.line + 1
 	r, why := parseLine(line)
+	if why == "" {
+		why = c.accept(r, firstOfFile, c.line)
+	}
 	if why != "" {
 		return Record{}, &LineError{Line: n, Reason: why}
 	}
-	switch {
-	case c.line == 0 && r.Event.Event == EventTamperDetected && r.Seq >= 1:
-		// The head of a segment started by Recover: it continues a chain
-		// whose earlier part was moved aside, so seq and prev are taken
-		// as they are.
-	case c.line == 0 && r.Seq != 1:
-		return Record{}, &LineError{Line: n, Reason: fmt.Sprintf("seq gap: first record has seq %d, want 1", r.Seq)}
-	case c.line == 0 && r.Prev != ZeroHash:
-		return Record{}, &LineError{Line: n, Reason: "prev of the first record is not zero"}
-	case c.line > 0 && r.Seq != c.seq+1:
-		return Record{}, &LineError{Line: n, Reason: fmt.Sprintf("seq gap: seq %d after %d", r.Seq, c.seq)}
-	case c.line > 0 && r.Prev != c.last:
-		return Record{}, &LineError{Line: n, Reason: fmt.Sprintf("prev does not match line %d", c.line)}
-	}
-	c.line, c.seq, c.last = n, r.Seq, r.Hash
+	c.line = n
 	return r, nil
 }
 
-// Verify reads an exported log (or the file itself) and checks every line
-// and the chain. It returns the number of records and the hash of the last
-// one (ZeroHash for an empty log), which a verifier should remember and
-// compare at the next export: the chain alone cannot show that lines were
-// cut off the end. A last line without its newline is an error. Errors
-// about the content are *LineError and wrap ErrTampered.
+// Verify reads an exported log (its segments, oldest first, as Export
+// writes them; or one file) and checks every line and the chain. It returns
+// the number of records and the hash of the last one (ZeroHash for an
+// empty log), which a verifier should remember and compare at the next
+// export. A gap in the chain is accepted only where a record of the log
+// says the firmware made it (a segment deleted or moved aside). A last line
+// without its newline is an error. Errors about the content wrap
+// ErrTampered. VerifyExport also checks the signed checkpoints.
 func Verify(r io.Reader) (count int, lastHash string, err error) {
-	var c chain
+	s, err := VerifyExport(r, nil, "")
+	return s.Records, s.LastHash, err
+}
+
+// Summary is what VerifyExport found.
+type Summary struct {
+	Records  int
+	LastHash string
+	// Checkpoints is the number of AUDIT_CHECKPOINT records; Checkpoint
+	// the last of them (nil if none).
+	Checkpoints int
+	Checkpoint  *auditcheckpoint.Checkpoint
+}
+
+// VerifyExport is Verify, and also checks the signature of every
+// checkpoint with identity, the device identity key of deviceID's
+// enrollment record (nil: checkpoints are not checked). A checkpoint
+// that does not verify means the records before it were changed.
+func VerifyExport(r io.Reader, identity *ecdsa.PublicKey, deviceID string) (Summary, error) {
+	c := chain{walker: walker{identity: identity, deviceID: deviceID}}
 	c.last = ZeroHash
-	_, err = scan(r, &c, func([]byte, Record) error { return nil })
-	return c.line, c.last, err
+	_, err := scan(r, &c, false, func([]byte, Record) error { return nil })
+	if err == nil {
+		err = c.finish()
+	}
+	s := Summary{Records: c.line, LastHash: c.last, Checkpoints: c.checkpoints, Checkpoint: c.checkpoint}
+	return s, err
 }
 
 // scan feeds the lines of r to c and each accepted line (newline included)
-// and its record to fn. It returns the number of bytes accepted.
-func scan(r io.Reader, c *chain, fn func(line []byte, rec Record) error) (int64, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
+// and its record to fn. fileStart says that r is a segment's file. It
+// returns the number of bytes accepted.
+func scan(r io.Reader, c *chain, fileStart bool, fn func(line []byte, rec Record) error) (int64, error) {
+	br := newLineReader(r)
 	var done int64
+	first := fileStart
 	for {
 		line, err := readLine(br)
 		if len(line) > 0 {
@@ -220,10 +297,11 @@ func scan(r io.Reader, c *chain, fn func(line []byte, rec Record) error) (int64,
 				}
 				return done, &LineError{Line: c.line + 1, Reason: "no newline at the end (torn)"}
 			}
-			rec, lerr := c.next(line[:len(line)-1])
+			rec, lerr := c.next(line[:len(line)-1], first)
 			if lerr != nil {
 				return done, lerr
 			}
+			first = false
 			if err := fn(line, rec); err != nil {
 				return done, err
 			}
@@ -237,6 +315,9 @@ func scan(r io.Reader, c *chain, fn func(line []byte, rec Record) error) (int64,
 		}
 	}
 }
+
+// newLineReader buffers r for readLine.
+func newLineReader(r io.Reader) *bufio.Reader { return bufio.NewReaderSize(r, 64<<10) }
 
 // readLine reads up to and including '\n', but stops after MaxLineBytes+1
 // bytes so that a huge line cannot exhaust memory.

@@ -87,8 +87,8 @@ func Run(ctx context.Context, c Config) error {
 // devicePlan is the boot once the hardware is open, to the engine running.
 // The order is the boot time's: the first frame waits only for the
 // identity, the settings and the screen; the keys (the TPM) and the trust
-// anchors load only once it is decided, and the audit log (its whole hash
-// chain verified as it opens) after it, so that the first frame has the
+// anchors load only once it is decided, and the audit log (checked from
+// the record the TPM anchors; the rest once the engine runs) after them, so that the first frame has the
 // CPUs to itself (docs/qemu.md, "Where the boot time goes").
 var devicePlan = plan[*device]{
 	{name: "read the identity", fault: fault.Identity, run: (*device).readIdentity},
@@ -257,17 +257,7 @@ func (d *device) showFault(f fault.Fault) {
 // is first needed: after the first frame, or when the settings discard a
 // stage left by an interrupted pairing and record it.
 func (d *device) openSettings() error {
-	d.audit = &laterLog{open: func() openedLog {
-		alog, err := audit.Open(d.c.DataDir, d.c.Wall, d.c.Clock)
-		if errors.Is(err, audit.ErrTampered) {
-			d.log.Error("audit log tampered; keeping it aside and starting a new segment", "err", err)
-			alog, err = audit.Recover(d.c.DataDir, d.c.Wall, d.c.Clock)
-		}
-		if err == nil {
-			d.trace.mark("audit log opened")
-		}
-		return openedLog{alog, err}
-	}}
+	d.audit = &laterLog{open: d.openAudit}
 	d.later(d.audit.close)
 	set, err := settings.Open(filepath.Join(d.c.DataDir, settings.FileName), d.audit)
 	if err != nil {
@@ -279,6 +269,50 @@ func (d *device) openSettings() error {
 	d.set = set
 	d.later(func() { set.Close() })
 	return nil
+}
+
+// openAudit opens the audit log, anchored in the TPM and with checkpoints
+// signed by the identity key when the key store offers them (it waits for
+// the keys, starting them if the first frame has not yet). The open checks
+// the records from the one the TPM anchors to the end; the rest is
+// checkAudit's, once the engine runs. A log that does not match its anchor
+// or chain is kept aside and a new segment says so (audit.Recover); the
+// console's status says so too.
+func (d *device) openAudit() openedLog {
+	o := audit.Opts{Wall: d.c.Wall, Mono: d.c.Clock, Log: d.log}
+	d.startKeys()
+	if k := d.keys(); k.err == nil {
+		if a, ok := k.store.(audit.Anchor); ok {
+			o.Anchor = a
+		}
+		o.Signer, o.DeviceID = k.store.Identity(), d.id.DeviceID
+	}
+	alog, err := audit.Open(d.c.DataDir, o)
+	if errors.Is(err, audit.ErrTampered) {
+		d.log.Error("audit log tampered; keeping it aside and starting a new segment", "err", err)
+		alog, err = audit.Recover(d.c.DataDir, o)
+	}
+	if err == nil {
+		d.trace.mark("audit log opened")
+	}
+	return openedLog{alog, err}
+}
+
+// checkAudit verifies the whole audit log in the background (Open checked
+// only its tail) and logs what it found; the findings are recorded in the
+// log itself and shown by the console's status.
+func (d *device) checkAudit(ctx context.Context) {
+	res := d.alog.CheckAll(ctx)
+	switch res.State {
+	case audit.CheckPassed:
+		d.log.Info("audit log checked", "records", res.Records, "segments", res.Segments, "took", res.Took)
+	case audit.CheckDamage:
+		d.log.Error("audit log: damage found by the background check", "findings", res.Findings)
+	default:
+		if ctx.Err() == nil {
+			d.log.Error("audit log: the background check failed", "err", res.Err)
+		}
+	}
 }
 
 // decideFirstFrame makes the boot's one decision on where the device
@@ -438,12 +472,15 @@ func (d *device) runEngine() error {
 			}
 		}()
 	}
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		select {
 		case <-d.eng.Ready():
 			if d.c.Started != nil {
 				d.c.Started(d.eng)
 			}
+			d.checkAudit(ctx)
 		case <-ctx.Done():
 		}
 	}()

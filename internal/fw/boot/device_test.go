@@ -439,4 +439,3 @@ func TestAuditFailureShowsTheFault(t *testing.T) {
 	}
 	runUntilFault(t, baseConfig(t, dir, softKeys(t)), "F-AUD-01 Audit log unavailable: open the audit log: ", fault.AuditLog)
 }
-

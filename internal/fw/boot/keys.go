@@ -46,7 +46,13 @@ type loadedKeys struct {
 // screen made the first frame ~40 ms later (median of 10 boots each,
 // interleaved): even while the guest waits for the TPM, the host's cores
 // run swtpm, and go-tpm's and x509's first runs are cold code.
+//
+// It starts them once: the audit log's opening starts them early when a
+// stage discard must be recorded before the first frame.
 func (d *device) startKeys() {
+	if d.keys != nil {
+		return
+	}
 	ch := make(chan loadedKeys, 1)
 	go func() {
 		ks, closeKeys, err := d.c.Keys(d.firstBoot)
