@@ -19,7 +19,45 @@ type consoleDevice struct{ d *device }
 
 func (d *consoleDevice) Status() console.Status {
 	s := d.d.eng.Status()
-	return console.Status{State: s.State, SessionLeft: s.Remaining, Locked: s.Locked, LastError: s.LastError, ConnCheck: s.ConnCheck}
+	return console.Status{State: s.State, SessionLeft: s.Remaining, Locked: s.Locked, LastError: s.LastError, ConnCheck: s.ConnCheck,
+		Audit: auditLines(d.d.alog.Status())}
+}
+
+// auditLines describes the audit log's tamper evidence for the console's
+// status: the damage found at boot first (it is what a technician must
+// see), then the TPM anchor, the background check and the last checkpoint
+// (its JSON, for the Central Station to verify with the enrolled identity
+// key).
+func auditLines(s audit.Status) []string {
+	var out []string
+	if s.AtOpen != "" {
+		out = append(out, "TAMPERED: found at boot: "+s.AtOpen)
+	}
+	switch {
+	case !s.Anchoring:
+		out = append(out, fmt.Sprintf("%d records, not anchored in a TPM", s.Records))
+	case s.AnchorErr != nil:
+		out = append(out, fmt.Sprintf("%d records, TPM anchor at record %d; the last anchor write failed: %v", s.Records, s.AnchorSeq, s.AnchorErr))
+	default:
+		out = append(out, fmt.Sprintf("%d records, TPM anchor at record %d (%d writes this boot)", s.Records, s.AnchorSeq, s.AnchorWrites))
+	}
+	c := s.Check
+	switch c.State {
+	case audit.CheckPassed:
+		out = append(out, fmt.Sprintf("whole-log check PASSED: %d records in %d segments", c.Records, c.Segments))
+	case audit.CheckDamage:
+		for _, f := range c.Findings {
+			out = append(out, "TAMPERED: found by the whole-log check: "+f)
+		}
+	case audit.CheckFailed:
+		out = append(out, fmt.Sprintf("whole-log check FAILED: %v", c.Err))
+	default:
+		out = append(out, "whole-log check "+c.State.String())
+	}
+	if s.Checkpoint != nil {
+		out = append(out, "checkpoint "+string(s.Checkpoint.Marshal()))
+	}
+	return out
 }
 
 func (d *consoleDevice) QRText() []byte { return d.d.eng.QRText() }

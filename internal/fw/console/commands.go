@@ -101,6 +101,9 @@ func (c *Console) status(_ context.Context, args []string) string {
 	if line := connCheckLine(s.ConnCheck); line != "" {
 		b.WriteString(line)
 	}
+	for _, line := range s.Audit {
+		fmt.Fprintf(&b, "audit log: %s\n", line)
+	}
 	return b.String()
 }
 

@@ -58,6 +58,10 @@ type Status struct {
 	// ConnCheck is the last connection test of the committed
 	// configuration (Verdict NotChecked when there is none).
 	ConnCheck conncheck.Last
+	// Audit describes the audit log's tamper evidence, one line each
+	// (damage found, the TPM anchor, the background check, the last
+	// signed checkpoint); status prints them after "audit log: ".
+	Audit []string
 }
 
 // Setting is one configuration entry.
