@@ -39,6 +39,10 @@ type Settings interface {
 	Discard() error
 	Current() (settings.Provisioning, bool, error)
 	FactoryReset() error
+	// SaveWrongCodes and WrongCodes keep the wall times of the wrong
+	// pairing codes that count towards the lockout, across power cycles.
+	SaveWrongCodes(at []time.Time) error
+	WrongCodes() ([]time.Time, error)
 }
 
 // ClientKeyRef is what the settings store records about the client key: a
@@ -254,6 +258,7 @@ func New(o Options, d Deps) (*Engine, error) {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	e.srv = srv
+	e.restoreLockout()
 	return e, nil
 }
 

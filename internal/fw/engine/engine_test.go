@@ -650,6 +650,51 @@ func TestFiveWrongCodesLockProvisioning(t *testing.T) {
 	r.mustSucceed(r.pair())
 }
 
+// The wrong-code lockout survives a restart of the engine over the same
+// settings (a power cycle): still locked, with the time that was left, and
+// lifted when it runs out. Before, the lockout lived only in memory and a
+// power cycle cleared it.
+func TestWrongCodeLockoutSurvivesARestart(t *testing.T) {
+	r := newRig(t, nil)
+	wrong := func(c *pusher.Config) {
+		c.Tamper = func(p *payload.Config) { p.PairingCode = otherCode(p.PairingCode) }
+	}
+	for i := 1; i <= pairing.MaxWrongCodes; i++ {
+		out, err := r.provision(r.pair(), wrong)
+		if err != nil || out.Code != failure.PairingCodeMismatch {
+			t.Fatalf("attempt %d: %+v %v", i, out, err)
+		}
+		r.waitState(state.ProvisioningFailed)
+		r.press()
+		r.waitState(state.Unprovisioned)
+	}
+	before := r.eng.Status().Locked
+	if before <= 0 {
+		t.Fatalf("not locked after %d wrong codes", pairing.MaxWrongCodes)
+	}
+	r.clk.Advance(3 * time.Minute)
+	r.stop() // the power cycle
+	r.start()
+	if err := r.eng.Press(); !errors.Is(err, state.ErrLockedOut) {
+		t.Fatalf("press after the restart: %v, want locked out", err)
+	}
+	st := r.eng.Status()
+	if want := before - 3*time.Minute; st.State != state.Unprovisioned || st.Locked != want {
+		t.Fatalf("status after the restart: %+v, want UNPROVISIONED locked for %s", st, want)
+	}
+	if len(r.aud.Named("LOCKOUT_RESTORED")) != 1 {
+		t.Error("the restored lockout was not audited")
+	}
+	r.clk.Advance(st.Locked + time.Second)
+	r.mustSucceed(r.pair())
+	// A success forgets the wrong codes, also across the next restart.
+	r.stop()
+	r.start()
+	if st := r.eng.Status(); st.Locked != 0 {
+		t.Fatalf("locked after a success and a restart: %+v", st)
+	}
+}
+
 func TestConfigWithoutHelloRefused(t *testing.T) {
 	r := newRig(t, nil)
 	r.pair()

@@ -99,6 +99,7 @@ func (e *Engine) enter(s state.State, ev state.Event, cause error) *followUp {
 			}
 		}
 		e.lockout.Reset()
+		e.saveLockout()
 		e.step = ""
 		e.clientKey = nil
 		e.pending = nil
@@ -113,6 +114,7 @@ func (e *Engine) enter(s state.State, ev state.Event, cause error) *followUp {
 		code := failure.CodeOf(cause)
 		if code == failure.PairingCodeMismatch || code == failure.TooManyAttempts {
 			e.lockout.Fail(e.d.Clock.Now())
+			e.saveLockout()
 		}
 		e.discardPending()
 		if err := e.d.Settings.Discard(); err != nil {

@@ -36,6 +36,7 @@ var (
 	keyCurrent     = []byte("current")
 	keyStage       = []byte("stage")
 	keyLastFailure = []byte("lastFailure")
+	keyLockout     = []byte("wrongCodes")
 )
 
 // Errors callers may test with errors.Is.
@@ -385,6 +386,55 @@ func (s *Store) LastFailure() (string, error) {
 		return nil
 	})
 	return code, err
+}
+
+// MaxWrongCodes bounds the wrong-code times SaveWrongCodes keeps.
+const MaxWrongCodes = 16
+
+// SaveWrongCodes remembers the wall times of the recent wrong pairing
+// codes (oldest first; none clears them), so that the wrong-code lockout
+// survives a power cycle. One transaction: the old list or the new one.
+func (s *Store) SaveWrongCodes(at []time.Time) error {
+	if len(at) > MaxWrongCodes {
+		return fmt.Errorf("settings: save wrong codes: %d times, at most %d", len(at), MaxWrongCodes)
+	}
+	var b []byte
+	for _, t := range at {
+		b = t.UTC().AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '\n')
+	}
+	return s.update("save wrong codes", func(tx *bolt.Tx) error {
+		d := tx.Bucket(bucketDevice)
+		if len(at) == 0 {
+			return d.Delete(keyLockout)
+		}
+		return d.Put(keyLockout, b)
+	})
+}
+
+// WrongCodes returns the wall times SaveWrongCodes saved, oldest first.
+// A value that does not parse is ErrCorrupt.
+func (s *Store) WrongCodes() ([]time.Time, error) {
+	var out []time.Time
+	err := s.view("read wrong codes", func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bucketDevice).Get(keyLockout)
+		if len(raw) == 0 {
+			return nil
+		}
+		lines := bytes.Split(bytes.TrimSuffix(raw, []byte("\n")), []byte("\n"))
+		if len(lines) > MaxWrongCodes {
+			return fmt.Errorf("%w: wrong codes: %d times, at most %d", ErrCorrupt, len(lines), MaxWrongCodes)
+		}
+		for i, ln := range lines {
+			t, err := time.Parse(time.RFC3339Nano, string(ln))
+			if err != nil {
+				return fmt.Errorf("%w: wrong code %d: %v", ErrCorrupt, i+1, err)
+			}
+			out = append(out, t)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // checkCode accepts "" or a failure code identifier.

@@ -283,6 +283,41 @@ func TestLastFailure(t *testing.T) {
 	}
 }
 
+// The wrong codes' times survive a reopen, in order, to the nanosecond;
+// an empty list clears them; more than MaxWrongCodes is refused.
+func TestWrongCodesSurviveAReopen(t *testing.T) {
+	path := dbPath(t)
+	s := mustOpen(t, path, &audittest.Recorder{})
+	if at, err := s.WrongCodes(); len(at) != 0 || err != nil {
+		t.Fatalf("fresh WrongCodes = %v, %v", at, err)
+	}
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 123456789, time.UTC)
+	want := []time.Time{t0, t0.Add(time.Minute), t0.Add(2 * time.Minute)}
+	if err := s.SaveWrongCodes(want); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveWrongCodes(make([]time.Time, settings.MaxWrongCodes+1)); err == nil {
+		t.Error("more than MaxWrongCodes saved")
+	}
+	s.Close()
+	s = mustOpen(t, path, &audittest.Recorder{})
+	got, err := s.WrongCodes()
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("after reopen: %v, %v", got, err)
+	}
+	for i := range want {
+		if !got[i].Equal(want[i]) {
+			t.Errorf("time %d = %s, want %s", i, got[i], want[i])
+		}
+	}
+	if err := s.SaveWrongCodes(nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.WrongCodes(); len(got) != 0 || err != nil {
+		t.Fatalf("cleared: %v, %v", got, err)
+	}
+}
+
 func TestClosedStore(t *testing.T) {
 	c := newCerts(t)
 	s, err := settings.Open(dbPath(t), &audittest.Recorder{})

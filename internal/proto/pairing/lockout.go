@@ -56,6 +56,17 @@ func (l *Lockout) Left(now time.Time) int {
 	return l.max - len(l.fails)
 }
 
+// Failures returns the failures that count at now, oldest first (a copy):
+// what the caller keeps across a power cycle. Fail them again, oldest
+// first, to restore the lockout.
+func (l *Lockout) Failures(now time.Time) []time.Time {
+	l.prune(now)
+	return append([]time.Time(nil), l.fails...)
+}
+
+// Window is the sliding window failures count in.
+func (l *Lockout) Window() time.Duration { return l.window }
+
 // Reset forgets every failure.
 func (l *Lockout) Reset() { l.fails = l.fails[:0] }
 
