@@ -67,6 +67,9 @@ const (
 	// EventRecordsUnanchored: records on the disk at open that the TPM
 	// had not anchored (a power cut, or records added with the disk).
 	EventRecordsUnanchored = "AUDIT_RECORDS_UNANCHORED"
+	// EventDiskFull: a record did not fit on the disk; the log's reserve
+	// was released so that it, and the records after it, are written.
+	EventDiskFull = "AUDIT_DISK_FULL"
 )
 
 // ErrRefused is wrapped by the error Append returns for an event it will

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/zmonitor/firmware/internal/base/clock"
@@ -75,6 +76,10 @@ type Opts struct {
 	// it, so a burst of records costs far fewer writes.
 	AnchorBurst  int
 	AnchorRefill time.Duration
+	// ReserveBytes is the disk space the log keeps for itself in a file of
+	// zeros (ReserveName), released when a record does not fit (default
+	// DefaultReserveBytes).
+	ReserveBytes int64
 	// Log receives what goes wrong in the background (default: discarded).
 	Log *slog.Logger
 }
@@ -100,6 +105,9 @@ func (o Opts) withDefaults() (Opts, error) {
 	}
 	if o.AnchorRefill <= 0 {
 		o.AnchorRefill = DefaultAnchorRefill
+	}
+	if o.ReserveBytes <= 0 {
+		o.ReserveBytes = DefaultReserveBytes
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -140,6 +148,13 @@ type Log struct {
 	anchorErr       error
 	anchorFailRec   bool // AUDIT_ANCHOR_FAILED was recorded this boot
 	bgCheck         Check
+	// diskFull says why records stopped fitting on the disk ("" they fit):
+	// the reserve was released, or could not be made. diskFullDue asks
+	// for the AUDIT_DISK_FULL record after the record that released it.
+	diskFull    string
+	diskFullDue bool
+	// write writes a record's line to f ((*os.File).Write; tests fail it).
+	write func(f *os.File, b []byte) (int, error)
 	// segments counts the segments this open started (rotations and
 	// recoveries): a checkpoint is written only in the segment of the
 	// record it names.
@@ -154,7 +169,7 @@ type Log struct {
 
 func newLog(dir string, o Opts, bootID string) *Log {
 	return &Log{
-		dir: dir, path: filepath.Join(dir, FileName), o: o, openedAt: o.Mono.Now(), bootID: bootID,
+		dir: dir, path: filepath.Join(dir, FileName), o: o, openedAt: o.Mono.Now(), bootID: bootID, write: (*os.File).Write,
 		kick: make(chan struct{}, 1), flush: make(chan chan struct{}), stop: make(chan struct{}), stopped: make(chan struct{}),
 	}
 }
@@ -180,6 +195,7 @@ func (l *Log) Record(ev Event) error {
 var reserved = map[string]bool{
 	EventTornTailRepaired: true, EventTamperDetected: true, EventSegmentStarted: true, EventSegmentDeleted: true,
 	EventCheckpoint: true, EventAnchorCreated: true, EventAnchorFailed: true, EventRecordsUnanchored: true,
+	EventDiskFull: true,
 }
 
 // Append validates ev, writes it as the next record with a single write
@@ -229,6 +245,15 @@ func (l *Log) appendLocked(ev Event, cp *Covered, span *Span) (Record, error) {
 	if err := l.writeLocked(r, line); err != nil {
 		return Record{}, err
 	}
+	if l.diskFullDue {
+		l.diskFullDue = false
+		ev := Event{Event: EventDiskFull, Actor: "device", Reason: Sanitize(l.diskFull)}
+		if dr, dline, err := l.seal(ev, nil, nil); err == nil {
+			if err := l.writeLocked(dr, dline); err != nil {
+				l.o.Log.Error("audit: record that the disk is full", "err", err)
+			}
+		}
+	}
 	if cp == nil {
 		l.sinceCheckpoint++
 		if l.sinceCheckpoint >= l.o.CheckpointEvery {
@@ -251,13 +276,27 @@ func (l *Log) seal(ev Event, cp *Covered, span *Span) (Record, []byte, error) {
 }
 
 // writeLocked appends line (record r) to the current segment and fsyncs.
+// A line that does not fit on the disk (ENOSPC) releases the reserve and
+// is written again; the AUDIT_DISK_FULL record follows it (appendLocked).
 func (l *Log) writeLocked(r Record, line []byte) error {
-	n, err := l.f.Write(line)
+	n, err := l.write(l.f, line)
+	if err != nil && errors.Is(err, syscall.ENOSPC) && l.releaseReserveLocked() {
+		if n > 0 {
+			if terr := l.f.Truncate(l.size); terr != nil {
+				l.broken = fmt.Errorf("undo partial write: %w", terr)
+				return fmt.Errorf("audit: write record %d: %w", r.Seq, err)
+			}
+		}
+		n, err = l.write(l.f, line)
+	}
 	if err != nil {
 		if n > 0 {
 			if terr := l.f.Truncate(l.size); terr != nil {
 				l.broken = fmt.Errorf("undo partial write: %w", terr)
 			}
+		}
+		if errors.Is(err, syscall.ENOSPC) {
+			l.diskFull = "the disk is full and the audit log's reserve is used up: records are lost until space is freed"
 		}
 		return fmt.Errorf("audit: write record %d: %w", r.Seq, err)
 	}

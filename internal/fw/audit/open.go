@@ -120,6 +120,14 @@ func open(dir string, o Opts, recover bool) (*Log, error) {
 		l.closeFile()
 		return nil, err
 	}
+	if err := l.makeReserve(); err != nil {
+		l.closeFile()
+		return nil, err
+	}
+	if l.diskFull != "" {
+		// Recorded if it still fits; Status says so either way.
+		_, _ = l.append(Event{Event: EventDiskFull, Actor: "device", Reason: Sanitize(l.diskFull)}, nil)
+	}
 	if anchorErr != nil {
 		l.anchorErr = anchorErr
 		if _, err := l.append(Event{Event: EventAnchorFailed, Actor: "device",

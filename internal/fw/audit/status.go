@@ -21,6 +21,9 @@ type Status struct {
 	Checkpoint *auditcheckpoint.Checkpoint
 	// Check is the background check of the whole log (CheckAll).
 	Check Check
+	// DiskFull says that records stopped fitting on the disk, or may soon
+	// ("" they fit, with the reserve in place): see ReserveName.
+	DiskFull string
 }
 
 // Status returns the log's tamper evidence now.
@@ -29,7 +32,7 @@ func (l *Log) Status() Status {
 	defer l.mu.Unlock()
 	s := Status{
 		Records: l.seq, Anchoring: l.o.Anchor != nil, AnchorSeq: l.anchored.seq, AnchorWrites: l.anchorWrites,
-		AnchorErr: l.anchorErr, AtOpen: l.atOpen, Check: l.bgCheck,
+		AnchorErr: l.anchorErr, AtOpen: l.atOpen, Check: l.bgCheck, DiskFull: l.diskFull,
 	}
 	if l.checkpoint != nil {
 		cp := *l.checkpoint

@@ -101,3 +101,13 @@ func TestBootDetectsTruncatedAuditLog(t *testing.T) {
 		t.Fatalf("the new segment does not record the tampering (%v):\n%s", err, now)
 	}
 }
+
+// The console's status puts what a technician must act on first: damage
+// found at boot, then a full disk, then the anchor and the checks.
+func TestAuditLinesSayTheDamageFirst(t *testing.T) {
+	got := auditLines(audit.Status{Records: 9, Anchoring: true, AnchorSeq: 9, AtOpen: "records 8-9 were deleted", DiskFull: "the disk is full", Check: audit.Check{State: audit.CheckPassed, Records: 9, Segments: 1}})
+	want := []string{"TAMPERED: found at boot: records 8-9 were deleted", "DISK FULL: the disk is full", "9 records, TPM anchor at record 9 (0 writes this boot)", "whole-log check PASSED: 9 records in 1 segments"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("auditLines =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

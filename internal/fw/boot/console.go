@@ -33,6 +33,9 @@ func auditLines(s audit.Status) []string {
 	if s.AtOpen != "" {
 		out = append(out, "TAMPERED: found at boot: "+s.AtOpen)
 	}
+	if s.DiskFull != "" {
+		out = append(out, "DISK FULL: "+s.DiskFull)
+	}
 	switch {
 	case !s.Anchoring:
 		out = append(out, fmt.Sprintf("%d records, not anchored in a TPM", s.Records))
