@@ -4,6 +4,7 @@ import (
 	"github.com/zmonitor/firmware/internal/testkit/harness"
 
 	"context"
+	"crypto/ecdsa"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -21,6 +22,7 @@ import (
 	"github.com/zmonitor/firmware/board"
 	"github.com/zmonitor/firmware/image/kernel"
 	"github.com/zmonitor/firmware/internal/central/job"
+	"github.com/zmonitor/firmware/internal/proto/auditcheckpoint"
 	"github.com/zmonitor/firmware/internal/proto/failure"
 	"github.com/zmonitor/firmware/internal/proto/pairing"
 	"github.com/zmonitor/firmware/qemu"
@@ -254,6 +256,41 @@ func TestBootPressScanPair(t *testing.T) {
 	if enr3, err := d.Enroll(ctx); err != nil || enr3 != enr {
 		t.Fatalf("enrollment after power cut %+v, %v", enr3, err)
 	}
+	// The audit log is anchored in the board's TPM (swtpm): across the
+	// reboot and the power cut nothing is taken for tampering, and the
+	// checkpoint it signed with the identity key verifies with the key of
+	// the enrollment record, as the Central Station would check it.
+	checkAuditAnchored(ctx, t, d, identity)
+}
+
+// checkAuditAnchored asks the console's status until it shows the signed
+// checkpoint the log writes at every boot (the TPM signs it in the
+// background), and checks the anchor and the checkpoint.
+func checkAuditAnchored(ctx context.Context, t *testing.T, d *harness.Device, identity *ecdsa.PublicKey) {
+	t.Helper()
+	for ctx.Err() == nil {
+		st, err := d.Command(ctx, "status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(st, "TAMPERED") || !strings.Contains(st, "TPM anchor at record") {
+			t.Fatalf("status after reboot and power cut:\n%s", st)
+		}
+		_, js, ok := strings.Cut(st, "audit log: checkpoint ")
+		if !ok {
+			continue // not signed yet
+		}
+		js, _, _ = strings.Cut(js, "\n")
+		cp, err := auditcheckpoint.Parse([]byte(strings.TrimSpace(js)))
+		if err != nil {
+			t.Fatalf("checkpoint %q: %v", js, err)
+		}
+		if err := cp.Verify(identity); err != nil || cp.DeviceID != "ZM-QEMU-01" {
+			t.Fatalf("checkpoint %+v does not verify with the enrolled identity key: %v", cp, err)
+		}
+		return
+	}
+	t.Fatalf("no signed audit checkpoint on the console: %v", ctx.Err())
 }
 
 // TestRotationExpiryAndFailure uses a test profile with short timings: the
