@@ -167,11 +167,14 @@ type Engine struct {
 	refused *refusals // from the endpoint's connections, never blocking
 
 	// Owned by the Run goroutine.
-	ctx       context.Context
-	envelope  []byte
-	st        state.State
-	sess      *pairing.Session
-	sessGen   int
+	ctx      context.Context
+	envelope []byte
+	st       state.State
+	sess     *pairing.Session
+	sessGen  int
+	// expired: UNPROVISIONED was entered by the session's expiry
+	// (screen.View.SessionExpired); the view shows it only in that state.
+	expired   bool
 	lockout   *pairing.Lockout
 	hellos    int
 	pending   *pendingHello

@@ -581,13 +581,50 @@ func TestSessionExpires(t *testing.T) {
 	q := r.pair()
 	addr := r.eng.EndpointAddr()
 	r.clk.Advance(2 * time.Minute)
-	r.waitState(state.Unprovisioned)
+	if v := r.waitState(state.Unprovisioned); !v.SessionExpired {
+		t.Errorf("the UNPROVISIONED screen after the expiry does not say the code expired: %+v", v)
+	}
 	if !r.portClosed(addr) {
 		t.Error("port open after the session expired")
 	}
 	if _, err := r.provision(q, nil); err == nil {
 		t.Fatal("provisioned with an expired session")
 	}
+	// The next session's screens no longer say it.
+	r.pair()
+	r.clk.Advance(time.Minute)
+	if v := r.waitState(state.ReadyToPair); v.SessionExpired {
+		t.Errorf("READY_TO_PAIR says the code expired: %+v", v)
+	}
+}
+
+// A press in READY_TO_PAIR gives a fresh QR at once: a new code and token,
+// the full lifetime again; the QR shown before is refused, the new one
+// pairs (issue 14 item 11: a push that failed after the Central Station
+// claimed the code left the device showing a QR that would always be
+// refused, and the press was refused). Before, the press was refused.
+func TestPressInReadyToPairGivesAFreshQR(t *testing.T) {
+	r := newRig(t, nil)
+	old := r.pair()
+	r.clk.Advance(time.Minute)
+	r.press()
+	v := r.waitView("a new QR", func(v screen.View) bool {
+		return v.State == state.ReadyToPair && v.PairingCode != old.PairingCode
+	})
+	fresh, err := pairing.ParseQR(v.QRText)
+	if err != nil || fresh.PairingToken == old.PairingToken || fresh.PairingCode != v.PairingCode {
+		t.Fatalf("new QR %+v, %v", fresh, err)
+	}
+	if v.Remaining != pairing.DefaultLifetime {
+		t.Errorf("time left %s after the renewal, want the full %s", v.Remaining, pairing.DefaultLifetime)
+	}
+	if out, err := r.provision(old, nil); err == nil && out.State == "PROVISIONED" {
+		t.Fatal("provisioned with the QR shown before the press")
+	}
+	if len(r.aud.Named("PAIRING_RENEWED")) != 1 {
+		t.Error("the renewal was not audited")
+	}
+	r.mustSucceed(fresh)
 }
 
 func TestReplayedPayloadFromEarlierSession(t *testing.T) {

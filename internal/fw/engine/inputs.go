@@ -11,7 +11,9 @@ import (
 )
 
 // Press is the "Enable Provisioning" button. A press confirms a pending
-// factory reset; otherwise it is the state machine's ButtonPressed.
+// factory reset; in READY_TO_PAIR it gives a new pairing code and QR (the
+// old ones are refused); otherwise it is the state machine's
+// ButtonPressed.
 func (e *Engine) Press() error {
 	var err error
 	if derr := e.do(func() {
@@ -21,6 +23,10 @@ func (e *Engine) Press() error {
 			return
 		}
 		e.trace("button press received")
+		if e.st == state.ReadyToPair && e.sess != nil {
+			err = e.renewSession()
+			return
+		}
 		err = e.handle(state.ButtonPressed, "button", nil)
 	}); derr != nil {
 		return derr

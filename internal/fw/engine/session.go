@@ -10,7 +10,8 @@ import (
 	"github.com/zmonitor/firmware/internal/proto/state"
 )
 
-func (e *Engine) startSession() error {
+// newSession makes a pairing session: a fresh code, token and lifetime.
+func (e *Engine) newSession() (*pairing.Session, error) {
 	now := e.d.Clock.Now()
 	wall, _ := e.d.Wall.Now()
 	s, err := pairing.NewSession(now, wall, pairing.SessionOpts{
@@ -24,9 +25,17 @@ func (e *Engine) startSession() error {
 		Rand:            e.d.Rand,
 	})
 	if err != nil {
-		return failure.New(failure.Internal, "start pairing session", err)
+		return nil, failure.New(failure.Internal, "start pairing session", err)
 	}
 	e.trace("pairing token signed")
+	return s, nil
+}
+
+func (e *Engine) startSession() error {
+	s, err := e.newSession()
+	if err != nil {
+		return err
+	}
 	addr, err := e.srv.Start(e.opts.ListenAddr)
 	if err != nil {
 		s.Close()
@@ -35,15 +44,41 @@ func (e *Engine) startSession() error {
 	e.snapMu.Lock()
 	e.endpointAddr = addr.String()
 	e.snapMu.Unlock()
+	e.useSession(s)
+	e.record(audit.Event{Event: "PORT_OPENED", Reason: e.opts.ListenAddr})
+	e.trace("provisioning port open")
+	return nil
+}
+
+// useSession makes s the session: what the endpoint checks hellos and
+// configurations against (sessGen refuses whatever was begun under the
+// one before), and its timers.
+func (e *Engine) useSession(s *pairing.Session) {
+	now := e.d.Clock.Now()
 	e.sess = s
 	e.sessGen++
 	e.hellos = 0
 	e.pending = nil
-	e.record(audit.Event{Event: "PORT_OPENED", Reason: e.opts.ListenAddr})
-	e.trace("provisioning port open")
 	e.rotateT = e.d.Clock.NewTimer(s.NextRotation().Sub(now))
 	e.expireT = e.d.Clock.NewTimer(s.Remaining(now))
 	e.tickT = e.d.Clock.NewTimer(time.Second)
+}
+
+// renewSession is a press of the button in READY_TO_PAIR: a new session
+// (new code and token, the full lifetime) replaces the one shown, whose
+// code and token are refused from now on; the port stays open. A
+// technician whose QR was burnt (a push that failed after the Central
+// Station claimed it, issue 14 item 11) gets a fresh one at once.
+func (e *Engine) renewSession() error {
+	s, err := e.newSession()
+	if err != nil {
+		e.record(audit.Event{Event: "PAIRING_RENEW_FAILED", Code: failure.CodeOf(err).String(), Reason: err.Error()})
+		return err
+	}
+	e.endSession()
+	e.useSession(s)
+	e.record(audit.Event{Event: "PAIRING_RENEWED", Actor: "button", Reason: "a new pairing code and token; the ones shown before are refused"})
+	e.show()
 	return nil
 }
 

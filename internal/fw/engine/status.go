@@ -86,6 +86,7 @@ func (e *Engine) view() screen.View {
 	if locked, left := e.lockout.Locked(now); locked {
 		v.Locked = left
 	}
+	v.SessionExpired = e.st == state.Unprovisioned && e.expired
 	switch e.st {
 	case state.ReadyToPair:
 		if e.sess != nil {

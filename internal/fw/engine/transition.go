@@ -64,6 +64,7 @@ func (e *Engine) enter(s state.State, ev state.Event, cause error) *followUp {
 		e.endSession()
 		e.closeEndpoint()
 		e.lastErr = nil
+		e.expired = ev == state.SessionExpired // the screen says the code ran out
 		if ev == state.SessionStartFailed {
 			e.lastErr = cause // status says why the press did not pair
 		}
