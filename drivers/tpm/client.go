@@ -64,12 +64,21 @@ func (c *ClientKey) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]
 	return c.signLocked(step, digest)
 }
 
-// Commit makes the key the device's committed client key: an earlier
-// committed key at Opts.ClientHandle is evicted, this one is made
-// persistent there and its transient handle flushed.
-func (c *ClientKey) Commit() error {
-	const step = "commit client key"
+// Commit makes the key the device's committed client key in slot A:
+// CommitTo(keys.SlotA).
+func (c *ClientKey) Commit() error { return c.CommitTo(keys.SlotA) }
+
+// CommitTo makes the key the committed client key of slot: an earlier key
+// at the slot's handle (Opts.ClientHandle for A, Opts.ClientHandleB for B)
+// is evicted, this one is made persistent there and its transient handle
+// flushed. The other slot is not touched.
+func (c *ClientKey) CommitTo(slot keys.Slot) error {
+	step := "commit client key to slot " + slot.String()
 	s := c.store
+	h, err := s.slotHandle(slot)
+	if err != nil {
+		return fmt.Errorf("tpm: %s: %w", step, err)
+	}
 	if err := s.lock(step); err != nil {
 		return err
 	}
@@ -80,7 +89,6 @@ func (c *ClientKey) Commit() error {
 	case clientDiscarded:
 		return fmt.Errorf("tpm: %s: key was discarded: %w", step, ErrClosed)
 	}
-	h := s.opts.ClientHandle
 	if old, ok, err := s.readAny(step, h); err != nil {
 		return err
 	} else if ok {
@@ -268,15 +276,33 @@ func wipeKey(k *ecdsa.PrivateKey) {
 	clear(k.D.Bits())
 }
 
-// CommittedClientKey implements keys.Store: the client key persistent at
-// Opts.ClientHandle, or keys.ErrNoClientKey.
-func (s *Store) CommittedClientKey() (crypto.Signer, error) {
-	const step = "committed client key"
+// slotHandle is the persistent handle of a client key slot.
+func (s *Store) slotHandle(slot keys.Slot) (tpm2.TPMHandle, error) {
+	switch slot {
+	case keys.SlotA:
+		return s.opts.ClientHandle, nil
+	case keys.SlotB:
+		return s.opts.ClientHandleB, nil
+	}
+	return 0, fmt.Errorf("%s is not a client key slot", slot)
+}
+
+// CommittedClientKey implements keys.Store: the client key of slot A.
+func (s *Store) CommittedClientKey() (crypto.Signer, error) { return s.ClientKeyAt(keys.SlotA) }
+
+// ClientKeyAt implements keys.Slotted: the client key persistent at the
+// slot's handle, or keys.ErrNoClientKey.
+func (s *Store) ClientKeyAt(slot keys.Slot) (crypto.Signer, error) {
+	step := "committed client key of slot " + slot.String()
+	h, err := s.slotHandle(slot)
+	if err != nil {
+		return nil, fmt.Errorf("tpm: %s: %w", step, err)
+	}
 	if err := s.lock(step); err != nil {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	k, ok, err := s.readKey(RoleClient, s.opts.ClientHandle)
+	k, ok, err := s.readKey(RoleClient, h)
 	if err != nil {
 		return nil, err
 	}
@@ -290,19 +316,63 @@ func (s *Store) CommittedClientKey() (crypto.Signer, error) {
 	return &ClientKey{signer: *sg, state: clientCommitted}, nil
 }
 
-// ForgetClientKey implements keys.Store: it evicts the committed client key
-// (factory reset). Forgetting when there is none is not an error.
+// ForgetClientKey implements keys.Store: it evicts the committed client
+// keys of both slots (factory reset). Forgetting when there is none is not
+// an error.
 func (s *Store) ForgetClientKey() error {
-	const step = "forget client key"
+	for _, slot := range keys.Slots {
+		if err := s.ForgetClientKeyAt(slot); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ForgetClientKeyAt implements keys.Slotted: it evicts the key at the
+// slot's handle, if any.
+func (s *Store) ForgetClientKeyAt(slot keys.Slot) error {
+	step := "forget client key of slot " + slot.String()
+	h, err := s.slotHandle(slot)
+	if err != nil {
+		return fmt.Errorf("tpm: %s: %w", step, err)
+	}
 	if err := s.lock(step); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	k, ok, err := s.readAny(step, s.opts.ClientHandle)
+	k, ok, err := s.readAny(step, h)
 	if err != nil || !ok {
 		return err
 	}
 	return s.evict(step, k)
+}
+
+// PersistentHandles lists the persistent object handles the TPM holds now
+// (diagnostics and tests: which client key slots are in use).
+func (s *Store) PersistentHandles() ([]tpm2.TPMHandle, error) {
+	if err := s.lock("list persistent handles"); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	rsp, err := tpm2.GetCapability{
+		Capability:    tpm2.TPMCapHandles,
+		Property:      uint32(tpm2.TPMHTPersistent) << 24,
+		PropertyCount: 64,
+	}.Execute(s.tpm)
+	if err != nil {
+		return nil, wrap("list persistent handles", err)
+	}
+	hl, err := rsp.CapabilityData.Data.Handles()
+	if err != nil {
+		return nil, wrap("list persistent handles", err)
+	}
+	var out []tpm2.TPMHandle
+	for _, h := range hl.Handle {
+		if h>>24 == tpm2.TPMHandle(tpm2.TPMHTPersistent) {
+			out = append(out, h)
+		}
+	}
+	return out, nil
 }
 
 var _ keys.ClientKey = (*ClientKey)(nil)

@@ -26,13 +26,18 @@ const (
 	DefaultIdentityHandle tpm2.TPMHandle = 0x81010001
 	DefaultPayloadHandle  tpm2.TPMHandle = 0x81010002
 	DefaultClientHandle   tpm2.TPMHandle = 0x81010003
+	// DefaultClientHandleB is the second client key slot (keys.SlotB): a
+	// renewal makes its new key there while the key at
+	// DefaultClientHandle is still in use, and the other way round.
+	DefaultClientHandleB tpm2.TPMHandle = 0x81010004
 )
 
 // Opts configure a Store. A nil *Opts, and every zero field, mean the
 // default; New copies the struct and never writes to it.
 type Opts struct {
-	// Persistent handles of the four keys (Default*Handle).
-	SRKHandle, IdentityHandle, PayloadHandle, ClientHandle tpm2.TPMHandle
+	// Persistent handles of the keys (Default*Handle): ClientHandle is
+	// client key slot A, ClientHandleB slot B.
+	SRKHandle, IdentityHandle, PayloadHandle, ClientHandle, ClientHandleB tpm2.TPMHandle
 	// AuditAnchorIndex is the NV index of the audit log's anchor
 	// (DefaultAuditAnchorIndex).
 	AuditAnchorIndex tpm2.TPMHandle
@@ -62,6 +67,7 @@ var DefaultOpts = Opts{
 	IdentityHandle: DefaultIdentityHandle,
 	PayloadHandle:  DefaultPayloadHandle,
 	ClientHandle:   DefaultClientHandle,
+	ClientHandleB:  DefaultClientHandleB,
 	// AuditAnchorIndex is not a key's: see anchor.go.
 	AuditAnchorIndex: DefaultAuditAnchorIndex,
 	Attempts:         5,
@@ -87,6 +93,9 @@ func (o *Opts) withDefaults() Opts {
 	if c.ClientHandle == 0 {
 		c.ClientHandle = d.ClientHandle
 	}
+	if c.ClientHandleB == 0 {
+		c.ClientHandleB = d.ClientHandleB
+	}
 	if c.AuditAnchorIndex == 0 {
 		c.AuditAnchorIndex = d.AuditAnchorIndex
 	}
@@ -110,7 +119,7 @@ func (o *Opts) validate() error {
 	for _, h := range []struct {
 		name string
 		h    tpm2.TPMHandle
-	}{{"SRK", o.SRKHandle}, {"identity", o.IdentityHandle}, {"payload", o.PayloadHandle}, {"client", o.ClientHandle}} {
+	}{{"SRK", o.SRKHandle}, {"identity", o.IdentityHandle}, {"payload", o.PayloadHandle}, {"client", o.ClientHandle}, {"client B", o.ClientHandleB}} {
 		if h.h>>24 != tpm2.TPMHandle(tpm2.TPMHTPersistent) {
 			return fmt.Errorf("tpm: options: %s handle 0x%08x is not a persistent handle", h.name, uint32(h.h))
 		}

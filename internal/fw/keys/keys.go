@@ -27,19 +27,25 @@ type Store interface {
 	// (the spec's optional clientPrivateKey) under the store's protection.
 	// The caller must wipe der afterwards; the store keeps no plaintext copy.
 	ImportClientKey(der []byte) (ClientKey, error)
-	// CommittedClientKey returns the client key of the committed
-	// provisioning, or ErrNoClientKey.
+	// CommittedClientKey returns the client key committed in SlotA, or
+	// ErrNoClientKey (ClientKeyAt(SlotA)).
 	CommittedClientKey() (crypto.Signer, error)
-	// ForgetClientKey removes the committed client key (factory reset).
+	// ForgetClientKey removes the committed client keys of both slots
+	// (factory reset).
 	ForgetClientKey() error
+	// Slotted: the committed client key of each slot (renewal).
+	Slotted
 }
 
 // ClientKey is a client TLS key created or imported during pairing.
 type ClientKey interface {
 	crypto.Signer
-	// Commit makes the key the device's committed client key, replacing any
-	// earlier one. It is called once the provisioning commits.
+	// Commit makes the key the committed client key of SlotA, replacing
+	// any earlier one (CommitTo(SlotA)). It is called once the
+	// provisioning commits.
 	Commit() error
+	// SlotCommitter: commit to a given slot (renewal, re-pairing).
+	SlotCommitter
 	// Discard throws the key away (rollback). Discard after Commit is an
 	// error.
 	Discard() error

@@ -21,7 +21,7 @@ type Store struct {
 	payload  *ecdh.PrivateKey
 
 	mu        sync.Mutex
-	committed *ecdsa.PrivateKey
+	committed map[keys.Slot]*ecdsa.PrivateKey
 }
 
 // New creates an identity and a payload key from rand.
@@ -34,7 +34,7 @@ func New(rand io.Reader) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("softkeys: payload key: %w", err)
 	}
-	return &Store{rand: rand, identity: id, payload: pk}, nil
+	return &Store{rand: rand, identity: id, payload: pk, committed: map[keys.Slot]*ecdsa.PrivateKey{}}, nil
 }
 
 // Identity implements keys.Store.
@@ -73,20 +73,38 @@ func (s *Store) ImportClientKey(der []byte) (keys.ClientKey, error) {
 }
 
 // CommittedClientKey implements keys.Store.
-func (s *Store) CommittedClientKey() (crypto.Signer, error) {
+func (s *Store) CommittedClientKey() (crypto.Signer, error) { return s.ClientKeyAt(keys.SlotA) }
+
+// ClientKeyAt implements keys.Slotted.
+func (s *Store) ClientKeyAt(slot keys.Slot) (crypto.Signer, error) {
+	if !slot.Valid() {
+		return nil, fmt.Errorf("softkeys: %s is not a key slot", slot)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.committed == nil {
+	k := s.committed[slot]
+	if k == nil {
 		return nil, keys.ErrNoClientKey
 	}
-	return s.committed, nil
+	return k, nil
 }
 
-// ForgetClientKey implements keys.Store.
+// ForgetClientKey implements keys.Store: both slots.
 func (s *Store) ForgetClientKey() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.committed = nil
+	clear(s.committed)
+	return nil
+}
+
+// ForgetClientKeyAt implements keys.Slotted.
+func (s *Store) ForgetClientKeyAt(slot keys.Slot) error {
+	if !slot.Valid() {
+		return fmt.Errorf("softkeys: %s is not a key slot", slot)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.committed, slot)
 	return nil
 }
 
@@ -98,7 +116,12 @@ type clientKey struct {
 	discarded bool
 }
 
-func (k *clientKey) Commit() error {
+func (k *clientKey) Commit() error { return k.CommitTo(keys.SlotA) }
+
+func (k *clientKey) CommitTo(slot keys.Slot) error {
+	if !slot.Valid() {
+		return fmt.Errorf("softkeys: %s is not a key slot", slot)
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.discarded {
@@ -106,7 +129,7 @@ func (k *clientKey) Commit() error {
 	}
 	k.committed = true
 	k.store.mu.Lock()
-	k.store.committed = k.PrivateKey
+	k.store.committed[slot] = k.PrivateKey
 	k.store.mu.Unlock()
 	return nil
 }
