@@ -46,6 +46,8 @@ type Wall struct {
 	adopted bool
 	base    time.Time // adopted wall time
 	at      time.Time // clock.Now() when adopted (monotonic)
+	floor   time.Time // last known good time (zero: none)
+	floorAt time.Time // clock.Now() when the floor was observed (monotonic)
 }
 
 // NewWall returns a Wall over c. buildTime is the floor below which the
@@ -55,16 +57,68 @@ func NewWall(c Clock, buildTime time.Time, setSystem func(time.Time) error) *Wal
 	return &Wall{clock: c, buildTime: buildTime, setSystem: setSystem}
 }
 
-// Now returns the wall time and whether it is trusted.
+// Now returns the wall time and whether it is trusted. The time is never
+// below the last known good time (Observe) plus the monotonic time since
+// it was observed: a system clock that lags (a flat RTC battery, a board
+// without an RTC) does not take the device back in time. The floor does
+// not make the clock trusted: trust still comes from the build time or an
+// adopted payload timestamp, so a device that was off for a month (its
+// floor a month behind) still adopts a fresh payload's time.
 func (w *Wall) Now() (time.Time, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.clock.Now()
+	var t time.Time
+	var trusted bool
 	if w.adopted {
-		return w.base.Add(now.Sub(w.at)).UTC(), true
+		t, trusted = w.base.Add(now.Sub(w.at)).UTC(), true
+	} else {
+		t = now.Round(0).UTC()
+		trusted = !t.Before(w.buildTime)
 	}
-	now = now.Round(0).UTC()
-	return now, !now.Before(w.buildTime)
+	if f := w.floorNow(now); t.Before(f) {
+		t = f
+	}
+	return t, trusted
+}
+
+// floorNow is the floor moved on by the monotonic time since it was
+// observed (zero when there is none). w.mu is held.
+func (w *Wall) floorNow(now time.Time) time.Time {
+	if w.floor.IsZero() {
+		return time.Time{}
+	}
+	return w.floor.Add(now.Sub(w.floorAt)).UTC()
+}
+
+// Observe raises the last known good time to t: a time the device learnt
+// from an authenticated source (the Date of a server's answer over a
+// verified TLS connection, the not-before of a certificate its CA just
+// issued, a verified payload's timestamp) or read back from its own
+// settings at boot. The floor never goes backwards: an earlier t changes
+// nothing. It reports whether the floor rose, so that the caller persists
+// it.
+func (w *Wall) Observe(t time.Time) bool {
+	if t.IsZero() {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := w.clock.Now()
+	if !t.After(w.floorNow(now)) {
+		return false
+	}
+	w.floor, w.floorAt = t.Round(0).UTC(), now
+	return true
+}
+
+// Floor is the last known good time as it stands now (the observed time
+// plus the monotonic time since), or the zero time when nothing was
+// observed.
+func (w *Wall) Floor() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.floorNow(w.clock.Now())
 }
 
 // BuildTime is the floor the wall clock is checked against.

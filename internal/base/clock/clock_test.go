@@ -86,3 +86,47 @@ func TestFakeTimers(t *testing.T) {
 	default:
 	}
 }
+
+// The last known good time: Now never returns less than the floor plus
+// the time since it was observed, the floor never goes backwards, and it
+// does not make a lagging clock trusted.
+func TestWallFloor(t *testing.T) {
+	fc := clocktest.New(build.Add(time.Hour)) // the system clock, trusted
+	w := clock.NewWall(fc, build, nil)
+	if !w.Floor().IsZero() {
+		t.Fatal("a new Wall has a floor")
+	}
+	if w.Observe(time.Time{}) {
+		t.Fatal("observing the zero time raised the floor")
+	}
+	learnt := build.Add(270 * 24 * time.Hour) // a server 9 months ahead
+	if !w.Observe(learnt) {
+		t.Fatal("Observe did not raise the floor")
+	}
+	fc.Advance(time.Minute)
+	if now, trusted := w.Now(); !now.Equal(learnt.Add(time.Minute)) || !trusted {
+		t.Fatalf("Now() = %v, %v; want %v, true (floor plus a minute)", now, trusted, learnt.Add(time.Minute))
+	}
+	if w.Observe(learnt) || w.Observe(learnt.Add(-time.Hour)) {
+		t.Fatal("an earlier time moved the floor")
+	}
+	if !w.Floor().Equal(learnt.Add(time.Minute)) {
+		t.Fatalf("Floor() = %v", w.Floor())
+	}
+
+	// A clock below the build time (no RTC) with a floor from the
+	// settings: the floor's time, still untrusted, so a fresh payload's
+	// timestamp can be adopted; the adopted time never goes below the floor.
+	fc = clocktest.New(time.Unix(5, 0))
+	w = clock.NewWall(fc, build, nil)
+	w.Observe(build.Add(10 * 24 * time.Hour))
+	if now, trusted := w.Now(); trusted || !now.Equal(build.Add(10*24*time.Hour)) {
+		t.Fatalf("Now() = %v, %v; want the floor, untrusted", now, trusted)
+	}
+	if err := w.Adopt(build.Add(24 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if now, trusted := w.Now(); !trusted || !now.Equal(build.Add(10*24*time.Hour)) {
+		t.Fatalf("after adopting an earlier time: Now() = %v, %v; want the floor, trusted", now, trusted)
+	}
+}
