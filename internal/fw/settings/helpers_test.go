@@ -85,7 +85,7 @@ func equal(a, b settings.Provisioning) bool {
 	return a.ServerURL == b.ServerURL && a.DeviceLabel == b.DeviceLabel && a.DeviceID == b.DeviceID &&
 		bytes.Equal(a.CACertDER, b.CACertDER) && bytes.Equal(a.ClientCertDER, b.ClientCertDER) &&
 		a.ClientKeyRef == b.ClientKeyRef && a.ConfigVersion == b.ConfigVersion &&
-		a.ProvisionedAt.Equal(b.ProvisionedAt) && a.ClockTrusted == b.ClockTrusted
+		a.ProvisionedAt.Equal(b.ProvisionedAt) && a.ClockTrusted == b.ClockTrusted && a.ESTURL == b.ESTURL
 }
 
 func dbPath(t testing.TB) string { return filepath.Join(t.TempDir(), settings.FileName) }

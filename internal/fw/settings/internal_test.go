@@ -84,7 +84,7 @@ func TestVersion0FileWithForeignBucketsRefused(t *testing.T) {
 	}
 }
 
-// The migration hook: a v1 file meets firmware that knows v2.
+// The migration hook: a v2 file meets firmware that knows v3.
 func TestMigrationHook(t *testing.T) {
 	path := tempPath(t)
 	s, err := Open(path, &audittest.Recorder{})
@@ -105,15 +105,15 @@ func TestMigrationHook(t *testing.T) {
 		}
 		return errors.New("disk says no")
 	}
-	if _, err := open(path, &audittest.Recorder{}, time.Second, []migration{migrate0to1, failing}); err == nil || !strings.Contains(err.Error(), "migrate schema 1 to 2") {
+	if _, err := open(path, &audittest.Recorder{}, time.Second, []migration{migrate0to1, migrate1to2, failing}); err == nil || !strings.Contains(err.Error(), "migrate schema 2 to 3") {
 		t.Fatalf("failing migration: Open = %v", err)
 	}
-	if v, extra := schema(t, path); v != 1 || extra != nil {
+	if v, extra := schema(t, path); v != 2 || extra != nil {
 		t.Fatalf("a failed migration left schema %d, meta %q", v, extra)
 	}
 
-	to2 := func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte("migrated"), []byte("v2")) }
-	s, err = open(path, &audittest.Recorder{}, time.Second, []migration{migrate0to1, to2})
+	to3 := func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte("migrated"), []byte("v3")) }
+	s, err = open(path, &audittest.Recorder{}, time.Second, []migration{migrate0to1, migrate1to2, to3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,10 +121,10 @@ func TestMigrationHook(t *testing.T) {
 		t.Fatalf("data lost in migration: %v %v", ok, err)
 	}
 	s.Close()
-	if v, extra := schema(t, path); v != 2 || string(extra) != "v2" {
+	if v, extra := schema(t, path); v != 3 || string(extra) != "v3" {
 		t.Fatalf("after migration: schema %d, meta %q", v, extra)
 	}
-	// This firmware (v1) now refuses the v2 file.
+	// This firmware (v2) now refuses the v3 file.
 	if _, err := Open(path, &audittest.Recorder{}); !errors.Is(err, ErrSchemaTooNew) {
 		t.Fatalf("Open of a newer file = %v, want ErrSchemaTooNew", err)
 	}

@@ -24,6 +24,10 @@ type Provisioning struct {
 	ConfigVersion int       // the Central Station's configuration version
 	ProvisionedAt time.Time // wall time of staging (UTC when read back)
 	ClockTrusted  bool      // whether ProvisionedAt came from a trusted clock
+	// ESTURL is the EST server the device renews its client certificate
+	// at (https://host[:port]/.well-known/est[/label]); "" when the
+	// payload named none: the device does not renew.
+	ESTURL string
 }
 
 // ServerHost is the host (and port, if any) of ServerURL, as the
@@ -61,6 +65,11 @@ func (p Provisioning) Validate() error {
 	}
 	if err := ident.CheckLabel(p.DeviceLabel); err != nil {
 		return fmt.Errorf("%w: deviceLabel: %v", ErrInvalid, err)
+	}
+	if p.ESTURL != "" {
+		if err := checkServerURL(p.ESTURL); err != nil {
+			return fmt.Errorf("%w: estUrl: %v", ErrInvalid, err)
+		}
 	}
 	if err := checkCert(p.CACertDER); err != nil {
 		return fmt.Errorf("%w: CA certificate: %v", ErrInvalid, err)
@@ -155,6 +164,7 @@ type stored struct {
 	ConfigVersion int    `json:"configVersion"`
 	ProvisionedAt string `json:"provisionedAt"`
 	ClockTrusted  bool   `json:"clockTrusted"`
+	ESTURL        string `json:"estUrl,omitempty"`
 }
 
 func encode(p Provisioning) ([]byte, error) {
@@ -162,7 +172,7 @@ func encode(p Provisioning) ([]byte, error) {
 		ServerURL: p.ServerURL, DeviceLabel: p.DeviceLabel, DeviceID: p.DeviceID,
 		CACertDER: p.CACertDER, ClientCertDER: p.ClientCertDER, ClientKeyRef: p.ClientKeyRef,
 		ConfigVersion: p.ConfigVersion, ProvisionedAt: p.ProvisionedAt.UTC().Format(time.RFC3339Nano),
-		ClockTrusted: p.ClockTrusted,
+		ClockTrusted: p.ClockTrusted, ESTURL: p.ESTURL,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode provisioning: %w", err)
@@ -194,6 +204,7 @@ func decode(raw []byte) (Provisioning, error) {
 		ServerURL: s.ServerURL, DeviceLabel: s.DeviceLabel, DeviceID: s.DeviceID,
 		CACertDER: s.CACertDER, ClientCertDER: s.ClientCertDER, ClientKeyRef: s.ClientKeyRef,
 		ConfigVersion: s.ConfigVersion, ProvisionedAt: at.UTC(), ClockTrusted: s.ClockTrusted,
+		ESTURL: s.ESTURL,
 	}
 	if err := p.Validate(); err != nil {
 		return Provisioning{}, fmt.Errorf("%w: %w", ErrCorrupt, err)

@@ -18,7 +18,7 @@ import (
 const FileName = "settings.db"
 
 // SchemaVersion is the schema this firmware writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // DefaultLockTimeout is how long Open waits for another holder of the file.
 const DefaultLockTimeout = 2 * time.Second
@@ -37,6 +37,7 @@ var (
 	keyStage       = []byte("stage")
 	keyLastFailure = []byte("lastFailure")
 	keyLockout     = []byte("wrongCodes")
+	keyLastKnown   = []byte("lastKnownTime")
 )
 
 // Errors callers may test with errors.Is.
@@ -46,6 +47,9 @@ var (
 	ErrSchemaTooNew = errors.New("settings: the settings file was written by newer firmware")
 	ErrLocked       = errors.New("settings: the settings file is in use")
 	ErrClosed       = errors.New("settings: store is closed")
+	// ErrNotCurrent is returned by Renew when the committed provisioning
+	// is not (any more) the one the renewal started from.
+	ErrNotCurrent = errors.New("settings: the committed provisioning changed")
 )
 
 // migration upgrades the file from version i to i+1 (its index in the
@@ -55,8 +59,14 @@ type migration func(tx *bolt.Tx) error
 // migrations is the schema's history; len(migrations) == SchemaVersion.
 // Never edit a shipped entry: append a new one.
 func migrations() []migration {
-	return []migration{migrate0to1}
+	return []migration{migrate0to1, migrate1to2}
 }
+
+// migrate1to2 changes no record: version 2 adds the provisioning's
+// optional estUrl member and the device's last known good time, which
+// firmware of version 1 would refuse to read (its decoder refuses unknown
+// members), so the version says so.
+func migrate1to2(*bolt.Tx) error { return nil }
 
 // migrate0to1 creates the v1 layout in a file that has no buckets (a new
 // file). A file without a schema version that holds anything is not ours.
@@ -449,4 +459,76 @@ func checkCode(code string) error {
 		}
 	}
 	return nil
+}
+
+// Renew replaces the committed client certificate and client key reference
+// in one transaction, only if the committed provisioning still holds
+// oldCertDER (a factory reset or another commit meanwhile makes it fail
+// with ErrNotCurrent, changing nothing). Everything else stays. It returns
+// the provisioning now committed. After a power cut the device has either
+// the old certificate and key reference or the new ones.
+func (s *Store) Renew(oldCertDER, newCertDER []byte, newKeyRef string) (Provisioning, error) {
+	var out Provisioning
+	err := s.update("renew", func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketProv)
+		raw := b.Get(keyCurrent)
+		if raw == nil {
+			return fmt.Errorf("%w: nothing is committed", ErrNotCurrent)
+		}
+		p, err := decode(raw)
+		if err != nil {
+			return fmt.Errorf("current: %w", err)
+		}
+		if !bytes.Equal(p.ClientCertDER, oldCertDER) {
+			return fmt.Errorf("%w: the committed client certificate is not the one renewed", ErrNotCurrent)
+		}
+		p.ClientCertDER, p.ClientKeyRef = bytes.Clone(newCertDER), newKeyRef
+		if err := p.Validate(); err != nil {
+			return err
+		}
+		enc, err := encode(p)
+		if err != nil {
+			return err
+		}
+		out = p
+		return b.Put(keyCurrent, enc)
+	})
+	return out, err
+}
+
+// SaveLastKnownTime persists the device's last known good time
+// (clock.Wall.Observe). It never stores an earlier time than the one
+// stored.
+func (s *Store) SaveLastKnownTime(t time.Time) error {
+	if t.IsZero() {
+		return errors.New("settings: save last known time: zero time")
+	}
+	return s.update("save last known time", func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDevice)
+		if raw := b.Get(keyLastKnown); raw != nil {
+			if old, err := time.Parse(time.RFC3339Nano, string(raw)); err == nil && !t.After(old) {
+				return nil
+			}
+		}
+		return b.Put(keyLastKnown, []byte(t.UTC().Format(time.RFC3339Nano)))
+	})
+}
+
+// LastKnownTime returns the persisted last known good time, or the zero
+// time when none was saved.
+func (s *Store) LastKnownTime() (time.Time, error) {
+	var t time.Time
+	err := s.view("read last known time", func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bucketDevice).Get(keyLastKnown)
+		if raw == nil {
+			return nil
+		}
+		v, err := time.Parse(time.RFC3339Nano, string(raw))
+		if err != nil {
+			return fmt.Errorf("%w: last known time: %v", ErrCorrupt, err)
+		}
+		t = v.UTC()
+		return nil
+	})
+	return t, err
 }

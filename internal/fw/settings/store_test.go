@@ -464,3 +464,74 @@ func TestCleanOpenWritesNothing(t *testing.T) {
 		t.Error("a clean Open changed the file (a needless write transaction)")
 	}
 }
+
+// Renew swaps the certificate and the key reference of the committed
+// provisioning in one transaction, only from the certificate it renews.
+func TestRenew(t *testing.T) {
+	c := newCerts(t)
+	s := mustOpen(t, dbPath(t), &audittest.Recorder{})
+	p := c.gen(1)
+	p.ESTURL = "https://cs.hospital.example/.well-known/est"
+	if err := s.Stage(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Renew(c.client[0], c.client[0], "keystore:committed-client-key-b"); !errors.Is(err, settings.ErrNotCurrent) {
+		t.Fatalf("renewing a certificate that is not the committed one: %v, want ErrNotCurrent", err)
+	}
+	got, err := s.Renew(p.ClientCertDER, c.client[0], "keystore:committed-client-key-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, ok, err := s.Current()
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if !bytes.Equal(cur.ClientCertDER, c.client[0]) || cur.ClientKeyRef != "keystore:committed-client-key-b" {
+		t.Fatalf("after Renew: certificate or key reference not replaced")
+	}
+	want := p
+	want.ClientCertDER, want.ClientKeyRef = c.client[0], "keystore:committed-client-key-b"
+	if !equal(cur, want) || !equal(got, want) {
+		t.Fatalf("Renew changed more than the certificate and the key reference:\n got %+v\nwant %+v", cur, want)
+	}
+	if _, err := s.Renew(c.client[0], []byte("not a certificate"), "ref"); err == nil {
+		t.Fatal("Renew stored an invalid certificate")
+	}
+	if err := s.FactoryReset(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Renew(c.client[0], c.client[1], "ref"); !errors.Is(err, settings.ErrNotCurrent) {
+		t.Fatalf("Renew after a factory reset: %v, want ErrNotCurrent", err)
+	}
+	if _, ok, _ := s.Current(); ok {
+		t.Fatal("Renew after a factory reset committed a provisioning")
+	}
+}
+
+func TestLastKnownTime(t *testing.T) {
+	s := mustOpen(t, dbPath(t), &audittest.Recorder{})
+	if got, err := s.LastKnownTime(); err != nil || !got.IsZero() {
+		t.Fatalf("fresh store: %v, %v", got, err)
+	}
+	if err := s.SaveLastKnownTime(base); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveLastKnownTime(base.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.LastKnownTime(); !got.Equal(base) {
+		t.Fatalf("an earlier time replaced the stored one: %v", got)
+	}
+	if err := s.SaveLastKnownTime(base.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.LastKnownTime(); !got.Equal(base.Add(time.Hour)) {
+		t.Fatalf("LastKnownTime = %v", got)
+	}
+	if err := s.SaveLastKnownTime(time.Time{}); err == nil {
+		t.Fatal("saved the zero time")
+	}
+}
