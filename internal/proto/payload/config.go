@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -33,8 +34,16 @@ const (
 	// MaxPairingCode bounds pairingCode, in characters. deviceId and
 	// deviceLabel follow internal/proto/ident.
 	MaxPairingCode = 64
-	// MaxServerURL bounds serverUrl, in bytes.
+	// MaxServerURL bounds serverUrl and estUrl, in bytes.
 	MaxServerURL = 2048
+	// Version is the newest payload format this package reads and
+	// writes. Version 1 is the format without payloadVersion; version 2
+	// adds the optional estUrl. A payload says 2 with "payloadVersion":2
+	// and version 1 by leaving payloadVersion out (one spelling each).
+	Version = 2
+	// ESTPathPrefix is the path every estUrl starts with (RFC 7030
+	// section 3.2.2), optionally followed by "/" and a label.
+	ESTPathPrefix = "/.well-known/est"
 )
 
 // SignerEKU is the extended key usage a provisioning signer's certificate
@@ -63,12 +72,19 @@ type Config struct {
 	ConfigVersion     int      `json:"configVersion"` // >= 1
 	SignerChain       []string `json:"signerChain"`   // standard base64 of DER, the signer first
 	Signature         string   `json:"signature"`     // standard base64 of the ASN.1 DER ECDSA P-256 SHA-256 signature
+	// PayloadVersion is the format: omitted for version 1, 2 when a
+	// version 2 member (estUrl) may follow.
+	PayloadVersion int `json:"payloadVersion,omitempty"`
+	// ESTURL is where the device renews its client certificate (EST
+	// simple re-enrollment): https://host[:port]/.well-known/est[/label].
+	// Optional; version 2.
+	ESTURL string `json:"estUrl,omitempty"`
 }
 
 // String describes c without its secrets.
 func (c Config) String() string {
-	return fmt.Sprintf("payload{device %q, label %q, server %q, version %d, timestamp %q, pairingCode [redacted], sessionNonce [redacted], clientPrivateKey %s}",
-		c.DeviceID, c.DeviceLabel, c.ServerURL, c.ConfigVersion, c.Timestamp, presence(c.ClientPrivateKey))
+	return fmt.Sprintf("payload{device %q, label %q, server %q, est %q, version %d, timestamp %q, pairingCode [redacted], sessionNonce [redacted], clientPrivateKey %s}",
+		c.DeviceID, c.DeviceLabel, c.ServerURL, c.ESTURL, c.ConfigVersion, c.Timestamp, presence(c.ClientPrivateKey))
 }
 
 // GoString is String, so that %#v redacts too.
@@ -78,7 +94,7 @@ func (c Config) GoString() string { return c.String() }
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("deviceId", c.DeviceID), slog.String("deviceLabel", c.DeviceLabel),
-		slog.String("serverUrl", c.ServerURL), slog.Int("configVersion", c.ConfigVersion),
+		slog.String("serverUrl", c.ServerURL), slog.String("estUrl", c.ESTURL), slog.Int("configVersion", c.ConfigVersion),
 		slog.String("timestamp", c.Timestamp), slog.String("clientPrivateKey", presence(c.ClientPrivateKey)))
 }
 
@@ -95,7 +111,7 @@ func (c Config) Marshal() ([]byte, error) { return json.Marshal(c) }
 
 var (
 	requiredMembers = []string{"serverUrl", "caCertificate", "clientCertificate", "deviceId", "deviceLabel", "timestamp", "pairingCode", "sessionNonce", "configVersion", "signerChain", "signature"}
-	payloadMembers  = nameSet(append([]string{"clientPrivateKey"}, requiredMembers...)...)
+	payloadMembers  = nameSet(append([]string{"clientPrivateKey", "payloadVersion", "estUrl"}, requiredMembers...)...)
 )
 
 // Parse decodes a payload strictly: at most MaxPayload bytes of UTF-8, one
@@ -152,6 +168,19 @@ func (c Config) checkSyntax() error {
 	}
 	if _, err := parseServerURL(c.ServerURL); err != nil {
 		return bad("serverUrl", "%v", err)
+	}
+	switch {
+	case c.PayloadVersion > Version:
+		return bad("payloadVersion", "%d is newer than this firmware reads (%d)", c.PayloadVersion, Version)
+	case c.PayloadVersion != 0 && c.PayloadVersion != Version:
+		return bad("payloadVersion", "%d: version 1 is written by leaving payloadVersion out, later ones by their number", c.PayloadVersion)
+	case c.ESTURL != "" && c.PayloadVersion < 2:
+		return bad("estUrl", "needs payloadVersion 2")
+	}
+	if c.ESTURL != "" {
+		if _, err := ParseESTURL(c.ESTURL); err != nil {
+			return bad("estUrl", "%v", err)
+		}
 	}
 	if err := ident.CheckDeviceID(c.DeviceID); err != nil {
 		return bad("deviceId", "%v", err)
@@ -225,6 +254,24 @@ func parseServerURL(s string) (*url.URL, error) {
 		return nil, errors.New("user information is not allowed")
 	case u.Fragment != "" || u.RawFragment != "":
 		return nil, errors.New("a fragment is not allowed")
+	}
+	return u, nil
+}
+
+// ParseESTURL accepts an EST server's base URL:
+// https://host[:port]/.well-known/est or .../.well-known/est/label, with no
+// user information, query or fragment (RFC 7030 section 3.2.2).
+func ParseESTURL(s string) (*url.URL, error) {
+	u, err := parseServerURL(s)
+	if err != nil {
+		return nil, err
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		return nil, errors.New("a query is not allowed")
+	}
+	label, ok := strings.CutPrefix(u.Path, ESTPathPrefix)
+	if !ok || label != "" && (label[0] != '/' || len(label) == 1 || strings.Contains(label[1:], "/")) {
+		return nil, fmt.Errorf("path %q: want %s or %s/label", u.Path, ESTPathPrefix, ESTPathPrefix)
 	}
 	return u, nil
 }

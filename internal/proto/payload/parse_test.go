@@ -228,3 +228,48 @@ func TestConfigRedacts(t *testing.T) {
 		}
 	}
 }
+
+// Version 2: payloadVersion 2 with an optional estUrl; version 1 is
+// written by leaving payloadVersion out, and an estUrl needs version 2.
+func TestParseVersions(t *testing.T) {
+	f := newFixture(t)
+	c := f.signed(t, nil, nil)
+	v1 := string(must[[]byte](t)(c.Marshal()))
+	if strings.Contains(v1, "payloadVersion") {
+		t.Fatal("a version 1 payload spells its version")
+	}
+	est := `"estUrl":"https://central.example:9445/.well-known/est"`
+	for name, body := range map[string]string{
+		"version 2 without estUrl": strings.Replace(v1, `{`, `{"payloadVersion":2,`, 1),
+		"version 2 with estUrl":    strings.Replace(v1, `{`, `{"payloadVersion":2,`+est+`,`, 1),
+		"estUrl with a label":      strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":"https://ca.example/.well-known/est/monitors",`, 1),
+	} {
+		got, err := Parse([]byte(body))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if got.PayloadVersion != 2 {
+			t.Errorf("%s: version %d", name, got.PayloadVersion)
+		}
+	}
+	for name, body := range map[string]string{
+		"version 1 spelt out":    strings.Replace(v1, `{`, `{"payloadVersion":1,`, 1),
+		"version 3":              strings.Replace(v1, `{`, `{"payloadVersion":3,`, 1),
+		"version 0":              strings.Replace(v1, `{`, `{"payloadVersion":0,`, 1),
+		"estUrl in version 1":    strings.Replace(v1, `{`, `{`+est+`,`, 1),
+		"estUrl http":            strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":"http://central.example/.well-known/est",`, 1),
+		"estUrl other path":      strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":"https://central.example/est",`, 1),
+		"estUrl two labels":      strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":"https://central.example/.well-known/est/a/b",`, 1),
+		"estUrl query":           strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":"https://central.example/.well-known/est?x=1",`, 1),
+		"estUrl user":            strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":"https://u@central.example/.well-known/est",`, 1),
+		"estUrl prefix only":     strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":"https://central.example/.well-known/estate",`, 1),
+		"estUrl empty":           strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":"",`, 1),
+		"estUrl null":            strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":null,`, 1),
+		"payloadVersion 2.0":     strings.Replace(v1, `{`, `{"payloadVersion":2.0,`, 1),
+	} {
+		if _, err := Parse([]byte(body)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: err = %v, want ErrMalformed", name, err)
+		}
+	}
+}

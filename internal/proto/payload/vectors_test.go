@@ -112,6 +112,7 @@ func makeVectors(t *testing.T) vectors {
 		ServerURL: "https://monitoring.hospital.com:8443", CACertificate: EncodeCert(hospital), ClientCertificate: EncodeCert(client),
 		DeviceID: v.DeviceID, DeviceLabel: "ICU-MON-04", Timestamp: "2026-11-27T11:55:00Z", PairingCode: v.PairingCode,
 		SessionNonce: EncodeNonce(nonce), ConfigVersion: 1, SignerChain: EncodeChain([]*x509.Certificate{signer}),
+		PayloadVersion: Version, ESTURL: "https://central.hospital.com:9445/.well-known/est",
 	}
 	if err := Sign(&c, signerKey, rand.Reader); err != nil {
 		t.Fatal(err)

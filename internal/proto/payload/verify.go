@@ -64,6 +64,7 @@ type Verified struct {
 	CACert     *x509.Certificate // caCertificate: the only root the connection test trusts
 	ClientCert *x509.Certificate // clientCertificate
 	ServerURL  *url.URL          // serverUrl
+	ESTURL     *url.URL          // estUrl; nil when the payload names no EST server
 	Time       time.Time         // the payload's timestamp
 	Adopted    bool              // the device clock was untrusted and adopted Time
 }
@@ -156,6 +157,9 @@ func Verify(envelope []byte, key ecdh.KeyExchanger, exp Expect) (*Verified, erro
 	// authenticated and bound to this session, before certificates are
 	// checked against it.
 	v := &Verified{Config: c, Signer: signer, ServerURL: serverURL, Time: ts}
+	if c.ESTURL != "" {
+		v.ESTURL, _ = ParseESTURL(c.ESTURL) // checked by parse
+	}
 	if !trusted {
 		if err := exp.Wall.Adopt(ts); err != nil {
 			return nil, failure.New(failure.PayloadExpired, "check freshness", fmt.Errorf("device clock is unknown and the payload time cannot set it: %w", err))
