@@ -108,6 +108,16 @@ type Store interface {
 	Certificates(ctx context.Context, deviceID string) ([]IssuedCertificate, error)
 	// AllCertificates lists every certificate issued, oldest first.
 	AllCertificates(ctx context.Context) ([]IssuedCertificate, error)
+	// Certificate returns one certificate, ErrNotFound for an unknown
+	// serial.
+	Certificate(ctx context.Context, serial string) (IssuedCertificate, error)
+	// ConfirmCertificate records that the device authenticated with the
+	// certificate (an EST request): in one transaction it is marked in
+	// use (if it was issued) and every other certificate of its device in
+	// use is revoked as superseded. It returns the serials superseded. A
+	// revoked certificate is refused with ErrRevoked, an unknown serial
+	// with ErrNotFound.
+	ConfirmCertificate(ctx context.Context, serial string) (superseded []string, err error)
 
 	// Audit appends a record (ID and At are filled in).
 	Audit(ctx context.Context, r AuditRecord) error
@@ -353,7 +363,8 @@ func ParseCertificateState(s string) (CertificateState, error) {
 
 // RevocationReason says why a certificate was revoked. Each maps to the
 // CRL reason cessationOfOperation (RFC 5280 section 5.3.1): the
-// certificate was never put to use; but ReasonDeviceReplaced, superseded.
+// certificate was never put to use; but ReasonDeviceReplaced and
+// ReasonSuperseded, superseded.
 type RevocationReason int
 
 // Revocation reasons.
@@ -370,6 +381,9 @@ const (
 	// the certificate's key is gone with the old TPM. CRL reason
 	// superseded.
 	ReasonDeviceReplaced
+	// ReasonSuperseded: the device renewed it and now uses its successor
+	// (CRL reason superseded).
+	ReasonSuperseded
 )
 
 var revocationReasonNames = map[RevocationReason]string{
@@ -377,6 +391,7 @@ var revocationReasonNames = map[RevocationReason]string{
 	ReasonDeviceRefused:        "device-refused",
 	ReasonConnectionTestFailed: "connection-test-failed",
 	ReasonDeviceReplaced:       "device-replaced",
+	ReasonSuperseded:           "superseded",
 }
 
 func (r RevocationReason) String() string {

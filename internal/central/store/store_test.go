@@ -569,7 +569,7 @@ func TestCertificateEnums(t *testing.T) {
 			t.Errorf("ParseCertificateState(%q) = %v, %v", s, got, err)
 		}
 	}
-	for _, r := range []RevocationReason{ReasonNotDelivered, ReasonDeviceRefused, ReasonConnectionTestFailed} {
+	for _, r := range []RevocationReason{ReasonNotDelivered, ReasonDeviceRefused, ReasonConnectionTestFailed, ReasonSuperseded} {
 		if got, err := ParseRevocationReason(r.String()); err != nil || got != r {
 			t.Errorf("ParseRevocationReason(%q) = %v, %v", r, got, err)
 		}

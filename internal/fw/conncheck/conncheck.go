@@ -64,6 +64,11 @@ type Result struct {
 	Attempts int           // attempts made
 	Duration time.Duration // from the start to the end of the last attempt
 	Status   int           // HTTP status of the last response, 0 if none
+	// Date is the server's Date header of the last response (zero if none
+	// or unreadable): a time the server vouched for over a TLS connection
+	// verified against CA, which the device learns the time from
+	// (clock.Wall.Observe).
+	Date time.Time
 }
 
 // Run tests the connection: for each attempt, TCP to the server, TLS 1.3
@@ -82,8 +87,8 @@ func Run(ctx context.Context, c Config) (Result, error) {
 	backoff := c.Backoff
 	for {
 		res.Attempts++
-		status, err := c.attempt(ctx, target)
-		res.Status = status
+		status, date, err := c.attempt(ctx, target)
+		res.Status, res.Date = status, date
 		res.Duration = time.Since(start)
 		if err == nil {
 			return res, nil
@@ -208,18 +213,39 @@ func ParseServerURL(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// attempt makes one connection and request. It returns the HTTP status when
-// a response arrived.
-func (c *Config) attempt(parent context.Context, t target) (int, *Error) {
+// attempt makes one connection and request. It returns the HTTP status and
+// the server's Date when a response arrived.
+func (c *Config) attempt(parent context.Context, t target) (int, time.Time, *Error) {
+	status, head, err := c.exchange(parent, t)
+	return status, ResponseDate(head), err
+}
+
+// ResponseDate is the time of a response's Date header (RFC 9110 IMF-fixdate,
+// the only form HTTP/1.1 servers send), or the zero time.
+func ResponseDate(h http1.ResponseHead) time.Time {
+	v := h.Header.Get("Date")
+	if v == "" {
+		return time.Time{}
+	}
+	d, err := time.Parse(time.RFC1123, v)
+	if err != nil || d.Location().String() != "GMT" && d.Location() != time.UTC {
+		return time.Time{}
+	}
+	return d.UTC()
+}
+
+// exchange is attempt's connection and request.
+func (c *Config) exchange(parent context.Context, t target) (int, http1.ResponseHead, *Error) {
+	var none http1.ResponseHead
 	if err := parent.Err(); err != nil {
-		return 0, &Error{Reason: Canceled, Err: err}
+		return 0, none, &Error{Reason: Canceled, Err: err}
 	}
 	ctx, cancel := context.WithTimeout(parent, c.AttemptTimeout)
 	defer cancel()
 
 	raw, err := c.Dial(ctx, "tcp", t.addr)
 	if err != nil {
-		return 0, classify(parent, ctx, "connect", err)
+		return 0, none, classify(parent, ctx, "connect", err)
 	}
 	defer raw.Close()
 	// Close the connection when the attempt's context ends, so that no read
@@ -244,9 +270,9 @@ func (c *Config) attempt(parent context.Context, t target) (int, *Error) {
 	})
 	if err := conn.HandshakeContext(ctx); err != nil {
 		if keyErr.err != nil {
-			return 0, &Error{Reason: ClientKey, Err: fmt.Errorf("sign handshake with the client key: %w", keyErr.err)}
+			return 0, none, &Error{Reason: ClientKey, Err: fmt.Errorf("sign handshake with the client key: %w", keyErr.err)}
 		}
-		return 0, classify(parent, ctx, "TLS handshake", err)
+		return 0, none, classify(parent, ctx, "TLS handshake", err)
 	}
 
 	target := t.url.EscapedPath()
@@ -254,7 +280,7 @@ func (c *Config) attempt(parent context.Context, t target) (int, *Error) {
 		target = "/"
 	}
 	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: zmonitor-conncheck\r\nAccept: */*\r\nConnection: close\r\n\r\n", target, t.url.Host); err != nil {
-		return 0, classify(parent, ctx, "send request", err)
+		return 0, none, classify(parent, ctx, "send request", err)
 	}
 	// With TLS 1.3 the server's verdict on our certificate arrives after our
 	// side of the handshake is done: a rejection surfaces here, on the first
@@ -263,14 +289,14 @@ func (c *Config) attempt(parent context.Context, t target) (int, *Error) {
 	head, err := http1.ReadResponseHead(bufio.NewReader(lr))
 	if err != nil {
 		if lr.N == 0 {
-			return 0, &Error{Reason: Protocol, Err: fmt.Errorf("read response: headers larger than %d bytes", MaxResponse)}
+			return 0, none, &Error{Reason: Protocol, Err: fmt.Errorf("read response: headers larger than %d bytes", MaxResponse)}
 		}
-		return 0, classify(parent, ctx, "read response", err)
+		return 0, none, classify(parent, ctx, "read response", err)
 	}
 	if head.Status < 200 || head.Status > 299 {
-		return head.Status, &Error{Reason: BadStatus, Status: head.Status, Err: fmt.Errorf("GET %s: %d %s", t.url.Path, head.Status, head.Reason)}
+		return head.Status, head, &Error{Reason: BadStatus, Status: head.Status, Err: fmt.Errorf("GET %s: %d %s", t.url.Path, head.Status, head.Reason)}
 	}
-	return head.Status, nil
+	return head.Status, head, nil
 }
 
 // sleep waits d or until ctx ends.

@@ -11,11 +11,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/textproto"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/zmonitor/firmware/internal/fw/sys/http1"
 	"github.com/zmonitor/firmware/internal/proto/failure"
 	"github.com/zmonitor/firmware/internal/testkit/testpki"
 )
@@ -143,6 +145,10 @@ func TestSuccess(t *testing.T) {
 	}
 	if res.Attempts != 1 || res.Status != 200 || res.Duration <= 0 {
 		t.Errorf("Result = %+v", res)
+	}
+	// net/http sends a Date: the time the device learns from the server.
+	if d := time.Since(res.Date); res.Date.IsZero() || d < -time.Minute || d > time.Hour {
+		t.Errorf("Result.Date = %v, not the server's time", res.Date)
 	}
 	if len(s.peers) != 1 || s.peers[0] != "ZM-001" || s.paths[0] != "/health" {
 		t.Errorf("server saw peers %v paths %v", s.peers, s.paths)
@@ -511,5 +517,19 @@ func TestRemoteAlert(t *testing.T) {
 	}
 	if _, ok := remoteAlert(errors.New("remote error: tls: bad certificate")); ok {
 		t.Error("a plain error taken for an alert")
+	}
+}
+
+func TestResponseDate(t *testing.T) {
+	h := func(v string) http1.ResponseHead {
+		return http1.ResponseHead{Header: textproto.MIMEHeader{"Date": {v}}}
+	}
+	if got := ResponseDate(h("Sun, 06 Nov 2033 08:49:37 GMT")); !got.Equal(time.Date(2033, 11, 6, 8, 49, 37, 0, time.UTC)) {
+		t.Errorf("IMF-fixdate read as %v", got)
+	}
+	for _, v := range []string{"", "yesterday", "Sun, 06 Nov 2033 08:49:37 CET", "Sunday, 06-Nov-33 08:49:37 GMT"} {
+		if got := ResponseDate(h(v)); !got.IsZero() {
+			t.Errorf("%q read as %v", v, got)
+		}
 	}
 }

@@ -218,3 +218,75 @@ func FuzzReadResponseHead(f *testing.F) {
 		}
 	})
 }
+
+func TestReadResponseBody(t *testing.T) {
+	for raw, want := range map[string]string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello trailing": "hello",
+		"HTTP/1.1 200 OK\r\n\r\nuntil close":                         "until close",
+		"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n":        "",
+	} {
+		br := bufio.NewReader(strings.NewReader(raw))
+		h, err := ReadResponseHead(br)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := ReadResponseBody(br, h, 64)
+		if err != nil || string(b) != want {
+			t.Errorf("%q: %q, %v; want %q", raw, b, err, want)
+		}
+	}
+	for _, raw := range []string{
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 65\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel",
+		"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+		"HTTP/1.1 200 OK\r\n\r\n" + strings.Repeat("x", 65),
+	} {
+		br := bufio.NewReader(strings.NewReader(raw))
+		h, err := ReadResponseHead(br)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := ReadResponseBody(br, h, 64); err == nil {
+			t.Errorf("%q: accepted %q", raw, b)
+		}
+	}
+}
+
+// A request WriteRequest writes is read by net/http's server as written.
+func TestWriteRequestInterop(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteRequest(&buf, "POST", "/.well-known/est/simplereenroll", "est.example:9445", []byte("MIIB"), Field{"Content-Type", "application/pkcs10"}); err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.ReadRequest(bufio.NewReader(&buf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(req.Body)
+	if req.Method != "POST" || req.URL.Path != "/.well-known/est/simplereenroll" || req.Host != "est.example:9445" ||
+		req.Header.Get("Content-Type") != "application/pkcs10" || string(body) != "MIIB" || !req.Close {
+		t.Fatalf("read back as %s %s host %s %v body %q close %v", req.Method, req.URL, req.Host, req.Header, body, req.Close)
+	}
+	for _, bad := range [][3]string{{"GET X", "/", "h"}, {"GET", "x", "h"}, {"GET", "/\r\n", "h"}, {"GET", "/", ""}, {"GET", "/", "h\r\nX: y"}} {
+		if err := WriteRequest(io.Discard, bad[0], bad[1], bad[2], nil); err == nil {
+			t.Errorf("WriteRequest(%q, %q, %q) accepted", bad[0], bad[1], bad[2])
+		}
+	}
+}
+
+func FuzzReadResponseBody(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\n\r\nuntil close"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		br := bufio.NewReader(bytes.NewReader(raw))
+		h, err := ReadResponseHead(br)
+		if err != nil {
+			return
+		}
+		if b, err := ReadResponseBody(br, h, 128); err == nil && len(b) > 128 {
+			t.Fatalf("body of %d bytes over the limit", len(b))
+		}
+	})
+}

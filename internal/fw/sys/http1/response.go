@@ -2,6 +2,7 @@ package http1
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net/textproto"
@@ -104,4 +105,73 @@ func StatusText(code int) string {
 		return "HTTP Version Not Supported"
 	}
 	return "Status " + strconv.Itoa(code)
+}
+
+// ErrBodyTooLarge is returned by ReadResponseBody for a body over its limit.
+var ErrBodyTooLarge = errors.New("http1: response body too large")
+
+// ReadResponseBody reads the body of the response whose head was just read
+// from br: Content-Length bytes, or, without a Content-Length, until the
+// server closes the connection (the request asked for "Connection: close").
+// A chunked body is refused (the device's requests are one-shot and the
+// servers it talks to send their short answers with a length), and so is a
+// body of more than max bytes.
+func ReadResponseBody(br *bufio.Reader, h ResponseHead, max int64) ([]byte, error) {
+	if te := h.Header.Get("Transfer-Encoding"); te != "" && !strings.EqualFold(te, "identity") {
+		return nil, fmt.Errorf("read body: Transfer-Encoding %q is not supported", te)
+	}
+	if cl := h.Header.Values("Content-Length"); len(cl) > 0 {
+		if len(cl) > 1 {
+			return nil, errors.New("read body: more than one Content-Length")
+		}
+		n, err := strconv.ParseInt(cl[0], 10, 64)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("read body: Content-Length %.20q", cl[0])
+		}
+		if n > max {
+			return nil, fmt.Errorf("%w: Content-Length %d, limit %d", ErrBodyTooLarge, n, max)
+		}
+		b := make([]byte, n)
+		if _, err := io.ReadFull(br, b); err != nil {
+			return nil, fmt.Errorf("read body: %w", err)
+		}
+		return b, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(br, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrBodyTooLarge, max)
+	}
+	return b, nil
+}
+
+// WriteRequest writes a request with "Connection: close": method, an
+// origin-form target, the Host, the given fields, and the body with its
+// Content-Length (none for a request without a body).
+func WriteRequest(w io.Writer, method, target, host string, body []byte, fields ...Field) error {
+	if !isToken(method) || !strings.HasPrefix(target, "/") || strings.ContainsAny(target, " \r\n") || strings.ContainsAny(host, " \r\n/") || host == "" {
+		return fmt.Errorf("write request: bad request line %.20q %.80q or host %.80q", method, target, host)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", method, target, host)
+	for _, f := range fields {
+		if !isToken(f.Name) || strings.ContainsAny(f.Value, "\r\n") {
+			return fmt.Errorf("write request: bad header field %q", f.Name)
+		}
+		fmt.Fprintf(&b, "%s: %s\r\n", f.Name, f.Value)
+	}
+	if body != nil {
+		fmt.Fprintf(&b, "Content-Length: %d\r\n", len(body))
+	}
+	b.WriteString("Connection: close\r\n\r\n")
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return err
+	}
+	if len(body) > 0 {
+		_, err := w.Write(body)
+		return err
+	}
+	return nil
 }
