@@ -57,6 +57,10 @@ type Config struct {
 	// Sleep replaces the backoff wait (tests). It must return ctx.Err() if
 	// ctx ends first. Optional.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the time the server's certificate is verified at: the
+	// device's wall clock, which never goes below its last known good
+	// time. Optional (time.Now).
+	Now func() time.Time
 }
 
 // Result describes a connection test, successful or not.
@@ -264,6 +268,7 @@ func (c *Config) exchange(parent context.Context, t target) (int, http1.Response
 		MaxVersion: tls.VersionTLS13,
 		RootCAs:    c.CA,
 		ServerName: t.serverName,
+		Time:       c.Now,
 		// Always present the certificate; the server decides.
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil },
 		NextProtos:           []string{"http/1.1"},

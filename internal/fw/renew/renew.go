@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
@@ -128,8 +127,10 @@ func Renew(ctx context.Context, d Deps, cur settings.Provisioning) (res Result, 
 		}
 	}()
 	csr, err := x509.CreateCertificateRequest(d.Rand, &x509.CertificateRequest{
-		Subject:  pkix.Name{CommonName: res.Old.Subject.CommonName, SerialNumber: res.Old.Subject.SerialNumber},
-		DNSNames: res.Old.DNSNames,
+		// RFC 7030 section 4.2.2: the subject and names of the
+		// certificate being renewed, byte for byte.
+		RawSubject: res.Old.RawSubject,
+		DNSNames:   res.Old.DNSNames,
 	}, key)
 	if err != nil {
 		return res, fmt.Errorf("renew: certification request: %w", err)

@@ -25,6 +25,10 @@ type Config struct {
 	HealthPath string
 	// Logger defaults to discarding.
 	Logger *slog.Logger
+	// Now is the server's clock: client certificates are verified at it
+	// and answers dated by it (zm-central serve --clock-offset shifts it).
+	// Default time.Now.
+	Now func() time.Time
 }
 
 // Server is the stand-in monitoring server.
@@ -48,6 +52,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	return &Server{cfg: cfg, seen: map[string]int{}}, nil
 }
 
@@ -59,6 +66,7 @@ func (s *Server) TLSConfig() *tls.Config {
 		Certificates: []tls.Certificate{s.cfg.Certificate},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    s.cfg.ClientCAs,
+		Time:         s.cfg.Now,
 	}
 }
 
@@ -79,6 +87,7 @@ func (s *Server) Handler() http.Handler {
 		s.mu.Unlock()
 		s.cfg.Logger.Info("health check", "client", cn, "remote", r.RemoteAddr)
 		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Date", s.cfg.Now().UTC().Format(http.TimeFormat))
 		io.WriteString(w, "ok")
 	})
 	return mux
