@@ -18,6 +18,7 @@ import (
 	"github.com/zmonitor/firmware/internal/fw/conncheck"
 	"github.com/zmonitor/firmware/internal/fw/endpoint"
 	"github.com/zmonitor/firmware/internal/fw/keys"
+	"github.com/zmonitor/firmware/internal/fw/renew"
 	"github.com/zmonitor/firmware/internal/fw/screen"
 	"github.com/zmonitor/firmware/internal/fw/settings"
 	"github.com/zmonitor/firmware/internal/proto/devicewire"
@@ -43,12 +44,16 @@ type Settings interface {
 	// pairing codes that count towards the lockout, across power cycles.
 	SaveWrongCodes(at []time.Time) error
 	WrongCodes() ([]time.Time, error)
+	// Renew and SaveLastKnownTime: certificate renewal (renew.Settings)
+	// and the clock's last known good time.
+	Renew(oldCertDER, newCertDER []byte, newKeyRef string) (settings.Provisioning, error)
+	SaveLastKnownTime(t time.Time) error
 }
 
-// ClientKeyRef is what the settings store records about the client key: a
-// reference, never key material. The key itself is the key store's
-// committed client key.
-const ClientKeyRef = "keystore:committed-client-key"
+// ClientKeyRef is what the settings store records about the client key of
+// a pairing: a reference, never key material. A pairing commits its key to
+// slot A; a renewal names the slot it switched to (keys.Slot.Ref).
+const ClientKeyRef = keys.RefSlotA
 
 // Options are the device's identity and the workflow's tunables.
 type Options struct {
@@ -77,6 +82,12 @@ type Options struct {
 	// and code are counted into one audit record (default
 	// DefaultRefusalInterval).
 	RefusalInterval time.Duration
+	// Renewal is when the client certificate is renewed and how failures
+	// are retried (renew.DefaultPolicy's fields where zero).
+	Renewal renew.Policy
+	// ESTTimeout bounds each EST request (estclient.DefaultTimeout when
+	// zero).
+	ESTTimeout time.Duration
 	// Endpoint tunes the provisioning endpoint's limits (connections,
 	// handshakes, grace); zero values mean its defaults. Identity,
 	// DeviceID, Anchors, Now and OnRefused are the engine's.
@@ -192,6 +203,7 @@ type Engine struct {
 	resetWait chan struct{}
 	current   *settings.Provisioning
 	check     conncheck.Last // the last connection test of current
+	renewal   renewal        // the certificate renewal of current
 
 	// snapshot is read by Status without a round trip to the owner.
 	snapMu       sync.Mutex
@@ -239,6 +251,7 @@ func New(o Options, d Deps) (*Engine, error) {
 	if o.RefusalInterval <= 0 {
 		o.RefusalInterval = DefaultRefusalInterval
 	}
+	o.Renewal = o.Renewal.WithDefaults()
 	e := &Engine{
 		opts:    o,
 		d:       d,
@@ -367,6 +380,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-timerC(e.tickT):
 			e.tickT = nil
 			e.tick()
+		case <-timerC(e.renewal.timer):
+			e.renewal.timer = nil
+			e.renewalDue()
 		}
 		e.recordRefusals(false)
 		e.publish()
@@ -390,6 +406,7 @@ func (e *Engine) boot(ctx context.Context) {
 	if e.current != nil {
 		e.check = conncheck.Last{Verdict: conncheck.Checking, Server: e.current.ServerHost()}
 		go e.recheckConnection(ctx, e.current)
+		e.scheduleRenewal()
 	}
 	// Sign the endpoint's certificate now, off the boot path, so the first
 	// press does not wait for the TPM.
@@ -426,6 +443,7 @@ func (e *Engine) trace(step string) {
 
 func (e *Engine) shutdown() {
 	e.stopTimers()
+	e.stopRenewal()
 	e.closeEndpoint()
 	e.recordRefusals(true)
 	if e.refuseT != nil {

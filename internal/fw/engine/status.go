@@ -22,6 +22,8 @@ type Status struct {
 	// ConnCheck is the last connection test of the committed
 	// configuration: the check after boot, or the test that committed it.
 	ConnCheck conncheck.Last
+	// Renewal is the client certificate's renewal (PROVISIONED).
+	Renewal RenewalStatus
 }
 
 // Status reports the current state (safe from any goroutine).
@@ -63,7 +65,7 @@ func (e *Engine) Current() (settings.Provisioning, bool) {
 }
 
 func (e *Engine) publish() {
-	s := Status{State: e.st, Step: e.step, LastError: failure.CodeOf(e.lastErr), Listening: e.srv.Listening(), ConnCheck: e.check}
+	s := Status{State: e.st, Step: e.step, LastError: failure.CodeOf(e.lastErr), Listening: e.srv.Listening(), ConnCheck: e.check, Renewal: e.renewalStatus()}
 	if e.lastErr != nil {
 		s.LastCause = e.lastErr.Error()
 	}
@@ -96,6 +98,8 @@ func (e *Engine) view() screen.View {
 			v.IPAddress = q.IPAddress
 			v.Remaining = e.sess.Remaining(now)
 		}
+	case state.Provisioned:
+		v.Notice = e.renewalNotice()
 	case state.ProvisioningFailed:
 		v.Failure = failure.CodeOf(e.lastErr)
 		if v.Failure == failure.None {

@@ -110,6 +110,8 @@ func (e *Engine) enter(s state.State, ev state.Event, cause error) *followUp {
 		e.finishProgress()
 		e.endSession()
 		e.closeEndpoint()
+		e.renewal = renewal{}
+		e.scheduleRenewal()
 	case state.ProvisioningFailed:
 		e.lastErr = cause
 		code := failure.CodeOf(cause)
@@ -153,5 +155,6 @@ func (e *Engine) eraseProvisioning() *followUp {
 	}
 	e.current = nil
 	e.check = conncheck.Last{}
+	e.stopRenewal()
 	return nil
 }

@@ -23,7 +23,12 @@ import (
 // state stays.
 // p is never changed (a new commit or a factory reset replaces e.current).
 func (e *Engine) recheckConnection(ctx context.Context, p *settings.Provisioning) {
-	err := e.connect(ctx, p.ServerURL, p.CACertDER, p.ClientCertDER, nil)
+	var res conncheck.Result
+	key, err := e.keyOf(p)
+	if err == nil {
+		res, err = e.connect(ctx, p.ServerURL, p.CACertDER, p.ClientCertDER, key)
+		e.observe(res.Date)
+	}
 	e.post(func() {
 		if e.current != p {
 			return // factory reset meanwhile: the result is of no configuration
@@ -104,7 +109,12 @@ func (e *Engine) startApply() {
 		}
 		if err == nil {
 			wall, trusted := e.d.Wall.Now()
+			estURL := ""
+			if v.ESTURL != nil {
+				estURL = v.ESTURL.String()
+			}
 			err = e.d.Settings.Stage(settings.Provisioning{
+				ESTURL:        estURL,
 				ServerURL:     v.ServerURL.String(),
 				DeviceLabel:   v.DeviceLabel,
 				DeviceID:      v.DeviceID,
@@ -160,7 +170,8 @@ func (e *Engine) applied(gen int, key, imported keys.ClientKey, err error) {
 func (e *Engine) startConnectionTest() {
 	v, key, gen, ctx := e.verified, e.clientKey, e.sessGen, e.ctx
 	go func() {
-		err := e.connect(ctx, v.ServerURL.String(), v.CACert.Raw, v.ClientCert.Raw, key)
+		res, err := e.connect(ctx, v.ServerURL.String(), v.CACert.Raw, v.ClientCert.Raw, key)
+		e.observe(res.Date)
 		var cur settings.Provisioning
 		if err == nil {
 			cur, err = e.commit(key)
@@ -201,36 +212,41 @@ func (e *Engine) connected(gen int, cur settings.Provisioning, err error) {
 	e.handle(state.ConnectionSucceeded, "device", nil)
 }
 
-// connect runs the connection test with the given configuration. key nil
-// means the committed client key.
-func (e *Engine) connect(ctx context.Context, serverURL string, caDER, certDER []byte, key crypto.Signer) error {
+// connect runs the connection test with the given configuration and key.
+func (e *Engine) connect(ctx context.Context, serverURL string, caDER, certDER []byte, key crypto.Signer) (conncheck.Result, error) {
 	ca, err := x509.ParseCertificate(caDER)
 	if err != nil {
-		return failure.New(failure.CertificateInvalid, "connection test: CA certificate", err)
+		return conncheck.Result{}, failure.New(failure.CertificateInvalid, "connection test: CA certificate", err)
 	}
 	leaf, err := x509.ParseCertificate(certDER)
 	if err != nil {
-		return failure.New(failure.CertificateInvalid, "connection test: client certificate", err)
+		return conncheck.Result{}, failure.New(failure.CertificateInvalid, "connection test: client certificate", err)
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	if key == nil {
-		k, err := e.d.Keys.CommittedClientKey()
-		if err != nil {
-			return failure.New(failure.Internal, "connection test: client key", err)
-		}
-		key = k
+	return conncheck.Run(ctx, e.connConfig(conncheck.Config{
+		ServerURL:  serverURL,
+		CA:         pool,
+		ClientCert: tls.Certificate{Certificate: [][]byte{certDER}, Leaf: leaf, PrivateKey: key},
+	}))
+}
+
+// keyOf is the committed client key p names (its slot).
+func (e *Engine) keyOf(p *settings.Provisioning) (crypto.Signer, error) {
+	slot, err := keys.SlotOfRef(p.ClientKeyRef)
+	if err != nil {
+		return nil, failure.New(failure.Internal, "connection test: client key", err)
 	}
-	_, err = conncheck.Run(ctx, conncheck.Config{
-		ServerURL:      serverURL,
-		CA:             pool,
-		ClientCert:     tls.Certificate{Certificate: [][]byte{certDER}, Leaf: leaf, PrivateKey: key},
-		HealthPath:     e.opts.HealthPath,
-		Attempts:       e.opts.ConnAttempts,
-		AttemptTimeout: e.opts.ConnTimeout,
-		Backoff:        e.opts.ConnBackoff,
-		Dial:           e.d.Dial,
-		Sleep:          e.d.ConnSleep,
-	})
-	return err
+	k, err := e.d.Keys.ClientKeyAt(slot)
+	if err != nil {
+		return nil, failure.New(failure.Internal, "connection test: client key", err)
+	}
+	return k, nil
+}
+
+// connConfig fills in the connection test's tunables.
+func (e *Engine) connConfig(c conncheck.Config) conncheck.Config {
+	c.HealthPath, c.Attempts, c.AttemptTimeout, c.Backoff = e.opts.HealthPath, e.opts.ConnAttempts, e.opts.ConnTimeout, e.opts.ConnBackoff
+	c.Dial, c.Sleep, c.Now = e.d.Dial, e.d.ConnSleep, e.wallNow
+	return c
 }

@@ -438,6 +438,9 @@ func (r *Renderer) provisioned(f *Frame, v View) {
 			item{text: "Server", kind: regular, max: h / 17, min: minFontSize, color: gray},
 			item{text: v.ServerHost, kind: regular, max: h / 13, min: 12, color: ink, wrap: true})
 	}
+	if v.Notice != "" {
+		items = append(items, item{text: v.Notice, kind: bold, max: h / 14, min: minFontSize, color: red, wrap: true})
+	}
 	r.body(f, dc, box, items)
 }
 

@@ -54,6 +54,11 @@ type View struct {
 	// ServerHost is the monitoring server (PROVISIONED), e.g.
 	// "monitoring.hospital.com".
 	ServerHost string
+	// Notice is a warning under a PROVISIONED screen's server, in red:
+	// what is wrong with the device's working configuration and who to
+	// call (its certificate expires soon and renewal keeps failing, it was
+	// revoked). Short, non-secret; "" for none.
+	Notice string
 
 	// Locked is how long provisioning stays locked after too many wrong
 	// pairing codes; 0 when not locked. UNPROVISIONED shows "Provisioning
@@ -88,7 +93,7 @@ func sameScreen(a, b View) bool {
 		bytes.Equal(a.QRText, b.QRText) && a.PairingCode == b.PairingCode && a.IPAddress == b.IPAddress &&
 		a.Progress == b.Progress && a.Failure == b.Failure && a.FailureDetail == b.FailureDetail &&
 		a.ServerHost == b.ServerHost && (a.Locked > 0) == (b.Locked > 0) && a.Fault == b.Fault &&
-		a.PressForNewCode == b.PressForNewCode && a.SessionExpired == b.SessionExpired
+		a.PressForNewCode == b.PressForNewCode && a.SessionExpired == b.SessionExpired && a.Notice == b.Notice
 }
 
 // timerText is the countdown the view shows ("" when the state shows none).

@@ -223,7 +223,7 @@ func TestReadResponseBody(t *testing.T) {
 	for raw, want := range map[string]string{
 		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello trailing": "hello",
 		"HTTP/1.1 200 OK\r\n\r\nuntil close":                         "until close",
-		"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n":        "",
+		"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n":       "",
 	} {
 		br := bufio.NewReader(strings.NewReader(raw))
 		h, err := ReadResponseHead(br)
