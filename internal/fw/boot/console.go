@@ -12,6 +12,8 @@ import (
 	"github.com/zmonitor/firmware/internal/base/version"
 	"github.com/zmonitor/firmware/internal/fw/audit"
 	"github.com/zmonitor/firmware/internal/fw/console"
+	"github.com/zmonitor/firmware/internal/fw/engine"
+	"github.com/zmonitor/firmware/internal/fw/keys"
 )
 
 // consoleDevice is the firmware as the console sees it.
@@ -20,7 +22,7 @@ type consoleDevice struct{ d *device }
 func (d *consoleDevice) Status() console.Status {
 	s := d.d.eng.Status()
 	return console.Status{State: s.State, SessionLeft: s.Remaining, Locked: s.Locked, LastError: s.LastError, ConnCheck: s.ConnCheck,
-		Audit: auditLines(d.d.alog.Status())}
+		Audit: auditLines(d.d.alog.Status()), Lifecycle: d.lifecycle(s)}
 }
 
 // auditLines describes the audit log's tamper evidence for the console's
@@ -62,6 +64,46 @@ func auditLines(s audit.Status) []string {
 	}
 	return out
 }
+
+// lifecycle describes the committed certificate and its renewal.
+func (d *consoleDevice) lifecycle(s engine.Status) []string {
+	p, ok := d.d.eng.Current()
+	if !ok {
+		return nil
+	}
+	slot, _ := keys.SlotOfRef(p.ClientKeyRef)
+	line := "certificate: unreadable"
+	if c, err := x509.ParseCertificate(p.ClientCertDER); err == nil {
+		line = fmt.Sprintf("certificate: serial %s, key slot %s, valid %s to %s", c.SerialNumber.Text(16), slot,
+			c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339))
+	}
+	out := []string{line}
+	r := s.Renewal
+	switch {
+	case !r.Enabled:
+		out = append(out, "renewal: off (the provisioning names no EST server)")
+	case r.Running:
+		out = append(out, "renewal: running")
+	default:
+		l := fmt.Sprintf("renewal: due %s, next look %s", r.Due.UTC().Format(time.RFC3339), r.Next.UTC().Format(time.RFC3339))
+		if r.Failures > 0 {
+			l += fmt.Sprintf(", %d failed attempt(s), last: %s", r.Failures, r.LastErr)
+		}
+		out = append(out, l)
+	}
+	wall, trusted := d.d.c.Wall.Now()
+	l := "clock: " + wall.UTC().Format(time.RFC3339)
+	if !trusted {
+		l += " (untrusted)"
+	}
+	if f := d.d.c.Wall.Floor(); !f.IsZero() {
+		l += ", last known good " + f.UTC().Format(time.RFC3339)
+	}
+	return append(out, l)
+}
+
+// Renew implements console.Renewer.
+func (d *consoleDevice) Renew() error { return d.d.eng.RenewNow("console") }
 
 func (d *consoleDevice) QRText() []byte { return d.d.eng.QRText() }
 
@@ -110,6 +152,8 @@ func (d *consoleDevice) Config() ([]console.Setting, error) {
 		console.Setting{Name: "provisionedAt", Value: p.ProvisionedAt.Format(time.RFC3339)},
 		console.Setting{Name: "caCertificate", Value: certSummary(p.CACertDER)},
 		console.Setting{Name: "clientCertificate", Value: certSummary(p.ClientCertDER)},
+		console.Setting{Name: "clientKey", Value: p.ClientKeyRef},
+		console.Setting{Name: "estUrl", Value: p.ESTURL},
 	)
 	return s, nil
 }
@@ -139,9 +183,13 @@ func (d *consoleDevice) PublicKeys() ([]console.PublicKey, error) {
 	if err := add("payload", d.d.ks.PayloadKey().PublicKey()); err != nil {
 		return nil, err
 	}
-	if k, err := d.d.ks.CommittedClientKey(); err == nil {
-		if err := add("client", k.Public()); err != nil {
-			return nil, err
+	if p, ok := d.d.eng.Current(); ok {
+		if slot, err := keys.SlotOfRef(p.ClientKeyRef); err == nil {
+			if k, err := d.d.ks.ClientKeyAt(slot); err == nil {
+				if err := add("client", k.Public()); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 	return out, nil

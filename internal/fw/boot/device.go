@@ -23,6 +23,7 @@ import (
 	"github.com/zmonitor/firmware/internal/fw/fault"
 	"github.com/zmonitor/firmware/internal/fw/identity"
 	"github.com/zmonitor/firmware/internal/fw/keys"
+	"github.com/zmonitor/firmware/internal/fw/renew"
 	"github.com/zmonitor/firmware/internal/fw/screen"
 	"github.com/zmonitor/firmware/internal/fw/settings"
 	"github.com/zmonitor/firmware/internal/proto/state"
@@ -268,6 +269,13 @@ func (d *device) openSettings() error {
 	}
 	d.set = set
 	d.later(func() { set.Close() })
+	// The last known good time, so that the clock never goes back across
+	// a power cycle (docs/lifecycle.md, "Time").
+	if t, err := set.LastKnownTime(); err != nil {
+		d.log.Warn("last known time unreadable", "err", err)
+	} else {
+		d.c.Wall.Observe(t)
+	}
 	return nil
 }
 
@@ -388,7 +396,27 @@ func (d *device) decideStart() error {
 		}
 	}
 	d.opts.Start = start
+	d.evictLeftoverKeys(start.Committed)
 	return nil
+}
+
+// evictLeftoverKeys evicts the client keys the start's settings do not
+// name: a renewal cut short by a power cut leaves one in the other slot
+// (before or after its settings commit), an interrupted pairing or factory
+// reset one in an unprovisioned device. Audited; a key that cannot be
+// evicted is logged and left to the next boot (the settings do not name
+// it, so it is never used).
+func (d *device) evictLeftoverKeys(committed *settings.Provisioning) {
+	emptied, err := renew.Leftovers(d.ks, committed)
+	for _, s := range emptied {
+		ev := audit.Event{Event: "CLIENT_KEY_LEFTOVER_EVICTED", Actor: "device", Reason: fmt.Sprintf("key slot %s held a key the settings do not name (a renewal or pairing cut short)", s)}
+		if err := d.alog.Record(ev); err != nil {
+			d.log.Error("audit record failed", "event", ev.Event, "err", err)
+		}
+	}
+	if err != nil {
+		d.log.Error("leftover client keys", "err", err)
+	}
 }
 
 // readAnchors waits for the trust anchors.

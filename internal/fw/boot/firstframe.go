@@ -70,13 +70,18 @@ func (f firstFrame) start(ks keys.Store) (engine.Start, *audit.Event) {
 	return engine.Start{State: state.Unprovisioned}, nil
 }
 
-// checkCommittedKey makes sure the committed client key belongs to the
+// checkCommittedKey makes sure the committed client key (in the slot the
+// settings name: A after a pairing, either after renewals) belongs to the
 // committed certificate: the device then starts PROVISIONED, and otherwise
 // UNPROVISIONED rather than half-provisioned.
 func checkCommittedKey(ks keys.Store, p settings.Provisioning) error {
-	k, err := ks.CommittedClientKey()
+	slot, err := keys.SlotOfRef(p.ClientKeyRef)
 	if err != nil {
 		return fmt.Errorf("committed client key: %w", err)
+	}
+	k, err := ks.ClientKeyAt(slot)
+	if err != nil {
+		return fmt.Errorf("committed client key (slot %s): %w", slot, err)
 	}
 	cert, err := x509.ParseCertificate(p.ClientCertDER)
 	if err != nil {

@@ -40,6 +40,7 @@ func (c *Console) commands() []command {
 		{"provision", "", "enter pairing mode (only where the board allows it)", c.provision},
 		{"reboot", "", "restart the device", c.reboot},
 		{"factory-reset", "", "erase provisioning; confirm with the button", c.factoryReset},
+		{"renew", "", "renew the client certificate now (EST; outcome in status and audit)", c.renew},
 	}
 }
 
@@ -104,7 +105,24 @@ func (c *Console) status(_ context.Context, args []string) string {
 	for _, line := range s.Audit {
 		fmt.Fprintf(&b, "audit log: %s\n", line)
 	}
+	for _, l := range s.Lifecycle {
+		b.WriteString(l + "\n")
+	}
 	return b.String()
+}
+
+func (c *Console) renew(_ context.Context, args []string) string {
+	if msg, ok := noArgs("renew", args); !ok {
+		return msg
+	}
+	r, ok := c.dev.(Renewer)
+	if !ok {
+		return "error: renew: this device cannot renew its certificate\n"
+	}
+	if err := r.Renew(); err != nil {
+		return errLine("renew", err)
+	}
+	return "renewal started; see status and audit\n"
 }
 
 // connCheckLine describes the last connection test ("" when there was

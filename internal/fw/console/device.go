@@ -62,6 +62,19 @@ type Status struct {
 	// (damage found, the TPM anchor, the background check, the last
 	// signed checkpoint); status prints them after "audit log: ".
 	Audit []string
+	// Lifecycle is what status shows of the committed client certificate
+	// and its renewal, one line each, already worded ("certificate:
+	// serial 3fa1…, key slot B, valid to …", "renewal: due …"); none
+	// when unprovisioned.
+	Lifecycle []string
+}
+
+// Renewer is a Device that can renew its client certificate on request
+// (console `renew`).
+type Renewer interface {
+	// Renew starts a renewal now; it returns once it has started (or was
+	// refused), the outcome shows in status and the audit log.
+	Renew() error
 }
 
 // Setting is one configuration entry.
