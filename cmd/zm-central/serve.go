@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -18,10 +19,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/zmonitor/firmware/internal/central/ca"
+	"github.com/zmonitor/firmware/internal/central/estserver"
 	"github.com/zmonitor/firmware/internal/central/job"
 	"github.com/zmonitor/firmware/internal/central/pusher"
 	"github.com/zmonitor/firmware/internal/central/server"
 	"github.com/zmonitor/firmware/internal/central/server/monitor"
+	"github.com/zmonitor/firmware/internal/central/store"
+	"github.com/zmonitor/firmware/internal/proto/est"
+	"github.com/zmonitor/firmware/internal/proto/payload"
 )
 
 // addrOverrides is a repeatable --device-addr ID=host:port flag.
@@ -47,6 +52,8 @@ type serveOpts struct {
 	listen           string
 	monitorListen    string
 	serverURL        string
+	estListen        string
+	estURL           string
 	devicePort       int
 	trustDeviceClock bool
 	batchConcurrency int
@@ -61,7 +68,7 @@ type serveOpts struct {
 
 // listening are the addresses serve listens on (monitor and ops empty when
 // not run).
-type listening struct{ tablet, monitor, ops string }
+type listening struct{ tablet, monitor, est, ops string }
 
 // readyFunc is told the addresses once every server listens (tests).
 type readyFunc func(listening)
@@ -72,12 +79,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8443", "tablet API address (HTTPS, TLS 1.3)")
 	fs.StringVar(&o.monitorListen, "monitor-listen", "", "also run the stand-in monitoring server here (mTLS, GET /health)")
 	fs.StringVar(&o.serverURL, "server-url", "", "monitoring server URL pushed to devices (default https://MONITOR-LISTEN)")
+	fs.StringVar(&o.estListen, "est-listen", "", "also run the EST server here (RFC 7030 simple re-enrollment: devices renew their certificates; TLS 1.3, device certificates)")
+	fs.StringVar(&o.estURL, "est-url", "", "EST server URL pushed to devices, so that they renew (default https://EST-LISTEN/.well-known/est; none without --est-listen)")
 	fs.IntVar(&o.devicePort, "device-port", server.DefaultDevicePort, "devices' provisioning port")
 	fs.BoolVar(&o.trustDeviceClock, "trust-device-clock", false, "refuse QR codes whose expiresAt has passed")
 	fs.IntVar(&o.batchConcurrency, "batch-concurrency", server.DefaultBatchConcurrency, "devices of one batch provisioned at once")
 	fs.IntVar(&o.maxInFlight, "max-in-flight", server.DefaultMaxInFlight, "provisionings in flight at most")
 	fs.DurationVar(&o.drain, "drain", 30*time.Second, "on SIGTERM, how long pushes in flight may take to finish before they are cancelled")
-	fs.DurationVar(&o.clockOffset, "clock-offset", 0, "drills only: shift the payload timestamp and certificate times (e.g. -2h: the device refuses the payload as expired)")
+	fs.DurationVar(&o.clockOffset, "clock-offset", 0, "drills only: shift the Central Station's clock: payload timestamp, certificate times, the monitoring and EST servers' time (e.g. -2h: the device refuses the payload as expired; 6570h: devices find their certificates due and renew)")
 	fs.Var(o.deviceAddr, "device-addr", "DEVICE-ID=host:port: reach this device there instead of the QR's address (repeatable)")
 	fs.StringVar(&o.opsListen, "ops-listen", os.Getenv("ZM_CENTRAL_OPS_LISTEN"), "serve /healthz, /readyz and /metrics (plain HTTP, no token) here, e.g. 127.0.0.1:9464; off when empty; $ZM_CENTRAL_OPS_LISTEN")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log lines as text (key=value) or json, on standard error")
@@ -93,6 +102,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 			return fmt.Errorf("%w: serve: give --server-url, or --monitor-listen to run the stand-in", errUsage)
 		}
 		o.serverURL = "https://" + o.monitorListen
+	}
+	if o.estURL == "" && o.estListen != "" {
+		o.estURL = "https://" + o.estListen + est.WellKnown
 	}
 	return serve(ctx, o, stdout, stderr, ready)
 }
@@ -115,6 +127,11 @@ func (o serveOpts) check() error {
 	case o.logFormat != "text" && o.logFormat != "json":
 		return fmt.Errorf("--log-format %q: text or json", o.logFormat)
 	}
+	if o.estURL != "" {
+		if _, err := payload.ParseESTURL(o.estURL); err != nil {
+			return fmt.Errorf("--est-url %q: %v", o.estURL, err)
+		}
+	}
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return fmt.Errorf("--log-level %q: debug, info, warn or error", o.logLevel)
@@ -135,7 +152,7 @@ func (o serveOpts) logger(w io.Writer) *slog.Logger {
 
 // newProvisioner builds the pusher from the Central Station's device CA and
 // provisioning signer in dir.
-func newProvisioner(dir, serverURL string, clockOffset time.Duration) (job.Provisioner, error) {
+func newProvisioner(dir, serverURL, estURL string, clockOffset time.Duration) (job.Provisioner, error) {
 	devCA, err := loadPair(dir, deviceCACert, deviceCAKey)
 	if err != nil {
 		return nil, fmt.Errorf("device CA: %w", err)
@@ -152,6 +169,7 @@ func newProvisioner(dir, serverURL string, clockOffset time.Duration) (job.Provi
 		CA:        c,
 		Signer:    pusher.Signer{Key: signer.key, Chain: []*x509.Certificate{signer.cert}},
 		ServerURL: serverURL,
+		ESTURL:    estURL,
 		Now:       func() time.Time { return time.Now().Add(clockOffset) },
 	})
 	if err != nil {
@@ -174,7 +192,7 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer st.Close()
-	prov, err := newProvisioner(o.db.dir, o.serverURL, o.clockOffset)
+	prov, err := newProvisioner(o.db.dir, o.serverURL, o.estURL, o.clockOffset)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -204,7 +222,7 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 	defer api.Close()
 
 	var servers []*http.Server
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	start := func(hs *http.Server, addr string) (string, error) {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -229,9 +247,10 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 	if err != nil {
 		return fmt.Errorf("serve: tablet API: %w", err)
 	}
+	now := func() time.Time { return time.Now().Add(o.clockOffset) }
 	monitorAddr := ""
 	if o.monitorListen != "" {
-		m, err := newMonitor(o.db.dir, u.Hostname(), log)
+		m, err := newMonitor(o.db.dir, u.Hostname(), now, log)
 		if err != nil {
 			return fmt.Errorf("serve: monitoring server: %w", err)
 		}
@@ -239,6 +258,17 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 			return fmt.Errorf("serve: monitoring server: %w", err)
 		}
 		fmt.Fprintf(stdout, "stand-in monitoring server on https://%s%s\n", monitorAddr, monitor.DefaultHealthPath)
+	}
+	estAddr := ""
+	if o.estListen != "" {
+		hs, err := newEST(o.db.dir, o.estURL, st, now, log)
+		if err != nil {
+			return fmt.Errorf("serve: EST server: %w", err)
+		}
+		if estAddr, err = start(hs, o.estListen); err != nil {
+			return fmt.Errorf("serve: EST server: %w", err)
+		}
+		fmt.Fprintf(stdout, "EST server on https://%s%s (devices are sent EST URL %s)\n", estAddr, est.WellKnown, o.estURL)
 	}
 	opsAddr := ""
 	if o.opsListen != "" {
@@ -250,9 +280,9 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 		fmt.Fprintf(stdout, "health, readiness and metrics on http://%s (%s %s %s)\n", opsAddr, server.HealthPath, server.ReadyPath, server.MetricsPath)
 	}
 	fmt.Fprintf(stdout, "tablet API on https://%s (devices are sent server URL %s)\n", tabletAddr, o.serverURL)
-	log.Info("serving", "tablet", tabletAddr, "monitor", monitorAddr, "ops", opsAddr, "serverURL", o.serverURL)
+	log.Info("serving", "tablet", tabletAddr, "monitor", monitorAddr, "est", estAddr, "ops", opsAddr, "serverURL", o.serverURL, "estURL", o.estURL, "clockOffset", o.clockOffset)
 	if ready != nil {
-		ready(listening{tablet: tabletAddr, monitor: monitorAddr, ops: opsAddr})
+		ready(listening{tablet: tabletAddr, monitor: monitorAddr, est: estAddr, ops: opsAddr})
 	}
 	var runErr error
 	select {
@@ -275,21 +305,59 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 
 // newMonitor makes the stand-in monitoring server with a fresh server
 // certificate from the device CA, for host (the server URL's host),
-// localhost and 127.0.0.1.
-func newMonitor(dir, host string, log *slog.Logger) (*monitor.Server, error) {
-	devCA, err := loadPair(dir, deviceCACert, deviceCAKey)
-	if err != nil {
-		return nil, err
-	}
-	k, err := newKey()
-	if err != nil {
-		return nil, err
-	}
-	c, err := issue(serverTemplate("Z Monitor stand-in monitoring server", []string{host, "localhost", "127.0.0.1"}, time.Now()), &k.PublicKey, devCA.cert, devCA.key)
+// localhost and 127.0.0.1; now is its clock (with the drill offset): it
+// verifies client certificates at it and dates its answers by it.
+func newMonitor(dir, host string, now func() time.Time, log *slog.Logger) (*monitor.Server, error) {
+	devCA, cert, err := newServerCert(dir, "Z Monitor stand-in monitoring server", host)
 	if err != nil {
 		return nil, err
 	}
 	pool := x509.NewCertPool()
-	pool.AddCert(devCA.cert)
-	return monitor.New(monitor.Config{ClientCAs: pool, Certificate: pair{c, k}.tls(), Logger: log})
+	pool.AddCert(devCA)
+	return monitor.New(monitor.Config{ClientCAs: pool, Certificate: cert, Logger: log, Now: now})
+}
+
+// newEST makes the EST server: certificates issued from the device CA in
+// dir, recorded in st; its server certificate, fresh from the device CA,
+// names estURL's host, localhost and 127.0.0.1.
+func newEST(dir, estURL string, st store.Store, now func() time.Time, log *slog.Logger) (*http.Server, error) {
+	u, err := payload.ParseESTURL(estURL)
+	if err != nil {
+		return nil, fmt.Errorf("--est-url: %w", err)
+	}
+	devCA, err := loadPair(dir, deviceCACert, deviceCAKey)
+	if err != nil {
+		return nil, err
+	}
+	c, err := ca.New(devCA.cert, devCA.key, nil)
+	if err != nil {
+		return nil, err
+	}
+	_, cert, err := newServerCert(dir, "Z Monitor EST server", u.Hostname())
+	if err != nil {
+		return nil, err
+	}
+	s, err := estserver.New(estserver.Config{CA: c, Store: st, Now: now, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	return s.HTTPServer("", cert), nil
+}
+
+// newServerCert issues a fresh server certificate from the device CA in
+// dir for host, localhost and 127.0.0.1 (its key only in memory).
+func newServerCert(dir, cn, host string) (*x509.Certificate, tls.Certificate, error) {
+	devCA, err := loadPair(dir, deviceCACert, deviceCAKey)
+	if err != nil {
+		return nil, tls.Certificate{}, err
+	}
+	k, err := newKey()
+	if err != nil {
+		return nil, tls.Certificate{}, err
+	}
+	c, err := issue(serverTemplate(cn, []string{host, "localhost", "127.0.0.1"}, time.Now()), &k.PublicKey, devCA.cert, devCA.key)
+	if err != nil {
+		return nil, tls.Certificate{}, err
+	}
+	return devCA.cert, pair{c, k}.tls(), nil
 }

@@ -54,6 +54,11 @@ type Config struct {
 	Signer Signer
 	// ServerURL is the monitoring server the device connects to.
 	ServerURL string
+	// ESTURL is the EST server the device renews its certificate at
+	// (payload version 2's estUrl, e.g.
+	// https://central.hospital:9444/.well-known/est); "" sends a version 1
+	// payload and the device never renews.
+	ESTURL string
 	// ConfigVersion is the payload's configVersion (default 1).
 	ConfigVersion int
 	// Now is the Central Station's clock (default time.Now).
@@ -84,6 +89,11 @@ func New(c Config) (*Pusher, error) {
 	}
 	if c.ConfigVersion == 0 {
 		c.ConfigVersion = 1
+	}
+	if c.ESTURL != "" {
+		if _, err := payload.ParseESTURL(c.ESTURL); err != nil {
+			return nil, fmt.Errorf("pusher: EST URL: %w", err)
+		}
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -174,6 +184,9 @@ func (p *Pusher) seal(j job.Job, h *devicewire.VerifiedHello, cert *x509.Certifi
 		PairingCode:       j.PairingCode,
 		SessionNonce:      base64.RawURLEncoding.EncodeToString(h.SessionNonce),
 		ConfigVersion:     p.c.ConfigVersion,
+	}
+	if p.c.ESTURL != "" {
+		cfg.PayloadVersion, cfg.ESTURL = payload.Version, p.c.ESTURL
 	}
 	for _, c := range p.c.Signer.Chain {
 		cfg.SignerChain = append(cfg.SignerChain, base64.StdEncoding.EncodeToString(c.Raw))
