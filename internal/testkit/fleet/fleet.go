@@ -113,9 +113,11 @@ type Device struct {
 	ID       string
 	Keys     *softkeys.Store
 	Settings *settings.Store
-	Audit    *audittest.Recorder
-	Wall     *clock.Wall
-	station  *Station
+	// SettingsPath is the settings file (reopened as after a reboot).
+	SettingsPath string
+	Audit        *audittest.Recorder
+	Wall         *clock.Wall
+	station      *Station
 }
 
 // NewDevice enrolls id at the station and provisions it as a pairing would
@@ -155,7 +157,8 @@ func (s *Station) NewDevice(t testing.TB, id string) *Device {
 		t.Fatal(err)
 	}
 	rec := &audittest.Recorder{}
-	set, err := settings.Open(filepath.Join(t.TempDir(), settings.FileName), rec)
+	path := filepath.Join(t.TempDir(), settings.FileName)
+	set, err := settings.Open(path, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +173,7 @@ func (s *Station) NewDevice(t testing.TB, id string) *Device {
 	if err := set.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	return &Device{ID: id, Keys: ks, Settings: set, Audit: rec, Wall: clock.NewWall(clock.System{}, time.Time{}, nil), station: s}
+	return &Device{ID: id, Keys: ks, Settings: set, SettingsPath: path, Audit: rec, Wall: clock.NewWall(clock.System{}, time.Time{}, nil), station: s}
 }
 
 // Current is the device's committed provisioning.
