@@ -70,12 +70,16 @@ func startFleetEngine(t *testing.T, d *fleet.Device) *fleetEngine {
 }
 
 // waitFor waits, record by record, until the device has recorded n events
-// named ev; it returns the last view shown by then.
+// named ev; it returns the last view shown once the engine has finished
+// the step that recorded it.
 func (f *fleetEngine) waitFor(ev string, n int) screen.View {
 	f.t.Helper()
 	for len(f.dev.Audit.Named(ev)) < n {
 		<-f.rec
 	}
+	// The record is made on the engine's goroutine, before it shows and
+	// publishes the status: a round trip to it waits for both.
+	f.eng.Current()
 	f.disp.mu.Lock()
 	defer f.disp.mu.Unlock()
 	return f.disp.views[len(f.disp.views)-1]
@@ -167,8 +171,42 @@ func TestRenewalFailingNearExpiryWarns(t *testing.T) {
 	if st := f.eng.Status(); st.Renewal.Failures != 2 {
 		t.Errorf("after the retry: %+v", st.Renewal)
 	}
-	// Far from expiry the same failure does not warn.
+	// The console's renew starts a third attempt at once.
 	if err := f.eng.RenewNow("console"); err != nil {
 		t.Fatal(err)
+	}
+	f.waitFor("RENEWAL_FAILED", 3)
+}
+
+// Renewal failing while expiry is far: no warning on the screen (status
+// and the audit say it), the device stays PROVISIONED on its old pair.
+func TestRenewalFailingFarFromExpiryDoesNotWarn(t *testing.T) {
+	ctx := context.Background()
+	s := fleet.NewStation(t, pgtest.SQLiteDSN(t))
+	d := s.NewDevice(t, "ZM-001")
+	old := d.Current(t)
+	cert, _ := x509.ParseCertificate(old.ClientCertDER)
+	if err := s.Store.RevokeCertificate(ctx, store.CertificateSerial(cert), store.ReasonSuperseded); err != nil {
+		t.Fatal(err)
+	}
+	s.SetOffset(273 * 24 * time.Hour) // due, 124 days left
+	f := startFleetEngine(t, d)
+	v := f.waitFor("RENEWAL_FAILED", 1)
+	st := f.eng.Status()
+	if st.Renewal.Failures != 1 || st.Renewal.Warn || st.State != state.Provisioned {
+		t.Errorf("status: %+v", st)
+	}
+	if v.Notice != "" || f.eng.Status().Renewal.Warn {
+		t.Errorf("the screen warns 124 days before expiry: %q", v.Notice)
+	}
+	if err := f.eng.RenewNow("console"); err != nil {
+		t.Fatal(err)
+	}
+	v = f.waitFor("RENEWAL_FAILED", 2)
+	if v.Notice != "" {
+		t.Errorf("the screen warns 124 days before expiry: %q", v.Notice)
+	}
+	if cur, _ := f.eng.Current(); string(cur.ClientCertDER) != string(old.ClientCertDER) {
+		t.Error("a failed renewal changed the committed certificate")
 	}
 }
