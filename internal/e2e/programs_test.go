@@ -21,79 +21,108 @@ import (
 	"github.com/zmonitor/firmware/qemu"
 )
 
-// TestProgramsPairTheBoard runs the Central Station and the tablet as the
-// real programs, as subprocesses: zm-central init, devices import of the
-// enrollment record the device's console prints, serve (tablet API and the
-// stand-in monitoring server the guest reaches), and zm-pair scan of a
-// screenshot of the device's screen. The device must end PROVISIONED and
-// zm-pair must exit 0 saying so.
-func TestProgramsPairTheBoard(t *testing.T) {
-	e := need(t)
-	ctx := ctxT(t, 8*time.Minute)
-	bin := t.TempDir()
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/zm-central", "./cmd/zm-pair")
+// programs is the Central Station and the tablet as the real programs
+// (zm-central, zm-pair as subprocesses) and a board booted with the
+// Central Station's provisioning root.
+type programs struct {
+	t         *testing.T
+	ctx       context.Context
+	bin       string // zm-central and zm-pair
+	central   string // zm-central's directory
+	tokenFile string
+	// Host ports: the device's provisioning port, the monitoring server,
+	// the tablet API, the EST server.
+	devPort, monPort, apiPort, estPort int
+	serveLog                           string
+	stopServe                          func()
+	board                              *harness.Device
+}
+
+const programsDeviceID = "ZM-QEMU-01"
+
+// newPrograms builds the programs and runs zm-central init.
+func newPrograms(t *testing.T, ctx context.Context) *programs {
+	need(t) // skips without QEMU before anything is built
+	p := &programs{t: t, ctx: ctx, bin: t.TempDir(), central: filepath.Join(t.TempDir(), "central"),
+		serveLog: filepath.Join(t.TempDir(), "zm-central.log")}
+	build := exec.CommandContext(ctx, "go", "build", "-o", p.bin, "./cmd/zm-central", "./cmd/zm-pair")
 	build.Dir = repoRoot(t)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build zm-central zm-pair: %v\n%s", err, out)
 	}
-	run := func(name string, args ...string) string {
-		t.Helper()
-		var stdout, stderr bytes.Buffer
-		cmd := exec.CommandContext(ctx, filepath.Join(bin, name), args...)
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("%s %s: %v\nstdout:\n%s\nstderr:\n%s", name, strings.Join(args, " "), err, stdout.String(), stderr.String())
-		}
-		return stdout.String()
-	}
-
 	// The Central Station: CA, provisioning root and signer, a technician.
-	central := filepath.Join(t.TempDir(), "central")
-	initOut := strings.Fields(run("zm-central", "init", "--dir", central, "--technician", "biomed-tech"))
+	initOut := strings.Fields(p.run("zm-central", "init", "--dir", p.central, "--technician", "biomed-tech"))
 	if len(initOut) == 0 {
 		t.Fatal("zm-central init printed no technician token")
 	}
-	tokenFile := filepath.Join(t.TempDir(), "technician.token")
-	if err := os.WriteFile(tokenFile, []byte(initOut[len(initOut)-1]+"\n"), 0o600); err != nil {
+	p.tokenFile = filepath.Join(t.TempDir(), "technician.token")
+	if err := os.WriteFile(p.tokenFile, []byte(initOut[len(initOut)-1]+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	anchor, err := os.ReadFile(filepath.Join(central, "provisioning-root.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ports := make([]int, 3)
-	for i := range ports {
-		if ports[i], err = freeTCPPort(); err != nil {
+	for _, port := range []*int{&p.devPort, &p.monPort, &p.apiPort, &p.estPort} {
+		var err error
+		if *port, err = freeTCPPort(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	devPort, monPort, apiPort := ports[0], ports[1], ports[2]
-	const deviceID = "ZM-QEMU-01"
+	return p
+}
 
-	serveLog, err := os.Create(filepath.Join(t.TempDir(), "zm-central.log"))
+// run runs one of the programs to its end and returns its standard output.
+func (p *programs) run(name string, args ...string) string {
+	p.t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(p.ctx, filepath.Join(p.bin, name), args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		p.t.Fatalf("%s %s: %v\nstdout:\n%s\nstderr:\n%s", name, strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+// logText is zm-central serve's log so far (every run of it).
+func (p *programs) logText() string {
+	b, _ := os.ReadFile(p.serveLog)
+	return string(b)
+}
+
+func (p *programs) logTail() string { return harness.Tail(p.logText(), harness.ConsoleTail) }
+
+// guestURL is a host port as the guest reaches it (QEMU's guestfwd).
+func guestURL(guestPort int) string {
+	return "https://" + net.JoinHostPort(qemu.GuestFwdAddr, strconv.Itoa(guestPort))
+}
+
+// serve runs zm-central serve (tablet API, monitoring server, and with
+// est the EST server) with extra arguments until stop or the test's end.
+func (p *programs) serve(est bool, extra ...string) {
+	t := p.t
+	args := []string{"serve", "--dir", p.central,
+		"--listen", "127.0.0.1:" + strconv.Itoa(p.apiPort),
+		"--monitor-listen", "127.0.0.1:" + strconv.Itoa(p.monPort),
+		"--server-url", guestURL(harness.MonitorGuestPort),
+		"--device-addr", programsDeviceID + "=127.0.0.1:" + strconv.Itoa(p.devPort)}
+	if est {
+		args = append(args, "--est-listen", "127.0.0.1:"+strconv.Itoa(p.estPort),
+			"--est-url", guestURL(harness.ESTGuestPort)+"/.well-known/est")
+	}
+	logf, err := os.OpenFile(p.serveLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer serveLog.Close()
-	logTail := func() string {
-		b, _ := os.ReadFile(serveLog.Name())
-		if len(b) > harness.ConsoleTail {
-			b = b[len(b)-harness.ConsoleTail:]
-		}
-		return string(b)
-	}
-	serve := exec.Command(filepath.Join(bin, "zm-central"), "serve", "--dir", central,
-		"--listen", "127.0.0.1:"+strconv.Itoa(apiPort),
-		"--monitor-listen", "127.0.0.1:"+strconv.Itoa(monPort),
-		"--server-url", "https://"+net.JoinHostPort(qemu.GuestFwdAddr, strconv.Itoa(harness.MonitorGuestPort)),
-		"--device-addr", deviceID+"=127.0.0.1:"+strconv.Itoa(devPort))
-	serve.Stdout, serve.Stderr = serveLog, serveLog
+	serve := exec.Command(filepath.Join(p.bin, "zm-central"), append(args, extra...)...)
+	serve.Stdout, serve.Stderr = logf, logf
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
-	go func() { served <- serve.Wait() }()
-	t.Cleanup(func() {
+	go func() { served <- serve.Wait(); logf.Close() }()
+	stopped := false
+	p.stopServe = func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		_ = serve.Process.Signal(os.Interrupt)
 		select {
 		case <-served:
@@ -101,22 +130,35 @@ func TestProgramsPairTheBoard(t *testing.T) {
 			_ = serve.Process.Kill()
 			<-served
 		}
-	})
-	if err := waitListening(ctx, apiPort, served, 30*time.Second); err != nil {
-		t.Fatalf("zm-central serve: %v\n%s", err, logTail())
 	}
+	t.Cleanup(p.stopServe)
+	for _, port := range []int{p.apiPort, p.monPort} {
+		if err := waitListening(p.ctx, port, served, 30*time.Second); err != nil {
+			t.Fatalf("zm-central serve: %v\n%s", err, p.logTail())
+		}
+	}
+}
 
-	// The image trusts this Central Station's provisioning root.
+// boot boots the board with the Central Station's provisioning root, its
+// monitoring and EST servers reachable from the guest.
+func (p *programs) boot() *harness.Device {
+	t := p.t
+	anchor, err := os.ReadFile(filepath.Join(p.central, "provisioning-root.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := need(t)
 	initrd := filepath.Join(t.TempDir(), "initramfs.cpio.gz")
 	if err := harness.BuildInitramfs(e.firmware, board.QEMUVirt(), anchor, initrd); err != nil {
 		t.Fatal(err)
 	}
-	bctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	bctx, cancel := context.WithTimeout(p.ctx, 2*time.Minute)
 	defer cancel()
 	b, err := qemu.Start(bctx, qemu.Config{Kernel: e.kernel, Initrd: initrd, StateDir: t.TempDir(),
-		HostFwd:  []qemu.HostFwd{{GuestPort: harness.ProvisioningPort, HostPort: devPort}},
-		GuestFwd: []qemu.GuestFwd{{GuestPort: harness.MonitorGuestPort, HostPort: monPort}},
-		Append:   "zmonitor.device_id=" + deviceID + " zmonitor.serial=SN-2026-000001"})
+		HostFwd: []qemu.HostFwd{{GuestPort: harness.ProvisioningPort, HostPort: p.devPort}},
+		GuestFwd: []qemu.GuestFwd{{GuestPort: harness.MonitorGuestPort, HostPort: p.monPort},
+			{GuestPort: harness.ESTGuestPort, HostPort: p.estPort}},
+		Append: "zmonitor.device_id=" + programsDeviceID + " zmonitor.serial=SN-2026-000001"})
 	if err != nil {
 		t.Fatalf("start board: %v", err)
 	}
@@ -125,12 +167,19 @@ func TestProgramsPairTheBoard(t *testing.T) {
 	if err := d.WaitConsole(bctx); err != nil {
 		t.Fatal(err)
 	}
+	p.board = d
+	return d
+}
+
+// pair is the technician's job with the programs: the console's
+// enrollment record into the inventory, the button, a photograph of the
+// screen, zm-pair scan. It returns zm-pair's output; the device is then
+// PROVISIONED.
+func (p *programs) pair(label string) string {
+	t, ctx, d := p.t, p.ctx, p.board
 	if err := d.WaitStateFor(ctx, "UNPROVISIONED", 2*time.Minute); err != nil {
 		t.Fatal(err)
 	}
-
-	// The manufacturing step: the console's enrollment record into the
-	// inventory.
 	enr, err := d.Command(ctx, "enroll")
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +192,7 @@ func TestProgramsPairTheBoard(t *testing.T) {
 	if err := os.WriteFile(enrFile, []byte(enr[i:j+1]), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	run("zm-central", "devices", "import", "--dir", central, enrFile)
+	p.run("zm-central", "devices", "import", "--dir", p.central, enrFile)
 
 	// The technician presses the button and photographs the screen.
 	if err := d.PressFor(ctx, "READY_TO_PAIR"); err != nil {
@@ -175,26 +224,41 @@ func TestProgramsPairTheBoard(t *testing.T) {
 	pctx, pcancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer pcancel()
 	var pout, perr bytes.Buffer
-	pair := exec.CommandContext(pctx, filepath.Join(bin, "zm-pair"), "scan",
-		"--central", "https://127.0.0.1:"+strconv.Itoa(apiPort),
-		"--ca", filepath.Join(central, "device-ca.pem"), "--token-file", tokenFile, "--label", "ICU-MON-04", shot)
+	pair := exec.CommandContext(pctx, filepath.Join(p.bin, "zm-pair"), "scan",
+		"--central", "https://127.0.0.1:"+strconv.Itoa(p.apiPort),
+		"--ca", filepath.Join(p.central, "device-ca.pem"), "--token-file", p.tokenFile, "--label", label, shot)
 	pair.Stdout, pair.Stderr = &pout, &perr
 	err = pair.Run()
 	if err != nil || pair.ProcessState.ExitCode() != 0 {
 		t.Fatalf("zm-pair scan: %v (exit %d)\nstdout:\n%s\nstderr:\n%s\n%v\nzm-central:\n%s", err, pair.ProcessState.ExitCode(),
-			pout.String(), perr.String(), d.Failure("pairing"), logTail())
-	}
-	if !strings.Contains(pout.String(), "Scanned") || !strings.Contains(pout.String(), "PROVISIONED: "+deviceID+" is ready (label ICU-MON-04)") {
-		t.Errorf("zm-pair scan output:\n%s", pout.String())
+			pout.String(), perr.String(), d.Failure("pairing"), p.logTail())
 	}
 	if err := d.WaitStateFor(ctx, "PROVISIONED", 30*time.Second); err != nil {
 		t.Fatal(err)
+	}
+	return pout.String()
+}
+
+// TestProgramsPairTheBoard runs the Central Station and the tablet as the
+// real programs, as subprocesses: zm-central init, devices import of the
+// enrollment record the device's console prints, serve (tablet API and the
+// stand-in monitoring server the guest reaches), and zm-pair scan of a
+// screenshot of the device's screen. The device must end PROVISIONED and
+// zm-pair must exit 0 saying so.
+func TestProgramsPairTheBoard(t *testing.T) {
+	ctx := ctxT(t, 8*time.Minute)
+	p := newPrograms(t, ctx)
+	p.serve(false)
+	d := p.boot()
+	out := p.pair("ICU-MON-04")
+	if !strings.Contains(out, "Scanned") || !strings.Contains(out, "PROVISIONED: "+programsDeviceID+" is ready (label ICU-MON-04)") {
+		t.Errorf("zm-pair scan output:\n%s", out)
 	}
 	cfg, err := d.Command(ctx, "config")
 	if err != nil || !strings.Contains(cfg, "ICU-MON-04") {
 		t.Errorf("device config after zm-pair: %q %v", cfg, err)
 	}
-	t.Logf("zm-pair scan:\n%s", pout.String())
+	t.Logf("zm-pair scan:\n%s", out)
 }
 
 func freeTCPPort() (int, error) {

@@ -42,6 +42,10 @@ const ProvisioningPort = 8444
 // server (qemu.GuestFwdAddr:MonitorGuestPort → host 127.0.0.1).
 const MonitorGuestPort = 9443
 
+// ESTGuestPort is where the guest reaches the Central Station's EST server
+// (qemu.GuestFwdAddr:ESTGuestPort → host 127.0.0.1).
+const ESTGuestPort = 9444
+
 // BuildFirmware builds cmd/zmonitor with scripts/build-firmware.sh (the
 // same build as make firmware) into dir and returns its path. buildTime is
 // stamped as the wall-clock floor.

@@ -74,9 +74,10 @@ func (s *Server) TLSConfig() *tls.Config {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+s.cfg.HealthPath, func(w http.ResponseWriter, r *http.Request) {
-		cn := ""
+		cn, serial := "", ""
 		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
-			cn = r.TLS.VerifiedChains[0][0].Subject.CommonName
+			leaf := r.TLS.VerifiedChains[0][0]
+			cn, serial = leaf.Subject.CommonName, leaf.SerialNumber.Text(16)
 		}
 		if cn == "" {
 			http.Error(w, "client certificate required", http.StatusUnauthorized)
@@ -85,7 +86,9 @@ func (s *Server) Handler() http.Handler {
 		s.mu.Lock()
 		s.seen[cn]++
 		s.mu.Unlock()
-		s.cfg.Logger.Info("health check", "client", cn, "remote", r.RemoteAddr)
+		// The serial says which certificate the device uses (the one a
+		// renewal switched to, or still the old one).
+		s.cfg.Logger.Info("health check", "client", cn, "serial", serial, "remote", r.RemoteAddr)
 		w.Header().Set("Content-Type", "text/plain")
 		w.Header().Set("Date", s.cfg.Now().UTC().Format(http.TimeFormat))
 		io.WriteString(w, "ok")
