@@ -254,19 +254,19 @@ func TestParseVersions(t *testing.T) {
 		}
 	}
 	for name, body := range map[string]string{
-		"version 1 spelt out":    strings.Replace(v1, `{`, `{"payloadVersion":1,`, 1),
-		"version 3":              strings.Replace(v1, `{`, `{"payloadVersion":3,`, 1),
-		"version 0":              strings.Replace(v1, `{`, `{"payloadVersion":0,`, 1),
-		"estUrl in version 1":    strings.Replace(v1, `{`, `{`+est+`,`, 1),
-		"estUrl http":            strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":"http://central.example/.well-known/est",`, 1),
-		"estUrl other path":      strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":"https://central.example/est",`, 1),
-		"estUrl two labels":      strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":"https://central.example/.well-known/est/a/b",`, 1),
-		"estUrl query":           strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":"https://central.example/.well-known/est?x=1",`, 1),
-		"estUrl user":            strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":"https://u@central.example/.well-known/est",`, 1),
-		"estUrl prefix only":     strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":"https://central.example/.well-known/estate",`, 1),
-		"estUrl empty":           strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":"",`, 1),
-		"estUrl null":            strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":null,`, 1),
-		"payloadVersion 2.0":     strings.Replace(v1, `{`, `{"payloadVersion":2.0,`, 1),
+		"version 1 spelt out": strings.Replace(v1, `{`, `{"payloadVersion":1,`, 1),
+		"version 3":           strings.Replace(v1, `{`, `{"payloadVersion":3,`, 1),
+		"version 0":           strings.Replace(v1, `{`, `{"payloadVersion":0,`, 1),
+		"estUrl in version 1": strings.Replace(v1, `{`, `{`+est+`,`, 1),
+		"estUrl http":         strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":"http://central.example/.well-known/est",`, 1),
+		"estUrl other path":   strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":"https://central.example/est",`, 1),
+		"estUrl two labels":   strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":"https://central.example/.well-known/est/a/b",`, 1),
+		"estUrl query":        strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":"https://central.example/.well-known/est?x=1",`, 1),
+		"estUrl user":         strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":"https://u@central.example/.well-known/est",`, 1),
+		"estUrl prefix only":  strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":"https://central.example/.well-known/estate",`, 1),
+		"estUrl empty":        strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":"",`, 1),
+		"estUrl null":         strings.Replace(v1, `{`, `{"payloadVersion":2,"estUrl":null,`, 1),
+		"payloadVersion 2.0":  strings.Replace(v1, `{`, `{"payloadVersion":2.0,`, 1),
 	} {
 		if _, err := Parse([]byte(body)); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: err = %v, want ErrMalformed", name, err)
