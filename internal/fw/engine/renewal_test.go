@@ -9,6 +9,7 @@ import (
 
 	"github.com/zmonitor/firmware/internal/base/clock"
 	"github.com/zmonitor/firmware/internal/base/clock/clocktest"
+	"github.com/zmonitor/firmware/internal/central/pusher"
 	"github.com/zmonitor/firmware/internal/central/store"
 	"github.com/zmonitor/firmware/internal/central/store/pgtest"
 	"github.com/zmonitor/firmware/internal/fw/audit"
@@ -208,5 +209,22 @@ func TestRenewalFailingFarFromExpiryDoesNotWarn(t *testing.T) {
 	}
 	if cur, _ := f.eng.Current(); string(cur.ClientCertDER) != string(old.ClientCertDER) {
 		t.Error("a failed renewal changed the committed certificate")
+	}
+}
+
+// The verified payload's timestamp becomes the last known good time (the
+// Central Station's clock a few minutes ahead of the monitoring server's
+// and the device's).
+func TestPairingKeepsThePayloadTimeAsLastKnownGood(t *testing.T) {
+	r := newRig(t, nil)
+	q := r.pair()
+	ahead := r.clk.Now().Add(4 * time.Minute)
+	if _, err := r.pusher(func(c *pusher.Config) { c.Now = func() time.Time { return ahead } }).Provision(context.Background(), r.job(q), nil); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState(state.Provisioned)
+	lk, err := r.set.LastKnownTime()
+	if err != nil || lk.Before(ahead.Truncate(time.Second)) {
+		t.Errorf("last known good time %v (%v), want at least the payload's %v", lk, err, ahead)
 	}
 }

@@ -71,6 +71,11 @@ func (e *Engine) startValidation() {
 			ClientKey: p.key.Public(),
 		})
 		_ = ctx
+		if err == nil {
+			// A verified, session-bound payload's timestamp is a time
+			// the Central Station vouches for: the last known good time.
+			e.observe(v.Time)
+		}
 		e.post(func() { e.validated(gen, v, err) })
 	}()
 }
