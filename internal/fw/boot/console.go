@@ -152,7 +152,8 @@ func (d *consoleDevice) Config() ([]console.Setting, error) {
 		console.Setting{Name: "provisionedAt", Value: p.ProvisionedAt.Format(time.RFC3339)},
 		console.Setting{Name: "caCertificate", Value: certSummary(p.CACertDER)},
 		console.Setting{Name: "clientCertificate", Value: certSummary(p.ClientCertDER)},
-		console.Setting{Name: "clientKey", Value: p.ClientKeyRef},
+		// The key's slot is in status ("key slot B"): a setting named
+		// for a key would be redacted.
 		console.Setting{Name: "estUrl", Value: p.ESTURL},
 	)
 	return s, nil
