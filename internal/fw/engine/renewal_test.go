@@ -152,7 +152,7 @@ func TestRenewalFailingNearExpiryWarns(t *testing.T) {
 	if err := s.Store.RevokeCertificate(ctx, store.CertificateSerial(cert), store.ReasonSuperseded); err != nil {
 		t.Fatal(err)
 	}
-	s.SetOffset(cert.NotAfter.Sub(time.Now()) - 10*24*time.Hour) // 10 days left
+	s.SetOffset(time.Until(cert.NotAfter) - 10*24*time.Hour) // 10 days left
 	f := startFleetEngine(t, d)
 	f.waitFor("RENEWAL_FAILED", 1)
 	v := f.waitView(func(v screen.View) bool { return v.Notice != "" })
