@@ -13,6 +13,8 @@ packages=(
   e2fsprogs
   # tests: serial console over a pty pair, Central Station storage
   socat postgresql
+  # the CRL checked by OpenSSL (zm-central certificates revoke, crl)
+  openssl
   # cgo TPM simulator (go-tpm-tools) in host tests
   gcc libc6-dev
   # web app tests: headless Chromium driven by chromedp (fake camera, virtual

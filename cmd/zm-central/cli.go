@@ -22,13 +22,15 @@ var commands = []struct{ name, synopsis string }{
 	{"serve", "zm-central serve {--monitor-listen ADDR | --server-url URL} [flags]\n  run the tablet API (and the stand-in monitoring server, and the ops endpoints);\n  devices are sent --server-url, else the stand-in's URL: one of the two is needed"},
 	{"devices import", "zm-central devices import [flags] FILE...\n  add enrollment records (JSON or CSV) to the inventory"},
 	{"devices list", "zm-central devices list [flags]\n  the inventory (--json: one JSON object per line)"},
-	{"devices revoke", "zm-central devices revoke [flags] DEVICE-ID\n  refuse every pairing of the device from now on"},
+	{"devices revoke", "zm-central devices revoke [flags] DEVICE-ID\n  refuse every pairing and renewal of the device from now on, and revoke its\n  certificates (the CRL lists them)"},
 	{"devices label", "zm-central devices label [flags] DEVICE-ID LABEL\n  set the label pushed to the device"},
 	{"devices replace", "zm-central devices replace --reason TEXT [flags] FILE\n  give an enrolled device the keys of its new enrollment record (TPM or board\n  replaced); the old keys are kept and refused from then on; audited"},
 	{"technicians add", "zm-central technicians add [flags] NAME\n  add a technician (the token is printed once)"},
 	{"technicians list", "zm-central technicians list [flags]\n  the technicians (--json: one JSON object per line)"},
 	{"technicians revoke", "zm-central technicians revoke [flags] TECHNICIAN-ID\n  refuse the technician's token from now on"},
 	{"certificates list", "zm-central certificates list [flags]\n  client certificates issued, with their state and revocation reason\n  (--json: one JSON object per line)"},
+	{"certificates revoke", "zm-central certificates revoke --reason REASON [flags] SERIAL\n  revoke a client certificate (key-compromise, cessation-of-operation,\n  affiliation-changed); audited; the CRL lists it"},
+	{"crl", "zm-central crl [flags]\n  the device CA's certificate revocation list (PEM, or --der) on standard output or --out"},
 	{"audit export", "zm-central audit export [flags]\n  the audit trail as JSON Lines on standard output"},
 	{"backup", "zm-central backup [flags] OUT\n  write a checked copy of the SQLite database to OUT (mode 0600) while serve runs"},
 	{"restore", "zm-central restore [flags] BACKUP\n  replace the SQLite database by a checked backup (--force over an existing one)"},
@@ -113,9 +115,14 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return cmdTechniciansRevoke(ctx, rest[1:], stdout)
 		}
 	case "certificates":
-		if sub == "list" {
+		switch sub {
+		case "list":
 			return cmdCertificatesList(ctx, rest[1:], stdout)
+		case "revoke":
+			return cmdCertificatesRevoke(ctx, rest[1:], stdout)
 		}
+	case "crl":
+		return cmdCRL(ctx, rest, stdout)
 	case "audit":
 		if sub == "export" {
 			return cmdAuditExport(ctx, rest[1:], stdout)

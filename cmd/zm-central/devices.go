@@ -151,7 +151,28 @@ func cmdDevicesRevoke(ctx context.Context, args []string, stdout io.Writer) erro
 		if err := st.Audit(ctx, store.AuditRecord{Actor: cliActor, Event: "device.revoke", DeviceID: id}); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "device %s revoked\n", id)
+		// Its certificates too, so that the CRL lists them and the
+		// monitoring server refuses the device. Run again after an
+		// interruption, it revokes the rest.
+		certs, err := st.Certificates(ctx, id)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, c := range certs {
+			if c.State == store.CertificateRevoked {
+				continue
+			}
+			if err := st.RevokeCertificate(ctx, c.Serial, store.ReasonCessationOfOperation); err != nil {
+				return err
+			}
+			if err := st.Audit(ctx, store.AuditRecord{Actor: cliActor, Event: "certificate.revoked", DeviceID: id,
+				Detail: fmt.Sprintf("serial=%s reason=%s (device revoked)", c.Serial, store.ReasonCessationOfOperation)}); err != nil {
+				return err
+			}
+			n++
+		}
+		fmt.Fprintf(stdout, "device %s revoked, and %d certificate(s) of it\n", id, n)
 		return nil
 	})
 }

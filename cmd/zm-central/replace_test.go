@@ -31,7 +31,9 @@ func TestDevicesReplace(t *testing.T) {
 	if code, out, _ := runCLI(t, "devices", "import", "--dir", dir, writeRecord(t, old)); code != 0 {
 		t.Fatal(out)
 	}
-	// A certificate issued with the old keys.
+	// Revoked (which revokes the certificates it has so far), then a
+	// certificate issued with the old keys that replace must revoke.
+	runCLI(t, "devices", "revoke", "--dir", dir, "ZM-001")
 	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(dir, dbFile), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +43,6 @@ func TestDevicesReplace(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	runCLI(t, "devices", "revoke", "--dir", dir, "ZM-001")
 
 	swapped := newEnrolled(t, "ZM-001")
 	swapped.rec["deviceSerial"] = "SN-NEW-BOARD"

@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/zmonitor/firmware/internal/central/ca"
 	"github.com/zmonitor/firmware/internal/central/estserver"
 	"github.com/zmonitor/firmware/internal/central/job"
 	"github.com/zmonitor/firmware/internal/central/pusher"
@@ -54,6 +53,7 @@ type serveOpts struct {
 	serverURL        string
 	estListen        string
 	estURL           string
+	crlURL           string
 	devicePort       int
 	trustDeviceClock bool
 	batchConcurrency int
@@ -81,6 +81,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	fs.StringVar(&o.serverURL, "server-url", "", "monitoring server URL pushed to devices (default https://MONITOR-LISTEN)")
 	fs.StringVar(&o.estListen, "est-listen", "", "also run the EST server here (RFC 7030 simple re-enrollment: devices renew their certificates; TLS 1.3, device certificates)")
 	fs.StringVar(&o.estURL, "est-url", "", "EST server URL pushed to devices, so that they renew (default https://EST-LISTEN/.well-known/est; none without --est-listen)")
+	fs.StringVar(&o.crlURL, "crl-url", "", "CRL distribution point written into the certificates issued from now on (e.g. http://central.hospital:9464/crl: the ops listener serves the CRL at /crl); none when empty")
 	fs.IntVar(&o.devicePort, "device-port", server.DefaultDevicePort, "devices' provisioning port")
 	fs.BoolVar(&o.trustDeviceClock, "trust-device-clock", false, "refuse QR codes whose expiresAt has passed")
 	fs.IntVar(&o.batchConcurrency, "batch-concurrency", server.DefaultBatchConcurrency, "devices of one batch provisioned at once")
@@ -152,12 +153,8 @@ func (o serveOpts) logger(w io.Writer) *slog.Logger {
 
 // newProvisioner builds the pusher from the Central Station's device CA and
 // provisioning signer in dir.
-func newProvisioner(dir, serverURL, estURL string, clockOffset time.Duration) (job.Provisioner, error) {
-	devCA, err := loadPair(dir, deviceCACert, deviceCAKey)
-	if err != nil {
-		return nil, fmt.Errorf("device CA: %w", err)
-	}
-	c, err := ca.New(devCA.cert, devCA.key, nil)
+func newProvisioner(dir, serverURL, estURL, crlURL string, clockOffset time.Duration) (job.Provisioner, error) {
+	c, err := deviceCA(dir, crlURL)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +189,7 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer st.Close()
-	prov, err := newProvisioner(o.db.dir, o.serverURL, o.estURL, o.clockOffset)
+	prov, err := newProvisioner(o.db.dir, o.serverURL, o.estURL, o.crlURL, o.clockOffset)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -248,9 +245,14 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 		return fmt.Errorf("serve: tablet API: %w", err)
 	}
 	now := func() time.Time { return time.Now().Add(o.clockOffset) }
+	crlCA, err := deviceCA(o.db.dir, "")
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	crl := func(ctx context.Context) ([]byte, error) { return buildCRL(ctx, st, crlCA, now()) }
 	monitorAddr := ""
 	if o.monitorListen != "" {
-		m, err := newMonitor(o.db.dir, u.Hostname(), now, log)
+		m, err := newMonitor(o.db.dir, u.Hostname(), now, crl, log)
 		if err != nil {
 			return fmt.Errorf("serve: monitoring server: %w", err)
 		}
@@ -261,7 +263,7 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 	}
 	estAddr := ""
 	if o.estListen != "" {
-		hs, err := newEST(o.db.dir, o.estURL, st, now, log)
+		hs, err := newEST(o.db.dir, o.estURL, o.crlURL, st, now, log)
 		if err != nil {
 			return fmt.Errorf("serve: EST server: %w", err)
 		}
@@ -272,7 +274,19 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 	}
 	opsAddr := ""
 	if o.opsListen != "" {
-		hs := &http.Server{Handler: api.OpsHandler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		mux := http.NewServeMux()
+		mux.Handle("/", api.OpsHandler())
+		mux.HandleFunc("GET "+crlPath, func(w http.ResponseWriter, r *http.Request) {
+			der, err := crl(r.Context())
+			if err != nil {
+				log.Error("CRL", "err", err)
+				http.Error(w, "CRL unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			w.Header().Set("Content-Type", "application/pkix-crl")
+			_, _ = w.Write(der)
+		})
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
 		if opsAddr, err = start(hs, o.opsListen); err != nil {
 			return fmt.Errorf("serve: ops listener: %w", err)
@@ -303,33 +317,39 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 	return nil
 }
 
+// crlPath is where the ops listener serves the device CA's CRL (DER).
+const crlPath = "/crl"
+
 // newMonitor makes the stand-in monitoring server with a fresh server
 // certificate from the device CA, for host (the server URL's host),
 // localhost and 127.0.0.1; now is its clock (with the drill offset): it
 // verifies client certificates at it and dates its answers by it.
-func newMonitor(dir, host string, now func() time.Time, log *slog.Logger) (*monitor.Server, error) {
+func newMonitor(dir, host string, now func() time.Time, crl func(context.Context) ([]byte, error), log *slog.Logger) (*monitor.Server, error) {
 	devCA, cert, err := newServerCert(dir, "Z Monitor stand-in monitoring server", host)
 	if err != nil {
 		return nil, err
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(devCA)
-	return monitor.New(monitor.Config{ClientCAs: pool, Certificate: cert, Logger: log, Now: now})
+	return monitor.New(monitor.Config{ClientCAs: pool, Certificate: cert, Logger: log, Now: now,
+		CRL: func(ctx context.Context) (*x509.RevocationList, error) {
+			der, err := crl(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return x509.ParseRevocationList(der)
+		}})
 }
 
 // newEST makes the EST server: certificates issued from the device CA in
 // dir, recorded in st; its server certificate, fresh from the device CA,
 // names estURL's host, localhost and 127.0.0.1.
-func newEST(dir, estURL string, st store.Store, now func() time.Time, log *slog.Logger) (*http.Server, error) {
+func newEST(dir, estURL, crlURL string, st store.Store, now func() time.Time, log *slog.Logger) (*http.Server, error) {
 	u, err := payload.ParseESTURL(estURL)
 	if err != nil {
 		return nil, fmt.Errorf("--est-url: %w", err)
 	}
-	devCA, err := loadPair(dir, deviceCACert, deviceCAKey)
-	if err != nil {
-		return nil, err
-	}
-	c, err := ca.New(devCA.cert, devCA.key, nil)
+	c, err := deviceCA(dir, crlURL)
 	if err != nil {
 		return nil, err
 	}

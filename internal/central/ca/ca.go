@@ -20,6 +20,7 @@ type CA struct {
 	key      crypto.Signer
 	validity time.Duration
 	rand     io.Reader
+	crlURL   string
 }
 
 // Opts tune a CA.
@@ -29,6 +30,10 @@ type Opts struct {
 	// Rand is the randomness for serial numbers and signatures (default
 	// crypto/rand).
 	Rand io.Reader
+	// CRLURL, when set, is the CRL distribution point written into every
+	// certificate issued (RFC 5280 section 4.2.1.13), e.g.
+	// http://central.hospital:9464/crl.
+	CRLURL string
 }
 
 // New returns a CA signing with key under cert. cert must be a CA
@@ -51,7 +56,7 @@ func New(cert *x509.Certificate, key crypto.Signer, o *Opts) (*CA, error) {
 	if !ok || !pub.Equal(cert.PublicKey) {
 		return nil, errors.New("ca: key does not match the CA certificate")
 	}
-	return &CA{cert: cert, key: key, validity: opts.Validity, rand: opts.Rand}, nil
+	return &CA{cert: cert, key: key, validity: opts.Validity, rand: opts.Rand, crlURL: opts.CRLURL}, nil
 }
 
 // Certificate is the CA certificate (the device's caCertificate trusts the
@@ -84,6 +89,9 @@ func (c *CA) IssueClient(csr *x509.CertificateRequest, deviceID string, now time
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
+	if c.crlURL != "" {
+		tmpl.CRLDistributionPoints = []string{c.crlURL}
+	}
 	if tmpl.NotAfter.After(c.cert.NotAfter) {
 		tmpl.NotAfter = c.cert.NotAfter
 	}
@@ -92,4 +100,24 @@ func (c *CA) IssueClient(csr *x509.CertificateRequest, deviceID string, now time
 		return nil, fmt.Errorf("ca: sign: %w", err)
 	}
 	return x509.ParseCertificate(der)
+}
+
+// CRLValidity is how long a CRL is valid (its nextUpdate after thisUpdate):
+// relying parties fetch a new one before.
+const CRLValidity = 7 * 24 * time.Hour
+
+// CRL signs a certificate revocation list of the revoked entries (RFC 5280
+// section 5, version 2, with the authority key identifier and CRL number
+// crypto/x509 writes). number must grow with each CRL the CA publishes.
+func (c *CA) CRL(entries []x509.RevocationListEntry, number *big.Int, now time.Time) ([]byte, error) {
+	der, err := x509.CreateRevocationList(c.rand, &x509.RevocationList{
+		RevokedCertificateEntries: entries,
+		Number:                    number,
+		ThisUpdate:                now,
+		NextUpdate:                now.Add(CRLValidity),
+	}, c.cert, c.key)
+	if err != nil {
+		return nil, fmt.Errorf("ca: CRL: %w", err)
+	}
+	return der, nil
 }

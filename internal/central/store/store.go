@@ -361,10 +361,8 @@ func ParseCertificateState(s string) (CertificateState, error) {
 	return 0, fmt.Errorf("unknown certificate state %q", s)
 }
 
-// RevocationReason says why a certificate was revoked. Each maps to the
-// CRL reason cessationOfOperation (RFC 5280 section 5.3.1): the
-// certificate was never put to use; but ReasonDeviceReplaced and
-// ReasonSuperseded, superseded.
+// RevocationReason says why a certificate was revoked; CRLReason maps it
+// to the CRL's reason code (RFC 5280 section 5.3.1).
 type RevocationReason int
 
 // Revocation reasons.
@@ -384,7 +382,30 @@ const (
 	// ReasonSuperseded: the device renewed it and now uses its successor
 	// (CRL reason superseded).
 	ReasonSuperseded
+	// Reasons an operator gives (zm-central certificates revoke --reason):
+	// the device's key may be known to someone else (CRL keyCompromise),
+	// the device left service (cessationOfOperation), it moved to another
+	// hospital or owner (affiliationChanged).
+	ReasonKeyCompromise
+	ReasonCessationOfOperation
+	ReasonAffiliationChanged
 )
+
+// OperatorReasons are the reasons an operator may give.
+var OperatorReasons = []RevocationReason{ReasonKeyCompromise, ReasonCessationOfOperation, ReasonAffiliationChanged}
+
+// CRLReason is r's CRL reason code (RFC 5280 section 5.3.1).
+func (r RevocationReason) CRLReason() int {
+	switch r {
+	case ReasonKeyCompromise:
+		return 1
+	case ReasonAffiliationChanged:
+		return 3
+	case ReasonSuperseded, ReasonDeviceReplaced:
+		return 4
+	}
+	return 5 // cessationOfOperation: never put to use, or left service
+}
 
 var revocationReasonNames = map[RevocationReason]string{
 	ReasonNotDelivered:         "not-delivered",
@@ -392,6 +413,9 @@ var revocationReasonNames = map[RevocationReason]string{
 	ReasonConnectionTestFailed: "connection-test-failed",
 	ReasonDeviceReplaced:       "device-replaced",
 	ReasonSuperseded:           "superseded",
+	ReasonKeyCompromise:        "key-compromise",
+	ReasonCessationOfOperation: "cessation-of-operation",
+	ReasonAffiliationChanged:   "affiliation-changed",
 }
 
 func (r RevocationReason) String() string {

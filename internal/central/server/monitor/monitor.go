@@ -1,9 +1,12 @@
 package monitor
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -29,7 +32,17 @@ type Config struct {
 	// and answers dated by it (zm-central serve --clock-offset shifts it).
 	// Default time.Now.
 	Now func() time.Time
+	// CRL, when set, is the device CA's current revocation list: a
+	// device whose certificate it lists is refused (403, problem
+	// ProblemRevoked), and one whose revocation status cannot be read
+	// (no CRL, or one not signed by the certificate's issuer) too (503):
+	// the check fails closed.
+	CRL func(ctx context.Context) (*x509.RevocationList, error)
 }
+
+// ProblemRevoked is the RFC 9457 problem type of a revoked certificate
+// (the same as the EST server's).
+const ProblemRevoked = "urn:zmonitor:problem:certificate-revoked"
 
 // Server is the stand-in monitoring server.
 type Server struct {
@@ -83,6 +96,24 @@ func (s *Server) Handler() http.Handler {
 			http.Error(w, "client certificate required", http.StatusUnauthorized)
 			return
 		}
+		if s.cfg.CRL != nil {
+			chain := r.TLS.VerifiedChains[0]
+			issuer := chain[0]
+			if len(chain) > 1 {
+				issuer = chain[1]
+			}
+			revoked, err := s.revoked(r.Context(), chain[0], issuer)
+			if err != nil {
+				s.cfg.Logger.Error("revocation status unavailable: refused", "client", cn, "serial", serial, "err", err)
+				s.problem(w, http.StatusServiceUnavailable, "urn:zmonitor:problem:revocation-status-unavailable", "revocation status unavailable")
+				return
+			}
+			if revoked {
+				s.cfg.Logger.Warn("revoked certificate refused", "client", cn, "serial", serial, "remote", r.RemoteAddr)
+				s.problem(w, http.StatusForbidden, ProblemRevoked, "certificate revoked: contact biomedical engineering")
+				return
+			}
+		}
 		s.mu.Lock()
 		s.seen[cn]++
 		s.mu.Unlock()
@@ -110,6 +141,39 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 		MaxHeaderBytes:    8 << 10,
 		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
 	}
+}
+
+// revoked checks leaf against the CRL, which must be signed by issuer.
+func (s *Server) revoked(ctx context.Context, leaf, issuer *x509.Certificate) (bool, error) {
+	crl, err := s.cfg.CRL(ctx)
+	if err != nil {
+		return false, err
+	}
+	if err := crl.CheckSignatureFrom(issuer); err != nil {
+		return false, fmt.Errorf("CRL not signed by the certificate's issuer: %w", err)
+	}
+	if now := s.cfg.Now(); !crl.NextUpdate.IsZero() && now.After(crl.NextUpdate) {
+		return false, fmt.Errorf("CRL out of date since %s", crl.NextUpdate.UTC().Format(time.RFC3339))
+	}
+	for _, e := range crl.RevokedCertificateEntries {
+		if e.SerialNumber.Cmp(leaf.SerialNumber) == 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (s *Server) problem(w http.ResponseWriter, status int, typ, detail string) {
+	b, _ := json.Marshal(struct {
+		Type   string `json:"type"`
+		Title  string `json:"title"`
+		Status int    `json:"status"`
+		Detail string `json:"detail"`
+	}{typ, http.StatusText(status), status, detail})
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Date", s.cfg.Now().UTC().Format(http.TimeFormat))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
 }
 
 // Seen returns how many health checks the device with this common name
