@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -19,20 +18,9 @@ import (
 // signed now. Its number is the time in microseconds: it grows with
 // every CRL as long as the Central Station's clock does not go back.
 func buildCRL(ctx context.Context, st store.Store, c *ca.CA, now time.Time) ([]byte, error) {
-	all, err := st.AllCertificates(ctx)
+	entries, err := store.RevocationEntries(ctx, st)
 	if err != nil {
 		return nil, fmt.Errorf("CRL: %w", err)
-	}
-	var entries []x509.RevocationListEntry
-	for _, cert := range all {
-		if cert.State != store.CertificateRevoked {
-			continue
-		}
-		serial, ok := new(big.Int).SetString(cert.Serial, 16)
-		if !ok {
-			return nil, fmt.Errorf("CRL: certificate serial %q is not hexadecimal", cert.Serial)
-		}
-		entries = append(entries, x509.RevocationListEntry{SerialNumber: serial, RevocationTime: cert.RevokedAt, ReasonCode: cert.Reason.CRLReason()})
 	}
 	return c.CRL(entries, big.NewInt(now.UnixMicro()), now)
 }

@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -109,7 +110,31 @@ func Run(ctx context.Context, c Config) (Result, error) {
 	}
 }
 
-func wrap(e *Error) error { return failure.New(failure.ConnectionFailed, "connection test", e) }
+func wrap(e *Error) error {
+	if e.Reason == Revoked {
+		return failure.New(failure.CertificateRevoked, "connection test", e)
+	}
+	return failure.New(failure.ConnectionFailed, "connection test", e)
+}
+
+// ProblemRevoked is the RFC 9457 problem type with which the monitoring
+// server (and the EST server) refuse a revoked certificate.
+const ProblemRevoked = "urn:zmonitor:problem:certificate-revoked"
+
+// maxProblem bounds the problem body read from a 403.
+const maxProblem = 4 << 10
+
+// revokedProblem reports whether a 403's body is the revoked problem.
+func revokedProblem(br *bufio.Reader, head http1.ResponseHead) bool {
+	body, err := http1.ReadResponseBody(br, head, maxProblem)
+	if err != nil {
+		return false
+	}
+	var p struct {
+		Type string `json:"type"`
+	}
+	return json.Unmarshal(body, &p) == nil && p.Type == ProblemRevoked
+}
 
 // target is the checked form of the configuration.
 type target struct {
@@ -291,12 +316,16 @@ func (c *Config) exchange(parent context.Context, t target) (int, http1.Response
 	// side of the handshake is done: a rejection surfaces here, on the first
 	// read.
 	lr := &io.LimitedReader{R: conn, N: MaxResponse}
-	head, err := http1.ReadResponseHead(bufio.NewReader(lr))
+	br := bufio.NewReader(lr)
+	head, err := http1.ReadResponseHead(br)
 	if err != nil {
 		if lr.N == 0 {
 			return 0, none, &Error{Reason: Protocol, Err: fmt.Errorf("read response: headers larger than %d bytes", MaxResponse)}
 		}
 		return 0, none, classify(parent, ctx, "read response", err)
+	}
+	if head.Status == 403 && revokedProblem(br, head) {
+		return head.Status, head, &Error{Reason: Revoked, Status: head.Status, Err: fmt.Errorf("GET %s: %d %s: certificate revoked", t.url.Path, head.Status, head.Reason)}
 	}
 	if head.Status < 200 || head.Status > 299 {
 		return head.Status, head, &Error{Reason: BadStatus, Status: head.Status, Err: fmt.Errorf("GET %s: %d %s", t.url.Path, head.Status, head.Reason)}

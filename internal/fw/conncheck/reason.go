@@ -23,6 +23,7 @@ const (
 	BadStatus                        // the health request got a non-2xx status
 	Protocol                         // anything else between TCP and HTTP
 	Canceled                         // the caller stopped the test
+	Revoked                          // the server refused the device certificate as revoked (403, problem certificate-revoked)
 	reasonCount
 )
 
@@ -40,6 +41,7 @@ var reasonNames = [reasonCount]string{
 	BadStatus:          "BAD_STATUS",
 	Protocol:           "PROTOCOL",
 	Canceled:           "CANCELED",
+	Revoked:            "REVOKED",
 }
 
 var reasonTexts = [reasonCount]string{
@@ -56,6 +58,7 @@ var reasonTexts = [reasonCount]string{
 	BadStatus:          "server health check failed",
 	Protocol:           "unexpected answer from the server",
 	Canceled:           "connection test stopped",
+	Revoked:            "server refused the device certificate as revoked",
 }
 
 // String returns the stable identifier, e.g. "TLS_VERIFY".

@@ -9,6 +9,7 @@ import (
 	"github.com/zmonitor/firmware/internal/base/clock"
 	"github.com/zmonitor/firmware/internal/fw/audit"
 	"github.com/zmonitor/firmware/internal/fw/conncheck"
+	"github.com/zmonitor/firmware/internal/fw/estclient"
 	"github.com/zmonitor/firmware/internal/fw/renew"
 	"github.com/zmonitor/firmware/internal/fw/settings"
 	"github.com/zmonitor/firmware/internal/proto/failure"
@@ -25,6 +26,10 @@ type renewal struct {
 	lastErr  error     // the last attempt's failure
 	lastAt   time.Time // wall time of the last attempt's end
 	next     time.Time // wall time of the next look (for status)
+	// revoked: the monitoring server (the boot's connection check) or the
+	// EST server (a renewal) refused the certificate as revoked, until a
+	// check passes or a renewal succeeds. The screen says so.
+	revoked bool
 }
 
 // RenewalStatus is what status shows of the renewal.
@@ -136,13 +141,17 @@ func (e *Engine) renewed(cur *settings.Provisioning, res renew.Result, err error
 	if err != nil {
 		e.renewal.failures++
 		e.renewal.lastErr = err
+		var ee *estclient.Error
+		if errors.As(err, &ee) && ee.Type == conncheck.ProblemRevoked {
+			e.renewal.revoked = true
+		}
 		e.record(audit.Event{Event: "RENEWAL_FAILED", Code: failure.CodeOf(err).String(), Reason: fmt.Sprintf("attempt %d: %v", e.renewal.failures, err)})
 		e.log.Warn("certificate renewal failed", "attempt", e.renewal.failures, "err", err)
 		e.scheduleRenewal()
 		e.show()
 		return
 	}
-	e.renewal.failures, e.renewal.lastErr = 0, nil
+	e.renewal.failures, e.renewal.lastErr, e.renewal.revoked = 0, nil, false
 	e.record(audit.Event{Event: "RENEWAL_SUCCEEDED", Reason: fmt.Sprintf("serial %s replaces %s; key slot %s, slot %s evicted; valid to %s",
 		res.New.SerialNumber.Text(16), res.Old.SerialNumber.Text(16), res.To, res.From, res.New.NotAfter.UTC().Format(time.RFC3339))})
 	if res.OldKeyLeft != nil {
@@ -215,8 +224,15 @@ func (e *Engine) renewalStatus() RenewalStatus {
 	return s
 }
 
+// RevokedNotice is the PROVISIONED screen's notice when a server refused
+// the device's certificate as revoked.
+var RevokedNotice = "Certificate revoked — contact biomedical engineering (" + failure.CertificateRevoked.String() + ")"
+
 // renewalNotice is the PROVISIONED screen's warning, "" for none.
 func (e *Engine) renewalNotice() string {
+	if e.renewal.revoked {
+		return RevokedNotice
+	}
 	s := e.renewalStatus()
 	if !s.Warn {
 		return ""

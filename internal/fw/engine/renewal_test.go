@@ -14,9 +14,11 @@ import (
 	"github.com/zmonitor/firmware/internal/central/store/pgtest"
 	"github.com/zmonitor/firmware/internal/fw/audit"
 	"github.com/zmonitor/firmware/internal/fw/audit/audittest"
+	"github.com/zmonitor/firmware/internal/fw/conncheck"
 	"github.com/zmonitor/firmware/internal/fw/engine"
 	"github.com/zmonitor/firmware/internal/fw/keys"
 	"github.com/zmonitor/firmware/internal/fw/screen"
+	"github.com/zmonitor/firmware/internal/proto/failure"
 	"github.com/zmonitor/firmware/internal/proto/state"
 	"github.com/zmonitor/firmware/internal/testkit/fleet"
 )
@@ -144,14 +146,11 @@ func TestRenewalWhenTheClockSaysSo(t *testing.T) {
 // Renewal keeps failing near expiry: the screen warns, the retries back
 // off, the device stays PROVISIONED on its old pair.
 func TestRenewalFailingNearExpiryWarns(t *testing.T) {
-	ctx := context.Background()
 	s := fleet.NewStation(t, pgtest.SQLiteDSN(t))
 	d := s.NewDevice(t, "ZM-001")
 	old := d.Current(t)
 	cert, _ := x509.ParseCertificate(old.ClientCertDER)
-	if err := s.Store.RevokeCertificate(ctx, store.CertificateSerial(cert), store.ReasonSuperseded); err != nil {
-		t.Fatal(err)
-	}
+	s.StopEST()
 	s.SetOffset(time.Until(cert.NotAfter) - 10*24*time.Hour) // 10 days left
 	f := startFleetEngine(t, d)
 	f.waitFor("RENEWAL_FAILED", 1)
@@ -160,7 +159,7 @@ func TestRenewalFailingNearExpiryWarns(t *testing.T) {
 		t.Fatalf("screen after a failed renewal near expiry: %+v", v)
 	}
 	st := f.eng.Status()
-	if !st.Renewal.Warn || st.Renewal.Failures != 1 || !strings.Contains(st.Renewal.LastErr, "revoked") {
+	if !st.Renewal.Warn || st.Renewal.Failures != 1 || st.Renewal.LastErr == "" {
 		t.Errorf("status: %+v", st.Renewal)
 	}
 	if cur, _ := f.eng.Current(); string(cur.ClientCertDER) != string(old.ClientCertDER) {
@@ -182,14 +181,10 @@ func TestRenewalFailingNearExpiryWarns(t *testing.T) {
 // Renewal failing while expiry is far: no warning on the screen (status
 // and the audit say it), the device stays PROVISIONED on its old pair.
 func TestRenewalFailingFarFromExpiryDoesNotWarn(t *testing.T) {
-	ctx := context.Background()
 	s := fleet.NewStation(t, pgtest.SQLiteDSN(t))
 	d := s.NewDevice(t, "ZM-001")
 	old := d.Current(t)
-	cert, _ := x509.ParseCertificate(old.ClientCertDER)
-	if err := s.Store.RevokeCertificate(ctx, store.CertificateSerial(cert), store.ReasonSuperseded); err != nil {
-		t.Fatal(err)
-	}
+	s.StopEST()
 	s.SetOffset(273 * 24 * time.Hour) // due, 124 days left
 	f := startFleetEngine(t, d)
 	v := f.waitFor("RENEWAL_FAILED", 1)
@@ -226,5 +221,28 @@ func TestPairingKeepsThePayloadTimeAsLastKnownGood(t *testing.T) {
 	lk, err := r.set.LastKnownTime()
 	if err != nil || lk.Before(ahead.Truncate(time.Second)) {
 		t.Errorf("last known good time %v (%v), want at least the payload's %v", lk, err, ahead)
+	}
+}
+
+// A revoked certificate: the monitoring server (enforcing the device CA's
+// CRL) refuses it at the boot's connection check; the device stays
+// PROVISIONED and its screen says so with the code; the audit has the code.
+func TestRevokedCertificateOnTheScreen(t *testing.T) {
+	s := fleet.NewStation(t, pgtest.SQLiteDSN(t))
+	d := s.NewDevice(t, "ZM-001")
+	cert, _ := x509.ParseCertificate(d.Current(t).ClientCertDER)
+	if err := s.Store.RevokeCertificate(context.Background(), store.CertificateSerial(cert), store.ReasonKeyCompromise); err != nil {
+		t.Fatal(err)
+	}
+	f := startFleetEngine(t, d)
+	v := f.waitFor("CONNECTION_CHECK_FAILED", 1)
+	if v.State != state.Provisioned || v.Notice != engine.RevokedNotice || !strings.Contains(v.Notice, "Certificate revoked") {
+		t.Errorf("screen: %+v", v)
+	}
+	if ev := d.Audit.Named("CONNECTION_CHECK_FAILED")[0]; ev.Code != failure.CertificateRevoked.String() {
+		t.Errorf("audit: %+v", ev)
+	}
+	if st := f.eng.Status(); st.ConnCheck.Verdict != conncheck.Failed || !strings.Contains(st.ConnCheck.Detail, "revoked") {
+		t.Errorf("status: %+v", st.ConnCheck)
 	}
 }

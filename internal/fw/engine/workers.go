@@ -34,6 +34,8 @@ func (e *Engine) recheckConnection(ctx context.Context, p *settings.Provisioning
 			return // factory reset meanwhile: the result is of no configuration
 		}
 		e.check = e.connCheck(*p, err)
+		e.renewal.revoked = failure.CodeOf(err) == failure.CertificateRevoked
+		e.show()
 		ev := audit.Event{Event: "CONNECTION_CHECK_PASSED", Reason: e.check.Server}
 		if err != nil {
 			ev = audit.Event{Event: "CONNECTION_CHECK_FAILED", Code: failure.CodeOf(err).String(), Reason: err.Error()}

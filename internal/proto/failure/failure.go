@@ -33,6 +33,10 @@ const (
 	// reports them.
 	IdentityMismatch
 	DeviceNotListening
+	// CertificateRevoked: the monitoring or EST server refused the
+	// device's certificate as revoked (a PROVISIONED device's notice,
+	// docs/lifecycle.md).
+	CertificateRevoked
 	codeCount
 )
 
@@ -61,6 +65,7 @@ var infos = [codeCount]info{
 	Internal:            {"INTERNAL", "Device error", "Contact IT support"},
 	IdentityMismatch:    {"IDENTITY_MISMATCH", "Another device answered", "Check the monitor's address, then re-scan its QR code"},
 	DeviceNotListening:  {"DEVICE_NOT_LISTENING", "Device not waiting for pairing", "Press the button on the monitor, then scan its new QR code"},
+	CertificateRevoked:  {"CERTIFICATE_REVOKED", "Certificate revoked", "Contact biomedical engineering"},
 }
 
 func (c Code) info() info {

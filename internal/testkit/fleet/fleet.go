@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -41,7 +42,11 @@ type Station struct {
 	// Offset shifts the station's clock (the --clock-offset drill).
 	mu     sync.Mutex
 	offset time.Duration
+	estHS  *http.Server
 }
+
+// StopEST stops the EST server (an outage: renewals fail to connect).
+func (s *Station) StopEST() { s.estHS.Close() }
 
 // Now is the station's clock.
 func (s *Station) Now() time.Time {
@@ -88,8 +93,22 @@ func NewStation(t testing.TB, dsn string) *Station {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.ESTURL = "https://" + serve(t, s.EST.HTTPServer("", srvCert.TLS())) + est.WellKnown
-	s.Monitor, err = monitor.New(monitor.Config{ClientCAs: root.Pool(), Certificate: srvCert.TLS(), Now: s.Now})
+	s.estHS = s.EST.HTTPServer("", srvCert.TLS())
+	s.ESTURL = "https://" + serve(t, s.estHS) + est.WellKnown
+	// The monitoring server enforces the device CA's CRL, made from the
+	// store on each check (as zm-central serve does).
+	crl := func(ctx context.Context) (*x509.RevocationList, error) {
+		entries, err := store.RevocationEntries(ctx, st)
+		if err != nil {
+			return nil, err
+		}
+		der, err := s.Issuer.CRL(entries, big.NewInt(s.Now().UnixMicro()), s.Now())
+		if err != nil {
+			return nil, err
+		}
+		return x509.ParseRevocationList(der)
+	}
+	s.Monitor, err = monitor.New(monitor.Config{ClientCAs: root.Pool(), Certificate: srvCert.TLS(), Now: s.Now, CRL: crl})
 	if err != nil {
 		t.Fatal(err)
 	}
