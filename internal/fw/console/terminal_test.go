@@ -144,7 +144,9 @@ func TestComplete(t *testing.T) {
 		{"sta", 3, "status"},
 		{"au", 2, "audit "}, // takes arguments
 		{"f", 1, "factory-reset"},
-		{"re", 2, "reboot"},
+		{"reb", 3, "reboot"},
+		{"ren", 3, "renew"},
+		{"re", 2, "re"},   // reboot, renew: nothing in common past "re"
 		{"e", 1, "e"},     // echo, enroll: nothing in common past "e"
 		{"xyz", 3, "xyz"}, // no command
 		{"sta", 1, "sta"}, // not at the end of the word
