@@ -159,6 +159,61 @@ var migrations = []migration{
 			`CREATE INDEX device_key_history_payload ON device_key_history (payload_spki)`,
 		},
 	},
+	{
+		version: 5,
+		name:    "web app: roles, passkeys, enrollment links, browser sessions, passkey ceremonies",
+		common: []string{
+			`ALTER TABLE technicians ADD COLUMN role TEXT NOT NULL DEFAULT 'technician'`,
+			// A technician's passkeys, one per tablet. credential is the
+			// WebAuthn credential record (JSON), rewritten after each
+			// sign-in (signature counter, flags).
+			`CREATE TABLE passkeys (
+				id TEXT PRIMARY KEY,
+				technician_id TEXT NOT NULL REFERENCES technicians (id),
+				credential_id {{BLOB}} NOT NULL UNIQUE,
+				credential {{BLOB}} NOT NULL,
+				name TEXT NOT NULL DEFAULT '',
+				created_at {{TIME}} NOT NULL,
+				last_used_at {{TIME}},
+				revoked_at {{TIME}}
+			)`,
+			`CREATE INDEX passkeys_technician ON passkeys (technician_id)`,
+			// One-time enrollment links: only the SHA-256 of the link's
+			// token is stored.
+			`CREATE TABLE enrollment_links (
+				id TEXT PRIMARY KEY,
+				technician_id TEXT NOT NULL REFERENCES technicians (id),
+				secret_hash {{BLOB}} NOT NULL,
+				created_by TEXT NOT NULL DEFAULT '',
+				created_at {{TIME}} NOT NULL,
+				expires_at {{TIME}} NOT NULL,
+				used_at {{TIME}},
+				passkey_id TEXT NOT NULL DEFAULT ''
+			)`,
+			// Browser sessions, shared by every replica: only the SHA-256
+			// of the cookie's token is stored.
+			`CREATE TABLE web_sessions (
+				id TEXT PRIMARY KEY,
+				secret_hash {{BLOB}} NOT NULL,
+				technician_id TEXT NOT NULL REFERENCES technicians (id),
+				passkey_id TEXT NOT NULL REFERENCES passkeys (id),
+				created_at {{TIME}} NOT NULL,
+				last_seen_at {{TIME}} NOT NULL,
+				ended_at {{TIME}}
+			)`,
+			`CREATE INDEX web_sessions_passkey ON web_sessions (passkey_id)`,
+			// WebAuthn ceremonies between their begin and finish steps
+			// (the challenge and its parameters), taken once.
+			`CREATE TABLE webauthn_ceremonies (
+				id TEXT PRIMARY KEY,
+				kind TEXT NOT NULL,
+				subject TEXT NOT NULL DEFAULT '',
+				data {{BLOB}} NOT NULL,
+				expires_at {{TIME}} NOT NULL
+			)`,
+			`CREATE INDEX pairings_technician ON pairings (technician_id, started_at)`,
+		},
+	},
 }
 
 // SchemaVersion is the version the migrations bring a database to.

@@ -188,14 +188,19 @@ func (s *sqlStore) SetDeviceLabel(ctx context.Context, id, label string) error {
 
 // --- technicians
 
-const technicianColumns = `id, name, token_hash, created_at, revoked_at`
+const technicianColumns = `id, name, token_hash, role, created_at, revoked_at`
 
 func scanTechnician(r scanner) (Technician, error) {
 	var t Technician
 	var created int64
 	var revoked sql.NullInt64
-	if err := r.Scan(&t.ID, &t.Name, &t.TokenHash, &created, &revoked); err != nil {
+	var role string
+	if err := r.Scan(&t.ID, &t.Name, &t.TokenHash, &role, &created, &revoked); err != nil {
 		return Technician{}, err
+	}
+	var err error
+	if t.Role, err = ParseRole(role); err != nil {
+		return Technician{}, fmt.Errorf("technician %s: %w", t.ID, err)
 	}
 	t.CreatedAt = fromMicros(created)
 	t.RevokedAt = fromNullMicros(revoked)
@@ -209,7 +214,7 @@ func (s *sqlStore) AddTechnician(ctx context.Context, id, name string, tokenHash
 	if len(tokenHash) != sha256.Size {
 		return Technician{}, fmt.Errorf("add technician: token hash of %d bytes", len(tokenHash))
 	}
-	t := Technician{ID: id, Name: name, TokenHash: tokenHash, CreatedAt: fromMicros(s.nowMicros())}
+	t := Technician{ID: id, Name: name, TokenHash: tokenHash, Role: RoleTechnician, CreatedAt: fromMicros(s.nowMicros())}
 	_, err := s.exec(ctx, `INSERT INTO technicians (id, name, token_hash, created_at) VALUES (?, ?, ?, ?)`,
 		t.ID, t.Name, t.TokenHash, toMicros(t.CreatedAt))
 	if err != nil {
@@ -256,11 +261,46 @@ func (s *sqlStore) Technicians(ctx context.Context) ([]Technician, error) {
 }
 
 func (s *sqlStore) RevokeTechnician(ctx context.Context, id string) error {
-	err := mustAffect(s.exec(ctx, `UPDATE technicians SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, s.nowMicros(), id))
+	now := s.nowMicros()
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := mustAffect(tx.ExecContext(ctx, s.d.rebind(`UPDATE technicians SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`), now, id)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE passkeys SET revoked_at = COALESCE(revoked_at, ?) WHERE technician_id = ?`), now, id); err != nil {
+			return fmt.Errorf("revoke passkeys: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE web_sessions SET ended_at = COALESCE(ended_at, ?) WHERE technician_id = ?`), now, id); err != nil {
+			return fmt.Errorf("end sessions: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("revoke technician %q: %w", id, err)
 	}
 	return nil
+}
+
+func (s *sqlStore) SetTechnicianRole(ctx context.Context, id string, role Role) error {
+	if role != RoleTechnician && role != RoleOperator {
+		return fmt.Errorf("set role of technician %q: %v is not a role", id, role)
+	}
+	if err := mustAffect(s.exec(ctx, `UPDATE technicians SET role = ? WHERE id = ?`, role.String(), id)); err != nil {
+		return fmt.Errorf("set role of technician %q: %w", id, err)
+	}
+	return nil
+}
+
+// inTx runs fn in one transaction, committed when fn returns nil.
+func (s *sqlStore) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // --- one-time use

@@ -23,6 +23,9 @@ var (
 	ErrConflict = errors.New("conflicts with the inventory")
 	// ErrRevoked: the device or technician is revoked.
 	ErrRevoked = errors.New("revoked")
+	// ErrExpired: an enrollment link or a WebAuthn ceremony is past its
+	// time.
+	ErrExpired = errors.New("expired")
 )
 
 // Store is the Central Station's persistent state. Implementations are safe
@@ -61,8 +64,60 @@ type Store interface {
 	Technician(ctx context.Context, id string) (Technician, error)
 	// Technicians lists technicians ordered by creation.
 	Technicians(ctx context.Context) ([]Technician, error)
-	// RevokeTechnician marks a technician revoked (idempotent).
+	// RevokeTechnician marks a technician revoked (idempotent), revokes
+	// all their passkeys and ends their browser sessions, in one
+	// transaction.
 	RevokeTechnician(ctx context.Context, id string) error
+	// SetTechnicianRole gives a technician a role (RoleTechnician or
+	// RoleOperator).
+	SetTechnicianRole(ctx context.Context, id string, role Role) error
+
+	// The web app's records (web.go): passkeys, enrollment links, browser
+	// sessions and WebAuthn ceremonies.
+
+	// CreateEnrollmentLink records a one-time link for l.TechnicianID (only
+	// its hash).
+	CreateEnrollmentLink(ctx context.Context, l EnrollmentLink) error
+	// EnrollmentLink returns one link, ErrNotFound if there is none.
+	EnrollmentLink(ctx context.Context, id string) (EnrollmentLink, error)
+	// RedeemEnrollmentLink uses the link and records the passkey it
+	// registered, in one transaction: ErrAlreadyUsed when the link was
+	// used before, ErrExpired when it expired (by the store's clock),
+	// ErrRevoked when its technician was revoked.
+	RedeemEnrollmentLink(ctx context.Context, linkID string, p Passkey) error
+	// Passkeys lists a technician's passkeys ("" for everyone's), oldest
+	// first, revoked ones included.
+	Passkeys(ctx context.Context, technicianID string) ([]Passkey, error)
+	// Passkey returns one passkey by its ID.
+	Passkey(ctx context.Context, id string) (Passkey, error)
+	// PasskeyByCredentialID returns the passkey of a WebAuthn credential
+	// ID.
+	PasskeyByCredentialID(ctx context.Context, credentialID []byte) (Passkey, error)
+	// UsePasskey records a sign-in with the passkey: its updated
+	// credential record and the time. A revoked passkey is refused with
+	// ErrRevoked.
+	UsePasskey(ctx context.Context, id string, credential []byte) error
+	// RevokePasskey revokes one passkey (idempotent) and ends the browser
+	// sessions signed in with it.
+	RevokePasskey(ctx context.Context, id string) error
+	// CreateWebSession records a browser session (only its hash).
+	CreateWebSession(ctx context.Context, ws WebSession) error
+	// WebSession returns a browser session.
+	WebSession(ctx context.Context, id string) (WebSession, error)
+	// TouchWebSession records activity on a session (its idle timeout
+	// starts again).
+	TouchWebSession(ctx context.Context, id string) error
+	// EndWebSession ends a session (sign-out; idempotent).
+	EndWebSession(ctx context.Context, id string) error
+	// SaveCeremony records a WebAuthn ceremony between its two steps.
+	SaveCeremony(ctx context.Context, c Ceremony) error
+	// TakeCeremony returns a ceremony and deletes it: each is finished at
+	// most once. ErrNotFound when there is none, ErrExpired when it
+	// expired.
+	TakeCeremony(ctx context.Context, id string) (Ceremony, error)
+	// TechnicianPairings lists the pairings a technician requested, the
+	// newest first, at most limit, started at or after since.
+	TechnicianPairings(ctx context.Context, technicianID string, since time.Time, limit int) ([]Pairing, error)
 
 	// ClaimToken records that the pairing token with this nonce was used
 	// for deviceID. It returns ErrAlreadyUsed if it was claimed before.
@@ -207,13 +262,45 @@ type ReplacedKeys struct {
 	Reason          string
 }
 
-// Technician is a person allowed to pair devices from a tablet.
+// Technician is a person allowed to pair devices from a tablet, or an
+// operator (Role).
 type Technician struct {
 	ID        string
 	Name      string
 	TokenHash []byte // SHA-256 of the bearer token
+	Role      Role
 	CreatedAt time.Time
 	RevokedAt time.Time // zero if not revoked
+}
+
+// Role is what a technician may do.
+type Role int
+
+// Roles. A technician pairs devices and sees their own pairings; an
+// operator may do everything.
+const (
+	RoleTechnician Role = iota + 1
+	RoleOperator
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleTechnician:
+		return "technician"
+	case RoleOperator:
+		return "operator"
+	}
+	return fmt.Sprintf("Role(%d)", int(r))
+}
+
+// ParseRole is the inverse of Role.String.
+func ParseRole(s string) (Role, error) {
+	for r := RoleTechnician; r <= RoleOperator; r++ {
+		if r.String() == s {
+			return r, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown role %.32q: technician or operator", s)
 }
 
 // Revoked reports whether the technician was revoked.

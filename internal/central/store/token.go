@@ -76,3 +76,57 @@ func TechnicianIDOfToken(token string) (string, error) {
 func TokenMatches(hash []byte, token string) bool {
 	return subtle.ConstantTimeCompare(hash, HashTechnicianToken(token)) == 1
 }
+
+// SecretKind is a kind of credential of the form "<prefix><hex ID>.<secret>"
+// other than a technician's bearer token: the ID finds the record, the
+// SHA-256 of the whole token is what is stored and compared (TokenMatches,
+// in constant time).
+type SecretKind struct {
+	prefix string
+	idHex  int
+}
+
+// Kinds of secret the web app hands out.
+var (
+	// EnrollmentSecret is the token of a one-time passkey enrollment link.
+	EnrollmentSecret = SecretKind{prefix: "e-", idHex: 16}
+	// SessionSecret is the token of a browser session cookie.
+	SessionSecret = SecretKind{prefix: "s-", idHex: 16}
+)
+
+// Secret is a new credential of a SecretKind: ID and Hash are stored,
+// Token is handed out once and never stored.
+type Secret struct {
+	ID    string
+	Token string
+	Hash  []byte
+}
+
+// New draws a secret from r (crypto/rand when nil).
+func (k SecretKind) New(r io.Reader) (Secret, error) {
+	if r == nil {
+		r = rand.Reader
+	}
+	b := make([]byte, k.idHex/2+tokenSecretSize)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return Secret{}, fmt.Errorf("new secret: %w", err)
+	}
+	id := k.prefix + hex.EncodeToString(b[:k.idHex/2])
+	tok := id + "." + base64.RawURLEncoding.EncodeToString(b[k.idHex/2:])
+	return Secret{ID: id, Token: tok, Hash: HashTechnicianToken(tok)}, nil
+}
+
+// IDOf returns the ID a token of this kind names, checking only its form.
+func (k SecretKind) IDOf(token string) (string, error) {
+	id, secret, ok := strings.Cut(token, ".")
+	if !ok || len(id) != len(k.prefix)+k.idHex || !strings.HasPrefix(id, k.prefix) || len(secret) != tokenSecretLen {
+		return "", ErrTokenFormat
+	}
+	if _, err := hex.DecodeString(id[len(k.prefix):]); err != nil || strings.ToLower(id) != id {
+		return "", ErrTokenFormat
+	}
+	if _, err := base64.RawURLEncoding.Strict().DecodeString(secret); err != nil {
+		return "", ErrTokenFormat
+	}
+	return id, nil
+}
