@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,15 +23,26 @@ func (s *Server) postPairing(w http.ResponseWriter, r *http.Request, t store.Tec
 		s.refuseBody(w, r, t, "", err)
 		return
 	}
-	a, err := s.admit(r.Context(), t, req, "", true)
+	acc, err := s.Pair(r.Context(), t, req)
 	if err != nil {
-		id := a.id
+		s.writeRefusal(w, err, acc.PairingID)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, acc)
+}
+
+// Pair checks, claims and records one pairing request of t and runs it in
+// the background (it holds an in-flight slot). A refusal is a *Refused
+// error (see Problem); when it was recorded, the answer's PairingID names
+// it.
+func (s *Server) Pair(ctx context.Context, t store.Technician, req tabletwire.PairingRequest) (tabletwire.Accepted, error) {
+	a, err := s.admit(ctx, t, req, "", true)
+	if err != nil {
 		var re *refusalError
 		if !errors.As(err, &re) {
-			id = ""
+			return tabletwire.Accepted{}, err
 		}
-		s.writeRefusal(w, err, id)
-		return
+		return tabletwire.Accepted{PairingID: a.id, DeviceID: a.job.DeviceID, State: store.PairingRefused.String()}, err
 	}
 	s.wg.Add(1)
 	go func() {
@@ -38,7 +50,7 @@ func (s *Server) postPairing(w http.ResponseWriter, r *http.Request, t store.Tec
 		defer a.release()
 		s.run(t, a.job)
 	}()
-	writeJSON(w, http.StatusAccepted, tabletwire.Accepted{PairingID: a.id, DeviceID: a.job.DeviceID, State: store.PairingQueued.String()})
+	return tabletwire.Accepted{PairingID: a.id, DeviceID: a.job.DeviceID, State: store.PairingQueued.String()}, nil
 }
 
 // refuseBody refuses a request body that is not a request (BAD_REQUEST)
@@ -55,19 +67,9 @@ func (s *Server) refuseBody(w http.ResponseWriter, r *http.Request, t store.Tech
 }
 
 // getPairing answers the view of one pairing, from the store, so that any
-// replica can answer. An ID that is not one the Central Station makes is
-// not looked up.
-func (s *Server) getPairing(w http.ResponseWriter, r *http.Request, _ store.Technician) {
-	id := r.PathValue("id")
-	if !validID(pairingIDPrefix, id) {
-		s.writeRefusal(w, refuse(NotFound, "no such pairing: not a pairing ID"), "")
-		return
-	}
-	p, err := s.st.Pairing(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		s.writeRefusal(w, refuse(NotFound, "no such pairing"), "")
-		return
-	}
+// replica can answer. A technician sees their own pairings only.
+func (s *Server) getPairing(w http.ResponseWriter, r *http.Request, t store.Technician) {
+	p, err := s.PairingFor(r.Context(), t, r.PathValue("id"))
 	if err != nil {
 		s.writeRefusal(w, err, "")
 		return
@@ -158,3 +160,22 @@ func (s *Server) writeRefusal(w http.ResponseWriter, err error, pairingID string
 	}
 	writeJSON(w, re.r.HTTPStatus(), tabletwire.ErrorResponse{Error: errorBody(re.r, re.msg), PairingID: pairingID})
 }
+
+// Problem is what a refusal (or any other error) says to the tablet, and
+// its HTTP status: an error that is not a refusal is Internal, its text
+// logged and not shown.
+func (s *Server) Problem(err error) (tabletwire.ErrorBody, int) {
+	var re *refusalError
+	if !errors.As(err, &re) {
+		s.log.Error("internal error", "err", err)
+		re = refuse(Internal, "internal error")
+	}
+	return errorBody(re.r, re.msg), re.r.HTTPStatus()
+}
+
+// View is the wire view of a pairing.
+func View(p store.Pairing) tabletwire.PairingView { return pairingView(p) }
+
+// Describe gives the title and action of a result or refusal code, as the
+// views do (nil for success).
+func Describe(code, msg string) *tabletwire.ErrorBody { return describe(code, msg) }

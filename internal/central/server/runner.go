@@ -23,6 +23,8 @@ func (s *Server) run(t store.Technician, j job.Job) {
 	defer recCancel()
 	if err := s.st.UpdatePairing(rec, j.PairingID, store.PairingRunning, "", "connecting"); err != nil {
 		s.storeError("record progress", err, "pairing", j.PairingID)
+	} else {
+		s.published(rec, j.PairingID)
 	}
 	certs := &issuedCerts{}
 	j.Issued = func(_ context.Context, c *x509.Certificate) error {
@@ -32,6 +34,8 @@ func (s *Server) run(t store.Technician, j job.Job) {
 	out, err := s.provision(ctx, j, func(p job.Progress) {
 		if err := s.st.UpdatePairing(rec, j.PairingID, store.PairingRunning, p.State, p.Step); err != nil {
 			s.storeError("record progress", err, "pairing", j.PairingID)
+		} else {
+			s.published(rec, j.PairingID)
 		}
 	})
 	st, code, detail := outcome(out, err)
@@ -48,6 +52,7 @@ func (s *Server) run(t store.Technician, j job.Job) {
 	if release {
 		s.releaseClaims(rec, t, j)
 	}
+	s.published(rec, j.PairingID) // after the claims: the view says whether they were given back
 	event := "pairing.succeeded"
 	if st != store.PairingSucceeded {
 		event = "pairing.failed"
@@ -153,5 +158,6 @@ func (s *Server) abandon(t store.Technician, j job.Job) {
 	if err := s.st.FinishPairing(ctx, j.PairingID, store.PairingFailed, failure.Internal.String(), detail); err != nil {
 		s.storeError("record abandoned pairing", err, "pairing", j.PairingID)
 	}
+	s.published(ctx, j.PairingID)
 	s.audit(ctx, t.ID, "pairing.failed", j.DeviceID, "pairing="+j.PairingID+": "+detail)
 }

@@ -64,6 +64,11 @@ type Config struct {
 	// Registry receives the server's Prometheus metrics (OpsHandler
 	// serves it); nil: a registry of the server's own.
 	Registry *prometheus.Registry
+	// KeepAlive is the longest silence on a progress stream (default 15
+	// s), EventsResync how often a stream reads the store for a pairing
+	// that another replica runs (default 1 s), MaxStream how long one
+	// stream lasts at most (default 15 min). See events.go.
+	KeepAlive, EventsResync, MaxStream time.Duration
 }
 
 // Server is the tablet API.
@@ -76,6 +81,7 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	slots  *slots // the MaxInFlight provisionings in flight
+	hub    *hub   // progress of the pairings this replica runs, to their streams
 	mux    *http.ServeMux
 	// metrics are served by OpsHandler.
 	metrics *metrics
@@ -118,6 +124,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = DefaultKeepAlive
+	}
+	if cfg.EventsResync <= 0 {
+		cfg.EventsResync = DefaultEventsResync
+	}
+	if cfg.MaxStream <= 0 {
+		cfg.MaxStream = DefaultMaxStream
+	}
 	if cfg.DeviceAddr == nil {
 		port := strconv.Itoa(cfg.DevicePort)
 		cfg.DeviceAddr = func(_, ip string) string { return net.JoinHostPort(ip, port) }
@@ -127,18 +142,27 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg, st: cfg.Store, prov: cfg.Provisioner, log: cfg.Logger,
 		ctx: ctx, cancel: cancel,
 		slots: newSlots(cfg.MaxInFlight),
+		hub:   newHub(),
 		mux:   http.NewServeMux(),
 	}
 	s.metrics = newMetrics(cfg.Registry, s.slots.inUse, cfg.MaxInFlight)
 	s.mux.HandleFunc("POST "+tabletwire.PairingsPath, s.authed(s.postPairing))
 	s.mux.HandleFunc("GET "+tabletwire.PairingsPath+"/{id}", s.authed(s.getPairing))
+	s.mux.HandleFunc("GET "+tabletwire.PairingsPath+"/{id}/events", s.authed(s.getEvents))
 	s.mux.HandleFunc("POST "+tabletwire.BatchesPath, s.authed(s.postBatch))
 	s.mux.HandleFunc("GET "+tabletwire.BatchesPath+"/{id}", s.authed(s.getBatch))
 	return s, nil
 }
 
-// Handler is the API's HTTP handler.
+// Handler is the API's HTTP handler. It takes no form-encoded body and
+// no cookie: the API is for bearer tokens (zm-pair, automation); browsers
+// use the web app (internal/central/webapp), which calls the methods
+// below.
 func (s *Server) Handler() http.Handler { return s.mux }
+
+// Authenticate returns the technician a request's bearer token names
+// (refusals: Unauthorized).
+func (s *Server) Authenticate(r *http.Request) (store.Technician, error) { return s.authenticate(r) }
 
 // Wait blocks until every provisioning started so far has ended and its
 // outcome is recorded.
