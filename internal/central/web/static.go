@@ -8,7 +8,7 @@ import (
 // files: the web app's modules and the vendored packages (each in a
 // name@version directory; the manifest, vendor.json, is not served).
 //
-//go:embed static/js static/vendor/*@*
+//go:embed static/css static/js static/vendor/*@*
 var files embed.FS
 
 // Static returns the files the web app serves, rooted at static/: js/...

@@ -1,0 +1,41 @@
+package webapp
+
+import (
+	"net/http"
+
+	"github.com/zmonitor/firmware/internal/central/store"
+)
+
+// routes declares every browser route, in one place. A page or action
+// that needs a session says with which role (signedIn); an operator may
+// use everything a technician may. The operator's pages are added here
+// the same way (signedIn(store.RoleOperator, ...)).
+func (a *App) routes() {
+	m := a.browser
+	tech := func(h http.HandlerFunc) http.HandlerFunc { return a.signedIn(store.RoleTechnician, h) }
+
+	// Files: CSS, ES modules, the vendored QR decoder.
+	m.Handle("GET /static/", a.static)
+
+	// Signing in and registering a tablet: no session needed.
+	m.HandleFunc("GET /sign-in", a.signInPage)
+	m.HandleFunc("GET /enroll", a.enrollPage)
+	m.HandleFunc("POST /webauthn/register/begin", a.registerBegin)
+	m.HandleFunc("POST /webauthn/register/finish", a.registerFinish)
+	m.HandleFunc("POST /webauthn/sign-in/begin", a.signInBegin)
+	m.HandleFunc("POST /webauthn/sign-in/finish", a.signInFinish)
+	m.HandleFunc("POST /sign-out", tech(a.signOut))
+
+	// The technician's path: scan (or type), check, provision, follow.
+	m.HandleFunc("GET /{$}", tech(a.home))
+	m.HandleFunc("GET /scan", tech(a.scanPage))
+	m.HandleFunc("GET /code", tech(a.codePage))
+	m.HandleFunc("POST /preview", tech(a.preview))
+	m.HandleFunc("POST /pairings", tech(a.provision))
+	m.HandleFunc("GET /pairings", tech(a.myPairings))
+	m.HandleFunc("GET /pairings/{id}", tech(a.pairingPage))
+	m.HandleFunc("GET /pairings/{id}/events", tech(a.pairingEvents))
+
+	// Anything else.
+	m.HandleFunc("/", a.notFound)
+}
