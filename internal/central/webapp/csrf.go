@@ -35,6 +35,9 @@ func (a *App) checks(h http.Handler) http.Handler {
 			a.errorPage(w, r, http.StatusForbidden, "Request refused", "The browser did not say where this request came from. Open the Central Station's page and try again.")
 			return
 		}
+		// Nothing the browser mux answers is cached, but the static files
+		// (which say so themselves).
+		w.Header().Set("Cache-Control", "no-store")
 		inner.ServeHTTP(w, r)
 	})
 }

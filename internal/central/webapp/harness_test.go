@@ -17,6 +17,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/zmonitor/firmware/internal/base/clock/clocktest"
 	"github.com/zmonitor/firmware/internal/central/job"
 	"github.com/zmonitor/firmware/internal/central/server"
 	"github.com/zmonitor/firmware/internal/central/store"
@@ -116,8 +117,8 @@ type site struct {
 }
 
 type siteOpts struct {
-	dsn  string
-	idle time.Duration
+	dsn   string
+	clock *clocktest.Fake // the web app's and the store's clock; nil: the system's
 }
 
 func newSite(t testing.TB, o siteOpts) *site {
@@ -126,7 +127,11 @@ func newSite(t testing.TB, o siteOpts) *site {
 	if o.dsn == "" {
 		o.dsn = "sqlite:" + filepath.Join(t.TempDir(), "central.db")
 	}
-	st, err := store.Open(ctx, o.dsn, nil)
+	var so *store.Opts
+	if o.clock != nil {
+		so = &store.Opts{Clock: o.clock}
+	}
+	st, err := store.Open(ctx, o.dsn, so)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +146,11 @@ func newSite(t testing.TB, o siteOpts) *site {
 	srv := browser.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.Load().(http.Handler).ServeHTTP(w, r)
 	}))
-	app, err := New(Config{Store: st, API: api, Origin: srv.Origin, IdleTimeout: o.idle})
+	cfg := Config{Store: st, API: api, Origin: srv.Origin}
+	if o.clock != nil {
+		cfg.Clock = o.clock
+	}
+	app, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,4 +355,18 @@ func bodyJS(method, body string) string {
 		return "undefined"
 	}
 	return fmt.Sprintf("%q", body)
+}
+
+// Jobs returns the jobs the devices received.
+func (p *scriptedDevices) Jobs() []job.Job {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]job.Job(nil), p.jobs...)
+}
+
+// on returns the tablet reporting to t (a subtest).
+func (tb *tablet) on(t testing.TB) *tablet {
+	c := *tb
+	c.t = t
+	return &c
 }
