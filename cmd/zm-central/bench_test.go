@@ -49,7 +49,7 @@ func benchThroughput(b *testing.B, dsn string) {
 	ctx := context.Background()
 	dir := filepath.Join(b.TempDir(), "central")
 	var out bytes.Buffer
-	if err := initDir(ctx, dir, []string{"localhost"}, "bench", time.Now(), &out); err != nil {
+	if err := initDir(ctx, dir, []string{"localhost"}, "bench", "", time.Now(), &out); err != nil {
 		b.Fatal(err)
 	}
 	if dsn == "" {

@@ -18,16 +18,19 @@ import (
 // commands are zm-central's commands in the order the help lists them,
 // each with its synopsis (its help adds every flag).
 var commands = []struct{ name, synopsis string }{
-	{"init", "zm-central init --dir DIR [--hosts h1,h2] [--technician NAME]\n  create the device CA, provisioning root and signer, the tablet API's certificate,\n  the database and a first technician (its token is printed once)"},
-	{"serve", "zm-central serve {--monitor-listen ADDR | --server-url URL} [flags]\n  run the tablet API (and the stand-in monitoring server, and the ops endpoints);\n  devices are sent --server-url, else the stand-in's URL: one of the two is needed"},
+	{"init", "zm-central init --dir DIR [--hosts h1,h2] [--technician NAME] [--origin URL]\n  create the device CA, provisioning root and signer, the tablet API's certificate,\n  the database and the bootstrap operator: a one-time passkey enrollment link for\n  their tablet, and a token printed once"},
+	{"serve", "zm-central serve {--monitor-listen ADDR | --server-url URL} [flags]\n  run the web app and the tablet API (and the stand-in monitoring server, and the\n  ops endpoints); devices are sent --server-url, else the stand-in's URL: one of the\n  two is needed; --origin, --rp-id, --session-idle, --session-max for the web app"},
 	{"devices import", "zm-central devices import [flags] FILE...\n  add enrollment records (JSON or CSV) to the inventory"},
 	{"devices list", "zm-central devices list [flags]\n  the inventory (--json: one JSON object per line)"},
 	{"devices revoke", "zm-central devices revoke [flags] DEVICE-ID\n  refuse every pairing and renewal of the device from now on, and revoke its\n  certificates (the CRL lists them)"},
 	{"devices label", "zm-central devices label [flags] DEVICE-ID LABEL\n  set the label pushed to the device"},
 	{"devices replace", "zm-central devices replace --reason TEXT [flags] FILE\n  give an enrolled device the keys of its new enrollment record (TPM or board\n  replaced); the old keys are kept and refused from then on; audited"},
-	{"technicians add", "zm-central technicians add [flags] NAME\n  add a technician (the token is printed once)"},
-	{"technicians list", "zm-central technicians list [flags]\n  the technicians (--json: one JSON object per line)"},
-	{"technicians revoke", "zm-central technicians revoke [flags] TECHNICIAN-ID\n  refuse the technician's token from now on"},
+	{"technicians add", "zm-central technicians add [--role technician|operator] [--enroll [--origin URL]] [flags] NAME\n  add a technician: a token printed once, or with --enroll a one-time passkey\n  enrollment link (15 minutes) and its QR code"},
+	{"technicians enroll", "zm-central technicians enroll [--origin URL] [flags] TECHNICIAN-ID\n  a new one-time enrollment link (another tablet)"},
+	{"technicians list", "zm-central technicians list [flags]\n  the technicians, their roles and passkeys (--json: one JSON object per line)"},
+	{"technicians revoke", "zm-central technicians revoke [flags] TECHNICIAN-ID\n  refuse the technician's token and every passkey from now on; their sessions end"},
+	{"passkeys list", "zm-central passkeys list [--technician ID] [flags]\n  the passkeys registered on tablets"},
+	{"passkeys revoke", "zm-central passkeys revoke [flags] PASSKEY-ID\n  refuse one tablet's passkey from now on; its session ends"},
 	{"certificates list", "zm-central certificates list [flags]\n  client certificates issued, with their state and revocation reason\n  (--json: one JSON object per line)"},
 	{"certificates revoke", "zm-central certificates revoke --reason REASON [flags] SERIAL\n  revoke a client certificate (key-compromise, cessation-of-operation,\n  affiliation-changed); audited; the CRL lists it"},
 	{"crl", "zm-central crl [flags]\n  the device CA's certificate revocation list (PEM, or --der) on standard output or --out"},
@@ -113,6 +116,15 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return cmdTechniciansList(ctx, rest[1:], stdout)
 		case "revoke":
 			return cmdTechniciansRevoke(ctx, rest[1:], stdout)
+		case "enroll":
+			return cmdTechniciansEnroll(ctx, rest[1:], stdout)
+		}
+	case "passkeys":
+		switch sub {
+		case "list":
+			return cmdPasskeysList(ctx, rest[1:], stdout)
+		case "revoke":
+			return cmdPasskeysRevoke(ctx, rest[1:], stdout)
 		}
 	case "certificates":
 		switch sub {

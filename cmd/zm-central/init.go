@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/zmonitor/firmware/internal/central/store"
+	"github.com/zmonitor/firmware/internal/central/webapp"
 )
 
 // cmdInit creates a Central Station directory.
@@ -20,7 +21,8 @@ func cmdInit(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newCommand("init", nil)
 	dir := fs.String("dir", os.Getenv(envDir), "`directory` to create (must not exist, or be empty); $"+envDir)
 	hosts := fs.String("hosts", "localhost,127.0.0.1", "comma-separated names and IPs of the tablet API server certificate")
-	tech := fs.String("technician", "admin", "name of the first technician")
+	tech := fs.String("technician", "admin", "name of the bootstrap operator")
+	origin := fs.String("origin", "", "the web app's `origin` for the operator's passkey enrollment link (default https://FIRST-DNS-NAME-OF-HOSTS:8443)")
 	if err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -34,7 +36,15 @@ func cmdInit(ctx context.Context, args []string, stdout io.Writer) error {
 	if strings.TrimSpace(*tech) == "" {
 		return fmt.Errorf("%w: init: --technician: a name is required", errUsage)
 	}
-	return initDir(ctx, *dir, names, *tech, time.Now(), stdout)
+	if *origin == "" {
+		*origin = originForHosts(names)
+	}
+	if *origin != "" {
+		if _, err := webapp.ParseOrigin(*origin); err != nil {
+			return fmt.Errorf("%w: init: --origin: %v", errUsage, err)
+		}
+	}
+	return initDir(ctx, *dir, names, *tech, *origin, time.Now(), stdout)
 }
 
 // parseHosts reads --hosts: the names and IP addresses the tablet API's
@@ -83,7 +93,7 @@ func validDNSName(h string) bool {
 // initDir creates dir with the CA, the provisioning root and signer, the
 // tablet server certificate, the database and a first technician. Nothing
 // secret is printed but the technician's token, once.
-func initDir(ctx context.Context, dir string, hosts []string, techName string, now time.Time, stdout io.Writer) error {
+func initDir(ctx context.Context, dir string, hosts []string, techName, origin string, now time.Time, stdout io.Writer) error {
 	if err := os.Mkdir(dir, centralDirMode); err != nil {
 		if !errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("init: %w", err)
@@ -141,10 +151,22 @@ func initDir(ctx context.Context, dir string, hosts []string, techName string, n
 	if err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
+	if err := st.SetTechnicianRole(ctx, tok.ID, store.RoleOperator); err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
 	fmt.Fprintf(stdout, "Central Station created in %s\n", dir)
 	fmt.Fprintf(stdout, "  devices must trust: %s\n", filepath.Join(dir, provRootCert))
 	fmt.Fprintf(stdout, "  tablets must trust: %s\n", filepath.Join(dir, deviceCACert))
-	fmt.Fprintf(stdout, "technician %s (%s) token, shown once:\n%s\n", tok.ID, techName, tok.Token)
+	op, err := st.Technician(ctx, tok.ID)
+	if err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	if origin == "" {
+		fmt.Fprintf(stdout, "no enrollment link: --hosts names no DNS name, and passkeys need one (zm-central technicians enroll --origin https://NAME:PORT %s)\n", tok.ID)
+	} else if err := printEnrollment(ctx, st, op, dir, enrollOpts{origin: origin, noQR: true}, stdout); err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	fmt.Fprintf(stdout, "operator %s (%s) token, shown once:\n%s\n", tok.ID, techName, tok.Token)
 	return nil
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/zmonitor/firmware/internal/central/store"
 	"github.com/zmonitor/firmware/internal/proto/est"
 	"github.com/zmonitor/firmware/internal/proto/payload"
+	"github.com/zmonitor/firmware/internal/central/webapp"
 )
 
 // addrOverrides is a repeatable --device-addr ID=host:port flag.
@@ -64,6 +65,10 @@ type serveOpts struct {
 	opsListen        string
 	logFormat        string
 	logLevel         string
+	origin           string
+	rpID             string
+	sessionIdle      time.Duration
+	sessionMax       time.Duration
 }
 
 // listening are the addresses serve listens on (monitor and ops empty when
@@ -92,6 +97,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	fs.StringVar(&o.opsListen, "ops-listen", os.Getenv("ZM_CENTRAL_OPS_LISTEN"), "serve /healthz, /readyz and /metrics (plain HTTP, no token) here, e.g. 127.0.0.1:9464; off when empty; $ZM_CENTRAL_OPS_LISTEN")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log lines as text (key=value) or json, on standard error")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.origin, "origin", "", "the web app's `origin` as tablets open it, https://NAME[:PORT] (default https://localhost:LISTEN-PORT); NAME must be a DNS name the tablet certificate holds (init --hosts)")
+	fs.StringVar(&o.rpID, "rp-id", "", "WebAuthn relying party ID passkeys are bound to (default: the origin's host name)")
+	fs.DurationVar(&o.sessionIdle, "session-idle", webapp.DefaultIdleTimeout, "a browser session ends after this long without a request")
+	fs.DurationVar(&o.sessionMax, "session-max", webapp.DefaultAbsoluteTimeout, "a browser session ends this long after sign-in")
 	if err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -220,11 +229,7 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 
 	var servers []*http.Server
 	errc := make(chan error, 4)
-	start := func(hs *http.Server, addr string) (string, error) {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			return "", err
-		}
+	serveOn := func(hs *http.Server, l net.Listener) {
 		hs.ErrorLog = errorLog
 		servers = append(servers, hs)
 		go func() {
@@ -238,12 +243,36 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 				errc <- err
 			}
 		}()
+	}
+	start := func(hs *http.Server, addr string) (string, error) {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return "", err
+		}
+		serveOn(hs, l)
 		return l.Addr().String(), nil
 	}
-	tabletAddr, err := start(server.HTTPServer(o.listen, api.Handler(), tabletPair.tls()), o.listen)
+	// The web app and the tablet API share the tablet listener; the web
+	// app's default origin needs its port.
+	tabletListener, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("serve: tablet API: %w", err)
 	}
+	tabletAddr := tabletListener.Addr().String()
+	origin := o.origin
+	if origin == "" {
+		_, port, _ := net.SplitHostPort(tabletAddr)
+		origin = "https://localhost:" + port
+	}
+	app, err := webapp.New(webapp.Config{
+		Store: st, API: api, Origin: origin, RPID: o.rpID,
+		IdleTimeout: o.sessionIdle, AbsoluteTimeout: o.sessionMax, Logger: log,
+	})
+	if err != nil {
+		tabletListener.Close()
+		return fmt.Errorf("serve: web app: %w", err)
+	}
+	serveOn(server.HTTPServer(o.listen, app.Handler(), tabletPair.tls()), tabletListener)
 	now := func() time.Time { return time.Now().Add(o.clockOffset) }
 	crlCA, err := deviceCA(o.db.dir, "")
 	if err != nil {
@@ -294,6 +323,7 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 		fmt.Fprintf(stdout, "health, readiness and metrics on http://%s (%s %s %s)\n", opsAddr, server.HealthPath, server.ReadyPath, server.MetricsPath)
 	}
 	fmt.Fprintf(stdout, "tablet API on https://%s (devices are sent server URL %s)\n", tabletAddr, o.serverURL)
+	fmt.Fprintf(stdout, "web app on %s (passkeys for %s)\n", app.Origin(), app.RPID())
 	log.Info("serving", "tablet", tabletAddr, "monitor", monitorAddr, "est", estAddr, "ops", opsAddr, "serverURL", o.serverURL, "estURL", o.estURL, "clockOffset", o.clockOffset)
 	if ready != nil {
 		ready(listening{tablet: tabletAddr, monitor: monitorAddr, est: estAddr, ops: opsAddr})

@@ -218,3 +218,6 @@ func staticHandler(files fs.FS) http.Handler {
 		fileServer.ServeHTTP(w, r)
 	})
 }
+
+// RPID is the WebAuthn relying party ID passkeys are bound to.
+func (a *App) RPID() string { return a.cfg.RPID }
