@@ -128,7 +128,7 @@ func (e env) exit(err error) int {
 // common are the flags of scan and code.
 type common struct {
 	central, ca, tokenFile, label, serverName string
-	timeout, poll                             time.Duration
+	timeout                                   time.Duration
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -138,7 +138,6 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.label, "label", "", "device label to set (default: the inventory's)")
 	fs.StringVar(&c.serverName, "server-name", "", "name to expect in the Central Station's certificate (default: the URL's host)")
 	fs.DurationVar(&c.timeout, "timeout", 11*time.Minute, "give up following the pairing after this long")
-	fs.DurationVar(&c.poll, "poll", tablet.DefaultPollInterval, "progress poll interval")
 }
 
 func newFlagSet(name, synopsis string) *cli.Command { return cli.New("zm-pair "+name, synopsis) }
@@ -165,10 +164,7 @@ func (e env) client(c *common) (*tablet.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.poll < 10*time.Millisecond {
-		return nil, usagef("--poll %s is too short", c.poll)
-	}
-	cl, err := tablet.New(c.central, tok, &tablet.Opts{RootCAs: pool, ServerName: c.serverName, PollInterval: c.poll, Clock: e.clock})
+	cl, err := tablet.New(c.central, tok, &tablet.Opts{RootCAs: pool, ServerName: c.serverName, Clock: e.clock})
 	if err != nil {
 		return nil, usagef("%v", err)
 	}

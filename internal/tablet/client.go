@@ -20,11 +20,16 @@ import (
 
 // Defaults.
 const (
-	DefaultPollInterval   = 250 * time.Millisecond
 	DefaultRequestTimeout = 30 * time.Second
-	// DefaultMaxPollFailures is how many GETs in a row may fail (network)
-	// before Pair gives up following a pairing.
-	DefaultMaxPollFailures = 5
+	// DefaultRetryInterval is the wait before a broken progress stream is
+	// opened again.
+	DefaultRetryInterval = time.Second
+	// DefaultMaxStreamFailures is how many progress streams in a row may
+	// break (network) before Pair gives up following a pairing.
+	DefaultMaxStreamFailures = 5
+	// DefaultStreamIdle: a progress stream silent this long is dead (the
+	// Central Station writes a keep-alive every 15 s).
+	DefaultStreamIdle = 45 * time.Second
 	// maxToken bounds a technician token.
 	maxToken = 256
 )
@@ -47,12 +52,11 @@ type Opts struct {
 	HTTPClient *http.Client
 	// RequestTimeout bounds one HTTP request (default 30 s).
 	RequestTimeout time.Duration
-	// PollInterval is the time between two GETs of a pairing (default
-	// 250 ms).
-	PollInterval time.Duration
-	// MaxPollFailures: see DefaultMaxPollFailures.
-	MaxPollFailures int
-	// Clock measures the timeline and paces the polls (default
+	// RetryInterval, MaxStreamFailures, StreamIdle: see their defaults.
+	RetryInterval     time.Duration
+	MaxStreamFailures int
+	StreamIdle        time.Duration
+	// Clock measures the timeline and paces the stream retries (default
 	// clock.System).
 	Clock clock.Clock
 }
@@ -83,11 +87,14 @@ func New(baseURL, token string, opts *Opts) (*Client, error) {
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = DefaultRequestTimeout
 	}
-	if o.PollInterval <= 0 {
-		o.PollInterval = DefaultPollInterval
+	if o.RetryInterval <= 0 {
+		o.RetryInterval = DefaultRetryInterval
 	}
-	if o.MaxPollFailures <= 0 {
-		o.MaxPollFailures = DefaultMaxPollFailures
+	if o.MaxStreamFailures <= 0 {
+		o.MaxStreamFailures = DefaultMaxStreamFailures
+	}
+	if o.StreamIdle <= 0 {
+		o.StreamIdle = DefaultStreamIdle
 	}
 	if o.Clock == nil {
 		o.Clock = clock.System{}

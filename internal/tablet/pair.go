@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -176,6 +178,7 @@ type follower struct {
 	start time.Time
 	res   Result
 	last  tabletwire.PairingView
+	final *tabletwire.PairingView // the final view, once seen
 }
 
 func (f *follower) since() time.Duration { return f.c.opts.Clock.Now().Sub(f.start) }
@@ -206,46 +209,116 @@ func (f *follower) observe(v tabletwire.PairingView) {
 	}
 }
 
-// follow polls the pairing until it is final.
+// follow reads the pairing's progress stream (server-sent events,
+// tabletwire.ReadEvents) until its final view. A stream that breaks (the
+// network, a Central Station restarting, a replica going away) is opened
+// again after RetryInterval: its first view is where the pairing stands,
+// so nothing is lost but steps that came and went meanwhile. After
+// MaxStreamFailures breaks in a row, follow gives up (the pairing goes on
+// at the Central Station).
 func (f *follower) follow(ctx context.Context) (Result, error) {
 	failures := 0
 	for {
-		if err := f.wait(ctx); err != nil {
-			f.res.Elapsed = f.since()
-			return f.res, fmt.Errorf("follow pairing %s (it goes on at the Central Station): %w", f.res.PairingID, err)
-		}
-		var v tabletwire.PairingView
-		err := f.c.do(ctx, http.MethodGet, tabletwire.PairingPath(f.res.PairingID), nil, http.StatusOK, &v)
-		if err == nil {
-			err = v.Check()
+		err := f.stream(ctx)
+		if f.final != nil {
+			return f.finish(*f.final), nil
 		}
 		var te *TransportError
 		switch {
-		case err != nil && ctx.Err() != nil:
+		case ctx.Err() != nil:
 			f.res.Elapsed = f.since()
 			return f.res, fmt.Errorf("follow pairing %s (it goes on at the Central Station): %w", f.res.PairingID, ctx.Err())
-		case errors.As(err, &te):
+		case errors.As(err, &te), errors.Is(err, tabletwire.ErrStreamEnded), errors.Is(err, errStreamIdle):
 			failures++
-			if failures < f.c.opts.MaxPollFailures {
-				continue
+			if failures >= f.c.opts.MaxStreamFailures {
+				f.res.Elapsed = f.since()
+				return f.res, fmt.Errorf("follow pairing %s (it goes on at the Central Station; ask IT for its result): %w", f.res.PairingID, err)
 			}
-			f.res.Elapsed = f.since()
-			return f.res, fmt.Errorf("follow pairing %s (it goes on at the Central Station; ask IT for its result): %w", f.res.PairingID, err)
-		case err != nil:
+			if err := f.wait(ctx); err != nil {
+				f.res.Elapsed = f.since()
+				return f.res, fmt.Errorf("follow pairing %s (it goes on at the Central Station): %w", f.res.PairingID, err)
+			}
+		default:
 			f.res.Elapsed = f.since()
 			return f.res, fmt.Errorf("follow pairing %s: %w", f.res.PairingID, err)
-		}
-		failures = 0
-		f.observe(v)
-		if v.Final {
-			return f.finish(v), nil
 		}
 	}
 }
 
-// wait sleeps one poll interval on the injected clock.
+// errStreamIdle: the stream said nothing, not even a keep-alive, for
+// StreamIdle.
+var errStreamIdle = errors.New("the progress stream went silent")
+
+// stream reads one progress stream until the final view (f.final set), or
+// until it breaks.
+func (f *follower) stream(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.c.endpoint(tabletwire.PairingEventsPath(f.res.PairingID)), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+f.c.token)
+	req.Header.Set("Accept", tabletwire.EventStreamType)
+	// Nothing for StreamIdle (the Central Station writes a keep-alive
+	// every 15 s): the connection is dead.
+	idle := time.AfterFunc(f.c.opts.StreamIdle, func() { cancel(errStreamIdle) })
+	defer idle.Stop()
+	resp, err := f.c.http.Do(req)
+	if err != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, errStreamIdle) {
+			return cause
+		}
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("progress stream: %w", context.Canceled)
+		}
+		return explainTransport(f.c.base.Host, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return apiError(resp)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, tabletwire.EventStreamType) {
+		return fmt.Errorf("progress stream: the Central Station answered %.40q, not an event stream", ct)
+	}
+	body := &idleReader{r: resp.Body, idle: idle, d: f.c.opts.StreamIdle}
+	err = tabletwire.ReadEvents(body, func(v tabletwire.PairingView) error {
+		f.observe(v)
+		if v.Final {
+			f.final = &v
+		}
+		return nil
+	})
+	if cause := context.Cause(ctx); errors.Is(cause, errStreamIdle) {
+		return cause
+	}
+	if err != nil && ctx.Err() == nil && !errors.Is(err, tabletwire.ErrStreamEnded) {
+		var ne net.Error
+		if errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return explainTransport(f.c.base.Host, err)
+		}
+	}
+	return err
+}
+
+// idleReader resets the idle timer on every read that returns bytes.
+type idleReader struct {
+	r    io.Reader
+	idle *time.Timer
+	d    time.Duration
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.idle.Reset(r.d)
+	}
+	return n, err
+}
+
+// wait waits RetryInterval on the injected clock.
 func (f *follower) wait(ctx context.Context) error {
-	t := f.c.opts.Clock.NewTimer(f.c.opts.PollInterval)
+	t := f.c.opts.Clock.NewTimer(f.c.opts.RetryInterval)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

@@ -401,3 +401,50 @@ func TestOutcomeLabel(t *testing.T) {
 		t.Errorf("no label: %q", got)
 	}
 }
+
+// TestPairFollowsTheEventStream: the tablet follows a pairing on its
+// progress stream, never by polling the pairing.
+func TestPairFollowsTheEventStream(t *testing.T) {
+	e := newEnv(t, newScript(job.Outcome{State: "PROVISIONED"}, nil, pushSteps...))
+	qr := e.enroll("ZM-001").session(t).QR().Marshal()
+	res, err := e.client(e.Token).Pair(context.Background(), Request{QR: qr})
+	if err != nil || !res.Provisioned() {
+		t.Fatalf("Pair: %+v %v", res, err)
+	}
+	var gets, streams int
+	for _, l := range e.RequestLog() {
+		switch {
+		case strings.HasSuffix(l, "/events"):
+			streams++
+		case strings.HasPrefix(l, "GET "):
+			gets++
+		}
+	}
+	if streams != 1 || gets != 0 {
+		t.Errorf("requests %v: want one progress stream and no GET of the pairing", e.RequestLog())
+	}
+}
+
+// TestPairReconnectsABrokenStream: a stream that ends before the outcome
+// is opened again; the timeline goes on from where the pairing stands.
+func TestPairReconnectsABrokenStream(t *testing.T) {
+	e := newEnv(t, newScript(job.Outcome{State: "PROVISIONED"}, nil, pushSteps...))
+	e.BreakStreams.Store(2)
+	qr := e.enroll("ZM-001").session(t).QR().Marshal()
+	res, err := e.client(e.Token).Pair(context.Background(), Request{QR: qr})
+	if err != nil || !res.Provisioned() {
+		t.Fatalf("Pair: %+v %v", res, err)
+	}
+	streams := 0
+	for _, l := range e.RequestLog() {
+		if strings.HasSuffix(l, "/events") {
+			streams++
+		}
+	}
+	if streams != 3 {
+		t.Errorf("%d streams, want 3 (two cut after their first event): %v", streams, e.RequestLog())
+	}
+	if tl := timeline(res); tl[len(tl)-1] != "   2.00s  PROVISIONED" && !strings.HasSuffix(tl[len(tl)-1], "PROVISIONED") {
+		t.Errorf("timeline %q", tl)
+	}
+}

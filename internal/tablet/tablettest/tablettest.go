@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,15 +23,16 @@ import (
 	"github.com/zmonitor/firmware/internal/central/server"
 	"github.com/zmonitor/firmware/internal/central/store"
 	"github.com/zmonitor/firmware/internal/proto/pairing"
+	"github.com/zmonitor/firmware/internal/proto/tabletwire"
 	"github.com/zmonitor/firmware/internal/testkit/testpki"
 )
 
 // Start is the fake clock's start.
 var Start = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// Script is a hand-written job.Provisioner that plays a script: each poll
-// of the tablet (each timer of Central.Clock) releases one progress step,
-// and the release after the last step returns the outcome.
+// Script is a hand-written job.Provisioner that plays a script: each
+// reading of Central.Clock by the tablet releases one progress step, and
+// the release after the last step returns the outcome.
 type Script struct {
 	steps   []job.Progress
 	outcome job.Outcome
@@ -81,33 +83,52 @@ func (p *Script) Jobs() []job.Job {
 	return append([]job.Job(nil), p.jobs...)
 }
 
-// stepClock is the tablet's clock: a fake clock whose timers fire at once,
-// after advancing the time and letting the provisioner take one step. No
-// sleeps and no races: every poll sees exactly one more step.
+// stepClock is the tablet's clock: a fake clock that moves the script
+// along. Once the Central Station has accepted a pairing, each reading of
+// the clock (the tablet reads it to stamp each progress event) returns the
+// time, then advances it by Step and lets the provisioner take one step,
+// waiting until the Central Station has recorded it: the event of that
+// step reaches the tablet on its progress stream after it, and every
+// event is one Step after the one before. No sleeps and no races. Its
+// timers fire at once.
 type stepClock struct {
 	c    *Central
+	mu   sync.Mutex
 	fake *clocktest.Fake
 	done bool
 }
 
-func (c *stepClock) Now() time.Time { return c.fake.Now() }
+// Step is the time between two events of a scripted pairing.
+const Step = 250 * time.Millisecond
 
-func (c *stepClock) NewTimer(d time.Duration) clock.Timer {
-	c.fake.Advance(d)
-	if !c.done {
-		select {
-		case c.c.Prov.release <- struct{}{}:
-			if final := <-c.c.Prov.ack; final {
-				c.c.Server.Wait() // the outcome is recorded
-				c.done = true
-			}
-		case <-time.After(10 * time.Second): // a safety net against a hang, never reached when tests pass
-			c.c.hung.Store(true)
+func (c *stepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.fake.Now()
+	if c.done || !c.c.accepted.Load() {
+		return now
+	}
+	c.fake.Advance(Step)
+	select {
+	case c.c.Prov.release <- struct{}{}:
+		if final := <-c.c.Prov.ack; final {
+			c.c.Server.Wait() // the outcome is recorded
 			c.done = true
 		}
+	case <-time.After(10 * time.Second): // a safety net against a hang, never reached when tests pass
+		c.c.hung.Store(true)
+		c.done = true
 	}
+	return now
+}
+
+func (c *stepClock) NewTimer(d time.Duration) clock.Timer {
+	c.mu.Lock()
+	c.fake.Advance(d)
+	now := c.fake.Now()
+	c.mu.Unlock()
 	ch := make(chan time.Time, 1)
-	ch <- c.fake.Now()
+	ch <- now
 	return firedTimer(ch)
 }
 
@@ -131,6 +152,21 @@ type Central struct {
 
 	requests atomic.Int64
 	hung     atomic.Bool
+	// accepted is set once the API accepted a pairing: a provisioner runs.
+	accepted atomic.Bool
+
+	mu    sync.Mutex
+	paths []string
+	// BreakStreams, when above zero, is how many progress streams the
+	// Central Station cuts after their first event (a network failure).
+	BreakStreams atomic.Int32
+}
+
+// Requests lists the method and path of every request, in order.
+func (c *Central) RequestLog() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.paths...)
 }
 
 // NewCentral starts a Central Station with a database in dir. A nil prov
@@ -163,7 +199,13 @@ func NewCentral(dir string, prov *Script) (*Central, error) {
 	}
 	c.HTTP = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.requests.Add(1)
-		srv.Handler().ServeHTTP(w, r)
+		c.mu.Lock()
+		c.paths = append(c.paths, r.Method+" "+r.URL.Path)
+		c.mu.Unlock()
+		if strings.HasSuffix(r.URL.Path, "/events") && c.BreakStreams.Add(-1) >= 0 {
+			w = &breakingWriter{ResponseWriter: w}
+		}
+		srv.Handler().ServeHTTP(&statusRecorder{ResponseWriter: w, central: c, pairing: r.Method == http.MethodPost && r.URL.Path == tabletwire.PairingsPath}, r)
 	}))
 	c.HTTP.TLS = server.TLSConfig(leaf.TLS())
 	c.HTTP.StartTLS()
@@ -190,14 +232,38 @@ func (c *Central) CAPEM() []byte {
 // Requests is how many HTTP requests the API received.
 func (c *Central) Requests() int64 { return c.requests.Load() }
 
-// Err reports a test harness failure (a poll that found no provisioner
-// running).
+// Err reports a test harness failure (a step released but no provisioner
+// took it).
 func (c *Central) Err() error {
 	if c.hung.Load() {
-		return errors.New("tablettest: the tablet polled but no provisioner was running")
+		return errors.New("tablettest: the tablet read the clock after a pairing was accepted, but no provisioner was running")
 	}
 	return nil
 }
+
+// statusRecorder notes a 202 to POST /v1/pairings: a provisioner runs.
+type statusRecorder struct {
+	http.ResponseWriter
+	central *Central
+	pairing bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.pairing && code == http.StatusAccepted {
+		r.central.accepted.Store(true)
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// Flush passes the event stream's flushes through.
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection's deadlines.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // Close stops everything.
 func (c *Central) Close() {
@@ -255,3 +321,26 @@ func (d *Device) Session() (*pairing.Session, error) {
 		DeviceID: d.ID, DeviceSerial: "SN-" + d.ID, IPAddress: "192.0.2.10", FirmwareVersion: "1.2.3", Signer: d.Key,
 	})
 }
+
+// breakingWriter ends the stream after the first event it writes, as a
+// proxy or a restarting Central Station would.
+type breakingWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (b *breakingWriter) Write(p []byte) (int, error) {
+	if b.wrote {
+		return 0, errors.New("tablettest: stream cut")
+	}
+	b.wrote = true
+	return b.ResponseWriter.Write(p)
+}
+
+func (b *breakingWriter) Flush() {
+	if f, ok := b.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (b *breakingWriter) Unwrap() http.ResponseWriter { return b.ResponseWriter }
