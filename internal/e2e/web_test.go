@@ -1,0 +1,161 @@
+package e2e
+
+import (
+	"crypto/x509"
+	"encoding/json"
+	"image"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zmonitor/firmware/board"
+	"github.com/zmonitor/firmware/internal/central/server"
+	"github.com/zmonitor/firmware/internal/central/store"
+	"github.com/zmonitor/firmware/internal/central/webapp"
+	"github.com/zmonitor/firmware/internal/testkit/browser"
+	"github.com/zmonitor/firmware/internal/testkit/harness"
+)
+
+// TestWebAppProvisionsTheBoard is the technician's path through the web
+// app on the real image: sign in on the tablet with a passkey (registered
+// from a one-time enrollment link), point the tablet's camera (Chromium's
+// fake camera playing the board's QMP screendump as a hand-held camera
+// sees it) at the device's screen, check the device the page shows,
+// Provision, and watch the page reach PROVISIONED with the label while
+// the device's console says PROVISIONED.
+func TestWebAppProvisionsTheBoard(t *testing.T) {
+	e := need(t)
+	if _, err := browser.Chromium(); err != nil {
+		if browserRequired() {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	c := newCentral(t)
+	d := boot(t, e, c, board.QEMUVirt(), t.TempDir())
+	ctx := ctxT(t, 4*time.Minute)
+	if err := d.WaitState(ctx, "UNPROVISIONED"); err != nil {
+		t.Fatal(err)
+	}
+
+	// The Central Station: the real API with the real pusher, and the web
+	// app on https://localhost:PORT.
+	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "central.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	p, err := c.Pusher(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := server.New(server.Config{Store: st, Provisioner: p,
+		DeviceAddr: func(string, string) string { return d.GuestPort(harness.ProvisioningPort) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(api.Close)
+	var h atomic.Value
+	srv := browser.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.Load().(http.Handler).ServeHTTP(w, r) }))
+	app, err := webapp.New(webapp.Config{Store: st, API: api, Origin: srv.Origin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Store(app.Handler())
+
+	// Manufacturing: the enrollment record; the operator's label.
+	rec, err := d.Enroll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(rec)
+	items, err := store.ParseEnrollments(raw)
+	if err != nil || len(items) != 1 || items[0].Err != nil {
+		t.Fatalf("enrollment: %v %+v", err, items)
+	}
+	if _, err := st.ImportDevice(ctx, items[0].Enrollment); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetDeviceLabel(ctx, rec.DeviceID, "ICU-MON-04"); err != nil {
+		t.Fatal(err)
+	}
+	// The operator adds the technician and hands over an enrollment link.
+	tok, _ := store.NewTechnicianToken(nil)
+	if _, err := st.AddTechnician(ctx, tok.ID, "biomed", tok.Hash); err != nil {
+		t.Fatal(err)
+	}
+	link, err := webapp.CreateEnrollmentLink(ctx, st, tok.ID, "cli", srv.Origin, time.Now(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The technician presses the button; the tablet's camera sees the
+	// screen.
+	if err := d.Press(ctx); err != nil {
+		t.Fatal(err)
+	}
+	qr, shot := scan(t, ctx, d, "")
+	y4m := filepath.Join(t.TempDir(), "camera.y4m")
+	if err := cameraVideo(shot, y4m); err != nil {
+		t.Fatal(err)
+	}
+	b := browser.ForTest(t, browser.Options{Camera: browser.CameraFromFile(y4m), Trust: []*x509.Certificate{srv.Cert}})
+	tb := browser.NewTablet(b.Tab(t), srv.Origin)
+	if err := tb.Enroll(link.URL); err != nil { // signed in on the scan page: the camera reads the QR
+		t.Fatal(err)
+	}
+	if err := tb.WaitPath("/preview"); err != nil {
+		t.Fatal(err)
+	}
+	if got := tb.Text("#device-id") + " " + tb.Text("#device-label"); got != rec.DeviceID+" ICU-MON-04" {
+		t.Errorf("preview shows %q", got)
+	}
+	if err := tb.Tap("#provision"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.WaitText("#result-title", "PROVISIONED: "+rec.DeviceID+" is ready"); err != nil {
+		t.Fatalf("%v\nconsole:\n%s", err, harness.Tail(d.ConsoleText(), 30))
+	}
+	if got := tb.Text("#result-label"); got != "Label ICU-MON-04" {
+		t.Errorf("result label %q", got)
+	}
+	if err := d.WaitState(ctx, "PROVISIONED"); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := st.TechnicianPairings(ctx, tok.ID, time.Time{}, 10)
+	if err != nil || len(ps) != 1 || ps[0].State != store.PairingSucceeded || ps[0].Method != store.MethodQR || ps[0].Label != "ICU-MON-04" {
+		t.Errorf("pairings %+v %v", ps, err)
+	}
+	if len(qr) == 0 {
+		t.Error("the screen showed no QR")
+	}
+}
+
+// cameraVideo writes a Y4M of the screendump as a hand-held tablet
+// camera sees it at 1280×720 (in perspective, blurred, a glare spot,
+// sensor noise), two frames that differ in their noise.
+func cameraVideo(shot image.Image, path string) error {
+	var view browser.View
+	for _, v := range browser.CameraViews(1280, 720) {
+		if strings.HasPrefix(v.Name, "all-") {
+			view = v
+		}
+	}
+	var frames []image.Image
+	for seed := range uint64(2) {
+		s := view.Scene
+		s.Seed = seed
+		img, err := s.Render(shot)
+		if err != nil {
+			return err
+		}
+		frames = append(frames, img)
+	}
+	return browser.WriteY4MFile(path, 15, frames...)
+}
+
+func browserRequired() bool { return os.Getenv(browser.EnvRequired) == "1" }
