@@ -59,7 +59,7 @@ fuzz: ## longer fuzzing: FUZZTIME=5m make fuzz
 
 test: deps kernel lint unit fuzz-smoke ## everything CI runs: packages, kernel (cached), lint, tests incl. QEMU end to end, fuzz smoke
 
-demo: deps kernel build firmware ## the main job: image + QEMU board + zm-central + zm-pair, the whole provisioning flow
+demo: deps kernel build firmware ## the main job: image + QEMU board + zm-central + the web app on a headless tablet, the whole provisioning flow
 	$(OUT)/zm-demo -bin $(OUT) -out $(OUT)/demo
 
 e2e: deps kernel ## only the end-to-end tests of the real image on the QEMU board

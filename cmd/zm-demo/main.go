@@ -1,10 +1,12 @@
 // Command zm-demo runs the whole provisioning workflow on the QEMU board,
 // with the real programs: zm-central (Central Station with a stand-in
-// monitoring server), the firmware image (kernel + initramfs with the
-// static zmonitor as /init, trusting zm-central's provisioning root) on
-// qemu-virt with swtpm, and zm-pair (the technician's tablet) scanning a
-// screenshot of the device's screen. It prints a timeline and saves a
-// screenshot of each stage.
+// monitoring server and its web app), the firmware image (kernel +
+// initramfs with the static zmonitor as /init, trusting zm-central's
+// provisioning root) on qemu-virt with swtpm, and the technician's tablet:
+// headless Chromium on the web app, signed in with a passkey, its camera
+// (Chromium's fake camera) looking at a screenshot of the device's screen.
+// It prints a timeline and saves a screenshot of each stage, the device's
+// and the tablet's.
 //
 //	zm-demo -bin out -out out/demo
 //
@@ -12,8 +14,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,6 +35,7 @@ import (
 	"github.com/zmonitor/firmware/image/kernel"
 	"github.com/zmonitor/firmware/internal/base/cli"
 	"github.com/zmonitor/firmware/internal/base/version"
+	"github.com/zmonitor/firmware/internal/testkit/browser"
 	"github.com/zmonitor/firmware/internal/testkit/harness"
 	"github.com/zmonitor/firmware/qemu"
 )
@@ -55,7 +59,7 @@ func (d *demo) mark(format string, a ...any) {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := cli.New("zm-demo", "zm-demo [flags]\n  provision the QEMU board end to end with the real programs (make demo)\nzm-demo version\n  the program's version and build time")
-	bin := fs.String("bin", "out", "directory with zm-central, zm-pair and zmonitor-arm64")
+	bin := fs.String("bin", "out", "directory with zm-central and zmonitor-arm64")
 	out := fs.String("out", "out/demo", "demo directory (recreated)")
 	deviceID := fs.String("device-id", "ZM-QEMU-01", "device ID given at first boot")
 	label := fs.String("label", "ICU-MON-04", "device label the Central Station assigns")
@@ -121,18 +125,12 @@ func (d *demo) run(ctx context.Context, deviceID, label string) error {
 	}
 	centralDir := filepath.Join(d.out, "central")
 
-	// 1. The Central Station: CA, provisioning root and signer, a technician.
-	initOut, err := d.cmd(ctx, "zm-central", "init", "--dir", centralDir, "--technician", "biomed-tech").Output()
-	if err != nil {
+	// 1. The Central Station: CA, provisioning root and signer, the
+	// bootstrap operator.
+	if _, err := d.cmd(ctx, "zm-central", "init", "--dir", centralDir, "--technician", "it-operator").Output(); err != nil {
 		return fmt.Errorf("zm-central init: %w", err)
 	}
-	lines := strings.Split(strings.TrimSpace(string(initOut)), "\n")
-	token := strings.TrimSpace(lines[len(lines)-1])
-	tokenFile := filepath.Join(d.out, "technician.token")
-	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
-		return err
-	}
-	d.mark("Central Station initialized (%s): device CA, provisioning root and signer, technician biomed-tech", centralDir)
+	d.mark("Central Station initialized (%s): device CA, provisioning root and signer, operator it-operator", centralDir)
 
 	// 2. The firmware image, trusting this Central Station's provisioning root.
 	k, err := kernel.Build(ctx, kernel.Options{RepoRoot: root, Progress: os.Stderr})
@@ -180,7 +178,22 @@ func (d *demo) run(ctx context.Context, deviceID, label string) error {
 	if err := waitPort(ctx, apiPort); err != nil {
 		return fmt.Errorf("zm-central serve did not listen: %w", err)
 	}
-	d.mark("Central Station serving the tablet API on 127.0.0.1:%d; monitoring server on 127.0.0.1:%d (the device sees https://%s:%d)", apiPort, monPort, qemu.GuestFwdAddr, harness.MonitorGuestPort)
+	d.mark("Central Station serving the web app and the tablet API on https://localhost:%d; monitoring server on 127.0.0.1:%d (the device sees https://%s:%d)", apiPort, monPort, qemu.GuestFwdAddr, harness.MonitorGuestPort)
+	origin := "https://localhost:" + strconv.Itoa(apiPort)
+	addOut, err := d.cmd(ctx, "zm-central", "technicians", "add", "--dir", centralDir, "--enroll", "--no-qr", "--origin", origin, "biomed-tech").Output()
+	if err != nil {
+		return fmt.Errorf("zm-central technicians add: %w", err)
+	}
+	link := ""
+	for _, l := range strings.Split(string(addOut), "\n") {
+		if strings.HasPrefix(l, origin+"/enroll#") {
+			link = l
+		}
+	}
+	if link == "" {
+		return fmt.Errorf("technicians add printed no enrollment link: %s", addOut)
+	}
+	d.mark("technician biomed-tech added with a one-time passkey enrollment link (15 minutes)")
 
 	// 5. Boot the board.
 	bootStart := time.Now()
@@ -240,32 +253,65 @@ func (d *demo) run(ctx context.Context, deviceID, label string) error {
 		return err
 	}
 	d.mark("QR readable on the screen %.0f ms after the press: device %s at %s, expires %s", float64(time.Since(press).Milliseconds()), q.DeviceID, q.IPAddress, q.ExpiresAt)
-	shotPath, _, err := d.shot(ctx, dev, "2-ready-to-pair")
+	shotPath, shotImg, err := d.shot(ctx, dev, "2-ready-to-pair")
 	if err != nil {
 		return err
 	}
-	d.mark("screenshot %s (this is the technician's camera picture)", shotPath)
+	d.mark("screenshot %s (what the tablet's camera looks at)", shotPath)
 
-	// 8. The tablet scans the picture and pairs.
+	// 8. The technician's tablet: the web app in headless Chromium, its
+	// camera looking at the screen.
+	y4m := filepath.Join(d.out, "camera.y4m")
+	if err := cameraVideo(shotImg, y4m); err != nil {
+		return err
+	}
+	tabletCert, err := readCert(filepath.Join(centralDir, "tablet-server.pem"))
+	if err != nil {
+		return err
+	}
+	chromium, err := browser.Start(ctx, browser.Options{Camera: browser.CameraFromFile(y4m), Trust: []*x509.Certificate{tabletCert}})
+	if err != nil {
+		return fmt.Errorf("tablet browser: %w", err)
+	}
+	defer chromium.Close()
+	tabCtx, closeTab := chromium.NewTab()
+	defer closeTab()
+	tab := browser.NewTablet(tabCtx, origin)
+	if err := tab.Open(link); err != nil {
+		return err
+	}
+	if err := d.tabletShot(tab, "4-tablet-enroll"); err != nil {
+		return err
+	}
 	scan := time.Now()
-	pair := d.cmd(ctx, "zm-pair", "scan", "--central", "https://127.0.0.1:"+strconv.Itoa(apiPort),
-		"--ca", filepath.Join(centralDir, "device-ca.pem"), "--token-file", tokenFile, "--label", label, shotPath)
-	pout, _ := pair.StdoutPipe()
-	if err := pair.Start(); err != nil {
-		return fmt.Errorf("zm-pair: %w", err)
+	if err := tab.Enroll(link); err != nil {
+		return err
 	}
-	sc := bufio.NewScanner(pout)
-	for sc.Scan() {
-		fmt.Fprintf(d.stdout, "           zm-pair | %s\n", sc.Text())
+	d.mark("tablet: passkey registered (user verification), signed in; the camera is on the device's screen")
+	if err := tab.WaitPath("/preview"); err != nil {
+		return err
 	}
-	if err := pair.Wait(); err != nil {
-		fmt.Fprintln(d.stdout, "\nconsole:\n"+b.ConsoleText())
-		return fmt.Errorf("zm-pair: %w", err)
+	d.mark("tablet: QR read in the page %.2fs after sign-in: %s, serial %s, label %s, at %s", time.Since(scan).Seconds(),
+		tab.Text("#device-id"), tab.Text("#device-serial"), tab.Text("#device-label"), tab.Text("#device-address"))
+	if err := d.tabletShot(tab, "5-tablet-device"); err != nil {
+		return err
+	}
+	provision := time.Now()
+	if err := tab.Tap("#provision"); err != nil {
+		return err
+	}
+	if err := tab.WaitText("#result-title", "PROVISIONED"); err != nil {
+		fmt.Fprintln(d.stdout, "\nconsole:\n"+b2c(dev))
+		return err
+	}
+	d.mark("tablet: %s, %s (%.2fs after Provision)", tab.Text("#result-title"), tab.Text("#result-label"), time.Since(provision).Seconds())
+	if err := d.tabletShot(tab, "6-tablet-provisioned"); err != nil {
+		return err
 	}
 	if err := dev.WaitState(ctx, "PROVISIONED"); err != nil {
 		return err
 	}
-	d.mark("device PROVISIONED %.2fs after the scan", time.Since(scan).Seconds())
+	d.mark("device PROVISIONED %.2fs after Provision was tapped", time.Since(provision).Seconds())
 	if p, _, err := d.shot(ctx, dev, "3-provisioned"); err == nil {
 		d.mark("screenshot %s", p)
 	}
@@ -273,9 +319,59 @@ func (d *demo) run(ctx context.Context, deviceID, label string) error {
 	if err := os.WriteFile(filepath.Join(d.out, "device-audit.txt"), []byte(audit), 0o644); err == nil {
 		d.mark("device security_audit_log tail saved to %s", filepath.Join(d.out, "device-audit.txt"))
 	}
-	fmt.Fprintf(d.stdout, "\nDone: %s is provisioned. Screenshots, logs and the Central Station are in %s.\n", deviceID, d.out)
+	fmt.Fprintf(d.stdout, "\nDone: %s is provisioned. Screenshots (the device's and the tablet's), logs and the Central Station are in %s.\n", deviceID, d.out)
 	return nil
 }
+
+// tabletShot saves the tablet's screen (768×1024, held upright).
+func (d *demo) tabletShot(tab *browser.Tablet, name string) error {
+	png, err := browser.Screenshot(tab.Context(), browser.TabletPortrait())
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(d.out, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		return err
+	}
+	d.mark("screenshot %s (the tablet)", path)
+	return nil
+}
+
+// cameraVideo writes a Y4M of the screen as a hand-held tablet camera sees
+// it at 1280×720: in perspective, a little blurred, a glare spot, noise.
+func cameraVideo(screen image.Image, path string) error {
+	var view browser.View
+	for _, v := range browser.CameraViews(1280, 720) {
+		if strings.HasPrefix(v.Name, "all-") {
+			view = v
+		}
+	}
+	var frames []image.Image
+	for seed := range uint64(2) {
+		s := view.Scene
+		s.Seed = seed
+		img, err := s.Render(screen)
+		if err != nil {
+			return err
+		}
+		frames = append(frames, img)
+	}
+	return browser.WriteY4MFile(path, 15, frames...)
+}
+
+func readCert(path string) (*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, fmt.Errorf("%s: no PEM certificate", path)
+	}
+	return x509.ParseCertificate(blk.Bytes)
+}
+
+func b2c(dev *harness.Device) string { return harness.Tail(dev.ConsoleText(), 30) }
 
 func waitPort(ctx context.Context, port int) error {
 	for {
