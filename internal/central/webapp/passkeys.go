@@ -15,6 +15,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/zmonitor/firmware/internal/central/store"
+	"github.com/zmonitor/firmware/internal/proto/strictjson"
 )
 
 // Passkey ceremonies, as JSON endpoints the pages' modules call
@@ -93,8 +94,9 @@ func refuseCeremony(status int, show string, why error) *ceremonyRefusal {
 	return &ceremonyRefusal{status: status, show: show, why: why}
 }
 
-// decodeJSON reads a ceremony request strictly: JSON, at most
-// maxCeremonyBody bytes, no unknown member, one value.
+// decodeJSON reads a ceremony request strictly (internal/proto/strictjson):
+// JSON, at most maxCeremonyBody bytes, no unknown, repeated or
+// case-folded member, no null, clean UTF-8, one value.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		return refuseCeremony(http.StatusUnsupportedMediaType, "Send JSON", errors.New("content type "+ct))
@@ -103,13 +105,8 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if err != nil {
 		return refuseCeremony(http.StatusRequestEntityTooLarge, "Request too large", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := strictjson.Decode(b, v); err != nil {
 		return refuseCeremony(http.StatusBadRequest, "Request not understood", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return refuseCeremony(http.StatusBadRequest, "Request not understood", errors.New("data after the JSON value"))
 	}
 	return nil
 }

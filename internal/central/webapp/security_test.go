@@ -3,6 +3,7 @@ package webapp
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -290,7 +291,7 @@ func TestEveryCodeHasTitleAndAction(t *testing.T) {
 		t.Fatalf("only %d codes: %v", len(codes), codes)
 	}
 	for i, code := range codes {
-		id := "p-" + strings.Repeat("0", 30) + string(rune('a'+i/26)) + string(rune('a'+i%26))
+		id := fmt.Sprintf("p-%032x", i+1)
 		st := store.PairingFailed
 		if _, err := failure.Parse(code); err != nil {
 			st = store.PairingRefused
