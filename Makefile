@@ -19,7 +19,7 @@ export ZM_CACHE
 DEV_CENTRAL ?= $(OUT)/dev-central
 ANCHOR      ?= $(DEV_CENTRAL)/provisioning-root.pem
 
-.PHONY: dev-central qemu bench-qemu bench-web help deps build firmware test unit fuzz-smoke fuzz bench lint check-go e2e demo clean
+.PHONY: dev-central qemu bench-qemu bench-web screenshots-web help deps build firmware test unit fuzz-smoke fuzz bench lint check-go e2e demo clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ bench: check-go ## benchmarks (host)
 
 bench-web: deps check-go ## QR decoders compared in headless Chromium on camera-like frames of the board's screen (docs/web-app.md)
 	$(GO) test -run '^$$' -bench 'BenchmarkQRDecoders$$' -benchtime 100x -timeout 60m ./internal/central/web/
+
+screenshots-web: deps check-go ## the web app's pages at tablet sizes (768x1024, 1280x800) into docs/img/web-*.png, from its browser test
+	ZM_WEB_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -count=1 -run '^TestEveryPageAccessibleOnTablets$$' ./internal/central/webapp/
 
 bench-qemu: deps kernel ## QEMU board numbers: start -> UNPROVISIONED screen, press -> decodable QR (median of 5 boots), scan -> PROVISIONED (median of 5 pairings)
 	$(GO) test -run '^$$' -bench 'BenchmarkQEMU(Boot|Pairing)$$' -benchtime 5x -timeout 30m ./internal/e2e/
