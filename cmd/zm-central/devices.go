@@ -45,27 +45,19 @@ func importFiles(ctx context.Context, st store.Store, files []string, stdout io.
 			refused++
 			continue
 		}
-		for _, it := range items {
-			id := it.DeviceID
+		outs, err := store.ImportEnrollments(ctx, st, cliActor, items)
+		for _, o := range outs {
+			id := o.Item.DeviceID
 			if id == "" {
 				id = "?"
 			}
-			if it.Err != nil {
-				fmt.Fprintf(stdout, "%s #%d %s: refused: %v\n", name, it.Index, id, it.Err)
+			if o.Err != nil {
+				fmt.Fprintf(stdout, "%s #%d %s: refused: %v\n", name, o.Item.Index, id, o.Err)
 				refused++
 				continue
 			}
-			res, err := st.ImportDevice(ctx, it.Enrollment)
-			if err != nil {
-				fmt.Fprintf(stdout, "%s #%d %s: refused: %v\n", name, it.Index, id, err)
-				refused++
-				if aerr := st.Audit(ctx, store.AuditRecord{Actor: cliActor, Event: "device.import_refused", DeviceID: id, Detail: err.Error()}); aerr != nil {
-					return aerr
-				}
-				continue
-			}
-			fmt.Fprintf(stdout, "%s #%d %s: %s\n", name, it.Index, id, res)
-			switch res {
+			fmt.Fprintf(stdout, "%s #%d %s: %s\n", name, o.Item.Index, id, o.Result)
+			switch o.Result {
 			case store.ImportAdded:
 				added++
 			case store.ImportUpdated:
@@ -73,11 +65,9 @@ func importFiles(ctx context.Context, st store.Store, files []string, stdout io.
 			default:
 				unchanged++
 			}
-			if res != store.ImportUnchanged {
-				if err := st.Audit(ctx, store.AuditRecord{Actor: cliActor, Event: "device.import", DeviceID: id, Detail: res.String() + " firmware " + it.Enrollment.FirmwareVersion}); err != nil {
-					return err
-				}
-			}
+		}
+		if err != nil {
+			return fmt.Errorf("devices import: audit: %w", err)
 		}
 	}
 	fmt.Fprintf(stdout, "%d added, %d updated, %d unchanged, %d refused\n", added, updated, unchanged, refused)

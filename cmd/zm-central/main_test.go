@@ -207,7 +207,7 @@ func TestInventoryCommands(t *testing.T) {
 		}
 		events = append(events, r.Event)
 	}
-	want := "central.init,technician.add,enrollment.link_created,device.import,device.import,device.import,device.revoke,device.label,technician.add,technician.revoke"
+	want := "central.init,technician.add,enrollment.link_created,device.import,device.import,device.import_refused,device.import,device.revoke,device.label,technician.add,technician.revoke"
 	if got := strings.Join(events, ","); got != want {
 		t.Errorf("audit events\n got %s\nwant %s", got, want)
 	}

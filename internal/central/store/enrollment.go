@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -250,4 +251,42 @@ func parsePayloadKey(spki []byte) (*ecdh.PublicKey, error) {
 		return nil, fmt.Errorf("not a P-256 key-agreement key: %w", err)
 	}
 	return k, nil
+}
+
+// ImportOutcome is what importing one record of a file did: Result when
+// Err is nil, else why it was refused (the parser's reason, or the
+// inventory's).
+type ImportOutcome struct {
+	Item   EnrollmentItem
+	Result ImportResult
+	Err    error
+}
+
+// ImportEnrollments imports every valid item in order, each on its own
+// (a refused record does not stop the others), and audits by actor each
+// device added or updated (device.import) and each record the inventory
+// refused, by the parser or the inventory (device.import_refused). The error is a failure to audit: the
+// outcomes up to it are returned with it.
+func ImportEnrollments(ctx context.Context, st Store, actor string, items []EnrollmentItem) ([]ImportOutcome, error) {
+	out := make([]ImportOutcome, 0, len(items))
+	for _, it := range items {
+		o := ImportOutcome{Item: it, Err: it.Err}
+		if it.Err == nil {
+			o.Result, o.Err = st.ImportDevice(ctx, it.Enrollment)
+		}
+		out = append(out, o)
+		var rec AuditRecord
+		switch {
+		case o.Err != nil:
+			rec = AuditRecord{Actor: actor, Event: "device.import_refused", DeviceID: it.DeviceID, Detail: o.Err.Error()}
+		case o.Result != ImportUnchanged:
+			rec = AuditRecord{Actor: actor, Event: "device.import", DeviceID: it.DeviceID, Detail: o.Result.String() + " firmware " + it.Enrollment.FirmwareVersion}
+		default:
+			continue
+		}
+		if err := st.Audit(ctx, rec); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
 }

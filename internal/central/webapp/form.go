@@ -35,6 +35,13 @@ func badForm(format string, args ...any) *formError {
 // case is folded is named as such), and given once; no query string; every
 // value clean UTF-8 without control characters. Absent fields are "".
 func decodeForm(w http.ResponseWriter, r *http.Request, fields ...string) (map[string]string, error) {
+	return decodeFormMax(w, r, maxForm, "", fields...)
+}
+
+// decodeFormMax is decodeForm with a body of at most limit bytes, and
+// the field multiline ("" none) allowed line breaks and tabs (the
+// inventory import's pasted records).
+func decodeFormMax(w http.ResponseWriter, r *http.Request, limit int64, multiline string, fields ...string) (map[string]string, error) {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return nil, &formError{status: http.StatusUnsupportedMediaType, msg: "the form must be sent as application/x-www-form-urlencoded"}
@@ -45,19 +52,19 @@ func decodeForm(w http.ResponseWriter, r *http.Request, fields ...string) (map[s
 	if r.URL.RawQuery != "" {
 		return nil, badForm("a form is sent in the body only, not in the address")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxForm))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, &formError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("the form is larger than %d bytes", maxForm)}
+			return nil, &formError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("the form is larger than %d bytes", limit)}
 		}
 		return nil, badForm("the form could not be read")
 	}
-	return parseForm(string(body), fields...)
+	return parseForm(string(body), multiline, fields...)
 }
 
 // parseForm is decodeForm's parser of the body.
-func parseForm(body string, fields ...string) (map[string]string, error) {
+func parseForm(body, multiline string, fields ...string) (map[string]string, error) {
 	allowed := make(map[string]bool, len(fields))
 	out := make(map[string]string, len(fields))
 	for _, f := range fields {
@@ -90,7 +97,7 @@ func parseForm(body string, fields ...string) (map[string]string, error) {
 			return nil, badForm("the form gives the field %q more than once", key)
 		}
 		seen[key] = true
-		if !cleanText(value) {
+		if !cleanText(value) && (key != multiline || !cleanText(strings.NewReplacer("\r\n", "", "\n", "", "\t", "").Replace(value))) {
 			return nil, badForm("the field %q has characters that are not text (invalid UTF-8 or control characters)", key)
 		}
 		out[key] = value

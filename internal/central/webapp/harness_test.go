@@ -314,14 +314,6 @@ func (tb *tablet) enrollWith(l EnrollmentLink) {
 	tb.waitPath("/scan")
 }
 
-// signIn signs in with the tablet's passkey and waits for the page after.
-func (tb *tablet) signIn(then string) {
-	tb.t.Helper()
-	tb.open("/sign-in")
-	tb.click("#sign-in")
-	tb.waitPath(then)
-}
-
 // waitText waits until sel's text contains want.
 func (tb *tablet) waitText(sel, want string) {
 	tb.t.Helper()

@@ -11,6 +11,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/zmonitor/firmware/internal/central/store"
 	"github.com/zmonitor/firmware/internal/proto/tabletwire"
 )
 
@@ -36,7 +37,7 @@ func parseTemplates() (pageSet, error) {
 		if name == "layout" {
 			continue
 		}
-		t, err := template.New(name).ParseFS(templateFS, "templates/layout.html", n)
+		t, err := template.New(name).Funcs(template.FuncMap{"since": since}).ParseFS(templateFS, "templates/layout.html", n)
 		if err != nil {
 			return nil, fmt.Errorf("template %s: %w", n, err)
 		}
@@ -65,11 +66,14 @@ type page struct {
 	Success    bool
 	Failure    *tabletwire.ErrorBody
 	Pairings   []pairingRow
+	// Op is an operator's page's own data (operator.go, inventory.go).
+	Op any
 }
 
 type userView struct {
-	Name string
-	Role string
+	Name     string
+	Role     string
+	Operator bool // the operator's pages are in the menu
 }
 
 // render executes page name with p and writes it with status.
@@ -81,7 +85,7 @@ func (a *App) render(w http.ResponseWriter, r *http.Request, status int, name st
 		return
 	}
 	if u := userOf(r); u.ID != "" && p.User == nil {
-		p.User = &userView{Name: u.Name, Role: u.Role.String()}
+		p.User = &userView{Name: u.Name, Role: u.Role.String(), Operator: u.Role == store.RoleOperator}
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {

@@ -9,10 +9,11 @@ import (
 // routes declares every browser route, in one place. A page or action
 // that needs a session says with which role (signedIn); an operator may
 // use everything a technician may. The operator's pages are added here
-// the same way (signedIn(store.RoleOperator, ...)).
+// under /operator/ (signedIn(store.RoleOperator, ...)).
 func (a *App) routes() {
 	m := a.browser
 	tech := func(h http.HandlerFunc) http.HandlerFunc { return a.signedIn(store.RoleTechnician, h) }
+	op := func(h http.HandlerFunc) http.HandlerFunc { return a.signedIn(store.RoleOperator, h) }
 
 	// Files: CSS, ES modules, the vendored QR decoder.
 	m.Handle("GET /static/", a.static)
@@ -35,6 +36,18 @@ func (a *App) routes() {
 	m.HandleFunc("GET /pairings", tech(a.myPairings))
 	m.HandleFunc("GET /pairings/{id}", tech(a.pairingPage))
 	m.HandleFunc("GET /pairings/{id}/events", tech(a.pairingEvents))
+
+	// The operator's pages: the inventory, the technicians and their
+	// passkeys.
+	m.HandleFunc("GET /operator/devices", op(a.inventoryPage))
+	m.HandleFunc("POST /operator/devices/import", op(a.importDevices))
+	m.HandleFunc("POST /operator/devices/{id}/label", op(a.labelDevice))
+	m.HandleFunc("POST /operator/devices/{id}/revoke", op(a.revokeDevice))
+	m.HandleFunc("GET /operator/technicians", op(a.techniciansPage))
+	m.HandleFunc("POST /operator/technicians", op(a.addTechnician))
+	m.HandleFunc("POST /operator/technicians/{id}/enroll", op(a.newEnrollmentLink))
+	m.HandleFunc("POST /operator/technicians/{id}/revoke", op(a.revokeTechnician))
+	m.HandleFunc("POST /operator/passkeys/{id}/revoke", op(a.revokePasskey))
 
 	// Anything else.
 	m.HandleFunc("/", a.notFound)

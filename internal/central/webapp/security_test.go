@@ -256,7 +256,7 @@ func FuzzParseForm(f *testing.F) {
 	f.Add("qr=%7B%7D&deviceId=ZM-1")
 	f.Add("a=b&&c")
 	f.Fuzz(func(t *testing.T, body string) {
-		m, err := parseForm(body, pairingFields...)
+		m, err := parseForm(body, "", pairingFields...)
 		if err != nil {
 			return
 		}

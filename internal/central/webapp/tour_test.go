@@ -109,37 +109,54 @@ func TestEveryPageAccessibleOnTablets(t *testing.T) {
 		t.Run(v.name, func(t *testing.T) {
 			tb := v.tab.on(t)
 			v.go_(tb)
-			for _, vp := range browser.TabletViewports() {
-				if err := browser.Emulate(tb.ctx, vp); err != nil {
-					t.Fatal(err)
-				}
-				vs, err := browser.Axe(tb.ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, x := range vs {
-					t.Errorf("%s: %v", vp.Name, x)
-				}
-				small, err := chromedp.Run(tb.ctx, chromedp.Evaluate[[]string](smallTargets))
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, e := range small {
-					t.Errorf("%s: touch target smaller than 48×48: %s", vp.Name, e)
-				}
-				if shots != "" {
-					png, err := browser.Screenshot(tb.ctx, vp)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if err := os.WriteFile(filepath.Join(shots, fmt.Sprintf("web-%s-%s.png", v.name, vp.Name)), png, 0o644); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
+			checkPage(tb, v.name, shots)
 		})
 	}
 	release()
+}
+
+// checkPage checks the page the tab shows at both tablet sizes: no
+// serious or critical axe-core violation, no touch target under 48×48,
+// nothing wider than the screen;
+// and saves its screenshots as web-NAME-VIEWPORT.png in shots ("" none).
+func checkPage(tb *tablet, name, shots string) {
+	t := tb.t
+	t.Helper()
+	for _, vp := range browser.TabletViewports() {
+		if err := browser.Emulate(tb.ctx, vp); err != nil {
+			t.Fatal(err)
+		}
+		vs, err := browser.Axe(tb.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range vs {
+			t.Errorf("%s: %v", vp.Name, x)
+		}
+		small, err := chromedp.Run(tb.ctx, chromedp.Evaluate[[]string](smallTargets))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range small {
+			t.Errorf("%s: touch target smaller than 48×48: %s", vp.Name, e)
+		}
+		wide, err := chromedp.Run(tb.ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.documentElement.scrollWidth - %d`, vp.Width)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wide > 0 {
+			t.Errorf("%s: the page is %d px wider than the tablet's screen", vp.Name, wide)
+		}
+		if shots != "" {
+			png, err := browser.Screenshot(tb.ctx, vp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(shots, fmt.Sprintf("web-%s-%s.png", name, vp.Name)), png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }
 
 // TestCrossSiteFormRefused: a page on another site (https://127.0.0.1,

@@ -1,0 +1,354 @@
+package webapp
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/zmonitor/firmware/internal/central/store"
+	"github.com/zmonitor/firmware/internal/central/store/pgtest"
+	"github.com/zmonitor/firmware/internal/proto/enroll"
+	"github.com/zmonitor/firmware/internal/testkit/browser"
+)
+
+// pg is the PostgreSQL server of this test binary: the operator's pages
+// are tested on both backends, as the store is.
+var pg *pgtest.Shared
+
+func TestMain(m *testing.M) {
+	pg = pgtest.StartShared(os.Args[1:])
+	code := m.Run()
+	pg.Stop()
+	os.Exit(code)
+}
+
+// eachBackend runs f on a fresh SQLite database, then on a fresh
+// PostgreSQL one (skipped without PostgreSQL, failed when
+// ZM_TEST_PG_REQUIRED=1).
+func eachBackend(t *testing.T, f func(t *testing.T, dsn string)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, pgtest.SQLiteDSN(t)) })
+	t.Run("postgres", func(t *testing.T) { f(t, pg.NewDatabase(t)) })
+}
+
+// enrollmentRecord is a device's record as the manufacturing line
+// exports it.
+func enrollmentRecord(t testing.TB, id string) enroll.Record {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := enroll.New(&k.PublicKey, p.PublicKey(), id, "SN-"+id, "1.2.3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// operator signs an operator in on a new tablet.
+func (s *site) operator(name string) (store.Technician, *tablet) {
+	s.t.Helper()
+	op, link := s.addPerson(name, store.RoleOperator)
+	tb := s.tablet(s.browser(browser.Options{Camera: browser.CameraAbsent()}))
+	tb.enrollWith(link)
+	return op, tb
+}
+
+// submit clicks sel (a submit button) and waits for the page it loads.
+func (tb *tablet) submit(sel string) {
+	tb.t.Helper()
+	if _, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool](`window.__before = true`)); err != nil {
+		tb.t.Fatal(err)
+	}
+	tb.click(sel)
+	if err := tb.poll(`window.__before === undefined && document.readyState === 'complete'`); err != nil {
+		tb.t.Fatalf("no page after clicking %s: %v", sel, err)
+	}
+}
+
+// TestOperatorInventory: the operator imports enrollment records from a
+// file and by pasting them, sees one result per record (a refused record
+// with its reason, the others imported), labels a device and revokes
+// another; each change is in the store and audited with the operator as
+// the actor. On SQLite and PostgreSQL.
+func TestOperatorInventory(t *testing.T) {
+	eachBackend(t, func(t *testing.T, dsn string) {
+		s := newSite(t, siteOpts{dsn: dsn})
+		op, tb := s.operator("Olga")
+		ctx := context.Background()
+
+		// A CSV file: one good record, one with a key that is not one.
+		good := enrollmentRecord(t, "ZM-101")
+		csv := strings.Join(store.CSVHeader, ",") + "\n" +
+			strings.Join([]string{good.DeviceID, good.DeviceSerial, good.IdentityKey, good.PayloadKey, good.FirmwareVersion}, ",") + "\n" +
+			strings.Join([]string{"ZM-102", "SN-ZM-102", "bm90IGEga2V5", good.PayloadKey, "1.2.3"}, ",") + "\n"
+		file := filepath.Join(t.TempDir(), "devices.csv")
+		if err := os.WriteFile(file, []byte(csv), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tb.open("/operator/devices")
+		if err := chromedp.Do(tb.ctx, chromedp.SetUploadFiles(chromedp.CSS("#records-file"), []string{file})); err != nil {
+			t.Fatal(err)
+		}
+		if err := tb.poll(`document.getElementById('records').value.includes('ZM-102')`); err != nil {
+			t.Fatalf("the chosen file never reached the form: %v", err)
+		}
+		tb.submit("#import")
+		tb.waitText("#import-summary", "1 added, 0 updated, 0 unchanged, 1 refused")
+		if got := tb.text("#import-result tr.refused"); !strings.Contains(got, "ZM-102") || !strings.Contains(got, "refused: ") {
+			t.Errorf("the refused record's row says %q", got)
+		}
+		if got := tb.text("#import-result tr.imported"); !strings.Contains(got, "ZM-101") || !strings.Contains(got, "added") {
+			t.Errorf("the imported record's row says %q", got)
+		}
+
+		// Pasted JSON: a new device and one already there.
+		recs, _ := json.Marshal([]enroll.Record{enrollmentRecord(t, "ZM-103"), good})
+		if err := chromedp.Do(tb.ctx, chromedp.SetValue(chromedp.CSS("#records"), string(recs))); err != nil {
+			t.Fatal(err)
+		}
+		tb.submit("#import")
+		tb.waitText("#import-summary", "1 added, 0 updated, 1 unchanged, 0 refused")
+
+		// A file that is not enrollment records at all.
+		if err := chromedp.Do(tb.ctx, chromedp.SetValue(chromedp.CSS("#records"), "[{")); err != nil {
+			t.Fatal(err)
+		}
+		tb.submit("#import")
+		tb.waitText("#import-result", "Nothing imported")
+
+		// Label ZM-101, revoke ZM-103.
+		if err := chromedp.Do(tb.ctx, chromedp.SetValue(chromedp.CSS(`[data-device="ZM-101"] input[name=label]`), "ICU-MON-07")); err != nil {
+			t.Fatal(err)
+		}
+		tb.submit(`[data-device="ZM-101"] form[action$="/label"] button`)
+		tb.submit(`[data-device="ZM-103"] form[action$="/revoke"] button`)
+		tb.waitText(`[data-device="ZM-103"] h3`, "revoked")
+		if d, err := s.st.Device(ctx, "ZM-101"); err != nil || d.Label != "ICU-MON-07" {
+			t.Errorf("ZM-101 label %q (%v), want ICU-MON-07", d.Label, err)
+		}
+		if d, err := s.st.Device(ctx, "ZM-103"); err != nil || !d.Revoked() {
+			t.Errorf("ZM-103 not revoked (%v)", err)
+		}
+		if _, err := s.st.Device(ctx, "ZM-102"); err == nil {
+			t.Error("the refused record ZM-102 is in the inventory")
+		}
+		// A label the device would refuse.
+		if err := chromedp.Do(tb.ctx, chromedp.SetValue(chromedp.CSS(`[data-device="ZM-101"] input[name=label]`), strings.Repeat("x", 65)), chromedp.RemoveAttribute(chromedp.CSS(`[data-device="ZM-101"] input[name=label]`), "maxlength")); err != nil {
+			t.Fatal(err)
+		}
+		tb.submit(`[data-device="ZM-101"] form[action$="/label"] button`)
+		if got := tb.text("h1"); got != "Label not accepted" {
+			t.Errorf("a 65-byte label: page %q", got)
+		}
+		for _, e := range []string{"device.import", "device.import_refused", "device.label", "device.revoke"} {
+			if !s.audited(e, op.ID) {
+				t.Errorf("no %s by %s in %v", e, op.ID, s.auditEvents())
+			}
+		}
+	})
+}
+
+// TestOperatorTechnicians: the operator adds a technician and gets a
+// one-time enrollment link with its QR code; the technician's tablet
+// registers with it; the operator revokes that tablet's passkey (the
+// tablet is signed out), makes a new link, the tablet registers again,
+// and the operator revokes the technician (signed out again). On SQLite
+// and PostgreSQL.
+func TestOperatorTechnicians(t *testing.T) {
+	eachBackend(t, func(t *testing.T, dsn string) {
+		s := newSite(t, siteOpts{dsn: dsn})
+		op, tb := s.operator("Olga")
+		ctx := context.Background()
+
+		tb.open("/operator/technicians")
+		if err := chromedp.Do(tb.ctx, chromedp.SetValue(chromedp.CSS("#name"), "Ada Lovelace")); err != nil {
+			t.Fatal(err)
+		}
+		tb.submit("#add")
+		tb.waitText("#link-title", "Enrollment link for Ada Lovelace")
+		link := tb.linkShown()
+		if n, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[int](`document.querySelectorAll('#link svg.qr path').length`)); n != 1 {
+			t.Errorf("the link's QR code is not drawn (%d paths)", n)
+		}
+		ada := s.techID("Ada Lovelace")
+		if tech, _ := s.st.Technician(ctx, ada); tech.Role != store.RoleTechnician {
+			t.Errorf("Ada's role is %v", tech.Role)
+		}
+
+		adaTab := s.tablet(s.browser(browser.Options{Camera: browser.CameraAbsent()}))
+		adaTab.open(link)
+		adaTab.click("#enroll")
+		adaTab.waitPath("/scan")
+
+		// The operator sees Ada's tablet and revokes its passkey.
+		tb.open("/operator/technicians")
+		sel := fmt.Sprintf(`[data-technician=%q]`, ada)
+		if got := tb.text(sel + " table"); !strings.Contains(got, "Tablet") {
+			t.Fatalf("Ada's passkeys: %q", got)
+		}
+		tb.submit(sel + ` form.revoke-passkey button`)
+		adaTab.open("/pairings")
+		adaTab.waitPath("/sign-in")
+		if got := tb.text(sel); !strings.Contains(got, "No passkey") {
+			t.Errorf("after revoking Ada's passkey her card says %q", got)
+		}
+
+		// A new link; Ada registers the tablet again; then she is revoked.
+		tb.submit(sel + ` form.new-link button`)
+		tb.waitText("#link-title", "Enrollment link for Ada Lovelace")
+		adaTab.open(tb.linkShown())
+		adaTab.click("#enroll")
+		adaTab.waitPath("/scan")
+		tb.open("/operator/technicians")
+		tb.submit(sel + ` form.revoke-technician button`)
+		tb.waitText(sel+" h3", "revoked")
+		adaTab.open("/pairings")
+		adaTab.waitPath("/sign-in")
+		if tech, _ := s.st.Technician(ctx, ada); !tech.Revoked() {
+			t.Error("Ada is not revoked in the store")
+		}
+		// The operator cannot revoke themselves: no button, and the
+		// request is refused.
+		if n, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll('[data-technician=%q] form.revoke-technician').length`, op.ID))); n != 0 {
+			t.Error("the operator is offered to revoke themselves")
+		}
+		if st := tb.fetch("POST", "/operator/technicians/"+op.ID+"/revoke", "application/x-www-form-urlencoded", ""); st != 409 {
+			t.Errorf("an operator revoking themselves: %d, want 409", st)
+		}
+		for _, e := range []string{"technician.add", "enrollment.link_created", "passkey.revoked", "technician.revoke"} {
+			if !s.audited(e, op.ID) {
+				t.Errorf("no %s by %s in %v", e, op.ID, s.auditEvents())
+			}
+		}
+	})
+}
+
+// linkShown returns the path of the enrollment link the page shows.
+func (tb *tablet) linkShown() string {
+	tb.t.Helper()
+	href, err := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`document.getElementById('link-url').href`))
+	if err != nil {
+		tb.t.Fatal(err)
+	}
+	u, err := url.Parse(href)
+	if err != nil || u.Scheme+"://"+u.Host != tb.s.origin || u.Path != "/enroll" || u.Fragment == "" {
+		tb.t.Fatalf("enrollment link %q: want %s/enroll#TOKEN", href, tb.s.origin)
+	}
+	return u.Path + "#" + u.Fragment
+}
+
+// operatorPages are the operator's pages, and operatorActions what they
+// post.
+var (
+	operatorPages   = []string{"/operator/devices", "/operator/technicians"}
+	operatorActions = []string{"/operator/devices/import", "/operator/devices/ZM-001/label", "/operator/devices/ZM-001/revoke",
+		"/operator/technicians", "/operator/technicians/TECH/enroll", "/operator/technicians/TECH/revoke", "/operator/passkeys/KEY/revoke"}
+)
+
+// TestOperatorPagesRefuseTechnicians: a technician signed in gets the
+// 403 page for every operator page and every operator action, and the
+// action does nothing; the menu does not offer them.
+func TestOperatorPagesRefuseTechnicians(t *testing.T) {
+	s := newSite(t, siteOpts{})
+	tech, link := s.addPerson("Grace", store.RoleTechnician)
+	s.enroll("ZM-001", "ICU-1")
+	tb := s.tablet(s.browser(browser.Options{Camera: browser.CameraAbsent()}))
+	tb.enrollWith(link)
+	ks, _ := s.st.Passkeys(context.Background(), tech.ID)
+	if n, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[int](`document.querySelectorAll('a[href^="/operator/"]').length`)); n != 0 {
+		t.Errorf("a technician's menu has %d operator links", n)
+	}
+	for _, p := range operatorPages {
+		tb.open(p)
+		if got := tb.text("h1"); got != "Not allowed" {
+			t.Errorf("technician opening %s: page %q", p, got)
+		}
+		if st := tb.fetch("GET", p, "", ""); st != 403 {
+			t.Errorf("technician GET %s: %d, want 403", p, st)
+		}
+	}
+	for _, p := range operatorActions {
+		p = strings.NewReplacer("TECH", tech.ID, "KEY", ks[0].ID).Replace(p)
+		body := ""
+		switch {
+		case strings.HasSuffix(p, "/label"):
+			body = "label=HACKED"
+		case p == "/operator/technicians":
+			body = "name=Mallory&role=operator"
+		}
+		if st := tb.fetch("POST", p, "application/x-www-form-urlencoded", body); st != 403 {
+			t.Errorf("technician POST %s: %d, want 403", p, st)
+		}
+	}
+	ctx := context.Background()
+	d, _ := s.st.Device(ctx, "ZM-001")
+	ts, _ := s.st.Technicians(ctx)
+	ks, _ = s.st.Passkeys(ctx, tech.ID)
+	if d.Label != "ICU-1" || d.Revoked() || len(ts) != 1 || ks[0].Revoked() {
+		t.Errorf("a technician's refused actions changed something: device %+v, %d technicians, passkey revoked %v", d, len(ts), ks[0].Revoked())
+	}
+}
+
+// TestOperatorPagesAccessible: the operator's pages, as they look after
+// an import with a refused record and with an enrollment link shown, at
+// 768×1024 and 1280×800: no serious or critical axe-core violation, no
+// touch target under 48×48 (screenshots with ZM_WEB_SCREENSHOTS).
+func TestOperatorPagesAccessible(t *testing.T) {
+	s := newSite(t, siteOpts{})
+	_, tb := s.operator("Olga")
+	s.enroll("ZM-001", "ICU-MON-04")
+	s.enroll("ZM-002", "")
+	if err := s.st.RevokeDevice(context.Background(), "ZM-002"); err != nil {
+		t.Fatal(err)
+	}
+	_, graceLink := s.addPerson("Grace Hopper", store.RoleTechnician)
+	grace := s.tablet(s.browser(browser.Options{Camera: browser.CameraAbsent()}))
+	grace.enrollWith(graceLink)
+	shots := os.Getenv(EnvScreenshots)
+
+	t.Run("inventory", func(t *testing.T) {
+		tb := tb.on(t)
+		tb.open("/operator/devices")
+		recs, _ := json.Marshal([]any{enrollmentRecord(t, "ZM-003"), map[string]string{"deviceId": "ZM-004"}})
+		if err := chromedp.Do(tb.ctx, chromedp.SetValue(chromedp.CSS("#records"), string(recs))); err != nil {
+			t.Fatal(err)
+		}
+		tb.submit("#import")
+		tb.waitText("#import-summary", "1 refused")
+		if _, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool](`document.getElementById('import-title').scrollIntoView(), true`)); err != nil {
+			t.Fatal(err)
+		}
+		checkPage(tb, "operator-inventory", shots)
+	})
+	t.Run("technicians", func(t *testing.T) {
+		tb := tb.on(t)
+		tb.open("/operator/technicians")
+		if err := chromedp.Do(tb.ctx, chromedp.SetValue(chromedp.CSS("#name"), "Alan Turing")); err != nil {
+			t.Fatal(err)
+		}
+		tb.submit("#add")
+		tb.waitText("#link-title", "Alan Turing")
+		checkPage(tb, "operator-technicians", shots)
+	})
+	t.Run("refused", func(t *testing.T) {
+		grace := grace.on(t)
+		grace.open("/operator/devices")
+		checkPage(grace, "operator-refused", shots)
+	})
+}
