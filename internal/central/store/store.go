@@ -178,6 +178,12 @@ type Store interface {
 	Audit(ctx context.Context, r AuditRecord) error
 	// ExportAudit calls fn for every record in order.
 	ExportAudit(ctx context.Context, fn func(AuditRecord) error) error
+	// SearchAudit calls fn for the records f selects: in order, or the
+	// newest first with f.NewestFirst.
+	SearchAudit(ctx context.Context, f AuditFilter, fn func(AuditRecord) error) error
+	// Pairings lists the pairings f selects, newest first (the operator's
+	// list).
+	Pairings(ctx context.Context, f PairingFilter) ([]Pairing, error)
 
 	// Ping checks that the database answers (readiness).
 	Ping(ctx context.Context) error

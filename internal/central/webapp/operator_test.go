@@ -19,6 +19,7 @@ import (
 	"github.com/zmonitor/firmware/internal/central/store"
 	"github.com/zmonitor/firmware/internal/central/store/pgtest"
 	"github.com/zmonitor/firmware/internal/proto/enroll"
+	"github.com/zmonitor/firmware/internal/proto/failure"
 	"github.com/zmonitor/firmware/internal/testkit/browser"
 )
 
@@ -256,7 +257,7 @@ func (tb *tablet) linkShown() string {
 // operatorPages are the operator's pages, and operatorActions what they
 // post.
 var (
-	operatorPages   = []string{"/operator/devices", "/operator/technicians"}
+	operatorPages   = []string{"/operator/devices", "/operator/technicians", "/operator/pairings", "/operator/pairings/PAIRING", "/operator/audit", "/operator/audit.jsonl", "/operator/audit.csv"}
 	operatorActions = []string{"/operator/devices/import", "/operator/devices/ZM-001/label", "/operator/devices/ZM-001/revoke",
 		"/operator/technicians", "/operator/technicians/TECH/enroll", "/operator/technicians/TECH/revoke", "/operator/passkeys/KEY/revoke"}
 )
@@ -274,7 +275,13 @@ func TestOperatorPagesRefuseTechnicians(t *testing.T) {
 	if n, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[int](`document.querySelectorAll('a[href^="/operator/"]').length`)); n != 0 {
 		t.Errorf("a technician's menu has %d operator links", n)
 	}
+	acc, err := s.api.Pair(context.Background(), tech, tabletwireQR(s.enroll("ZM-002", "").session(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.api.Wait()
 	for _, p := range operatorPages {
+		p = strings.ReplaceAll(p, "PAIRING", acc.PairingID)
 		tb.open(p)
 		if got := tb.text("h1"); got != "Not allowed" {
 			t.Errorf("technician opening %s: page %q", p, got)
@@ -300,7 +307,7 @@ func TestOperatorPagesRefuseTechnicians(t *testing.T) {
 	d, _ := s.st.Device(ctx, "ZM-001")
 	ts, _ := s.st.Technicians(ctx)
 	ks, _ = s.st.Passkeys(ctx, tech.ID)
-	if d.Label != "ICU-1" || d.Revoked() || len(ts) != 1 || ks[0].Revoked() {
+	if d.Label != "ICU-1" || d.Revoked() || len(ts) != 1 || ks[0].Revoked() || s.audited("audit.export", tech.ID) {
 		t.Errorf("a technician's refused actions changed something: device %+v, %d technicians, passkey revoked %v", d, len(ts), ks[0].Revoked())
 	}
 }
@@ -317,9 +324,19 @@ func TestOperatorPagesAccessible(t *testing.T) {
 	if err := s.st.RevokeDevice(context.Background(), "ZM-002"); err != nil {
 		t.Fatal(err)
 	}
-	_, graceLink := s.addPerson("Grace Hopper", store.RoleTechnician)
+	graceTech, graceLink := s.addPerson("Grace Hopper", store.RoleTechnician)
 	grace := s.tablet(s.browser(browser.Options{Camera: browser.CameraAbsent()}))
 	grace.enrollWith(graceLink)
+	s.devs.set("ZM-001", refuses(failure.PairingCodeMismatch))
+	for _, d := range []*device{s.enroll("ZM-005", "ICU-MON-09"), {id: "ZM-001"}} {
+		if d.key == nil {
+			continue
+		}
+		if _, err := s.api.Pair(context.Background(), graceTech, tabletwireQR(d.session(t))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.api.Wait()
 	shots := os.Getenv(EnvScreenshots)
 
 	t.Run("inventory", func(t *testing.T) {
@@ -346,9 +363,179 @@ func TestOperatorPagesAccessible(t *testing.T) {
 		tb.waitText("#link-title", "Alan Turing")
 		checkPage(tb, "operator-technicians", shots)
 	})
+	t.Run("pairings", func(t *testing.T) {
+		tb := tb.on(t)
+		tb.open("/operator/pairings")
+		checkPage(tb, "operator-pairings", shots)
+	})
+	t.Run("timeline", func(t *testing.T) {
+		tb := tb.on(t)
+		tb.open("/operator/pairings")
+		tb.submit("#pairings tbody tr a")
+		tb.waitText("#timeline", "pairing.accepted")
+		checkPage(tb, "operator-timeline", shots)
+	})
+	t.Run("audit", func(t *testing.T) {
+		tb := tb.on(t)
+		tb.open("/operator/audit")
+		checkPage(tb, "operator-audit", shots)
+	})
 	t.Run("refused", func(t *testing.T) {
 		grace := grace.on(t)
 		grace.open("/operator/devices")
 		checkPage(grace, "operator-refused", shots)
+	})
+}
+
+// TestOperatorPairingsAndTimeline: the operator's list of everyone's
+// pairings, filtered by state, device, technician and time, each row
+// opening the pairing's timeline (its audit records in order). On SQLite
+// and PostgreSQL.
+func TestOperatorPairingsAndTimeline(t *testing.T) {
+	eachBackend(t, func(t *testing.T, dsn string) {
+		s := newSite(t, siteOpts{dsn: dsn})
+		_, tb := s.operator("Olga")
+		ada, _ := s.addPerson("Ada", store.RoleTechnician)
+		bob, _ := s.addPerson("Bob", store.RoleTechnician)
+		s.devs.set("ZM-002", refuses(failure.PairingCodeMismatch))
+		ctx := context.Background()
+		pair := func(tech store.Technician, d *device) string {
+			acc, err := s.api.Pair(ctx, tech, tabletwireQR(d.session(t)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.api.Wait()
+			return acc.PairingID
+		}
+		okAda := pair(ada, s.enroll("ZM-001", "ICU-1"))
+		failedBob := pair(bob, s.enroll("ZM-002", ""))
+		okBob := pair(bob, s.enroll("ZM-003", ""))
+
+		shown := func(query string) []string {
+			t.Helper()
+			tb.open("/operator/pairings" + query)
+			ids, err := chromedp.Run(tb.ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#pairings tbody tr')].map(r => r.dataset.pairing)`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ids
+		}
+		for name, c := range map[string]struct {
+			query string
+			want  []string
+		}{
+			"all":        {"", []string{okBob, failedBob, okAda}},
+			"failed":     {"?state=failed", []string{failedBob}},
+			"device":     {"?device=ZM-001", []string{okAda}},
+			"technician": {"?technician=" + bob.ID, []string{okBob, failedBob}},
+			"future":     {"?from=2999-01-01T00:00", nil},
+			"past":       {"?until=2000-01-01", nil},
+		} {
+			if got := shown(c.query); strings.Join(got, " ") != strings.Join(c.want, " ") {
+				t.Errorf("%s: pairings %v, want %v", name, got, c.want)
+			}
+		}
+		// The form: choose a state and a technician, Show.
+		tb.open("/operator/pairings")
+		if err := chromedp.Do(tb.ctx, chromedp.SetValue(chromedp.CSS("#state"), "succeeded"), chromedp.SetValue(chromedp.CSS("#technician"), bob.ID)); err != nil {
+			t.Fatal(err)
+		}
+		tb.submit("#apply")
+		if got := tb.text("#pairings tbody"); !strings.Contains(got, "ZM-003") || strings.Contains(got, "ZM-001") || strings.Contains(got, "ZM-002") {
+			t.Errorf("succeeded by Bob: %q", got)
+		}
+		// Bad filters: a clear 400 page, never a 500.
+		for _, q := range []string{"?state=lost", "?from=yesterday", "?device=a&device=b", "?State=failed", "?sort=asc"} {
+			if st := tb.fetch("GET", "/operator/pairings"+q, "", ""); st != 400 {
+				t.Errorf("filter %s: %d, want 400", q, st)
+			}
+		}
+		// The failed pairing's timeline.
+		tb.open("/operator/pairings?state=failed")
+		tb.submit("#pairings tbody tr a")
+		tb.waitText("#pairing-state", "failed (PAIRING_CODE_MISMATCH)")
+		tl := tb.text("#timeline")
+		if !strings.Contains(tl, "pairing.accepted") || !strings.Contains(tl, "pairing.failed") || strings.Index(tl, "pairing.accepted") > strings.Index(tl, "pairing.failed") {
+			t.Errorf("timeline of the failed pairing: %q", tl)
+		}
+		tb.open("/operator/pairings/p-nosuch")
+		if got := tb.text("h1"); got != "No such pairing" {
+			t.Errorf("unknown pairing: %q", got)
+		}
+	})
+}
+
+// TestOperatorAuditFilterAndExport: the audit trail filtered by actor,
+// event family, device and detail; exported as JSON Lines and CSV with
+// the same filter (oldest first, every record, a formula-looking cell
+// defused); the export itself audited. On SQLite and PostgreSQL.
+func TestOperatorAuditFilterAndExport(t *testing.T) {
+	eachBackend(t, func(t *testing.T, dsn string) {
+		s := newSite(t, siteOpts{dsn: dsn})
+		op, tb := s.operator("Olga")
+		ctx := context.Background()
+		for _, r := range []store.AuditRecord{
+			{Actor: "cli", Event: "device.import", DeviceID: "ZM-001", Detail: "added firmware 1.2.3"},
+			{Actor: "cli", Event: "device.label", DeviceID: "ZM-001", Detail: "=HYPERLINK(\"http://evil\")"},
+			{Actor: "cli", Event: "device.import", DeviceID: "ZM-002", Detail: "added firmware 1.2.4"},
+		} {
+			if err := s.st.Audit(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rows := func(query string) string {
+			t.Helper()
+			tb.open("/operator/audit" + query)
+			return tb.text("#audit tbody")
+		}
+		if got := rows("?event=device&device=ZM-001"); !strings.Contains(got, "device.import") || !strings.Contains(got, "device.label") || strings.Contains(got, "ZM-002") {
+			t.Errorf("device events of ZM-001: %q", got)
+		}
+		if got := rows("?actor=" + op.ID); !strings.Contains(got, "web.sign_in") || strings.Contains(got, "device.") {
+			t.Errorf("the operator's records: %q", got)
+		}
+		if got := rows("?text=1.2.4"); !strings.Contains(got, "ZM-002") || strings.Contains(got, "ZM-001") {
+			t.Errorf("detail contains 1.2.4: %q", got)
+		}
+		// The form, then its exports.
+		tb.open("/operator/audit")
+		if err := chromedp.Do(tb.ctx, chromedp.SetValue(chromedp.CSS("#event"), "device"), chromedp.SetValue(chromedp.CSS("#device"), "ZM-001")); err != nil {
+			t.Fatal(err)
+		}
+		tb.submit("#apply")
+		get := func(sel string) string {
+			t.Helper()
+			body, err := chromedp.Run(tb.ctx, chromedp.Evaluate[string](fmt.Sprintf(`fetch(document.querySelector(%q).href).then(r => r.text().then(t => r.headers.get('Content-Disposition') + '\n' + t))`, sel), chromedp.EvalAwaitPromise))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return body
+		}
+		jsonl := get("#export-jsonl")
+		lines := strings.Split(strings.TrimSpace(jsonl), "\n")
+		if len(lines) != 3 || !strings.Contains(lines[0], ".jsonl") {
+			t.Fatalf("JSON Lines export (%d lines):\n%s", len(lines), jsonl)
+		}
+		var first, second store.AuditRecord
+		if err := json.Unmarshal([]byte(lines[1]), &first); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(lines[2]), &second); err != nil {
+			t.Fatal(err)
+		}
+		if first.Event != "device.import" || second.Event != "device.label" || first.DeviceID != "ZM-001" || first.ID >= second.ID {
+			t.Errorf("JSON Lines export: %+v then %+v, want ZM-001's import then label", first, second)
+		}
+		csvText := get("#export-csv")
+		if !strings.Contains(csvText, ".csv") || !strings.Contains(csvText, "id,at,actor,event,deviceId,detail") ||
+			!strings.Contains(csvText, `'=HYPERLINK`) || strings.Contains(csvText, "ZM-002") {
+			t.Errorf("CSV export:\n%s", csvText)
+		}
+		if !s.audited("audit.export", op.ID) {
+			t.Errorf("the export is not audited: %v", s.auditEvents())
+		}
+		if st := tb.fetch("GET", "/operator/audit.csv?from=soon", "", ""); st != 400 {
+			t.Errorf("export with a bad filter: %d, want 400", st)
+		}
 	})
 }

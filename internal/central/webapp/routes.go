@@ -38,7 +38,7 @@ func (a *App) routes() {
 	m.HandleFunc("GET /pairings/{id}/events", tech(a.pairingEvents))
 
 	// The operator's pages: the inventory, the technicians and their
-	// passkeys.
+	// passkeys, the pairings with their timelines, the audit trail.
 	m.HandleFunc("GET /operator/devices", op(a.inventoryPage))
 	m.HandleFunc("POST /operator/devices/import", op(a.importDevices))
 	m.HandleFunc("POST /operator/devices/{id}/label", op(a.labelDevice))
@@ -48,6 +48,11 @@ func (a *App) routes() {
 	m.HandleFunc("POST /operator/technicians/{id}/enroll", op(a.newEnrollmentLink))
 	m.HandleFunc("POST /operator/technicians/{id}/revoke", op(a.revokeTechnician))
 	m.HandleFunc("POST /operator/passkeys/{id}/revoke", op(a.revokePasskey))
+	m.HandleFunc("GET /operator/pairings", op(a.pairingsPage))
+	m.HandleFunc("GET /operator/pairings/{id}", op(a.pairingTimeline))
+	m.HandleFunc("GET /operator/audit", op(a.auditPage))
+	m.HandleFunc("GET /operator/audit.jsonl", op(a.auditExport("jsonl")))
+	m.HandleFunc("GET /operator/audit.csv", op(a.auditExport("csv")))
 
 	// Anything else.
 	m.HandleFunc("/", a.notFound)
