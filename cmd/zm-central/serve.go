@@ -322,6 +322,7 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 		}
 		fmt.Fprintf(stdout, "health, readiness and metrics on http://%s (%s %s %s)\n", opsAddr, server.HealthPath, server.ReadyPath, server.MetricsPath)
 	}
+	app.SetStatus(statusListeners(tabletAddr, monitorAddr, opsAddr, app.Origin()), stationCertificates(o.db.dir, log))
 	fmt.Fprintf(stdout, "tablet API on https://%s (devices are sent server URL %s)\n", tabletAddr, o.serverURL)
 	fmt.Fprintf(stdout, "web app on %s (passkeys for %s)\n", app.Origin(), app.RPID())
 	log.Info("serving", "tablet", tabletAddr, "monitor", monitorAddr, "est", estAddr, "ops", opsAddr, "serverURL", o.serverURL, "estURL", o.estURL, "clockOffset", o.clockOffset)
@@ -410,4 +411,35 @@ func newServerCert(dir, cn, host string) (*x509.Certificate, tls.Certificate, er
 		return nil, tls.Certificate{}, err
 	}
 	return devCA.cert, pair{c, k}.tls(), nil
+}
+
+// statusListeners are the sockets serve listens on, for the web app's
+// status panel.
+func statusListeners(tablet, monitorAddr, ops, origin string) []webapp.Listener {
+	ls := []webapp.Listener{{Name: "web app and tablet API (" + origin + ")", Address: tablet}}
+	if monitorAddr != "" {
+		ls = append(ls, webapp.Listener{Name: "stand-in monitoring server", Address: monitorAddr})
+	}
+	if ops != "" {
+		ls = append(ls, webapp.Listener{Name: "health, readiness and metrics", Address: ops})
+	}
+	return ls
+}
+
+// stationCertificates are the Central Station's own certificates, for
+// the status panel's expiry dates (one that cannot be read is logged and
+// left out: serve has already loaded those it needs).
+func stationCertificates(dir string, log *slog.Logger) []webapp.NamedCertificate {
+	var out []webapp.NamedCertificate
+	for _, c := range []struct{ name, file string }{
+		{"device CA", deviceCACert}, {"provisioning root", provRootCert}, {"provisioning signer", provSignerCert}, {"tablet server", tabletCert},
+	} {
+		cert, err := loadCert(dir, c.file)
+		if err != nil {
+			log.Warn("status panel: certificate", "name", c.name, "err", err)
+			continue
+		}
+		out = append(out, webapp.NamedCertificate{Name: c.name, Cert: cert})
+	}
+	return out
 }

@@ -75,6 +75,7 @@ type App struct {
 	browser  *http.ServeMux
 	handler  http.Handler
 	security http.Handler // the browser mux behind its checks
+	status   statusSources
 }
 
 // New returns the web app.

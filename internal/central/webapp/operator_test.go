@@ -6,16 +6,21 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/zmonitor/firmware/internal/base/version"
 	"github.com/zmonitor/firmware/internal/central/store"
 	"github.com/zmonitor/firmware/internal/central/store/pgtest"
 	"github.com/zmonitor/firmware/internal/proto/enroll"
@@ -257,7 +262,7 @@ func (tb *tablet) linkShown() string {
 // operatorPages are the operator's pages, and operatorActions what they
 // post.
 var (
-	operatorPages   = []string{"/operator/devices", "/operator/technicians", "/operator/pairings", "/operator/pairings/PAIRING", "/operator/audit", "/operator/audit.jsonl", "/operator/audit.csv"}
+	operatorPages   = []string{"/operator/devices", "/operator/technicians", "/operator/pairings", "/operator/pairings/PAIRING", "/operator/audit", "/operator/audit.jsonl", "/operator/audit.csv", "/operator/certificates", "/operator/status"}
 	operatorActions = []string{"/operator/devices/import", "/operator/devices/ZM-001/label", "/operator/devices/ZM-001/revoke",
 		"/operator/technicians", "/operator/technicians/TECH/enroll", "/operator/technicians/TECH/revoke", "/operator/passkeys/KEY/revoke"}
 )
@@ -379,6 +384,19 @@ func TestOperatorPagesAccessible(t *testing.T) {
 		tb := tb.on(t)
 		tb.open("/operator/audit")
 		checkPage(tb, "operator-audit", shots)
+	})
+	t.Run("certificates", func(t *testing.T) {
+		tb := tb.on(t)
+		s.issue(t, "ZM-005", 5*24*time.Hour)
+		s.issue(t, "ZM-005", 365*24*time.Hour)
+		tb.open("/operator/certificates")
+		checkPage(tb, "operator-certificates", shots)
+	})
+	t.Run("status", func(t *testing.T) {
+		tb := tb.on(t)
+		s.app.SetStatus([]Listener{{Name: "web app and tablet API", Address: "127.0.0.1:8443"}}, []NamedCertificate{{Name: "tablet server", Cert: s.srv.Cert}})
+		tb.open("/operator/status")
+		checkPage(tb, "operator-status", shots)
 	})
 	t.Run("refused", func(t *testing.T) {
 		grace := grace.on(t)
@@ -536,6 +554,108 @@ func TestOperatorAuditFilterAndExport(t *testing.T) {
 		}
 		if st := tb.fetch("GET", "/operator/audit.csv?from=soon", "", ""); st != 400 {
 			t.Errorf("export with a bad filter: %d, want 400", st)
+		}
+	})
+}
+
+// issue records a certificate for device id ending in validFor, as the
+// pusher does after a pairing; it returns its serial.
+func (s *site) issue(t testing.TB, id string, validFor time.Duration) string {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	now := time.Now()
+	tmpl := &x509.Certificate{SerialNumber: sn, Subject: pkix.Name{CommonName: id}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(validFor)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.st.RecordCertificate(context.Background(), id, "p-"+id, der); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return store.CertificateSerial(c)
+}
+
+// selfSigned is a certificate ending in validFor.
+func selfSigned(t testing.TB, cn string, validFor time.Duration) *x509.Certificate {
+	t.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(validFor)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return c
+}
+
+// TestOperatorStatusAndCertificates: the status panel shows the version,
+// that the database answers, the listeners, the Central Station's own
+// certificates with the one close to expiry marked, and the device
+// certificates close to expiry; the certificates page lists the devices'
+// certificates by device and state. On SQLite and PostgreSQL.
+func TestOperatorStatusAndCertificates(t *testing.T) {
+	eachBackend(t, func(t *testing.T, dsn string) {
+		s := newSite(t, siteOpts{dsn: dsn})
+		_, tb := s.operator("Olga")
+		s.enroll("ZM-001", "")
+		s.enroll("ZM-002", "")
+		soonSerial := s.issue(t, "ZM-001", 10*24*time.Hour)
+		s.issue(t, "ZM-002", 300*24*time.Hour)
+		revoked := s.issue(t, "ZM-002", 5*24*time.Hour)
+		if err := s.st.RevokeCertificate(context.Background(), revoked, store.ReasonDeviceReplaced); err != nil {
+			t.Fatal(err)
+		}
+		s.app.SetStatus([]Listener{{Name: "web app and tablet API", Address: "127.0.0.1:18443"}, {Name: "health, readiness and metrics", Address: "127.0.0.1:19464"}},
+			[]NamedCertificate{{Name: "tablet server", Cert: selfSigned(t, "tablet", 20*24*time.Hour)}, {Name: "device CA", Cert: selfSigned(t, "ca", 3000*24*time.Hour)}})
+
+		tb.open("/operator/status")
+		if got := tb.text("#version"); !strings.HasPrefix(got, version.Version+" (built ") {
+			t.Errorf("version: %q", got)
+		}
+		if got := tb.text("#database"); !strings.HasPrefix(got, "answers (") {
+			t.Errorf("database: %q", got)
+		}
+		if got := tb.text("#listeners"); !strings.Contains(got, "127.0.0.1:18443") || !strings.Contains(got, "127.0.0.1:19464") {
+			t.Errorf("listeners: %q", got)
+		}
+		if got := tb.text("#own-certs tr.refused"); !strings.Contains(got, "tablet server") || !strings.Contains(got, "close to expiry") || strings.Contains(got, "device CA") {
+			t.Errorf("own certificates close to expiry: %q", got)
+		}
+		if got := tb.text("#device-certs"); got != "2 device certificate(s) not revoked; 1 end within 30 days." {
+			t.Errorf("device certificates: %q", got)
+		}
+		if got := tb.text("#device-soon"); !strings.Contains(got, "ZM-001") || !strings.Contains(got, soonSerial) {
+			t.Errorf("device certificates close to expiry: %q", got)
+		}
+
+		rows := func(query string) int {
+			t.Helper()
+			tb.open("/operator/certificates" + query)
+			n, err := chromedp.Run(tb.ctx, chromedp.Evaluate[int](`document.querySelectorAll('#certificates tbody tr').length`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		for q, want := range map[string]int{"": 3, "?device=ZM-002": 2, "?state=revoked": 1, "?state=issued&device=ZM-001": 1, "?device=ZM-404": 0} {
+			if got := rows(q); got != want {
+				t.Errorf("certificates%s: %d rows, want %d", q, got, want)
+			}
+		}
+		tb.open("/operator/certificates")
+		if got := tb.text(fmt.Sprintf(`tr[data-serial=%q]`, soonSerial)); !strings.Contains(got, "ZM-001") {
+			t.Errorf("the certificate close to expiry: %q", got)
+		}
+		if cls, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector('tr[data-serial=%q]').className`, soonSerial))); cls != "refused" {
+			t.Errorf("the certificate close to expiry is not marked (class %q)", cls)
+		}
+		if st := tb.fetch("GET", "/operator/certificates?state=lost", "", ""); st != 400 {
+			t.Errorf("certificates?state=lost: %d, want 400", st)
 		}
 	})
 }

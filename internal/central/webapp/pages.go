@@ -37,7 +37,7 @@ func parseTemplates() (pageSet, error) {
 		if name == "layout" {
 			continue
 		}
-		t, err := template.New(name).Funcs(template.FuncMap{"since": since}).ParseFS(templateFS, "templates/layout.html", n)
+		t, err := template.New(name).Funcs(template.FuncMap{"since": since, "soon": soon}).ParseFS(templateFS, "templates/layout.html", n)
 		if err != nil {
 			return nil, fmt.Errorf("template %s: %w", n, err)
 		}

@@ -38,7 +38,8 @@ func (a *App) routes() {
 	m.HandleFunc("GET /pairings/{id}/events", tech(a.pairingEvents))
 
 	// The operator's pages: the inventory, the technicians and their
-	// passkeys, the pairings with their timelines, the audit trail.
+	// passkeys, the pairings with their timelines, the audit trail, the
+	// certificates, the status panel.
 	m.HandleFunc("GET /operator/devices", op(a.inventoryPage))
 	m.HandleFunc("POST /operator/devices/import", op(a.importDevices))
 	m.HandleFunc("POST /operator/devices/{id}/label", op(a.labelDevice))
@@ -53,6 +54,8 @@ func (a *App) routes() {
 	m.HandleFunc("GET /operator/audit", op(a.auditPage))
 	m.HandleFunc("GET /operator/audit.jsonl", op(a.auditExport("jsonl")))
 	m.HandleFunc("GET /operator/audit.csv", op(a.auditExport("csv")))
+	m.HandleFunc("GET /operator/certificates", op(a.certificatesPage))
+	m.HandleFunc("GET /operator/status", op(a.statusPage))
 
 	// Anything else.
 	m.HandleFunc("/", a.notFound)
