@@ -77,8 +77,9 @@ qemu: image ## boot the image on the QEMU board with the console on this termina
 bench: check-go ## benchmarks (host)
 	$(GO) test -short -run '^$$' -bench . -benchmem ./...
 
-bench-web: deps check-go ## QR decoders compared in headless Chromium on camera-like frames of the board's screen (docs/web-app.md)
+bench-web: deps check-go ## web app numbers in headless Chromium: QR decoders on camera-like frames of the board's screen; progress latency, device report -> shown in the page (docs/web-app.md)
 	$(GO) test -run '^$$' -bench 'BenchmarkQRDecoders$$' -benchtime 100x -timeout 60m ./internal/central/web/
+	$(GO) test -run '^$$' -bench 'BenchmarkProgressLatency$$' -benchtime 100x -timeout 10m ./internal/central/webapp/
 
 screenshots-web: deps check-go ## the web app's pages at tablet sizes (768x1024, 1280x800) into docs/img/web-*.png, from its browser test
 	ZM_WEB_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -count=1 -run '^(TestEveryPageAccessibleOnTablets|TestOperatorPagesAccessible)$$' ./internal/central/webapp/

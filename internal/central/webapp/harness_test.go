@@ -57,7 +57,23 @@ type scriptedDevices struct {
 	mu    sync.Mutex
 	plays map[string]devicePlay
 	gates map[string]chan struct{}
+	// steps: a device ID's job reports each state sent here, then
+	// PROVISIONED when it is closed (the latency benchmark's device).
+	steps map[string]chan string
 	jobs  []job.Job
+}
+
+// stepped makes id's next job report the states the test sends, one by
+// one, and end PROVISIONED when the channel is closed.
+func (p *scriptedDevices) stepped(id string) chan<- string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.steps == nil {
+		p.steps = map[string]chan string{}
+	}
+	c := make(chan string)
+	p.steps[id] = c
+	return c
 }
 
 func (p *scriptedDevices) set(id string, play devicePlay) {
@@ -87,7 +103,21 @@ func (p *scriptedDevices) Provision(ctx context.Context, j job.Job, progress fun
 	p.jobs = append(p.jobs, j)
 	play, ok := p.plays[j.DeviceID]
 	gate := p.gates[j.DeviceID]
+	steps := p.steps[j.DeviceID]
 	p.mu.Unlock()
+	if steps != nil {
+		for {
+			select {
+			case st, open := <-steps:
+				if !open {
+					return provisioned.outcome, nil
+				}
+				progress(job.Progress{State: st})
+			case <-ctx.Done():
+				return job.Outcome{}, failure.New(failure.ConnectionFailed, "push", ctx.Err())
+			}
+		}
+	}
 	if !ok {
 		play = provisioned
 	}
