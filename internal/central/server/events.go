@@ -45,6 +45,10 @@ const (
 type hub struct {
 	mu   sync.Mutex
 	subs map[string]map[*subscription]struct{}
+	// settling holds the pairings whose outcome this replica is writing
+	// (from before FinishPairing until the claims are given back): a
+	// stream that reads such a pairing final waits for the settled view.
+	settling map[string]bool
 	// streaming, when set (tests), is called with the pairing ID once a
 	// stream has sent its first view.
 	streaming func(id string)
@@ -59,7 +63,27 @@ type subscription struct {
 	lost bool
 }
 
-func newHub() *hub { return &hub{subs: map[string]map[*subscription]struct{}{}} }
+func newHub() *hub {
+	return &hub{subs: map[string]map[*subscription]struct{}{}, settling: map[string]bool{}}
+}
+
+// settle marks pairing id as having its outcome written (on) or written
+// (off).
+func (h *hub) settle(id string, on bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if on {
+		h.settling[id] = true
+	} else {
+		delete(h.settling, id)
+	}
+}
+
+func (h *hub) isSettling(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.settling[id]
+}
 
 func (h *hub) subscribe(id string) (*subscription, func()) {
 	sub := &subscription{ch: make(chan store.Pairing, 32)}
@@ -153,6 +177,31 @@ func (s *Server) ServeEvents(w http.ResponseWriter, r *http.Request, t store.Tec
 	if err != nil {
 		s.writeRefusal(w, err, "")
 		return
+	}
+	// Final, but maybe not settled (its claims about to be given back):
+	// while this replica settles it, its settled view comes to sub; once
+	// settled, the store has it.
+	if p.State.Final() {
+		if s.hub.isSettling(id) {
+			tick := s.cfg.Clock.NewTimer(s.cfg.EventsResync)
+			select {
+			case p = <-sub.ch:
+			case <-tick.C():
+				// Not published (a store error): the store says.
+				p, err = s.st.Pairing(ctx, id)
+			case <-ctx.Done():
+				tick.Stop()
+				return
+			}
+			tick.Stop()
+			if err != nil {
+				s.writeRefusal(w, err, "")
+				return
+			}
+		} else if p, err = s.st.Pairing(ctx, id); err != nil {
+			s.writeRefusal(w, err, "")
+			return
+		}
 	}
 	rc := http.NewResponseController(w)
 	// The server's read timeout would end a long stream (net/http cancels

@@ -46,12 +46,16 @@ func (s *Server) run(t store.Technician, j job.Job) {
 		detail += "; nothing reached the device: its QR code and pairing code were not used up"
 	}
 	s.settleCertificates(rec, t, j, certs, out, err, st)
+	// Streams that read the pairing final in between wait for the settled
+	// view (ServeEvents).
+	s.hub.settle(j.PairingID, true)
 	if err := s.st.FinishPairing(rec, j.PairingID, st, code.String(), detail); err != nil {
 		s.storeError("record outcome", err, "pairing", j.PairingID)
 	}
 	if release {
 		s.releaseClaims(rec, t, j)
 	}
+	s.hub.settle(j.PairingID, false)
 	s.published(rec, j.PairingID) // after the claims: the view says whether they were given back
 	event := "pairing.succeeded"
 	if st != store.PairingSucceeded {
