@@ -54,13 +54,15 @@ var entries = []entry{
 		exists(t, w, "out/zm/enrollment.json", "out/zm/screen.png")
 	}},
 	{doc: "make bench", skip: "every host benchmark: minutes"},
-	{doc: "make bench-web", skip: "decodes 100 camera frames per QR decoder in headless Chromium: minutes; the web app's tests (TestDecoderReadsEveryCameraView ...) decode in Chromium in `make unit`"},
+	{doc: "make screenshots-web", skip: "writes docs/img from TestEveryPageAccessibleOnTablets and TestOperatorPagesAccessible, which `make unit` runs (without writing)"},
+	{doc: "make bench-web", skip: "decodes 100 camera frames per QR decoder and times 100 progress events in headless Chromium: minutes; the web app's tests (TestDecoderReadsEveryCameraView ...) decode in Chromium in `make unit`"},
 	{doc: "FUZZTIME=5m make fuzz", skip: "five minutes a target; `make test` runs the same script for 3 s a target (fuzz-smoke)"},
 
 	// docs/central-station.md
-	{doc: "zm-central init --dir DIR [--hosts localhost,127.0.0.1] [--technician admin]", check: func(t *testing.T, e *env, c command) {
+	{doc: "zm-central init --dir DIR [--hosts localhost,127.0.0.1] [--technician admin] [--origin URL]", check: func(t *testing.T, e *env, c command) {
 		w := e.work(t)
-		runSynopsis(t, w, c, "zm-central init --dir DIR --hosts localhost,127.0.0.1 --technician admin", "", 0, []string{"technician", "(admin) token"})
+		runSynopsis(t, w, c, "zm-central init --dir DIR --hosts localhost,127.0.0.1 --technician admin --origin https://localhost:8443", "", 0,
+			[]string{"enrollment link for", "(admin, operator)", "https://localhost:8443/enroll#e-", "(admin) token"})
 		exists(t, w, "DIR/provisioning-root.pem", "DIR/device-ca.pem", "DIR/central.db")
 		w = e.work(t)
 		minimal := "zm-central init --dir DIR"
@@ -95,11 +97,29 @@ var entries = []entry{
 		w.must("zm-central devices import --dir DIR ZM-001.json && zm-central devices revoke --dir DIR ZM-001")
 		runScript(t, w, c, "cd DIR && "+c.text, "", 0, []string{"device ZM-001 replaced (was revoked ", "serial SN-2024-001234 -> SN-2"})
 	}},
-	{doc: "zm-central technicians add NAME | list [--json] | revoke ID", check: func(t *testing.T, e *env, c command) {
+	{doc: "zm-central technicians add [--role technician|operator] [--enroll [--origin URL] [--no-qr] [--token]] NAME", check: func(t *testing.T, e *env, c command) {
 		w := e.work(t)
 		w.central()
-		runSynopsis(t, w, c, "cd DIR && id=$(zm-central technicians add biomed-2 | tail -1 | cut -d. -f1) && zm-central technicians revoke $id && zm-central technicians list && zm-central technicians list --json", "", 0,
-			[]string{"biomed-2", "admin", `"name":"biomed-2"`})
+		runSynopsis(t, w, c, "cd DIR && zm-central technicians add --role operator --enroll --origin https://localhost:8443 --no-qr --token olga && zm-central technicians add --role technician biomed-2", "", 0,
+			[]string{"(olga, operator) added", "enrollment link for", "https://localhost:8443/enroll#e-", "(olga) token", "(biomed-2) token"})
+		minimal := "cd DIR && zm-central technicians add biomed-3"
+		minimalOnly(t, c.text, minimal)
+		runScript(t, w, c, minimal, "", 0, []string{"(biomed-3) token"})
+	}},
+	{doc: "zm-central technicians enroll [--origin URL] [--no-qr] ID | list [--json] | revoke ID", check: func(t *testing.T, e *env, c command) {
+		w := e.work(t)
+		w.central()
+		runSynopsis(t, w, c, "cd DIR && id=$(zm-central technicians add biomed-2 | tail -1 | cut -d. -f1) && zm-central technicians enroll --origin https://localhost:8443 --no-qr $id && zm-central technicians revoke $id && zm-central technicians list && zm-central technicians list --json", "", 0,
+			[]string{"enrollment link for", "biomed-2", "admin", `"name":"biomed-2"`, "revoked"})
+	}},
+	{doc: "zm-central passkeys list [--technician ID] | revoke PASSKEY-ID", check: func(t *testing.T, e *env, c command) {
+		// Registering a passkey takes a browser: the web app's tests do
+		// (internal/central/webapp, cmd/zm-central web_test.go); here the
+		// commands run and refuse an unknown passkey.
+		w := e.work(t)
+		w.central()
+		runSynopsis(t, w, c, "cd DIR && zm-central passkeys list && zm-central passkeys list --technician t-00000000 && (zm-central passkeys revoke k-0000000000000000 || echo refused)", "", 0,
+			[]string{"TECHNICIAN", "refused"})
 	}},
 	{doc: "zm-central certificates list [--device ID] [--state issued|in-use|revoked] [--json]", check: func(t *testing.T, e *env, c command) {
 		w := e.work(t)
@@ -177,8 +197,9 @@ var entries = []entry{
 	{doc: "pg_dump --format=custom --file=central-$(date +%F).dump \"$ZM_CENTRAL_DB\"", skip: postgres},
 	{doc: "createdb central_restored", skip: postgres},
 	{doc: "pg_restore --no-owner --dbname=central_restored central-2026-12-07.dump", skip: postgres},
-	{doc: "zm-central serve [--dir DIR] [--db DSN] [--listen 127.0.0.1:8443] {--monitor-listen 127.0.0.1:9443 | --server-url https://...} [--est-listen 127.0.0.1:9444] [--est-url https://.../.well-known/est] [--crl-url http://.../crl] [--ops-listen 127.0.0.1:9464] [--log-format text|json] [--log-level info] [--device-port 8444] [--trust-device-clock] [--batch-concurrency 4] [--max-in-flight 256] [--drain 30s] [--device-addr ID=host:port]... [--clock-offset -2h]", check: func(t *testing.T, e *env, c command) {
+	{doc: "zm-central serve [--dir DIR] [--db DSN] [--listen 127.0.0.1:8443] {--monitor-listen 127.0.0.1:9443 | --server-url https://...} [--origin https://NAME:PORT] [--rp-id NAME] [--session-idle 15m] [--session-max 12h] [--est-listen 127.0.0.1:9444] [--est-url https://.../.well-known/est] [--crl-url http://.../crl] [--ops-listen 127.0.0.1:9464] [--log-format text|json] [--log-level info] [--device-port 8444] [--trust-device-clock] [--batch-concurrency 4] [--max-in-flight 256] [--drain 30s] [--device-addr ID=host:port]... [--clock-offset -2h]", check: func(t *testing.T, e *env, c command) {
 		full := "exec zm-central serve --dir DIR --db sqlite:DIR/central.db --listen 127.0.0.1:0 --monitor-listen 127.0.0.1:0 --server-url https://monitor.example:9443" +
+			" --origin https://localhost:8443 --rp-id localhost --session-idle 15m --session-max 12h" +
 			" --est-listen 127.0.0.1:0 --est-url https://central.example:9444/.well-known/est --crl-url http://central.example:9464/crl" +
 			" --ops-listen 127.0.0.1:0 --log-format json --log-level info --device-port 8444 --trust-device-clock --batch-concurrency 4 --max-in-flight 256 --drain 30s --device-addr ZM-001=127.0.0.1:8444 --clock-offset -2h"
 		coversFlags(t, c.text, full)
