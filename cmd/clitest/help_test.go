@@ -87,8 +87,8 @@ var tools = []struct {
 		"restore":             {"-dir", "-db", "-force"},
 	}, true},
 	{"zm-pair", map[string][]string{
-		"scan":   {"-central", "-ca", "-token-file", "-label", "-server-name", "-timeout", "-poll"},
-		"code":   {"-central", "-ca", "-token-file", "-label", "-server-name", "-timeout", "-poll", "-device", "-address", "-code"},
+		"scan":   {"-central", "-ca", "-token-file", "-label", "-server-name", "-timeout"},
+		"code":   {"-central", "-ca", "-token-file", "-label", "-server-name", "-timeout", "-device", "-address", "-code"},
 		"decode": nil,
 	}, true},
 	{"zm-board", map[string][]string{
