@@ -19,7 +19,7 @@ import (
 )
 
 // EnvScreenshots names a directory where TestEveryPageAccessibleOnTablets
-// writes each page's screenshot at both tablet sizes (docs/img is where
+// writes each page's screenshot at both tablet sizes (docs/img/web is where
 // the committed ones live).
 const EnvScreenshots = "ZM_WEB_SCREENSHOTS"
 

@@ -54,7 +54,7 @@ var entries = []entry{
 		exists(t, w, "out/zm/enrollment.json", "out/zm/screen.png")
 	}},
 	{doc: "make bench", skip: "every host benchmark: minutes"},
-	{doc: "make screenshots-web", skip: "writes docs/img from TestEveryPageAccessibleOnTablets and TestOperatorPagesAccessible, which `make unit` runs (without writing)"},
+	{doc: "make screenshots-web", skip: "writes docs/img/web from TestEveryPageAccessibleOnTablets and TestOperatorPagesAccessible, which `make unit` runs (without writing)"},
 	{doc: "make bench-web", skip: "decodes 100 camera frames per QR decoder and times 100 progress events in headless Chromium: minutes; the web app's tests (TestDecoderReadsEveryCameraView ...) decode in Chromium in `make unit`"},
 	{doc: "FUZZTIME=5m make fuzz", skip: "five minutes a target; `make test` runs the same script for 3 s a target (fuzz-smoke)"},
 
