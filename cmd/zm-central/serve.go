@@ -24,9 +24,9 @@ import (
 	"github.com/zmonitor/firmware/internal/central/server"
 	"github.com/zmonitor/firmware/internal/central/server/monitor"
 	"github.com/zmonitor/firmware/internal/central/store"
+	"github.com/zmonitor/firmware/internal/central/webapp"
 	"github.com/zmonitor/firmware/internal/proto/est"
 	"github.com/zmonitor/firmware/internal/proto/payload"
-	"github.com/zmonitor/firmware/internal/central/webapp"
 )
 
 // addrOverrides is a repeatable --device-addr ID=host:port flag.
