@@ -262,7 +262,7 @@ func (d *demo) run(ctx context.Context, deviceID, label string) error {
 	// 8. The technician's tablet: the web app in headless Chromium, its
 	// camera looking at the screen.
 	y4m := filepath.Join(d.out, "camera.y4m")
-	if err := cameraVideo(shotImg, y4m); err != nil {
+	if err := browser.WriteHandheldVideo(shotImg, y4m); err != nil {
 		return err
 	}
 	tabletCert, err := readCert(filepath.Join(centralDir, "tablet-server.pem"))
@@ -335,28 +335,6 @@ func (d *demo) tabletShot(tab *browser.Tablet, name string) error {
 	}
 	d.mark("screenshot %s (the tablet)", path)
 	return nil
-}
-
-// cameraVideo writes a Y4M of the screen as a hand-held tablet camera sees
-// it at 1280×720: in perspective, a little blurred, a glare spot, noise.
-func cameraVideo(screen image.Image, path string) error {
-	var view browser.View
-	for _, v := range browser.CameraViews(1280, 720) {
-		if strings.HasPrefix(v.Name, "all-") {
-			view = v
-		}
-	}
-	var frames []image.Image
-	for seed := range uint64(2) {
-		s := view.Scene
-		s.Seed = seed
-		img, err := s.Render(screen)
-		if err != nil {
-			return err
-		}
-		frames = append(frames, img)
-	}
-	return browser.WriteY4MFile(path, 15, frames...)
 }
 
 func readCert(path string) (*x509.Certificate, error) {

@@ -3,11 +3,9 @@ package e2e
 import (
 	"crypto/x509"
 	"encoding/json"
-	"image"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -100,7 +98,7 @@ func TestWebAppProvisionsTheBoard(t *testing.T) {
 	}
 	qr, shot := scan(t, ctx, d, "")
 	y4m := filepath.Join(t.TempDir(), "camera.y4m")
-	if err := cameraVideo(shot, y4m); err != nil {
+	if err := browser.WriteHandheldVideo(shot, y4m); err != nil {
 		t.Fatal(err)
 	}
 	b := browser.ForTest(t, browser.Options{Camera: browser.CameraFromFile(y4m), Trust: []*x509.Certificate{srv.Cert}})
@@ -133,29 +131,6 @@ func TestWebAppProvisionsTheBoard(t *testing.T) {
 	if len(qr) == 0 {
 		t.Error("the screen showed no QR")
 	}
-}
-
-// cameraVideo writes a Y4M of the screendump as a hand-held tablet
-// camera sees it at 1280×720 (in perspective, blurred, a glare spot,
-// sensor noise), two frames that differ in their noise.
-func cameraVideo(shot image.Image, path string) error {
-	var view browser.View
-	for _, v := range browser.CameraViews(1280, 720) {
-		if strings.HasPrefix(v.Name, "all-") {
-			view = v
-		}
-	}
-	var frames []image.Image
-	for seed := range uint64(2) {
-		s := view.Scene
-		s.Seed = seed
-		img, err := s.Render(shot)
-		if err != nil {
-			return err
-		}
-		frames = append(frames, img)
-	}
-	return browser.WriteY4MFile(path, 15, frames...)
 }
 
 func browserRequired() bool { return os.Getenv(browser.EnvRequired) == "1" }

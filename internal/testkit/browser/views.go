@@ -2,7 +2,9 @@ package browser
 
 import (
 	"fmt"
+	"image"
 	"math/rand/v2"
+	"strings"
 )
 
 // View is a named Scene.
@@ -59,4 +61,34 @@ func RandomScene(rng *rand.Rand, width, height int) Scene {
 		s.Glare, s.GlareX, s.GlareY, s.GlareRadius = u(0.2, 0.7), u(0.1, 0.9), u(0.1, 0.9), u(0.1, 0.3)
 	}
 	return s
+}
+
+// WriteHandheldVideo writes to path a Y4M the fake camera plays: screen as
+// a hand-held tablet sees it at 1280×720 (the "all" view: in perspective,
+// blurred, a glare spot, sensor noise), two frames that differ only in
+// their noise, at 15 frames a second. The demo and the end-to-end test
+// point the tablet's camera at the board's screendump with it.
+func WriteHandheldVideo(screen image.Image, path string) error {
+	const width, height = 1280, 720
+	var scene Scene
+	found := false
+	for _, v := range CameraViews(width, height) {
+		if strings.HasPrefix(v.Name, "all-") {
+			scene, found = v.Scene, true
+		}
+	}
+	if !found {
+		return fmt.Errorf("handheld video: no %q camera view", "all")
+	}
+	var frames []image.Image
+	for seed := range uint64(2) {
+		s := scene
+		s.Seed = seed
+		img, err := s.Render(screen)
+		if err != nil {
+			return fmt.Errorf("handheld video: frame %d: %w", seed, err)
+		}
+		frames = append(frames, img)
+	}
+	return WriteY4MFile(path, 15, frames...)
 }

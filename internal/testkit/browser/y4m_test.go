@@ -83,3 +83,31 @@ func TestY4MRefuses(t *testing.T) {
 		t.Errorf("a failed WriteY4MFile left %s behind (%v)", path, err)
 	}
 }
+
+func TestWriteHandheldVideo(t *testing.T) {
+	screen := image.NewRGBA(image.Rect(0, 0, 240, 240))
+	for i := range screen.Pix {
+		screen.Pix[i] = 0xff
+	}
+	path := filepath.Join(t.TempDir(), "camera.y4m")
+	if err := WriteHandheldVideo(screen, path); err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const w, h = 1280, 720
+	header := fmt.Sprintf("YUV4MPEG2 W%d H%d F15:1 Ip A1:1 C420jpeg\n", w, h)
+	if !bytes.HasPrefix(out, []byte(header)) {
+		t.Fatalf("header %q, want %q", out[:min(len(out), 60)], header)
+	}
+	frame := 6 + w*h + 2*(w/2)*(h/2)
+	out = out[len(header):]
+	if len(out) != 2*frame {
+		t.Fatalf("%d bytes of frames, want 2 × %d", len(out), frame)
+	}
+	if bytes.Equal(out[:frame], out[frame:]) {
+		t.Error("the two frames are the same: the camera's noise should differ between them")
+	}
+}
