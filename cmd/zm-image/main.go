@@ -5,6 +5,16 @@
 //	zm-image initramfs --init zmonitor-arm64 --board board.json \
 //	    --anchor anchor.pem --out out/initramfs.cpio.gz
 //	zm-image verify out/image
+//	zm-image build ... --efi-keys KEYDIR --efi-cmdline "console=ttyAMA0 ..."
+//	zm-image uefi-seed --keys KEYDIR --out FILE
+//
+// With --efi-keys, build also writes zmonitor.efi: kernel, initramfs and
+// command line in one unified kernel image on systemd's EFI stub, signed
+// with KEYDIR/db.key, and records its Authenticode digest and the expected
+// PCR 4 and 7 in the manifest. uefi-seed writes U-Boot's variable store
+// with KEYDIR's PK, KEK and db (their .esl files), which
+// scripts/build-u-boot.sh compiles into the board's firmware: the
+// manufacturing step.
 //
 // build writes Image, initramfs.cpio.gz and manifest.json; the same inputs
 // give byte-identical files. SOURCE_DATE_EPOCH, if set, is the time stamped
@@ -23,6 +33,7 @@ import (
 	"github.com/zmonitor/firmware/image/fwimage"
 	"github.com/zmonitor/firmware/image/initramfs"
 	"github.com/zmonitor/firmware/image/manifest"
+	"github.com/zmonitor/firmware/image/uefi"
 	"github.com/zmonitor/firmware/internal/base/cli"
 	"github.com/zmonitor/firmware/internal/base/version"
 )
@@ -36,6 +47,7 @@ const (
 	buildSynopsis     = "zm-image build --kernel FILE --init FILE --board FILE --anchor FILE --out DIR [flags]\n  build the firmware image: kernel, initramfs, manifest"
 	initramfsSynopsis = "zm-image initramfs --init FILE --board FILE --anchor FILE --out FILE\n  build only the initramfs"
 	verifySynopsis    = "zm-image verify DIR\n  check an image directory against its manifest"
+	uefiSeedSynopsis  = "zm-image uefi-seed --keys DIR --out FILE\n  write U-Boot's variable store with DIR's PK, KEK and db (scripts/build-u-boot.sh --seed)"
 )
 
 const usage = `usage: zm-image COMMAND [flags] [arguments]
@@ -43,6 +55,7 @@ const usage = `usage: zm-image COMMAND [flags] [arguments]
   ` + buildSynopsis + `
   ` + initramfsSynopsis + `
   ` + verifySynopsis + `
+  ` + uefiSeedSynopsis + `
   zm-image version
   the program's version and build time
 
@@ -77,6 +90,8 @@ func dispatch(cmd string, args []string, getenv func(string) string, stdout, std
 		err = buildInitramfs(args[1:], getenv, stdout, stderr)
 	case "verify":
 		err = verify(args[1:], stdout, stderr)
+	case "uefi-seed":
+		err = uefiSeed(args[1:])
 	case "-h", "-help", "--help", "help":
 		err = flag.ErrHelp
 	case "version", "-version", "--version":
@@ -106,8 +121,19 @@ func build(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	fs.StringVar(&in.FirmwareVersion, "version", "dev", "firmware `version` recorded in the manifest")
 	fs.StringVar(&in.Board, "board-name", "", "board `name` (default: the board file's directory name)")
 	fs.StringVar(&in.KernelSource, "kernel-source", "", "kernel source `\"package version\"` (default: build-info next to the Image)")
+	var efi fwimage.UEFIInputs
+	fs.StringVar(&efi.Keys, "efi-keys", "", "also write the signed EFI program; the board's Secure Boot key `directory` (scripts/uefi-keys.sh)")
+	fs.StringVar(&efi.Cmdline, "efi-cmdline", "", "kernel command `line` signed into the EFI program")
+	fs.StringVar(&efi.Stub, "efi-stub", "", "systemd's EFI stub `file` (default "+uefi.DefaultStub+")")
+	fs.StringVar(&efi.StubVersion, "efi-stub-version", "", "the stub's package and version for the manifest")
 	if err := fs.Parse(args, 0, -1); err != nil {
 		return err
+	}
+	if efi.Keys != "" {
+		if efi.Cmdline == "" {
+			return usageError("build: --efi-keys needs --efi-cmdline")
+		}
+		in.UEFI = &efi
 	}
 	if fs.NArg() != 0 {
 		return usageError(fmt.Sprintf("build: unexpected argument %q", fs.Arg(0)))
@@ -152,9 +178,45 @@ func verify(args []string, stdout, stderr io.Writer) error {
 }
 
 func printParts(w io.Writer, m manifest.Manifest) {
-	for _, p := range []manifest.Part{m.Kernel, m.Initramfs, m.Init, m.BoardProfile, m.TrustAnchor} {
+	parts := []manifest.Part{m.Kernel, m.Initramfs, m.Init, m.BoardProfile, m.TrustAnchor}
+	if m.UEFI != nil {
+		parts = append(parts, m.UEFI.Image)
+	}
+	for _, p := range parts {
 		fmt.Fprintf(w, "  %-40s %10d  %s\n", p.Path, p.Size, p.SHA256)
 	}
+	if m.UEFI != nil {
+		fmt.Fprintf(w, "  %-40s %s\n", "Authenticode (sha256)", m.UEFI.Authenticode)
+		for _, p := range m.UEFI.PCRs {
+			fmt.Fprintf(w, "  %-40s %s\n", fmt.Sprintf("expected PCR %d (%s)", p.Index, p.Bank), p.Value)
+		}
+	}
+}
+
+// uefiSeed writes U-Boot's preseeded variable store: KEYDIR's PK, KEK and
+// db signature lists.
+func uefiSeed(args []string) error {
+	fs := cli.New("zm-image uefi-seed", uefiSeedSynopsis)
+	var keys, out string
+	fs.StringVar(&keys, "keys", "", "key `directory` with PK.esl, KEK.esl, db.esl (scripts/uefi-keys.sh)")
+	fs.StringVar(&out, "out", "", "output `file`")
+	if err := fs.Parse(args, 0, -1); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usageError(fmt.Sprintf("uefi-seed: unexpected argument %q", fs.Arg(0)))
+	}
+	if keys == "" || out == "" {
+		return usageError("uefi-seed: --keys and --out are required")
+	}
+	seed, err := uefi.UBootSeedFromKeys(keys)
+	if err != nil {
+		return fmt.Errorf("uefi-seed: %w", err)
+	}
+	if err := os.WriteFile(out, seed, 0o644); err != nil {
+		return fmt.Errorf("uefi-seed: %w", err)
+	}
+	return nil
 }
 
 func sourceDateEpoch(getenv func(string) string) (int64, error) {

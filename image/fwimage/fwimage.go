@@ -37,6 +37,23 @@ type Inputs struct {
 	SourceDateEpoch int64
 	// Extra are additional initramfs entries.
 	Extra []initramfs.Entry
+
+	// UEFI, if set, also makes the signed EFI program for a board that
+	// boots through UEFI with Secure Boot (manifest.EFIFileName).
+	UEFI *UEFIInputs
+}
+
+// UEFIInputs say how to make and sign the EFI program.
+type UEFIInputs struct {
+	// Stub is systemd's EFI stub (uefi.DefaultStub if empty) and
+	// StubVersion names it for the manifest ("systemd-boot-efi 252.39-1").
+	Stub, StubVersion string
+	// Cmdline is the kernel command line signed into the program.
+	Cmdline string
+	// Keys is the board's key directory (scripts/uefi-keys.sh): db.key and
+	// db.crt sign the program; PK.esl, KEK.esl and db.esl give the
+	// expected PCR 7.
+	Keys string
 }
 
 // arm64ImageMagic is at offset 56 of an arm64 kernel Image header.
@@ -116,12 +133,20 @@ func Build(in Inputs, outDir string, progress io.Writer) (manifest.Manifest, err
 		BoardProfile:    part(initramfs.BoardProfilePath, board),
 		TrustAnchor:     part(initramfs.TrustAnchorPath, anchor),
 	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return manifest.Manifest{}, fmt.Errorf("output directory: %w", err)
+	}
+	if in.UEFI != nil {
+		u, err := buildEFI(*in.UEFI, in.KernelPath, rd.Bytes(), in.FirmwareVersion, outDir)
+		if err != nil {
+			return manifest.Manifest{}, err
+		}
+		m.UEFI = &u
+		fmt.Fprintf(progress, "zm-image: signed %s (%d bytes, Authenticode %s)\n", manifest.EFIFileName, u.Image.Size, u.Authenticode)
+	}
 	mb, err := m.Marshal()
 	if err != nil {
 		return manifest.Manifest{}, err
-	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return manifest.Manifest{}, fmt.Errorf("output directory: %w", err)
 	}
 	for _, f := range []struct {
 		name string

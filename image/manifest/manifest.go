@@ -19,6 +19,9 @@ const (
 	FileName          = "manifest.json"
 	KernelFileName    = "Image"
 	InitramfsFileName = "initramfs.cpio.gz"
+	// EFIFileName is the signed EFI program of a board that boots through
+	// UEFI (kernel, initramfs and command line in one).
+	EFIFileName = "zmonitor.efi"
 )
 
 // maxSize bounds a manifest; a real one is about 1.5 kB.
@@ -53,6 +56,39 @@ type Manifest struct {
 	Init         Part `json:"init"`
 	BoardProfile Part `json:"boardProfile"`
 	TrustAnchor  Part `json:"trustAnchor"`
+
+	// UEFI describes the signed EFI program, for a board that boots
+	// through UEFI with Secure Boot; absent for the direct-kernel boards.
+	UEFI *UEFI `json:"uefi,omitempty"`
+}
+
+// UEFI is what a verifier of a UEFI board's boot needs to know about the
+// image: its digest as the firmware sees it and the PCR values a board with
+// the given keys has after booting it.
+type UEFI struct {
+	// Image is the signed EFI program (EFIFileName) in the image directory.
+	Image Part `json:"image"`
+	// Cmdline is the kernel command line signed into it.
+	Cmdline string `json:"cmdline"`
+	// Stub names the EFI stub, e.g. "systemd-boot-efi 252.39-1~deb12u2".
+	Stub string `json:"stub"`
+	// Authenticode is the SHA-256 Authenticode (PE image) digest, lowercase
+	// hex: what the firmware checks against db and dbx and measures into
+	// PCR 4 (of the signed file, as it is in the image directory).
+	Authenticode string `json:"authenticodeSHA256"`
+	// SigningCert is the SHA-256 of the image-signing certificate (DER),
+	// the db entry that lets the image run.
+	SigningCert string `json:"signingCertSHA256"`
+	// PCRs are the expected values after a boot of this image on a board
+	// with the keys the image was built for.
+	PCRs []PCR `json:"expectedPCRs"`
+}
+
+// PCR is the expected value of one PCR.
+type PCR struct {
+	Index int    `json:"index"`
+	Bank  string `json:"bank"`  // "sha256"
+	Value string `json:"value"` // lowercase hex
 }
 
 // Marshal returns the canonical encoding: indented JSON with a final newline.
@@ -122,7 +158,52 @@ func (m Manifest) Validate() error {
 			return fmt.Errorf("manifest: %s: %w", p.name, err)
 		}
 	}
+	if m.UEFI != nil {
+		if err := m.UEFI.validate(); err != nil {
+			return fmt.Errorf("manifest: uefi: %w", err)
+		}
+	}
 	return nil
+}
+
+func (u *UEFI) validate() error {
+	if err := u.Image.validate(false); err != nil {
+		return fmt.Errorf("image: %w", err)
+	}
+	for _, f := range []struct{ name, value string }{{"cmdline", u.Cmdline}, {"stub", u.Stub}} {
+		if err := checkText(f.value); err != nil {
+			return fmt.Errorf("%s: %w", f.name, err)
+		}
+	}
+	for _, h := range []struct{ name, value string }{
+		{"authenticodeSHA256", u.Authenticode}, {"signingCertSHA256", u.SigningCert},
+	} {
+		if !isSHA256Hex(h.value) {
+			return fmt.Errorf("%s %q: want 64 lowercase hex digits", h.name, h.value)
+		}
+	}
+	if len(u.PCRs) == 0 {
+		return errors.New("expectedPCRs: none")
+	}
+	seen := map[int]bool{}
+	for _, p := range u.PCRs {
+		if p.Index < 0 || p.Index > 23 || seen[p.Index] {
+			return fmt.Errorf("expectedPCRs: index %d out of range or given twice", p.Index)
+		}
+		seen[p.Index] = true
+		if p.Bank != "sha256" || !isSHA256Hex(p.Value) {
+			return fmt.Errorf("expectedPCRs: PCR %d: want bank sha256 and 64 lowercase hex digits", p.Index)
+		}
+	}
+	return nil
+}
+
+func isSHA256Hex(s string) bool {
+	if len(s) != 64 || strings.ToLower(s) != s {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
 }
 
 func checkText(s string) error {
@@ -151,10 +232,7 @@ func (p Part) validate(inside bool) error {
 	if p.Size < 0 {
 		return fmt.Errorf("size %d is negative", p.Size)
 	}
-	if len(p.SHA256) != 64 || strings.ToLower(p.SHA256) != p.SHA256 {
-		return fmt.Errorf("sha256 %q: want 64 lowercase hex digits", p.SHA256)
-	}
-	if _, err := hex.DecodeString(p.SHA256); err != nil {
+	if !isSHA256Hex(p.SHA256) {
 		return fmt.Errorf("sha256 %q: want 64 lowercase hex digits", p.SHA256)
 	}
 	return nil

@@ -127,3 +127,46 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func validUEFI() *UEFI {
+	return &UEFI{
+		Image: Part{Path: EFIFileName, Size: 40, SHA256: hexOf('f')}, Cmdline: "console=ttyAMA0 quiet",
+		Stub: "systemd-boot-efi 252.39-1~deb12u2", Authenticode: hexOf('1'), SigningCert: hexOf('2'),
+		PCRs: []PCR{{Index: 4, Bank: "sha256", Value: hexOf('3')}, {Index: 7, Bank: "sha256", Value: hexOf('4')}},
+	}
+}
+
+func TestUEFISectionRoundTripAndErrors(t *testing.T) {
+	m := validManifest()
+	m.Board = "qemu-virt-secure"
+	m.UEFI = validUEFI()
+	b, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.UEFI == nil || got.UEFI.Authenticode != hexOf('1') || len(got.UEFI.PCRs) != 2 || got.UEFI.PCRs[1] != m.UEFI.PCRs[1] {
+		t.Fatalf("round trip: %+v", got.UEFI)
+	}
+	for name, breakIt := range map[string]func(u *UEFI){
+		"image path":      func(u *UEFI) { u.Image.Path = "../zmonitor.efi" },
+		"authenticode":    func(u *UEFI) { u.Authenticode = "ABC" },
+		"signing cert":    func(u *UEFI) { u.SigningCert = strings.ToUpper(hexOf('a')) },
+		"cmdline control": func(u *UEFI) { u.Cmdline = "quiet\nrdinit=/bin/sh" },
+		"no PCRs":         func(u *UEFI) { u.PCRs = nil },
+		"PCR twice":       func(u *UEFI) { u.PCRs[1].Index = 4 },
+		"PCR 24":          func(u *UEFI) { u.PCRs[0].Index = 24 },
+		"sha1 bank":       func(u *UEFI) { u.PCRs[0].Bank = "sha1" },
+		"short value":     func(u *UEFI) { u.PCRs[0].Value = "00" },
+	} {
+		m := validManifest()
+		m.UEFI = validUEFI()
+		breakIt(m.UEFI)
+		if _, err := Parse([]byte(encodeUnchecked(t, m))); err == nil || !strings.Contains(err.Error(), "uefi") {
+			t.Errorf("%s: Parse = %v, want an error about the uefi section", name, err)
+		}
+	}
+}

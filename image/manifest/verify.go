@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/cavaliergopher/cpio"
+
+	"github.com/zmonitor/firmware/image/uefi"
 )
 
 // PartOf hashes r and returns its Part with the given path.
@@ -37,8 +39,17 @@ func Verify(dir string) (Manifest, error) {
 		return Manifest{}, fmt.Errorf("verify: %w", err)
 	}
 	var problems []error
-	for _, want := range []Part{m.Kernel, m.Initramfs} {
+	parts := []Part{m.Kernel, m.Initramfs}
+	if m.UEFI != nil {
+		parts = append(parts, m.UEFI.Image)
+	}
+	for _, want := range parts {
 		if err := verifyFile(filepath.Join(dir, want.Path), want); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	if m.UEFI != nil {
+		if err := verifyAuthenticode(filepath.Join(dir, m.UEFI.Image.Path), m.UEFI.Authenticode); err != nil {
 			problems = append(problems, err)
 		}
 	}
@@ -50,6 +61,22 @@ func Verify(dir string) (Manifest, error) {
 		return m, fmt.Errorf("verify %s: %w", dir, errors.Join(problems...))
 	}
 	return m, nil
+}
+
+// verifyAuthenticode recomputes the PE image digest of the EFI program.
+func verifyAuthenticode(name, want string) error {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	d, err := uefi.Authenticode(b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", filepath.Base(name), err)
+	}
+	if got := hex.EncodeToString(d[:]); got != want {
+		return fmt.Errorf("%s: Authenticode digest %s, manifest says %s", filepath.Base(name), got, want)
+	}
+	return nil
 }
 
 func verifyFile(name string, want Part) error {
