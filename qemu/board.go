@@ -56,7 +56,14 @@ func Start(ctx context.Context, cfg Config) (*Board, error) {
 	// QEMU and swtpm get absolute paths: they do not share our view of a
 	// relative one once started elsewhere (zm-board press from another
 	// directory).
-	for _, p := range []*string{&cfg.StateDir, &cfg.Kernel, &cfg.Initrd} {
+	abspaths := []*string{&cfg.StateDir, &cfg.Kernel}
+	if cfg.Initrd != "" {
+		abspaths = append(abspaths, &cfg.Initrd)
+	}
+	if cfg.Firmware != nil {
+		abspaths = append(abspaths, &cfg.Firmware.Code)
+	}
+	for _, p := range abspaths {
 		abs, err := filepath.Abs(*p)
 		if err != nil {
 			return nil, fmt.Errorf("qemu: %w", err)
@@ -73,6 +80,10 @@ func Start(ctx context.Context, cfg Config) (*Board, error) {
 	}
 	b := &Board{cfg: cfg, p: p, lock: lock, cons: newConsole(cfg.Console)}
 	if _, err := ensureDisk(ctx, cfg.MkfsExt4, p.disk(), cfg.DiskSize); err != nil {
+		b.release()
+		return nil, fmt.Errorf("qemu: %w", err)
+	}
+	if err := ensureTPM(ctx, cfg.SWTPMSetup, p.tpm(), cfg.PCRBanks); err != nil {
 		b.release()
 		return nil, fmt.Errorf("qemu: %w", err)
 	}
@@ -302,6 +313,9 @@ func (b *Board) StateDir() string { return b.p.dir }
 
 // ConsoleLog returns the path of the console log file.
 func (b *Board) ConsoleLog() string { return b.p.consoleLog() }
+
+// TPMTrace returns the path of the TPM command trace (Config.TraceTPM).
+func (b *Board) TPMTrace() string { return b.p.tpmTrace() }
 
 // QMPSocket returns the path of the QMP socket.
 func (b *Board) QMPSocket() string { return b.p.qmpSock() }

@@ -41,10 +41,32 @@ type GuestFwd struct {
 	HostPort  int
 }
 
+// Firmware is the UEFI firmware of a board that boots through it
+// (qemu-virt-secure) instead of QEMU loading the kernel directly.
+type Firmware struct {
+	// Code is the firmware, which QEMU loads as the boot ROM (-bios):
+	// U-Boot with the Secure Boot keys compiled in, as in write-protected
+	// boot flash. It keeps no variables anywhere else.
+	Code string
+}
+
 // Config says how to start a board. Zero fields take the defaults.
 type Config struct {
-	// Kernel is the arm64 Image; Initrd the gzip cpio initramfs.
+	// Kernel is the arm64 Image; Initrd the gzip cpio initramfs. With
+	// Firmware, Kernel is the signed EFI program that holds kernel,
+	// initramfs and command line, and Initrd is empty: QEMU hands Kernel
+	// to the firmware (fw_cfg), which verifies, measures and starts it.
 	Kernel, Initrd string
+	// Firmware, if set, boots through UEFI firmware (see Firmware).
+	Firmware *Firmware
+	// TraceTPM logs every TPM command QEMU passes on, with the host time,
+	// to STATE/tpm-trace.log (QEMU's tpm_tis_mmio_write trace event; see
+	// ReadTPMTrace). The firmware's TPM commands mark its boot phases.
+	TraceTPM bool
+	// PCRBanks, if set (e.g. "sha256"), are the only PCR banks of a new
+	// TPM: Start creates the TPM state with swtpm_setup --pcr-banks the
+	// first time. Empty leaves it to swtpm (all four banks).
+	PCRBanks string
 	// StateDir holds everything of this board instance (see the package
 	// documentation); created if missing, kept across restarts.
 	StateDir string
@@ -68,9 +90,10 @@ type Config struct {
 	// Console, if not nil, receives a copy of the console output.
 	Console io.Writer
 	// QEMU and SWTPM are the programs; empty means qemu-system-aarch64
-	// and swtpm from $PATH. MkfsExt4 likewise (mkfs.ext4), and Socat
-	// (socat, which carries each guestfwd connection).
-	QEMU, SWTPM, MkfsExt4, Socat string
+	// and swtpm from $PATH. MkfsExt4 likewise (mkfs.ext4), Socat (socat,
+	// which carries each guestfwd connection) and SWTPMSetup
+	// (swtpm_setup).
+	QEMU, SWTPM, MkfsExt4, Socat, SWTPMSetup string
 }
 
 func (c Config) withDefaults() Config {
@@ -101,6 +124,13 @@ func (c Config) withDefaults() Config {
 	if c.Socat == "" {
 		c.Socat = "socat"
 	}
+	if c.SWTPMSetup == "" {
+		c.SWTPMSetup = "swtpm_setup"
+	}
+	if c.Firmware != nil {
+		fw := *c.Firmware
+		c.Firmware = &fw
+	}
 	c.HostFwd = append([]HostFwd(nil), c.HostFwd...)
 	c.GuestFwd = append([]GuestFwd(nil), c.GuestFwd...)
 	return c
@@ -113,8 +143,16 @@ func (c Config) validate() error {
 	if c.Kernel == "" {
 		errs = append(errs, errors.New("kernel path is required"))
 	}
-	if c.Initrd == "" {
+	switch {
+	case c.Firmware == nil && c.Initrd == "":
 		errs = append(errs, errors.New("initrd path is required"))
+	case c.Firmware != nil && c.Initrd != "":
+		errs = append(errs, errors.New("an initrd with UEFI firmware: the signed EFI program holds the initramfs"))
+	case c.Firmware != nil && c.Firmware.Code == "":
+		errs = append(errs, errors.New("UEFI firmware without its code"))
+	}
+	if c.PCRBanks != "" && strings.Trim(c.PCRBanks, "abcdefghijklmnopqrstuvwxyz0123456789,") != "" {
+		errs = append(errs, fmt.Errorf("PCR banks %q: want names such as sha256, comma-separated", c.PCRBanks))
 	}
 	if c.StateDir == "" {
 		errs = append(errs, errors.New("state directory is required"))
@@ -148,7 +186,11 @@ func (c Config) validate() error {
 	}
 	// QEMU's -append and -netdev take these verbatim; a comma in a path
 	// would split a QEMU option.
-	for _, p := range []string{c.Kernel, c.Initrd, c.StateDir} {
+	paths := []string{c.Kernel, c.Initrd, c.StateDir}
+	if c.Firmware != nil {
+		paths = append(paths, c.Firmware.Code)
+	}
+	for _, p := range paths {
 		if strings.ContainsAny(p, ",\n") {
 			errs = append(errs, fmt.Errorf("path %q: commas and newlines are not allowed", p))
 		}
@@ -172,6 +214,7 @@ func (p paths) consoleLog() string  { return filepath.Join(p.dir, "console.log")
 func (p paths) qmpSock() string     { return filepath.Join(p.dir, "qmp.sock") }
 func (p paths) qemuLog() string     { return filepath.Join(p.dir, "qemu.log") }
 func (p paths) boardJSON() string   { return filepath.Join(p.dir, "board.json") }
+func (p paths) tpmTrace() string    { return filepath.Join(p.dir, "tpm-trace.log") }
 
 // qemuArgs is the qemu-system-aarch64 command line (without the program).
 // Every HostFwd must have its HostPort set.
@@ -194,22 +237,33 @@ func qemuArgs(c Config, p paths) []string {
 		// connection per boot ever reaches it.)
 		netdev += fmt.Sprintf(",guestfwd=tcp:%s:%d-cmd:%s - TCP:127.0.0.1:%d", GuestFwdAddr, f.GuestPort, c.Socat, f.HostPort)
 	}
-	return []string{
-		"-M", "virt", "-cpu", "cortex-a53", "-smp", strconv.Itoa(c.CPUs), "-m", strconv.Itoa(c.MemoryMiB),
-		"-display", "none", "-monitor", "none", "-no-reboot", "-nodefaults",
-		"-kernel", c.Kernel, "-initrd", c.Initrd, "-append", appendLine,
-		"-chardev", "socket,id=con0,path=" + p.consoleSock() + ",server=on,wait=on,logfile=" + p.consoleLog() + ",logappend=on",
-		"-serial", "chardev:con0",
-		"-qmp", "unix:" + p.qmpSock() + ",server=on,wait=off",
-		"-chardev", "socket,id=chrtpm,path=" + p.swtpmSock(),
-		"-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
-		"-device", "tpm-tis-device,tpmdev=tpm0",
-		"-device", fmt.Sprintf("virtio-gpu-pci,xres=%d,yres=%d", c.Width, c.Height),
-		"-drive", "if=none,id=data,file=" + p.disk() + ",format=raw",
-		"-device", "virtio-blk-pci,drive=data",
-		"-netdev", netdev,
-		"-device", "virtio-net-pci,netdev=n0,romfile=",
+	machine := "virt"
+	boot := []string{"-kernel", c.Kernel, "-initrd", c.Initrd, "-append", appendLine}
+	if c.Firmware != nil {
+		// acpi=off: the firmware hands Linux QEMU's device tree, as the
+		// direct boot does (and the power button stays on PL061).
+		machine = "virt,acpi=off"
+		boot = []string{"-bios", c.Firmware.Code, "-kernel", c.Kernel}
 	}
+	if c.TraceTPM {
+		boot = append(boot, "-msg", "timestamp=on", "-d", "trace:tpm_tis_mmio_write", "-D", p.tpmTrace())
+	}
+	return append([]string{
+		"-M", machine, "-cpu", "cortex-a53", "-smp", strconv.Itoa(c.CPUs), "-m", strconv.Itoa(c.MemoryMiB),
+		"-display", "none", "-monitor", "none", "-no-reboot", "-nodefaults"},
+		append(boot,
+			"-chardev", "socket,id=con0,path="+p.consoleSock()+",server=on,wait=on,logfile="+p.consoleLog()+",logappend=on",
+			"-serial", "chardev:con0",
+			"-qmp", "unix:"+p.qmpSock()+",server=on,wait=off",
+			"-chardev", "socket,id=chrtpm,path="+p.swtpmSock(),
+			"-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
+			"-device", "tpm-tis-device,tpmdev=tpm0",
+			"-device", fmt.Sprintf("virtio-gpu-pci,xres=%d,yres=%d", c.Width, c.Height),
+			"-drive", "if=none,id=data,file="+p.disk()+",format=raw",
+			"-device", "virtio-blk-pci,drive=data",
+			"-netdev", netdev,
+			"-device", "virtio-net-pci,netdev=n0,romfile=",
+		)...)
 }
 
 // swtpmArgs is swtpm's command line (without the program). --terminate

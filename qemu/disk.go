@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 )
 
 // ensureDisk creates the data disk when it does not exist: a sparse file
@@ -42,4 +43,24 @@ func ensureDisk(ctx context.Context, mkfs, path string, size int64) (created boo
 		return false, fmt.Errorf("data disk: %w", err)
 	}
 	return true, nil
+}
+
+// ensureTPM creates the TPM state with only the given PCR banks when there
+// is none yet (swtpm_setup; a TPM's manufacturer allocates the banks). With
+// banks empty swtpm creates the state itself at the first start.
+func ensureTPM(ctx context.Context, setup, dir, banks string) error {
+	if banks == "" {
+		return nil
+	}
+	state := filepath.Join(dir, "tpm2-00.permall")
+	if _, err := os.Stat(state); err == nil {
+		return nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("tpm state: %w", err)
+	}
+	out, err := exec.CommandContext(ctx, setup, "--tpm2", "--tpmstate", dir, "--pcr-banks", banks).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("tpm state: %s --pcr-banks %s: %w: %s", setup, banks, err, out)
+	}
+	return nil
 }

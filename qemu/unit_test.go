@@ -257,6 +257,67 @@ func TestQEMUArgs(t *testing.T) {
 	}
 }
 
+// U-Boot keeps its variables in itself: QEMU loads it as the boot ROM and
+// the board has no flash store.
+func TestQEMUArgsThroughUBoot(t *testing.T) {
+	c := Config{Kernel: "/k/zmonitor.efi", StateDir: "/s", Firmware: &Firmware{Code: "/fw/u-boot.bin"}}.withDefaults()
+	if err := c.validate(); err != nil {
+		t.Fatal(err)
+	}
+	args := strings.Join(qemuArgs(c, paths{dir: "/s"}), " ")
+	for _, want := range []string{"-M virt,acpi=off ", "-bios /fw/u-boot.bin ", "-kernel /k/zmonitor.efi "} {
+		if !strings.Contains(args+" ", want) {
+			t.Errorf("command line lacks %q:\n%s", want, args)
+		}
+	}
+	for _, not := range []string{"pflash", "-initrd", "-append"} {
+		if strings.Contains(args, not) {
+			t.Errorf("command line has %q:\n%s", not, args)
+		}
+	}
+	c.Initrd = "/i.cpio.gz"
+	if err := c.validate(); err == nil || !strings.Contains(err.Error(), "initrd with UEFI") {
+		t.Errorf("an initrd with UEFI firmware: %v", err)
+	}
+	c.Initrd, c.Firmware.Code = "", ""
+	if err := c.validate(); err == nil || !strings.Contains(err.Error(), "without its code") {
+		t.Errorf("firmware without its code: %v", err)
+	}
+	c.Firmware.Code, c.PCRBanks = "/c", "sha256;rm"
+	if err := c.validate(); err == nil || !strings.Contains(err.Error(), "PCR banks") {
+		t.Errorf("PCR banks %q accepted: %v", c.PCRBanks, err)
+	}
+}
+
+func TestEnsureTPMAllocatesOnlyTheGivenBanks(t *testing.T) {
+	setup, err := exec.LookPath("swtpm_setup")
+	if err != nil {
+		t.Skip("swtpm_setup not found: run scripts/install-deps.sh")
+	}
+	dir := t.TempDir()
+	if err := ensureTPM(context.Background(), setup, dir, "sha256"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, "tpm2-00.permall"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second call keeps the state (the TPM's keys live in it).
+	if err := ensureTPM(context.Background(), "/nonexistent/swtpm_setup", dir, "sha256"); err != nil {
+		t.Fatalf("existing state: %v", err)
+	}
+	if st2, _ := os.Stat(filepath.Join(dir, "tpm2-00.permall")); !st2.ModTime().Equal(st.ModTime()) {
+		t.Error("the TPM state was made again")
+	}
+	empty := t.TempDir()
+	if err := ensureTPM(context.Background(), setup, empty, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(empty, "tpm2-00.permall")); err == nil {
+		t.Error("no banks given, yet a state was made")
+	}
+}
+
 func TestKernelLogDropsQuiet(t *testing.T) {
 	c := Config{Kernel: "/k", Initrd: "/i", StateDir: "/s", KernelLog: true}.withDefaults()
 	args := strings.Join(qemuArgs(c, paths{dir: "/s"}), " ")

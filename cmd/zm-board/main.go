@@ -135,13 +135,21 @@ func boardConfig(args []string, stderr io.Writer) (qemu.Config, error) {
 	fs.StringVar(&c.Append, "append", "", "extra kernel command line")
 	fs.BoolVar(&c.KernelLog, "kernel-log", false, "print every kernel message on the console (default: quiet, warnings only)")
 	fs.IntVar(&c.CPUs, "cpus", qemu.DefaultCPUs, "guest CPUs (Cortex-A53 cores)")
+	var fw qemu.Firmware
+	fs.StringVar(&fw.Code, "uefi-code", "", "boot through this firmware, U-Boot with its Secure Boot keys built in (qemu-virt-secure); --kernel is then the signed EFI program")
+	fs.StringVar(&c.PCRBanks, "pcr-banks", "", "PCR banks of a new TPM, e.g. sha256 (default: swtpm's)")
 	if err := fs.Parse(args, 0, -1); err != nil {
 		return c, err
 	}
 	if fs.NArg() != 0 {
 		return c, usageError{fmt.Errorf("run: unexpected arguments %q", fs.Args())}
 	}
-	if c.Initrd == "" || c.StateDir == "" {
+	if fw.Code != "" {
+		if c.Kernel == "" || c.StateDir == "" {
+			return c, usageError{errors.New("run: --uefi-code needs --kernel (the signed EFI program) and --state")}
+		}
+		c.Firmware = &fw
+	} else if c.Initrd == "" || c.StateDir == "" {
 		return c, usageError{errors.New("run: --initrd and --state are required")}
 	}
 	var err error
