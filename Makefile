@@ -19,7 +19,7 @@ export ZM_CACHE
 DEV_CENTRAL ?= $(OUT)/dev-central
 ANCHOR      ?= $(DEV_CENTRAL)/provisioning-root.pem
 
-.PHONY: dev-central qemu bench-qemu bench-web screenshots-web help deps build firmware test unit fuzz-smoke fuzz bench lint check-go e2e demo clean
+.PHONY: dev-central qemu bench-qemu bench-qemu-secure bench-web screenshots-web help deps build firmware test unit fuzz-smoke fuzz bench lint check-go e2e demo clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -57,12 +57,12 @@ fuzz-smoke: check-go ## run every fuzz target for FUZZTIME (default 3s)
 fuzz: ## longer fuzzing: FUZZTIME=5m make fuzz
 	@scripts/fuzz.sh $(FUZZTIME)
 
-test: deps kernel lint unit fuzz-smoke ## everything CI runs: packages, kernel (cached), lint, tests incl. QEMU end to end, fuzz smoke
+test: deps kernel u-boot lint unit fuzz-smoke ## everything CI runs: packages, kernel and the secure board's U-Boot (cached), lint, tests incl. QEMU end to end, fuzz smoke
 
 demo: deps kernel build firmware ## the main job: image + QEMU board + zm-central + the web app on a headless tablet, the whole provisioning flow
 	$(OUT)/zm-demo -bin $(OUT) -out $(OUT)/demo
 
-e2e: deps kernel ## only the end-to-end tests of the real image on the QEMU board
+e2e: deps kernel u-boot ## only the end-to-end tests of the real image on the QEMU board
 	$(GO) test -count=1 -v -timeout 30m ./internal/e2e/
 
 dev-central: build ## a development Central Station in $(DEV_CENTRAL) (its root is the image's default anchor)
@@ -87,6 +87,9 @@ screenshots-web: deps check-go ## the web app's pages at tablet sizes (768x1024,
 bench-qemu: deps kernel ## QEMU board numbers: start -> UNPROVISIONED screen, press -> decodable QR (median of 5 boots), scan -> PROVISIONED (median of 5 pairings)
 	$(GO) test -run '^$$' -bench 'BenchmarkQEMU(Boot|Pairing)$$' -benchtime 5x -timeout 30m ./internal/e2e/
 	@ls -l $(OUT)/zmonitor-arm64 2>/dev/null | awk '{print "firmware binary:", $$5, "bytes"}' || true
+
+bench-qemu-secure: deps kernel u-boot ## qemu-virt-secure: QEMU start -> UNPROVISIONED screen through U-Boot and Secure Boot (median of 5 boots)
+	$(GO) test -run '^$$' -bench 'BenchmarkQEMUBootSecure$$' -benchtime 5x -timeout 30m ./internal/e2e/
 
 clean: ## remove build outputs (not the kernel cache)
 	rm -rf $(OUT)

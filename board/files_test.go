@@ -27,3 +27,21 @@ func TestQEMUVirtFileMatchesBuiltIn(t *testing.T) {
 		t.Error("profile file does not name the board")
 	}
 }
+
+// The secure board's profile is qemu-virt's under its own name: the same
+// devices, booted another way.
+func TestQEMUVirtSecureFileIsQEMUVirt(t *testing.T) {
+	b, err := os.ReadFile("qemu-virt-secure/board.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Parse(b)
+	if err != nil {
+		t.Fatalf("board/qemu-virt-secure/board.json: %v", err)
+	}
+	want := QEMUVirt()
+	want.Name = "qemu-virt-secure"
+	if p != want {
+		t.Errorf("got %+v\nwant %+v", p, want)
+	}
+}

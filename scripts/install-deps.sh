@@ -20,7 +20,42 @@ packages=(
   # web app tests: headless Chromium driven by chromedp (fake camera, virtual
   # passkey authenticator, axe-core), with a font for its screenshots
   chromium fonts-dejavu-core
+  # qemu-virt-secure: signing and Secure Boot keys, the digest check, and
+  # the firmware built from Debian's u-boot source (scripts/build-u-boot.sh:
+  # dpkg-source, flock)
+  sbsigntool efitools osslsigncode dpkg-dev util-linux
+  # systemd's arm64 EFI stub for the unified kernel image (multiarch)
+  systemd-boot-efi:arm64
 )
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo=sudo
+fi
+
+# systemd-boot-efi:arm64 needs the arm64 architecture in dpkg, and
+# scripts/build-u-boot.sh the u-boot source package: both come from Debian's
+# archive, as apt is set up here.
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  echo "install-deps: adding the arm64 architecture (systemd-boot-efi:arm64)"
+  $sudo dpkg --add-architecture arm64
+  need_update=1
+fi
+# (Output captured first: grep -q would close the pipe under pipefail.)
+showsrc="$(apt-cache showsrc u-boot 2>/dev/null || true)"
+if ! grep -q '^Version:' <<<"$showsrc"; then
+  src=/etc/apt/sources.list.d/zmonitor-deb-src.sources
+  echo "install-deps: adding $src (deb-src of the configured Debian suites, for u-boot)"
+  # The deb-src twin of every Debian deb822 source that is configured.
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ "$f" = "$src" ] && continue
+    awk 'BEGIN{RS=""; ORS="\n\n"} /Types:[^\n]*deb/ && /debian/ {sub(/Types:[^\n]*/, "Types: deb-src"); print}' "$f"
+  done | $sudo tee "$src" >/dev/null
+  need_update=1
+fi
+if [ "${need_update:-0}" -eq 1 ]; then
+  $sudo apt-get update -qq
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -34,10 +69,9 @@ if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
-  sudo=sudo
+if [ -n "$sudo" ] && ! command -v sudo >/dev/null; then
+  echo "install-deps: need root or sudo to install: ${missing[*]}" >&2
+  exit 1
 fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive

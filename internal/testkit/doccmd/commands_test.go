@@ -37,6 +37,10 @@ var entries = []entry{
 	{doc: "out/zm-board press --state out/board; out/zm-board screenshot --state out/board -o shot.png", skip: "needs the board `make qemu` runs; internal/e2e presses and takes screenshots through the same qemu package"},
 	{doc: "make e2e", skip: bootsBoard},
 	{doc: "make bench-qemu", skip: bootsBoard + ", 10 boots"},
+	{doc: "make u-boot", skip: "builds the secure board's U-Boot from Debian's source (~15 min the first time); CI runs it before the tests"},
+	{doc: "make image-secure", skip: "needs the board's kernel and keys; internal/e2e builds the signed image the same way (harness.SecureBoard.Image)"},
+	{doc: "make qemu-secure", skip: "boots the secure QEMU board with the console on the terminal until Ctrl-]"},
+	{doc: "make bench-qemu-secure", skip: bootsBoard + " through U-Boot, 6 boots"},
 	{doc: "out/zmonitor render -state PROVISIONING_FAILED -size 320x240 -o failed.png", check: func(t *testing.T, e *env, c command) {
 		w := e.work(t)
 		runScript(t, w, c, "", "", 0, []string{"failed.png"})
@@ -284,6 +288,10 @@ var entries = []entry{
 	{doc: "zm-board run --initrd out/image/initramfs.cpio.gz --state /tmp/zm1", skip: bootsBoard},
 	{doc: "zm-board press --state /tmp/zm1", skip: "needs the board zm-board run started; internal/e2e presses through the same qemu package"},
 	{doc: "zm-board screenshot --state /tmp/zm1 -o shot.png", skip: "needs the board zm-board run started; internal/e2e takes screenshots through the same qemu package"},
+
+	// docs/secure-boot.md
+	{doc: "make uefi-keys", skip: "writes the development Secure Boot keys into $ZM_CACHE (kept once made); internal/e2e makes a second key set with the same script (scripts/uefi-keys.sh)"},
+	{doc: "make image-secure-verify", skip: "needs the image `make image-secure` writes; internal/e2e checks the signed image by booting it"},
 
 	// docs/screens.md
 	{doc: "zmonitor render --state READY_TO_PAIR --size 240x240 -o ready.png", check: func(t *testing.T, e *env, c command) {
