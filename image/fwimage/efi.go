@@ -29,12 +29,28 @@ func buildEFI(in UEFIInputs, kernelPath string, initrd []byte, version, outDir s
 	if err := os.WriteFile(rd, initrd, 0o644); err != nil {
 		return manifest.UEFI{}, fmt.Errorf("efi: %w", err)
 	}
-	unsigned := filepath.Join(tmp, "unsigned.efi")
-	osrel := fmt.Sprintf("NAME=\"Z Monitor\"\nID=zmonitor\nVERSION_ID=%q\nPRETTY_NAME=\"Z Monitor %s\"\n", version, version)
-	if err := uefi.BuildUKI(ctx, uefi.UKI{Stub: in.Stub, Kernel: kernelPath, Initrd: rd, Cmdline: in.Cmdline, OSRelease: osrel}, unsigned); err != nil {
+	// systemd-stub 252 starts the kernel with LoadImage. edk2 lets it
+	// through (systemd-stub overrides edk2's security protocols); U-Boot
+	// has no such protocols and verifies and measures the kernel like any
+	// image, so the kernel is signed with the same key.
+	signer := uefi.Signer{Key: filepath.Join(in.Keys, "db.key"), Cert: filepath.Join(in.Keys, "db.crt")}
+	kernel := filepath.Join(tmp, "Image.signed")
+	if err := signer.Sign(ctx, kernelPath, kernel); err != nil {
+		return manifest.UEFI{}, fmt.Errorf("efi: sign the kernel: %w", err)
+	}
+	kb, err := os.ReadFile(kernel)
+	if err != nil {
+		return manifest.UEFI{}, fmt.Errorf("efi: %w", err)
+	}
+	kernelDigest, err := uefi.Authenticode(kb)
+	if err != nil {
 		return manifest.UEFI{}, err
 	}
-	signer := uefi.Signer{Key: filepath.Join(in.Keys, "db.key"), Cert: filepath.Join(in.Keys, "db.crt")}
+	unsigned := filepath.Join(tmp, "unsigned.efi")
+	osrel := fmt.Sprintf("NAME=\"Z Monitor\"\nID=zmonitor\nVERSION_ID=%q\nPRETTY_NAME=\"Z Monitor %s\"\n", version, version)
+	if err := uefi.BuildUKI(ctx, uefi.UKI{Stub: in.Stub, Kernel: kernel, Initrd: rd, Cmdline: in.Cmdline, OSRelease: osrel}, unsigned); err != nil {
+		return manifest.UEFI{}, err
+	}
 	signed := filepath.Join(tmp, manifest.EFIFileName)
 	if err := signer.Sign(ctx, unsigned, signed); err != nil {
 		return manifest.UEFI{}, err
@@ -51,6 +67,7 @@ func buildEFI(in UEFIInputs, kernelPath string, initrd []byte, version, outDir s
 	if err != nil {
 		return manifest.UEFI{}, err
 	}
+	m.Kernel = kernelDigest
 	certDER, err := readCertDER(filepath.Join(in.Keys, "db.crt"))
 	if err != nil {
 		return manifest.UEFI{}, err

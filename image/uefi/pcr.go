@@ -111,6 +111,10 @@ func FirstX509(esl []byte) (owner GUID, certDER []byte, err error) {
 type Measured struct {
 	// Image is the Authenticode digest of the image it starts.
 	Image [sha256.Size]byte
+	// Kernel is the Authenticode digest of the signed kernel inside it
+	// (.linux), which systemd-stub starts with LoadImage: U-Boot verifies
+	// and measures it too. Zero for an image without one.
+	Kernel [sha256.Size]byte
 	// PK, KEK, DB and DBX are the data of the enrolled variables (EFI
 	// signature lists; nil for a variable that is not set).
 	PK, KEK, DB, DBX []byte
@@ -137,11 +141,13 @@ const callingBootOption = "Calling EFI Application from Boot Option"
 //
 //   - when the EFI subsystem starts, the Secure Boot policy (PCR 7,
 //     EV_EFI_VARIABLE_DRIVER_CONFIG): SecureBoot, PK, KEK, db, dbx (dbx
-//     measured empty when it is not set);
+//     measured empty when it is not set), DeployedMode and AuditMode (0);
 //   - when it loads the image: its Authenticode digest (PCR 4,
 //     EV_EFI_BOOT_SERVICES_APPLICATION);
 //   - when it starts it: "Calling EFI Application from Boot Option"
-//     (PCR 4, EV_EFI_ACTION) and the separators of PCR 0 to 7.
+//     (PCR 4, EV_EFI_ACTION) and the separators of PCR 0 to 7;
+//   - when systemd-stub loads the kernel: its Authenticode digest (PCR 4,
+//     EV_EFI_BOOT_SERVICES_APPLICATION).
 //
 // Unlike edk2, U-Boot 2023.01 does not measure the db entry that verified
 // the image (EV_EFI_VARIABLE_AUTHORITY): PCR 7 says which keys the board
@@ -152,17 +158,25 @@ func (m Measured) Events() []Event {
 		return sha256.Sum256(VariableData(vendor, name, data))
 	}
 	secureBoot := []byte{1}
-	return []Event{
+	ev := []Event{
 		{7, "EV_EFI_VARIABLE_DRIVER_CONFIG", v(GlobalVariable, "SecureBoot", secureBoot)},
 		{7, "EV_EFI_VARIABLE_DRIVER_CONFIG", v(GlobalVariable, "PK", m.PK)},
 		{7, "EV_EFI_VARIABLE_DRIVER_CONFIG", v(GlobalVariable, "KEK", m.KEK)},
 		{7, "EV_EFI_VARIABLE_DRIVER_CONFIG", v(ImageSecurityDatabase, "db", m.DB)},
 		{7, "EV_EFI_VARIABLE_DRIVER_CONFIG", v(ImageSecurityDatabase, "dbx", m.DBX)},
+		// User Mode: not deployed, not auditing. (U-Boot's table of these
+		// names PCR 1; the board's TPM trace shows them in PCR 7.)
+		{7, "EV_EFI_VARIABLE_DRIVER_CONFIG", v(GlobalVariable, "DeployedMode", []byte{0})},
+		{7, "EV_EFI_VARIABLE_DRIVER_CONFIG", v(GlobalVariable, "AuditMode", []byte{0})},
 		{4, "EV_EFI_BOOT_SERVICES_APPLICATION", m.Image},
 		{4, "EV_EFI_ACTION", sha256.Sum256([]byte(callingBootOption))},
 		{4, "EV_SEPARATOR", Separator},
 		{7, "EV_SEPARATOR", Separator},
 	}
+	if m.Kernel != ([sha256.Size]byte{}) {
+		ev = append(ev, Event{4, "EV_EFI_BOOT_SERVICES_APPLICATION", m.Kernel})
+	}
+	return ev
 }
 
 // ExpectedPCRs replays Events from all-zero PCRs and returns PCR 4 and 7.
