@@ -355,4 +355,5 @@ var entries = []entry{
 	}},
 	{doc: "go test -race ./internal/tablet/... ./cmd/zm-pair/", skip: goTests},
 	{doc: "go test -run '^$' -bench ScanImage ./internal/tablet/", skip: goTests},
+	{doc: "go test -run '^$' -bench 'BenchmarkQEMUBoot$' -benchtime 5x ./internal/e2e/", skip: goTests},
 }
