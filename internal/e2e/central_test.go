@@ -39,10 +39,12 @@ type station struct {
 	tablet *tablet.Client
 }
 
-func newStation(t testing.TB, c *harness.Central, d *harness.Device) *station {
+// newCentralAPI starts the Central Station's tablet API on a fresh SQLite
+// inventory with the real pusher, reaching the board's provisioning port
+// through QEMU's forwarded port. The caller serves its handler.
+func newCentralAPI(t testing.TB, c *harness.Central, d *harness.Device) (store.Store, *server.Server) {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "central.db"), nil)
+	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "central.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +59,13 @@ func newStation(t testing.TB, c *harness.Central, d *harness.Device) *station {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
+	return st, srv
+}
+
+func newStation(t testing.TB, c *harness.Central, d *harness.Device) *station {
+	t.Helper()
+	ctx := context.Background()
+	st, srv := newCentralAPI(t, c, d)
 	tlsCA, _ := testpki.NewCA("tablet API CA", time.Now())
 	leaf, _ := tlsCA.NewLeaf(testpki.ServerTemplate("central.test"), time.Now())
 	hs := httptest.NewUnstartedServer(srv.Handler())

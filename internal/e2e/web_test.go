@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/zmonitor/firmware/board"
-	"github.com/zmonitor/firmware/internal/central/server"
 	"github.com/zmonitor/firmware/internal/central/store"
 	"github.com/zmonitor/firmware/internal/central/webapp"
 	"github.com/zmonitor/firmware/internal/testkit/browser"
@@ -42,21 +41,7 @@ func TestWebAppProvisionsTheBoard(t *testing.T) {
 
 	// The Central Station: the real API with the real pusher, and the web
 	// app on https://localhost:PORT.
-	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "central.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	p, err := c.Pusher(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := server.New(server.Config{Store: st, Provisioner: p,
-		DeviceAddr: func(string, string) string { return d.GuestPort(harness.ProvisioningPort) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(api.Close)
+	st, api := newCentralAPI(t, c, d)
 	var h atomic.Value
 	srv := browser.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.Load().(http.Handler).ServeHTTP(w, r) }))
 	app, err := webapp.New(webapp.Config{Store: st, API: api, Origin: srv.Origin})
