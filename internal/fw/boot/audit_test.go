@@ -70,6 +70,9 @@ func TestBootDetectsTruncatedAuditLog(t *testing.T) {
 	if out := statusOf(t, c); strings.Contains(out, "TAMPERED") || !strings.Contains(out, "TPM anchor at record") {
 		t.Fatalf("first boot status:\n%s", out)
 	}
+	if warningBarShown(c) {
+		t.Fatal("the first boot's panel shows a warning bar")
+	}
 	path := filepath.Join(dir, audit.FileName)
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -92,6 +95,9 @@ func TestBootDetectsTruncatedAuditLog(t *testing.T) {
 	if !strings.Contains(out, "audit log: TAMPERED: found at boot: the log ends at record") || !strings.Contains(out, "were deleted") {
 		t.Fatalf("second boot status does not report the cut:\n%s", out)
 	}
+	if !warningBarShown(c) {
+		t.Error("the panel does not show the tampered log's warning bar (W-AUD-01)")
+	}
 	kept, err := os.ReadFile(filepath.Join(dir, "security_audit_log.tampered-1.jsonl"))
 	if err != nil || !bytes.Equal(kept, cut) {
 		t.Fatalf("the cut log was not kept aside as it was: %v", err)
@@ -110,4 +116,19 @@ func TestAuditLinesSayTheDamageFirst(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("auditLines =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// warningBarShown reports whether the panel's last frame has the red
+// warning bar across its bottom (screen.View.Warning): a red pixel at both
+// bottom corners, where every screen without one is white.
+func warningBarShown(c Config) bool {
+	img := c.Display.(*panel).img
+	b := img.Rect
+	for _, x := range []int{b.Min.X + 1, b.Max.X - 2} {
+		p := img.RGBAAt(x, b.Max.Y-2)
+		if p.R < 150 || p.G > 80 || p.B > 80 {
+			return false
+		}
+	}
+	return true
 }

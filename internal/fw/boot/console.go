@@ -13,6 +13,7 @@ import (
 	"github.com/zmonitor/firmware/internal/fw/audit"
 	"github.com/zmonitor/firmware/internal/fw/console"
 	"github.com/zmonitor/firmware/internal/fw/engine"
+	"github.com/zmonitor/firmware/internal/fw/fault"
 	"github.com/zmonitor/firmware/internal/fw/keys"
 )
 
@@ -63,6 +64,20 @@ func auditLines(s audit.Status) []string {
 		out = append(out, "checkpoint "+string(s.Checkpoint.Marshal()))
 	}
 	return out
+}
+
+// auditWarning is what the panel must warn of about the audit log (the
+// console's status says the same in full, auditLines): damage found at
+// boot or by the whole-log check, or a full disk.
+func auditWarning(s audit.Status) fault.Warning {
+	w := fault.NoWarning
+	if s.DiskFull != "" {
+		w = fault.DiskFull
+	}
+	if s.AtOpen != "" || s.Check.State == audit.CheckDamage {
+		w = fault.Worst(w, fault.AuditTampered)
+	}
+	return w
 }
 
 // lifecycle describes the committed certificate and its renewal.

@@ -321,6 +321,7 @@ func (d *device) checkAudit(ctx context.Context) {
 			d.log.Error("audit log: the background check failed", "err", res.Err)
 		}
 	}
+	d.eng.WarningChanged() // damage found now goes on the panel
 }
 
 // decideFirstFrame makes the boot's one decision on where the device
@@ -434,6 +435,7 @@ func (d *device) makeEngine() error {
 	eng, err := engine.New(d.opts, engine.Deps{
 		Clock: d.c.Clock, Wall: d.c.Wall, Keys: d.ks, Settings: d.set, Audit: d.alog,
 		Display: d.scr, Anchors: d.pool, Address: d.c.Address, Log: d.log, Trace: d.trace.mark,
+		Warning: func() fault.Warning { return auditWarning(d.alog.Status()) },
 	})
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/zmonitor/firmware/internal/fw/audit"
 	"github.com/zmonitor/firmware/internal/fw/conncheck"
 	"github.com/zmonitor/firmware/internal/fw/endpoint"
+	"github.com/zmonitor/firmware/internal/fw/fault"
 	"github.com/zmonitor/firmware/internal/fw/keys"
 	"github.com/zmonitor/firmware/internal/fw/renew"
 	"github.com/zmonitor/firmware/internal/fw/screen"
@@ -159,6 +160,11 @@ type Deps struct {
 	ConnSleep func(ctx context.Context, d time.Duration) error
 	// Log receives operational messages (default: discarded).
 	Log *slog.Logger
+	// Warning, if set, says what the panel must warn of while the device
+	// works (the audit log was tampered with, the data disk is full). The
+	// engine asks after each call and timer and redraws when it changed;
+	// WarningChanged makes it ask when the change happened elsewhere.
+	Warning func() fault.Warning
 	// Trace, if set, is told when start-up work after the first frame is
 	// done and when each step from a button press to the pairing screen
 	// ends (timing on the device's own clock; zmonitor.verbose=1).
@@ -185,7 +191,9 @@ type Engine struct {
 	sessGen  int
 	// expired: UNPROVISIONED was entered by the session's expiry
 	// (screen.View.SessionExpired); the view shows it only in that state.
-	expired   bool
+	expired bool
+	// warning is Deps.Warning as last taken (screen.View.Warning).
+	warning   fault.Warning
 	lockout   *pairing.Lockout
 	hellos    int
 	pending   *pendingHello
@@ -386,6 +394,25 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		e.recordRefusals(false)
 		e.publish()
+		e.refreshWarning()
+	}
+}
+
+// WarningChanged tells the engine that Deps.Warning may say something new
+// (the audit log's background check found damage): it asks at once and
+// redraws the screen if so. It does not wait.
+func (e *Engine) WarningChanged() { e.post(func() {}) }
+
+// refreshWarning takes the device's warning and redraws the screen when it
+// changed.
+func (e *Engine) refreshWarning() {
+	if e.d.Warning == nil {
+		return
+	}
+	if w := e.d.Warning(); w != e.warning {
+		e.warning = w
+		e.log.Warn("panel warning", "code", w.Code(), "warning", w.String())
+		e.show()
 	}
 }
 
@@ -395,6 +422,9 @@ func (e *Engine) boot(ctx context.Context) {
 	if c := e.opts.Start.Committed; c != nil {
 		cur := *c
 		e.current = &cur
+	}
+	if e.d.Warning != nil {
+		e.warning = e.d.Warning()
 	}
 	// The screen first: the technician is looking at it; the BOOT record
 	// (an fsync) follows a few milliseconds later. (The boot plan has

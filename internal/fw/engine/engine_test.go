@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/zmonitor/firmware/internal/fw/audit"
 	"github.com/zmonitor/firmware/internal/fw/audit/audittest"
 	"github.com/zmonitor/firmware/internal/fw/engine"
+	"github.com/zmonitor/firmware/internal/fw/fault"
 	"github.com/zmonitor/firmware/internal/fw/keys/softkeys"
 	"github.com/zmonitor/firmware/internal/fw/screen"
 	"github.com/zmonitor/firmware/internal/fw/settings"
@@ -88,6 +90,8 @@ type rig struct {
 
 	healthMu   sync.Mutex
 	healthGate chan struct{} // when set, the monitoring server's health check waits for it
+
+	warning atomic.Int32 // Deps.Warning's answer (a fault.Warning)
 
 	resetMu  sync.Mutex
 	resetErr error // returned by the settings' FactoryReset, when set
@@ -203,6 +207,7 @@ func (r *rig) start() {
 		Anchors:   r.root.Pool(),
 		Address:   func() string { return "127.0.0.1" },
 		ConnSleep: func(context.Context, time.Duration) error { r.sleeps++; return nil },
+		Warning:   func() fault.Warning { return fault.Warning(r.warning.Load()) },
 		Trace: func(step string) {
 			r.traceMu.Lock()
 			r.traced = append(r.traced, step)
@@ -271,6 +276,24 @@ func (r *rig) press() {
 func (r *rig) pair() pairing.QRContent {
 	r.t.Helper()
 	r.press()
+	return r.shownQR()
+}
+
+// retry presses the button on the PROVISIONING_FAILED screen: one press
+// gives a new QR, as the screen says (through UNPROVISIONED, both
+// transitions audited).
+func (r *rig) retry() pairing.QRContent {
+	r.t.Helper()
+	if st := r.eng.Status().State; st != state.ProvisioningFailed {
+		r.t.Fatalf("retry from %s", st)
+	}
+	r.press()
+	return r.shownQR()
+}
+
+// shownQR waits for READY_TO_PAIR and returns the QR on the screen.
+func (r *rig) shownQR() pairing.QRContent {
+	r.t.Helper()
 	v := r.waitState(state.ReadyToPair)
 	q, err := pairing.ParseQR(v.QRText)
 	if err != nil {
@@ -471,9 +494,7 @@ func TestEachFailureThenRetrySucceeds(t *testing.T) {
 			if c.after != nil {
 				c.after(r)
 			}
-			r.press() // retry → UNPROVISIONED
-			r.waitState(state.Unprovisioned)
-			r.mustSucceed(r.pair())
+			r.mustSucceed(r.retry()) // one press: a new QR
 		})
 	}
 }
@@ -639,9 +660,7 @@ func TestReplayedPayloadFromEarlierSession(t *testing.T) {
 		t.Fatalf("first attempt: %+v %v", out, err)
 	}
 	r.waitState(state.ProvisioningFailed)
-	r.press()
-	r.waitState(state.Unprovisioned)
-	q2 := r.pair()
+	q2 := r.retry()
 	// A new hello (new session nonce), then the old envelope.
 	c := deviceclient.New(r.eng.EndpointAddr(), r.keys.Identity().Public().(*ecdsa.PublicKey), "ZM-001", deviceclient.Opts{Certificate: r.signer.TLSCertificate()})
 	defer c.Close()
@@ -666,15 +685,25 @@ func TestFiveWrongCodesLockProvisioning(t *testing.T) {
 	wrong := func(c *pusher.Config) {
 		c.Tamper = func(p *payload.Config) { p.PairingCode = otherCode(p.PairingCode) }
 	}
+	q := r.pair()
 	for i := 1; i <= pairing.MaxWrongCodes; i++ {
-		q := r.pair()
 		out, err := r.provision(q, wrong)
 		if err != nil || out.Code != failure.PairingCodeMismatch {
 			t.Fatalf("attempt %d: %+v %v", i, out, err)
 		}
 		r.waitState(state.ProvisioningFailed)
-		r.press()
-		r.waitState(state.Unprovisioned)
+		if i < pairing.MaxWrongCodes {
+			q = r.retry()
+		}
+	}
+	// The press on the fifth failure leaves PROVISIONING_FAILED, but the
+	// new session it would open is refused: the start screen says how long
+	// provisioning stays locked.
+	if err := r.eng.Press(); !errors.Is(err, state.ErrLockedOut) {
+		t.Fatalf("press after the fifth wrong code: %v, want locked out", err)
+	}
+	if v := r.waitState(state.Unprovisioned); v.Locked <= 0 {
+		t.Fatalf("start screen while locked: %+v", v)
 	}
 	if err := r.eng.Press(); !errors.Is(err, state.ErrLockedOut) {
 		t.Fatalf("sixth press: %v, want locked out", err)
@@ -696,15 +725,21 @@ func TestWrongCodeLockoutSurvivesARestart(t *testing.T) {
 	wrong := func(c *pusher.Config) {
 		c.Tamper = func(p *payload.Config) { p.PairingCode = otherCode(p.PairingCode) }
 	}
+	q := r.pair()
 	for i := 1; i <= pairing.MaxWrongCodes; i++ {
-		out, err := r.provision(r.pair(), wrong)
+		out, err := r.provision(q, wrong)
 		if err != nil || out.Code != failure.PairingCodeMismatch {
 			t.Fatalf("attempt %d: %+v %v", i, out, err)
 		}
 		r.waitState(state.ProvisioningFailed)
-		r.press()
-		r.waitState(state.Unprovisioned)
+		if i < pairing.MaxWrongCodes {
+			q = r.retry()
+		}
 	}
+	if err := r.eng.Press(); !errors.Is(err, state.ErrLockedOut) {
+		t.Fatalf("press after the fifth wrong code: %v, want locked out", err)
+	}
+	r.waitState(state.Unprovisioned)
 	before := r.eng.Status().Locked
 	if before <= 0 {
 		t.Fatalf("not locked after %d wrong codes", pairing.MaxWrongCodes)

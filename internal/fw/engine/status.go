@@ -89,6 +89,7 @@ func (e *Engine) view() screen.View {
 		v.Locked = left
 	}
 	v.SessionExpired = e.st == state.Unprovisioned && e.expired
+	v.Warning = e.warning
 	switch e.st {
 	case state.ReadyToPair:
 		if e.sess != nil {

@@ -15,22 +15,28 @@ func (e *Engine) facts() state.Facts {
 // followUp is an event that entering a state raises at once: entering
 // READY_TO_PAIR fails when the session or the port cannot open, entering
 // UNPROVISIONED by a factory reset fails when the settings cannot be
-// erased. handle applies it like any other event.
+// erased, and the press that leaves PROVISIONING_FAILED goes on to open a
+// new session (one press, one new QR). handle applies it like any other
+// event; actor is who raised it ("" the device).
 type followUp struct {
 	ev    state.Event
 	cause error
+	actor string
 }
 
 // handle applies event ev, and the events entering the next state raises;
 // cause is the failure behind an error event. It returns the refusal of ev
 // by state.Next, if any.
 func (e *Engine) handle(ev state.Event, actor string, cause error) error {
-	for {
+	for followed := false; ; followed = true {
 		from := e.st
 		next, err := state.Next(from, ev, e.facts())
 		if err != nil {
 			e.record(audit.Event{Event: "EVENT_REFUSED", From: from.String(), Actor: actor, Reason: err.Error()})
 			e.log.Info("event refused", "event", ev, "state", from, "err", err)
+			if followed {
+				e.show() // the state entered before the refusal stays: draw it
+			}
 			return err
 		}
 		rec := audit.Event{Event: "STATE_CHANGED", From: from.String(), To: next.String(), Actor: actor, Reason: ev.String()}
@@ -46,6 +52,9 @@ func (e *Engine) handle(ev state.Event, actor string, cause error) error {
 			return nil
 		}
 		ev, actor, cause = f.ev, "device", f.cause
+		if f.actor != "" {
+			actor = f.actor
+		}
 	}
 }
 
@@ -68,11 +77,18 @@ func (e *Engine) enter(s state.State, ev state.Event, cause error) *followUp {
 		if ev == state.SessionStartFailed {
 			e.lastErr = cause // status says why the press did not pair
 		}
+		if ev == state.ButtonPressed {
+			// Only PROVISIONING_FAILED's retry press leads here: the same
+			// press opens the new session, as the failure screen promises
+			// ("Press Enable Provisioning for a new code"). A lockout
+			// refuses it, and this screen says for how long.
+			return &followUp{ev: state.ButtonPressed, actor: "button"}
+		}
 	case state.ReadyToPair:
 		e.trace("state change recorded")
 		if err := e.startSession(); err != nil {
 			e.record(audit.Event{Event: "PAIRING_START_FAILED", Code: failure.CodeOf(err).String(), Reason: err.Error()})
-			return &followUp{state.SessionStartFailed, err}
+			return &followUp{ev: state.SessionStartFailed, cause: err}
 		}
 	case state.PairingReceived:
 		e.stopTimers()
@@ -148,7 +164,7 @@ func (e *Engine) eraseProvisioning() *followUp {
 	if err := e.d.Settings.FactoryReset(); err != nil {
 		err = failure.New(failure.Internal, "factory reset: erase settings", err)
 		e.record(audit.Event{Event: "FACTORY_RESET_FAILED", Code: failure.Internal.String(), Reason: err.Error()})
-		return &followUp{state.FactoryResetFailed, err}
+		return &followUp{ev: state.FactoryResetFailed, cause: err}
 	}
 	if err := e.d.Keys.ForgetClientKey(); err != nil {
 		e.record(audit.Event{Event: "FACTORY_RESET_KEY_FAILED", Reason: err.Error()})

@@ -288,9 +288,11 @@ func (r *Renderer) drawPlaced(f *Frame, dc *gg.Context, ps []placed, box image.R
 
 func margin(w int) int { return max(6, w/30) }
 
-// page fills the background, draws a header bar with title and returns the
-// body box and a gg context on the frame.
-func (r *Renderer) page(f *Frame, title string, bar color.RGBA) (image.Rectangle, *gg.Context) {
+// page fills the background, draws a header bar with title and, when v
+// has a warning (and no fault: a fault screen says only the fault), a red
+// footer bar saying it; it returns the body box
+// between them and a gg context on the frame.
+func (r *Renderer) page(f *Frame, v View, title string, bar color.RGBA) (image.Rectangle, *gg.Context) {
 	w, h := f.Img.Rect.Dx(), f.Img.Rect.Dy()
 	fillRect(f.Img, f.Img.Rect, white)
 	hh := max(36, h/6)
@@ -303,7 +305,32 @@ func (r *Renderer) page(f *Frame, title string, bar color.RGBA) (image.Rectangle
 	}
 	dc := gg.NewContextForRGBA(f.Img)
 	r.drawPlaced(f, dc, ps, image.Rect(m, 0, w-m, hh), bar)
-	return image.Rect(m, hh+m/2, w-m, h-m/2), dc
+	bottom := h - m/2
+	if v.Warning != fault.NoWarning && v.Fault == fault.None {
+		bottom = h - r.warningBar(f, dc, v.Warning)
+	}
+	return image.Rect(m, hh+m/2, w-m, bottom), dc
+}
+
+// warningBar draws w in a red bar across the bottom of the frame (what is
+// wrong and its code, then who to call) and returns the bar's height.
+func (r *Renderer) warningBar(f *Frame, dc *gg.Context, w fault.Warning) int {
+	fw, h := f.Img.Rect.Dx(), f.Img.Rect.Dy()
+	bh := max(40, h/5)
+	rc := image.Rect(0, h-bh, fw, h)
+	fillRect(f.Img, rc, red)
+	m := margin(fw)
+	items := []item{
+		{text: w.String() + " (" + w.Code() + ")", kind: bold, max: bh * 4 / 10, min: minFontSize, color: white, wrap: true},
+		{text: "Contact biomedical engineering", kind: regular, max: bh * 3 / 10, min: minFontSize, color: white, wrap: true},
+	}
+	box := image.Rect(m, rc.Min.Y+2, fw-m, h-2)
+	ps, ok := r.fonts.fitStack(items, box)
+	if !ok {
+		f.Truncated = true
+	}
+	r.drawPlaced(f, dc, ps, box, red)
+	return bh
 }
 
 func (r *Renderer) body(f *Frame, dc *gg.Context, box image.Rectangle, items []item) {
@@ -324,7 +351,7 @@ func labelOf(v View) string {
 // ---- screens ----
 
 func (r *Renderer) unprovisioned(f *Frame, v View) {
-	box, dc := r.page(f, "Not provisioned", slate)
+	box, dc := r.page(f, v, "Not provisioned", slate)
 	h := f.Img.Rect.Dy()
 	big, mid, small := h/9, h/13, h/17
 	items := []item{{text: labelOf(v), kind: bold, max: big, min: 14, color: ink, wrap: true}}
@@ -351,9 +378,8 @@ func (r *Renderer) unprovisioned(f *Frame, v View) {
 
 // What a press of the Enable Provisioning button does, as the screens say it.
 const (
-	pressNewCode    = "Press Enable Provisioning for a new code"
-	pressStartAgain = "Press Enable Provisioning to start again"
-	pressAfterLock  = "Then press Enable Provisioning"
+	pressNewCode   = "Press Enable Provisioning for a new code"
+	pressAfterLock = "Then press Enable Provisioning"
 )
 
 func idLine(v View) string {
@@ -381,7 +407,7 @@ var busySteps = map[state.State]struct {
 }
 
 func (r *Renderer) busy(f *Frame, v View) {
-	box, dc := r.page(f, "Provisioning", blue)
+	box, dc := r.page(f, v, "Provisioning", blue)
 	h := f.Img.Rect.Dy()
 	step := busySteps[v.State]
 	items := []item{
@@ -427,7 +453,7 @@ func stepDots(dc *gg.Context, rc image.Rectangle, done, n int) {
 }
 
 func (r *Renderer) provisioned(f *Frame, v View) {
-	box, dc := r.page(f, "Provisioned", green)
+	box, dc := r.page(f, v, "Provisioned", green)
 	h := f.Img.Rect.Dy()
 	items := []item{
 		{draw: checkMark, max: h / 4, min: 32},
@@ -465,7 +491,7 @@ func checkMark(dc *gg.Context, rc image.Rectangle) {
 // fault is the screen of a device that could not start: no state, no
 // button prompt, only what failed, its code to look up, and who to call.
 func (r *Renderer) fault(f *Frame, v View) {
-	box, dc := r.page(f, "Device fault", red)
+	box, dc := r.page(f, v, "Device fault", red)
 	h := f.Img.Rect.Dy()
 	items := []item{{text: labelOf(v), kind: bold, max: h / 11, min: 14, color: ink, wrap: true}}
 	if id := idLine(v); id != "" {
@@ -479,7 +505,7 @@ func (r *Renderer) fault(f *Frame, v View) {
 }
 
 func (r *Renderer) failed(f *Frame, v View) {
-	box, dc := r.page(f, "Provisioning failed", red)
+	box, dc := r.page(f, v, "Provisioning failed", red)
 	h := f.Img.Rect.Dy()
 	items := []item{
 		{text: v.Failure.Title(), kind: bold, max: h / 10, min: 14, color: red, wrap: true},
@@ -500,12 +526,8 @@ func (r *Renderer) failed(f *Frame, v View) {
 	if v.FailureDetail != "" {
 		items = append(items, item{text: v.FailureDetail, kind: regular, max: h / 17, min: minFontSize, color: gray, wrap: true})
 	}
-	press := pressStartAgain
-	if v.PressForNewCode {
-		press = pressNewCode
-	}
 	items = append(items,
 		item{text: "Code " + v.Failure.String(), kind: regular, max: h / 20, min: minFontSize, color: gray, wrap: true},
-		item{text: press, kind: bold, max: h / 12, min: 14, color: blue, wrap: true})
+		item{text: pressNewCode, kind: bold, max: h / 12, min: 14, color: blue, wrap: true})
 	r.body(f, dc, box, items)
 }

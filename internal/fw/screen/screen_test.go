@@ -150,9 +150,6 @@ func views(t testing.TB) map[string]View {
 	lockedFail := long(SampleView(state.ProvisioningFailed))
 	lockedFail.Failure, lockedFail.Locked = failure.PairingCodeMismatch, 15*time.Minute
 	m["PROVISIONING_FAILED/locked"] = lockedFail
-	newCode := long(SampleView(state.ProvisioningFailed))
-	newCode.PressForNewCode = true
-	m["PROVISIONING_FAILED/newcode"] = newCode
 	flt := SampleView(state.Unprovisioned)
 	flt.Fault = fault.TPMKeys
 	m["FAULT"] = flt
@@ -161,7 +158,71 @@ func views(t testing.TB) map[string]View {
 		v.Fault = fl
 		m["FAULT/"+fl.Code()] = v
 	}
+	// Every state's screen but the pairing screen, with the longest
+	// warning bar (a fault screen shows none: the firmware stopped).
+	var names []string
+	for name, v := range m {
+		if v.State != state.ReadyToPair && v.Fault == fault.None {
+			names = append(names, name)
+		}
+	}
+	for _, name := range names {
+		v := m[name]
+		v.Warning = fault.AuditTampered
+		if v.State == state.Provisioned {
+			v.Notice = "Certificate revoked — contact biomedical engineering (CERTIFICATE_REVOKED)"
+		}
+		m[name+"/warning"] = v
+	}
 	return m
+}
+
+// TestWarningBar: a warning is said in a red bar at the bottom of every
+// screen but the pairing screen, with its code, under the state's own
+// text; the pairing screen keeps its QR as it was.
+func TestWarningBar(t *testing.T) {
+	r := newRenderer(t)
+	for _, sz := range sizes {
+		for _, s := range state.All {
+			v := SampleView(s)
+			plain, err := r.Render(v, sz.X, sz.Y)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range fault.AllWarnings() {
+				v.Warning = w
+				f, err := r.Render(v, sz.X, sz.Y)
+				if err != nil {
+					t.Fatalf("%v %v %v: %v", s, w, sz, err)
+				}
+				if s == state.ReadyToPair {
+					if f.QR != plain.QR || f.ModulePx != plain.ModulePx {
+						t.Errorf("%v: the warning moved the QR: %v %d px, was %v %d px", sz, f.QR, f.ModulePx, plain.QR, plain.ModulePx)
+					}
+					continue
+				}
+				text := joinTexts(f)
+				if !strings.Contains(text, w.String()+" ("+w.Code()+")") || !strings.Contains(text, "Contact biomedical engineering") {
+					t.Errorf("%v %v %v: warning not on the screen: %q", s, w, sz, text)
+				}
+				if got := f.Img.RGBAAt(1, sz.Y-2); got != red {
+					t.Errorf("%v %v %v: bottom-left pixel %v, want the warning's red", s, w, sz, got)
+				}
+				if f.Truncated {
+					t.Errorf("%v %v %v: truncated", s, w, sz)
+				}
+			}
+		}
+	}
+}
+
+// joinTexts is every line of text of f, in drawing order.
+func joinTexts(f *Frame) string {
+	var b strings.Builder
+	for _, tb := range f.Texts {
+		b.WriteString(tb.Text + "\n")
+	}
+	return b.String()
 }
 
 // TestFaultScreen: a fault replaces whatever the state would show, names
@@ -315,8 +376,7 @@ func TestErrorPathScreens(t *testing.T) {
 	}{
 		{"UNPROVISIONED", SampleView(state.Unprovisioned), []string{"Press Enable Provisioning"}, []string{"expired"}, ""},
 		{"UNPROVISIONED/expired", views(t)["UNPROVISIONED/expired"], []string{"Pairing code expired", "Press Enable Provisioning for a new code"}, []string{"locked"}, ""},
-		{"PROVISIONING_FAILED", SampleView(state.ProvisioningFailed), []string{"Connection failed", "Check network, retry", "Code CONNECTION_FAILED", "Press Enable Provisioning to start again"}, []string{"retry Press button", "new code"}, ""},
-		{"PROVISIONING_FAILED/newcode", views(t)["PROVISIONING_FAILED/newcode"], []string{"Press Enable Provisioning for a new code"}, []string{"start again"}, ""},
+		{"PROVISIONING_FAILED", SampleView(state.ProvisioningFailed), []string{"Connection failed", "Check network, retry", "Code CONNECTION_FAILED", "Press Enable Provisioning for a new code"}, []string{"retry Press button", "start again"}, ""},
 		{"PROVISIONING_FAILED/locked", views(t)["PROVISIONING_FAILED/locked"], []string{"Pairing code mismatch", "Too many wrong codes. Provisioning locked for", "Code PAIRING_CODE_MISMATCH", "Then press Enable Provisioning"}, []string{"Re-scan", "start again", "new code"}, "15:00"},
 	} {
 		for _, sz := range sizes {
@@ -355,9 +415,9 @@ func TestErrorPathScreens(t *testing.T) {
 	// Each field changes the screen, not only its countdown.
 	base := SampleView(state.ProvisioningFailed)
 	for name, change := range map[string]func(*View){
-		"PressForNewCode": func(v *View) { v.PressForNewCode = true },
-		"SessionExpired":  func(v *View) { v.SessionExpired = true },
-		"Locked":          func(v *View) { v.Locked = time.Minute },
+		"SessionExpired": func(v *View) { v.SessionExpired = true },
+		"Locked":         func(v *View) { v.Locked = time.Minute },
+		"Warning":        func(v *View) { v.Warning = fault.DiskFull },
 	} {
 		v := base
 		change(&v)
@@ -558,7 +618,7 @@ func docImages(t testing.TB) []docImage {
 	centralOnly := map[failure.Code]bool{failure.IdentityMismatch: true, failure.DeviceNotListening: true}
 	worstFail := ""
 	for name, v := range vs {
-		if strings.HasPrefix(name, "PROVISIONING_FAILED/") && v.Locked == 0 && !v.PressForNewCode && !centralOnly[v.Failure] &&
+		if strings.HasPrefix(name, "PROVISIONING_FAILED/") && v.Locked == 0 && !centralOnly[v.Failure] &&
 			(worstFail == "" || len(v.Failure.Title()+v.Failure.UserAction()) > len(vs[worstFail].Failure.Title()+vs[worstFail].Failure.UserAction())) {
 			worstFail = name
 		}
@@ -576,10 +636,11 @@ func docImages(t testing.TB) []docImage {
 		docImage{"PROVISIONING_FAILED_240x240_locked.png", with(state.ProvisioningFailed, func(v *View) {
 			v.Failure, v.FailureDetail, v.Locked = failure.PairingCodeMismatch, "", 15*time.Minute
 		}), sq},
-		docImage{"PROVISIONING_FAILED_240x240_newcode.png", with(state.ProvisioningFailed, func(v *View) { v.PressForNewCode = true }), sq},
 		docImage{"PROVISIONING_FAILED_320x240.png", SampleView(state.ProvisioningFailed), qvga},
 		docImage{"PROVISIONING_FAILED_320x240_worst.png", vs[worstFail], qvga},
 		docImage{"FAULT_240x240.png", vs["FAULT"], sq},
+		docImage{"PROVISIONED_240x240_warning.png", with(state.Provisioned, func(v *View) { v.Warning = fault.AuditTampered }), sq},
+		docImage{"UNPROVISIONED_320x240_warning.png", with(state.Unprovisioned, func(v *View) { v.Warning = fault.DiskFull }), qvga},
 	)
 }
 

@@ -42,15 +42,6 @@ type View struct {
 	Failure failure.Code
 	// FailureDetail is optional short, non-secret text for the engineer.
 	FailureDetail string
-	// PressForNewCode (PROVISIONING_FAILED) says what one press of the
-	// Enable Provisioning button does on the failure screen: true, it opens
-	// a new pairing session at once (a new QR and code), and the screen says
-	// "Press Enable Provisioning for a new code"; false, it returns to the
-	// start screen (UNPROVISIONED, where a second press gives the code), and
-	// the screen says "Press Enable Provisioning to start again". The engine
-	// sets it to match what its next press will do.
-	PressForNewCode bool
-
 	// ServerHost is the monitoring server (PROVISIONED), e.g.
 	// "monitoring.hospital.com".
 	ServerHost string
@@ -78,6 +69,13 @@ type View struct {
 	// takes precedence on the screen.
 	SessionExpired bool
 
+	// Warning, when not fault.NoWarning, is shown in a red bar across the
+	// bottom of every state's screen but the pairing screen (whose room is
+	// the QR's) and a fault screen (which says only the fault): the device works, but a technician must call biomedical
+	// engineering (the audit log was tampered with, the data disk is
+	// full). The engine sets it from what the device reports.
+	Warning fault.Warning
+
 	// Fault, when not fault.None, replaces the state's screen with a device
 	// fault: the firmware could not start (a TPM, disk or settings failure)
 	// and cannot provision. The screen names what failed and shows the
@@ -93,7 +91,8 @@ func sameScreen(a, b View) bool {
 		bytes.Equal(a.QRText, b.QRText) && a.PairingCode == b.PairingCode && a.IPAddress == b.IPAddress &&
 		a.Progress == b.Progress && a.Failure == b.Failure && a.FailureDetail == b.FailureDetail &&
 		a.ServerHost == b.ServerHost && (a.Locked > 0) == (b.Locked > 0) && a.Fault == b.Fault &&
-		a.PressForNewCode == b.PressForNewCode && a.SessionExpired == b.SessionExpired && a.Notice == b.Notice
+		a.SessionExpired == b.SessionExpired && a.Notice == b.Notice &&
+		a.Warning == b.Warning
 }
 
 // timerText is the countdown the view shows ("" when the state shows none).
