@@ -15,12 +15,13 @@ import (
 	"github.com/zmonitor/firmware/internal/base/clock"
 	"github.com/zmonitor/firmware/internal/base/clock/clocktest"
 	"github.com/zmonitor/firmware/internal/fw/audit"
+	"github.com/zmonitor/firmware/internal/proto/auditlog"
 )
 
 // The audit log anchored in a real TPM (the simulator, swtpm): records are
 // written and the TPM power-cycled, then someone with the disk deletes the
 // last records, or edits one and recomputes the chain after it. Both pass
-// the hash chain alone (audit.Verify); both are refused by the anchor the
+// the hash chain alone (auditlog.Verify); both are refused by the anchor the
 // TPM kept.
 func TestAuditLogAnchoredInTheTPM(t *testing.T) {
 	build := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
@@ -68,7 +69,7 @@ func TestAuditLogAnchoredInTheTPM(t *testing.T) {
 					t.Fatal(err)
 				}
 				bad := tc.tamper(t, whole)
-				if _, _, err := audit.Verify(bytes.NewReader(bad)); err != nil {
+				if _, _, err := auditlog.Verify(bytes.NewReader(bad)); err != nil {
 					t.Fatalf("the tampered log should pass the hash chain alone: %v", err)
 				}
 				if err := os.WriteFile(path, bad, 0o600); err != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/zmonitor/firmware/internal/proto/auditlog"
 	"time"
 
 	"github.com/zmonitor/firmware/internal/base/clock"
@@ -142,7 +143,7 @@ func (l *Log) writeAnchor(target mark) bool {
 	l.o.Log.Error("audit: anchor in the TPM", "record", target.seq, "err", err)
 	if !l.anchorFailRec && l.f != nil && l.broken == nil {
 		l.anchorFailRec = true
-		_, _ = l.appendLocked(Event{Event: EventAnchorFailed, Actor: "device",
+		_, _ = l.appendLocked(Event{Event: auditlog.EventAnchorFailed, Actor: "device",
 			Reason: Sanitize(fmt.Sprintf("record %d could not be anchored in the TPM (retried while records are written): %v", target.seq, err))}, nil, nil)
 	}
 	return false
@@ -162,10 +163,10 @@ func (l *Log) writeCheckpoint(target mark, segment uint64) bool {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.f == nil || l.seq >= target.seq+MaxCheckpointLag || l.segments != segment {
+	if l.f == nil || l.seq >= target.seq+auditlog.MaxCheckpointLag || l.segments != segment {
 		return false
 	}
-	if _, err := l.appendLocked(Event{Event: EventCheckpoint, Actor: "device"}, &Covered{Seq: cp.Seq, Hash: cp.Hash, Sig: cp.Signature}, nil); err != nil {
+	if _, err := l.appendLocked(Event{Event: auditlog.EventCheckpoint, Actor: "device"}, &auditlog.Covered{Seq: cp.Seq, Hash: cp.Hash, Sig: cp.Signature}, nil); err != nil {
 		l.o.Log.Error("audit: checkpoint", "record", target.seq, "err", err)
 		return false
 	}

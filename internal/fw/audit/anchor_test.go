@@ -19,6 +19,7 @@ import (
 
 	"github.com/zmonitor/firmware/internal/fw/audit"
 	"github.com/zmonitor/firmware/internal/fw/audit/audittest"
+	"github.com/zmonitor/firmware/internal/proto/auditlog"
 )
 
 // anchored is a log directory with a TPM anchor and an identity key.
@@ -112,7 +113,7 @@ func rechain(t testing.TB, b []byte) []byte {
 // lastOwn returns the log's last record that is not a checkpoint, once
 // the anchorer is done: a checkpoint the anchorer writes at open may
 // follow the record a test looks for.
-func lastOwn(t testing.TB, l *audit.Log) audit.Record {
+func lastOwn(t testing.TB, l *audit.Log) auditlog.Record {
 	t.Helper()
 	l.Flush()
 	recs, err := l.Tail(4)
@@ -120,7 +121,7 @@ func lastOwn(t testing.TB, l *audit.Log) audit.Record {
 		t.Fatalf("tail: %+v, %v", recs, err)
 	}
 	for i := len(recs) - 1; i >= 0; i-- {
-		if recs[i].Event.Event != audit.EventCheckpoint {
+		if recs[i].Event.Event != auditlog.EventCheckpoint {
 			return recs[i]
 		}
 	}
@@ -149,7 +150,7 @@ func TestTruncatedLogIsDetectedByTheAnchor(t *testing.T) {
 	}
 	cut := bytes.Join(lines(whole)[:n-2], nil)
 	a.write(t, cut)
-	if k, _, err := audit.Verify(bytes.NewReader(cut)); err != nil || k != n-2 {
+	if k, _, err := auditlog.Verify(bytes.NewReader(cut)); err != nil || k != n-2 {
 		t.Fatalf("the hash chain alone: %d, %v (it cannot see the cut)", k, err)
 	}
 	_, err := audit.Open(a.dir, a.opts())
@@ -168,13 +169,13 @@ func TestTruncatedLogIsDetectedByTheAnchor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var head audit.Record
+	var head auditlog.Record
 	for _, r := range recs {
-		if r.Event.Event == audit.EventTamperDetected {
+		if r.Event.Event == auditlog.EventTamperDetected {
 			head = r
 		}
 	}
-	if head.Event.Event != audit.EventTamperDetected || head.Seq != seq+1 || head.Prev != hash {
+	if head.Event.Event != auditlog.EventTamperDetected || head.Seq != seq+1 || head.Prev != hash {
 		t.Fatalf("new head %+v, want seq %d continuing from the anchored record", head, seq+1)
 	}
 	if !strings.Contains(head.Reason, fmt.Sprintf("records %d-%d were deleted", n-1, n)) || !strings.Contains(head.Reason, "kept as security_audit_log.tampered-1.jsonl") {
@@ -189,7 +190,7 @@ func TestTruncatedLogIsDetectedByTheAnchor(t *testing.T) {
 	if err := l.Export(&out); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := audit.VerifyExport(&out, &a.key.PublicKey, "ZM-001"); err != nil {
+	if _, err := auditlog.VerifyExport(&out, &a.key.PublicKey, "ZM-001"); err != nil {
 		t.Fatal(err)
 	}
 	if s, h, _ := a.anchor.Get(); s < head.Seq || h == hash {
@@ -204,7 +205,7 @@ func TestRechainedEditIsDetectedByTheAnchor(t *testing.T) {
 	a.fillA(t, 6)
 	edited := rechain(t, bytes.Replace(a.read(t), []byte("press 2"), []byte("press 9"), 1))
 	a.write(t, edited)
-	if _, _, err := audit.Verify(bytes.NewReader(edited)); err != nil {
+	if _, _, err := auditlog.Verify(bytes.NewReader(edited)); err != nil {
 		t.Fatalf("the rechained log does not even pass the chain: %v", err)
 	}
 	seq, _, _ := a.anchor.Get()
@@ -246,17 +247,17 @@ func TestCheckAllFindsWhatOpenDoesNotRead(t *testing.T) {
 	if err != nil || len(recs) == 0 {
 		t.Fatalf("tail: %v", err)
 	}
-	if last := recs[len(recs)-1]; last.Event.Event == audit.EventCheckpoint && len(recs) == 2 {
+	if last := recs[len(recs)-1]; last.Event.Event == auditlog.EventCheckpoint && len(recs) == 2 {
 		recs = recs[:1]
 	}
-	if last := recs[len(recs)-1]; last.Event.Event != audit.EventTamperDetected || last.Span == nil {
+	if last := recs[len(recs)-1]; last.Event.Event != auditlog.EventTamperDetected || last.Span == nil {
 		t.Fatalf("last records %+v; want AUDIT_TAMPER_DETECTED with a span", recs)
 	}
 	var out bytes.Buffer
 	if err := l.Export(&out); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := audit.VerifyExport(&out, &a.key.PublicKey, "ZM-001"); err != nil {
+	if _, err := auditlog.VerifyExport(&out, &a.key.PublicKey, "ZM-001"); err != nil {
 		t.Fatalf("the live log after the move: %v", err)
 	}
 	l.Close()
@@ -286,7 +287,7 @@ func TestUnanchoredRecordsAreNamed(t *testing.T) {
 	l = a.openA(t)
 	last := lastOwn(t, l)
 	want := fmt.Sprintf("records %d-%d were on the disk but not anchored", seq+1, seq+2)
-	if last.Event.Event != audit.EventRecordsUnanchored || !strings.Contains(last.Reason, want) {
+	if last.Event.Event != auditlog.EventRecordsUnanchored || !strings.Contains(last.Reason, want) {
 		t.Fatalf("last record %+v, want %s", last, want)
 	}
 }
@@ -311,10 +312,10 @@ func TestRotationIsRecordedAndAHandDeletedSegmentIsNot(t *testing.T) {
 	if err := l.Export(&out); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(out.Bytes(), []byte(audit.EventSegmentDeleted)) || !bytes.Contains(out.Bytes(), []byte(audit.EventSegmentStarted)) {
+	if !bytes.Contains(out.Bytes(), []byte(auditlog.EventSegmentDeleted)) || !bytes.Contains(out.Bytes(), []byte(auditlog.EventSegmentStarted)) {
 		t.Fatal("no rotation records in the export")
 	}
-	s, err := audit.VerifyExport(bytes.NewReader(out.Bytes()), &a.key.PublicKey, "ZM-001")
+	s, err := auditlog.VerifyExport(bytes.NewReader(out.Bytes()), &a.key.PublicKey, "ZM-001")
 	if err != nil || s.Checkpoints < 3 {
 		t.Fatalf("VerifyExport = %+v, %v; want a checkpoint per open and rotation", s, err)
 	}
@@ -434,13 +435,13 @@ func TestCheckpointsVerifyOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
-	if _, err := audit.VerifyExport(bytes.NewReader(out.Bytes()), &a.key.PublicKey, "ZM-001"); err != nil {
+	if _, err := auditlog.VerifyExport(bytes.NewReader(out.Bytes()), &a.key.PublicKey, "ZM-001"); err != nil {
 		t.Fatal(err)
 	}
 	// Edited and re-chained: the checkpoint names record 5 with its old
 	// hash, which the chain alone already sees.
 	edited := rechain(t, bytes.Replace(out.Bytes(), []byte("press 1"), []byte("press 7"), 1))
-	if _, _, err := audit.Verify(bytes.NewReader(edited)); !errors.Is(err, audit.ErrTampered) || !strings.Contains(err.Error(), "checkpoint names record 5 with another hash") {
+	if _, _, err := auditlog.Verify(bytes.NewReader(edited)); !errors.Is(err, audit.ErrTampered) || !strings.Contains(err.Error(), "checkpoint names record 5 with another hash") {
 		t.Fatalf("a re-chained edit under a checkpoint: %v", err)
 	}
 	// Then the checkpoint's hash edited too: only the signature, checked
@@ -449,15 +450,15 @@ func TestCheckpointsVerifyOffline(t *testing.T) {
 	rec5 := records(t, ls[4])[0]["hash"].(string)
 	orig5 := records(t, lines(out.Bytes())[4])[0]["hash"].(string)
 	forged := rechain(t, bytes.Replace(edited, []byte(`"checkpoint":{"seq":5,"hash":"`+orig5), []byte(`"checkpoint":{"seq":5,"hash":"`+rec5), 1))
-	if _, _, err := audit.Verify(bytes.NewReader(forged)); err != nil {
+	if _, _, err := auditlog.Verify(bytes.NewReader(forged)); err != nil {
 		t.Fatalf("the chain alone, checkpoint hash edited: %v", err)
 	}
-	_, err := audit.VerifyExport(bytes.NewReader(forged), &a.key.PublicKey, "ZM-001")
+	_, err := auditlog.VerifyExport(bytes.NewReader(forged), &a.key.PublicKey, "ZM-001")
 	if !errors.Is(err, audit.ErrTampered) || !strings.Contains(err.Error(), "checkpoint of record 5 does not verify with the device identity key") {
 		t.Fatalf("offline verification of a re-chained edit: %v", err)
 	}
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if _, err := audit.VerifyExport(bytes.NewReader(out.Bytes()), &other.PublicKey, "ZM-001"); err == nil {
+	if _, err := auditlog.VerifyExport(bytes.NewReader(out.Bytes()), &other.PublicKey, "ZM-001"); err == nil {
 		t.Fatal("another device's key verified the checkpoints")
 	}
 }
@@ -468,7 +469,7 @@ func TestAnchorFailuresAreRecorded(t *testing.T) {
 	a := newAnchored(t)
 	a.anchor.ReadErr = errors.New("NV read failed")
 	l := a.openA(t)
-	if last := lastOwn(t, l); last.Event.Event != audit.EventAnchorFailed || !strings.Contains(last.Reason, "NV read failed") {
+	if last := lastOwn(t, l); last.Event.Event != auditlog.EventAnchorFailed || !strings.Contains(last.Reason, "NV read failed") {
 		t.Fatalf("last record %+v", last)
 	}
 	l.Close()

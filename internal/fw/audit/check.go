@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/zmonitor/firmware/internal/proto/auditlog"
 	"io"
 	"os"
 	"path/filepath"
@@ -100,7 +101,6 @@ func (l *Log) CheckAll(ctx context.Context) Check {
 func (l *Log) walkAll(ctx context.Context, files []string, currentSize int64) (Check, error) {
 	res := Check{State: CheckPassed}
 	w := l.walker()
-	w.last = ZeroHash
 	var bad []damaged
 	for i, name := range files {
 		if err := ctx.Err(); err != nil {
@@ -122,27 +122,27 @@ func (l *Log) walkAll(ctx context.Context, files []string, currentSize int64) (C
 		if i == len(files)-1 {
 			end = min(end, currentSize)
 		}
-		c := chain{walker: cloneWalker(w)}
-		_, err = scan(io.NewSectionReader(f, 0, end), &c, true, func([]byte, Record) error { return nil })
+		c := auditlog.Chain{Walker: w.Clone()}
+		_, err = auditlog.Scan(io.NewSectionReader(f, 0, end), &c, true, func([]byte, auditlog.Record) error { return nil })
 		f.Close()
 		res.Segments++
-		var le *LineError
+		var le *auditlog.LineError
 		switch {
 		case errors.As(err, &le):
 			le.File = name
-			bad = append(bad, damaged{name: name, info: info, err: le, before: mark{w.seq, w.last}})
+			bad = append(bad, damaged{name: name, info: info, err: le, before: lastMark(&w)})
 		case err != nil:
 			return res, fmt.Errorf("audit: check %s: %w", name, err)
 		default:
-			w = c.walker
-			res.Records += c.line
+			w = c.Walker
+			res.Records += c.Line
 		}
 	}
 	// Gaps right after a damaged segment are the ones moving it aside
 	// explains; the others are findings of their own.
-	var gapFindings []gap
-	for _, g := range w.gaps {
-		if w.explained(g) || afterDamage(g, bad) {
+	var gapFindings []auditlog.Gap
+	for _, g := range w.Gaps() {
+		if w.Explained(g) || afterDamage(g, bad) {
 			continue
 		}
 		gapFindings = append(gapFindings, g)
@@ -157,23 +157,23 @@ func (l *Log) walkAll(ctx context.Context, files []string, currentSize int64) (C
 		return res, errors.New("audit: check: log closed before the findings were recorded")
 	}
 	for _, d := range bad {
-		finding, err := l.moveDamagedLocked(d, w.gaps)
+		finding, err := l.moveDamagedLocked(d, w.Gaps())
 		if err != nil {
 			return res, err
 		}
 		res.Findings = append(res.Findings, finding)
 	}
 	for _, g := range gapFindings {
-		ge := &GapError{From: g.from, To: g.to, Front: g.front, HeadSeq: g.headSeq}
-		span := &Span{From: g.from, To: g.to, Prev: g.prev, Last: g.last}
-		if g.front {
+		ge := &auditlog.GapError{From: g.From, To: g.To, Front: g.Front, HeadSeq: g.HeadSeq}
+		span := &auditlog.Span{From: g.From, To: g.To, Prev: g.Prev, Last: g.Last}
+		if g.Front {
 			span.From, span.Prev = 1, ""
 		}
 		if span.From > span.To {
 			span = nil
 		}
 		finding := trimPrefix(ge.Error())
-		if _, err := l.appendLocked(Event{Event: EventTamperDetected, Actor: "device", Reason: Sanitize(finding)}, nil, span); err != nil {
+		if _, err := l.appendLocked(Event{Event: auditlog.EventTamperDetected, Actor: "device", Reason: Sanitize(finding)}, nil, span); err != nil {
 			return res, err
 		}
 		res.Findings = append(res.Findings, finding)
@@ -183,9 +183,9 @@ func (l *Log) walkAll(ctx context.Context, files []string, currentSize int64) (C
 
 // afterDamage reports whether g is the gap a damaged segment leaves: the
 // chain's last good record before it is where g starts.
-func afterDamage(g gap, bad []damaged) bool {
+func afterDamage(g auditlog.Gap, bad []damaged) bool {
 	for _, d := range bad {
-		if g.front && d.before.seq == 0 || !g.front && g.from == d.before.seq+1 && g.prev == d.before.hash {
+		if g.Front && d.before.seq == 0 || !g.Front && g.From == d.before.seq+1 && g.Prev == d.before.hash {
 			return true
 		}
 	}
@@ -195,14 +195,14 @@ func afterDamage(g gap, bad []damaged) bool {
 // moveDamagedLocked moves a damaged segment aside (closing the current
 // segment first if it is the one) and records AUDIT_TAMPER_DETECTED with
 // the span that leaves the live log. l.mu is held.
-func (l *Log) moveDamagedLocked(d damaged, gaps []gap) (string, error) {
+func (l *Log) moveDamagedLocked(d damaged, gaps []auditlog.Gap) (string, error) {
 	name, ok := l.findFileLocked(d.info)
 	if !ok {
 		return fmt.Sprintf("%v; the segment was deleted by a rotation since", trimPrefix(d.err.Error())), nil
 	}
 	// The span: from the last good record before the segment to the last
 	// record before the segment head that follows it.
-	var span *Span
+	var span *auditlog.Span
 	if name == FileName {
 		if err := l.rotateLocked(); err != nil {
 			return "", err
@@ -212,18 +212,18 @@ func (l *Log) moveDamagedLocked(d damaged, gaps []gap) (string, error) {
 		}
 		// The new head links to the damaged segment's last record.
 		if r, ok, err := lastRecordBefore(l); err == nil && ok {
-			span = &Span{From: d.before.seq + 1, To: r.seq, Prev: d.before.hash, Last: r.hash}
+			span = &auditlog.Span{From: d.before.seq + 1, To: r.seq, Prev: d.before.hash, Last: r.hash}
 		}
 	} else {
 		for _, g := range gaps {
-			if g.front && d.before.seq == 0 || !g.front && g.from == d.before.seq+1 && g.prev == d.before.hash {
-				span = &Span{From: d.before.seq + 1, To: g.to, Prev: d.before.hash, Last: g.last}
+			if g.Front && d.before.seq == 0 || !g.Front && g.From == d.before.seq+1 && g.Prev == d.before.hash {
+				span = &auditlog.Span{From: d.before.seq + 1, To: g.To, Prev: d.before.hash, Last: g.Last}
 				break
 			}
 		}
 	}
 	if span != nil && d.before.seq == 0 {
-		span.Prev = ZeroHash
+		span.Prev = auditlog.ZeroHash
 	}
 	if span != nil && span.From > span.To {
 		span = nil
@@ -233,7 +233,7 @@ func (l *Log) moveDamagedLocked(d damaged, gaps []gap) (string, error) {
 		return "", err
 	}
 	finding := fmt.Sprintf("%s; the segment was moved aside as %s", trimPrefix(d.err.Error()), kept)
-	if _, err := l.appendLocked(Event{Event: EventTamperDetected, Actor: "device", Reason: Sanitize(finding)}, nil, span); err != nil {
+	if _, err := l.appendLocked(Event{Event: auditlog.EventTamperDetected, Actor: "device", Reason: Sanitize(finding)}, nil, span); err != nil {
 		return "", err
 	}
 	return finding, nil
@@ -265,10 +265,8 @@ func (l *Log) findFileLocked(info os.FileInfo) (string, bool) {
 	return "", false
 }
 
-// cloneWalker copies w so that a file that fails leaves w as it was.
-func cloneWalker(w walker) walker {
-	c := w
-	c.gaps = append([]gap(nil), w.gaps...)
-	c.spans = append([]Span(nil), w.spans...)
-	return c
+// lastMark is the last record w accepted (zeroMark: none).
+func lastMark(w *auditlog.Walker) mark {
+	seq, hash, _ := w.Last()
+	return mark{seq, hash}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zmonitor/firmware/internal/fw/audit"
+	"github.com/zmonitor/firmware/internal/proto/auditlog"
 )
 
 func FuzzVerify(f *testing.F) {
@@ -21,15 +22,15 @@ func FuzzVerify(f *testing.F) {
 	f.Add([]byte(`{"seq":1,"wallTime":"x","monoNanos":0,"bootId":"","clockTrusted":true,"event":"A","prev":"","hash":""}` + "\n"))
 	f.Add([]byte("{\"seq\":18446744073709551615}\n\x00\x00"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		n, last, err := audit.Verify(bytes.NewReader(data))
+		n, last, err := auditlog.Verify(bytes.NewReader(data))
 		if err != nil {
-			var le *audit.LineError
+			var le *auditlog.LineError
 			if errors.As(err, &le) && (le.Line < 1 || le.Line > n+1) {
 				t.Fatalf("error names line %d after %d good records", le.Line, n)
 			}
 			return
 		}
-		if n != bytes.Count(data, []byte("\n")) || (n == 0) != (last == audit.ZeroHash) {
+		if n != bytes.Count(data, []byte("\n")) || (n == 0) != (last == auditlog.ZeroHash) {
 			t.Fatalf("Verify = %d, %s for %d lines", n, last, bytes.Count(data, []byte("\n")))
 		}
 	})
@@ -70,7 +71,7 @@ func BenchmarkVerify(b *testing.B) {
 	data := e.read(b)
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		if _, _, err := audit.Verify(bytes.NewReader(data)); err != nil {
+		if _, _, err := auditlog.Verify(bytes.NewReader(data)); err != nil {
 			b.Fatal(err)
 		}
 	}

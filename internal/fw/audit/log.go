@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"github.com/zmonitor/firmware/internal/proto/auditlog"
 	"io"
 	"log/slog"
 	"os"
@@ -193,9 +194,9 @@ func (l *Log) Record(ev Event) error {
 
 // reserved are the event names this package writes itself.
 var reserved = map[string]bool{
-	EventTornTailRepaired: true, EventTamperDetected: true, EventSegmentStarted: true, EventSegmentDeleted: true,
-	EventCheckpoint: true, EventAnchorCreated: true, EventAnchorFailed: true, EventRecordsUnanchored: true,
-	EventDiskFull: true,
+	auditlog.EventTornTailRepaired: true, auditlog.EventTamperDetected: true, auditlog.EventSegmentStarted: true, auditlog.EventSegmentDeleted: true,
+	auditlog.EventCheckpoint: true, auditlog.EventAnchorCreated: true, auditlog.EventAnchorFailed: true, auditlog.EventRecordsUnanchored: true,
+	auditlog.EventDiskFull: true,
 }
 
 // Append validates ev, writes it as the next record with a single write
@@ -205,17 +206,17 @@ var reserved = map[string]bool{
 // After a failed write that could not be undone, or a failed fsync, the
 // log refuses further records: the file may no longer match what the log
 // believes (reopen it to verify).
-func (l *Log) Append(ev Event) (Record, error) {
+func (l *Log) Append(ev Event) (auditlog.Record, error) {
 	if err := ev.Validate(); err != nil {
-		return Record{}, err
+		return auditlog.Record{}, err
 	}
 	if reserved[ev.Event] {
-		return Record{}, fmt.Errorf("%w: %s is reserved for the log itself", ErrRefused, ev.Event)
+		return auditlog.Record{}, fmt.Errorf("%w: %s is reserved for the log itself", auditlog.ErrRefused, ev.Event)
 	}
 	return l.append(ev, nil)
 }
 
-func (l *Log) append(ev Event, span *Span) (Record, error) {
+func (l *Log) append(ev Event, span *auditlog.Span) (auditlog.Record, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.appendLocked(ev, nil, span)
@@ -223,31 +224,31 @@ func (l *Log) append(ev Event, span *Span) (Record, error) {
 
 // appendLocked writes one record, rotating the segment first when it is
 // full. l.mu is held.
-func (l *Log) appendLocked(ev Event, cp *Covered, span *Span) (Record, error) {
+func (l *Log) appendLocked(ev Event, cp *auditlog.Covered, span *auditlog.Span) (auditlog.Record, error) {
 	if l.f == nil {
-		return Record{}, errors.New("audit: log is closed")
+		return auditlog.Record{}, errors.New("audit: log is closed")
 	}
 	if l.broken != nil {
-		return Record{}, fmt.Errorf("audit: log unusable after an earlier failure, reopen it: %w", l.broken)
+		return auditlog.Record{}, fmt.Errorf("audit: log unusable after an earlier failure, reopen it: %w", l.broken)
 	}
 	r, line, err := l.seal(ev, cp, span)
 	if err != nil {
-		return Record{}, err
+		return auditlog.Record{}, err
 	}
 	if l.size > 0 && l.size+int64(len(line)) > l.o.SegmentBytes && cp == nil {
 		if err := l.rotateLocked(); err != nil {
-			return Record{}, err
+			return auditlog.Record{}, err
 		}
 		if r, line, err = l.seal(ev, cp, span); err != nil {
-			return Record{}, err
+			return auditlog.Record{}, err
 		}
 	}
 	if err := l.writeLocked(r, line); err != nil {
-		return Record{}, err
+		return auditlog.Record{}, err
 	}
 	if l.diskFullDue {
 		l.diskFullDue = false
-		ev := Event{Event: EventDiskFull, Actor: "device", Reason: Sanitize(l.diskFull)}
+		ev := Event{Event: auditlog.EventDiskFull, Actor: "device", Reason: Sanitize(l.diskFull)}
 		if dr, dline, err := l.seal(ev, nil, nil); err == nil {
 			if err := l.writeLocked(dr, dline); err != nil {
 				l.o.Log.Error("audit: record that the disk is full", "err", err)
@@ -265,20 +266,20 @@ func (l *Log) appendLocked(ev Event, cp *Covered, span *Span) (Record, error) {
 }
 
 // seal makes the next record of ev.
-func (l *Log) seal(ev Event, cp *Covered, span *Span) (Record, []byte, error) {
+func (l *Log) seal(ev Event, cp *auditlog.Covered, span *auditlog.Span) (auditlog.Record, []byte, error) {
 	wt, trusted := l.o.Wall.Now()
-	r := Record{
+	r := auditlog.Record{
 		Seq: l.seq + 1, WallTime: wt.UTC(), MonoNanos: int64(l.o.Mono.Now().Sub(l.openedAt)),
 		BootID: l.bootID, ClockTrusted: trusted, Event: ev, Checkpoint: cp, Span: span, Prev: l.last,
 	}
-	line, err := seal(&r)
+	line, err := auditlog.Seal(&r)
 	return r, line, err
 }
 
 // writeLocked appends line (record r) to the current segment and fsyncs.
 // A line that does not fit on the disk (ENOSPC) releases the reserve and
 // is written again; the AUDIT_DISK_FULL record follows it (appendLocked).
-func (l *Log) writeLocked(r Record, line []byte) error {
+func (l *Log) writeLocked(r auditlog.Record, line []byte) error {
 	n, err := l.write(l.f, line)
 	if err != nil && errors.Is(err, syscall.ENOSPC) && l.releaseReserveLocked() {
 		if n > 0 {
@@ -343,7 +344,7 @@ func (l *Log) rotateLocked() error {
 	if r, err := firstRecord(filepath.Join(l.dir, name)); err == nil {
 		first = r.Seq
 	}
-	head := Event{Event: EventSegmentStarted, Actor: "device", Reason: fmt.Sprintf("the segment before, records %d-%d, is %s", first, l.seq, name)}
+	head := Event{Event: auditlog.EventSegmentStarted, Actor: "device", Reason: fmt.Sprintf("the segment before, records %d-%d, is %s", first, l.seq, name)}
 	r, line, err := l.seal(head, nil, nil)
 	if err != nil {
 		return err
@@ -377,8 +378,8 @@ func (l *Log) deleteOldestLocked(name string) error {
 	if err != nil || !ok {
 		return fmt.Errorf("%s: no last record: %v", name, err)
 	}
-	span := &Span{From: first.Seq, To: lastRec.Seq, Prev: first.Prev, Last: lastRec.Hash}
-	ev := Event{Event: EventSegmentDeleted, Actor: "device", Reason: fmt.Sprintf("%s, records %d-%d, deleted to keep the log within %d segments", name, first.Seq, lastRec.Seq, l.o.KeepSegments+1)}
+	span := &auditlog.Span{From: first.Seq, To: lastRec.Seq, Prev: first.Prev, Last: lastRec.Hash}
+	ev := Event{Event: auditlog.EventSegmentDeleted, Actor: "device", Reason: fmt.Sprintf("%s, records %d-%d, deleted to keep the log within %d segments", name, first.Seq, lastRec.Seq, l.o.KeepSegments+1)}
 	r, line, err := l.seal(ev, nil, span)
 	if err != nil {
 		return err
@@ -417,7 +418,7 @@ func (l *Log) liveFiles() ([]string, error) {
 // end of the log. It re-verifies each record it returns and that each
 // links to the one after it (a segment's head may follow a gap, which
 // Export and CheckAll judge); records before them are not read.
-func (l *Log) Tail(n int) ([]Record, error) {
+func (l *Log) Tail(n int) ([]auditlog.Record, error) {
 	if n <= 0 {
 		return nil, nil
 	}
@@ -432,7 +433,7 @@ func (l *Log) Tail(n int) ([]Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: tail: %w", err)
 	}
-	var out []Record // newest first
+	var out []auditlog.Record // newest first
 	for i := len(files) - 1; i >= 0 && len(out) < n; i-- {
 		f, err := os.Open(filepath.Join(l.dir, files[i]))
 		if err != nil {
@@ -464,13 +465,13 @@ func (l *Log) Tail(n int) ([]Record, error) {
 
 // tailOf adds the records of f (up to end) to out, newest first, until out
 // holds n.
-func tailOf(f *os.File, end int64, name string, n int, out *[]Record) error {
+func tailOf(f *os.File, end int64, name string, n int, out *[]auditlog.Record) error {
 	rl, frag, err := newRevLines(f, end)
 	if err != nil {
 		return err
 	}
 	if len(frag) > 0 {
-		return &LineError{File: name, Line: lineNumberAt(f, end-int64(len(frag))) + 1, Reason: "no newline at the end (torn)"}
+		return &auditlog.LineError{File: name, Line: lineNumberAt(f, end-int64(len(frag))) + 1, Reason: "no newline at the end (torn)"}
 	}
 	for len(*out) < n {
 		line, off, err := rl.prev()
@@ -480,15 +481,15 @@ func tailOf(f *os.File, end int64, name string, n int, out *[]Record) error {
 		if err != nil {
 			return err
 		}
-		r, why := parseLine(line[:len(line)-1])
+		r, why := auditlog.ParseLine(line[:len(line)-1])
 		if why == "" && len(*out) > 0 {
 			next := (*out)[len(*out)-1]
-			if !isHead(next.Event.Event) && (next.Seq != r.Seq+1 || next.Prev != r.Hash) {
+			if !auditlog.IsHead(next.Event.Event) && (next.Seq != r.Seq+1 || next.Prev != r.Hash) {
 				why = fmt.Sprintf("record %d does not link to record %d after it", r.Seq, next.Seq)
 			}
 		}
 		if why != "" {
-			return &LineError{File: name, Line: lineNumberAt(f, off) + 1, Reason: why}
+			return &auditlog.LineError{File: name, Line: lineNumberAt(f, off) + 1, Reason: why}
 		}
 		*out = append(*out, r)
 	}
@@ -513,8 +514,7 @@ func (l *Log) Export(w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("audit: export: %w", err)
 	}
-	c := chain{walker: l.walker()}
-	c.last = ZeroHash
+	c := auditlog.Chain{Walker: l.walker()}
 	for i, name := range files {
 		f, err := os.Open(filepath.Join(l.dir, name))
 		if err != nil {
@@ -529,15 +529,15 @@ func (l *Log) Export(w io.Writer) error {
 			}
 			end = st.Size()
 		}
-		c.line = 0
-		_, err = scan(io.NewSectionReader(f, 0, end), &c, true, func(line []byte, _ Record) error {
+		c.Line = 0
+		_, err = auditlog.Scan(io.NewSectionReader(f, 0, end), &c, true, func(line []byte, _ auditlog.Record) error {
 			if _, err := w.Write(line); err != nil {
 				return fmt.Errorf("write: %w", err)
 			}
 			return nil
 		})
 		f.Close()
-		var le *LineError
+		var le *auditlog.LineError
 		if errors.As(err, &le) {
 			le.File = name
 		}
@@ -550,10 +550,10 @@ func (l *Log) Export(w io.Writer) error {
 
 // walker is the walker this log's checks use: checkpoints verified with the
 // signer's key, spans trusted unless the records were unanchored at open.
-func (l *Log) walker() walker {
-	w := walker{deviceID: l.o.DeviceID, trusted: l.trusted}
+func (l *Log) walker() auditlog.Walker {
+	w := auditlog.Walker{DeviceID: l.o.DeviceID, Trusted: l.trusted}
 	if l.o.Signer != nil {
-		w.identity = identityKey(l.o.Signer)
+		w.Identity = identityKey(l.o.Signer)
 	}
 	return w
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/zmonitor/firmware/internal/base/clock"
 	"github.com/zmonitor/firmware/internal/base/clock/clocktest"
 	"github.com/zmonitor/firmware/internal/fw/audit"
+	"github.com/zmonitor/firmware/internal/proto/auditlog"
 )
 
 var build = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
@@ -87,7 +88,7 @@ func lineOf(b []byte, i int) int { return bytes.Count(b[:i], []byte("\n")) + 1 }
 
 func wantLineError(t *testing.T, err error, line int, what string) {
 	t.Helper()
-	var le *audit.LineError
+	var le *auditlog.LineError
 	if !errors.As(err, &le) || !errors.Is(err, audit.ErrTampered) {
 		t.Fatalf("%s: got %v, want a *LineError wrapping ErrTampered", what, err)
 	}
@@ -99,7 +100,7 @@ func wantLineError(t *testing.T, err error, line int, what string) {
 func TestChainVerifies(t *testing.T) {
 	e := newEnv(t)
 	l := e.open(t)
-	var recs []audit.Record
+	var recs []auditlog.Record
 	for i, ev := range []audit.Event{
 		{Event: "BOOT", To: "UNPROVISIONED", Reason: "firmware 1.2.3"},
 		{Event: "BUTTON_PRESSED", Actor: "button"},
@@ -122,7 +123,7 @@ func TestChainVerifies(t *testing.T) {
 		if want := int64([]int{1, 3, 6}[i]) * int64(time.Millisecond); r.MonoNanos != want {
 			t.Errorf("record %d: monoNanos %d, want %d", i, r.MonoNanos, want)
 		}
-		if i == 0 && r.Prev != audit.ZeroHash || i > 0 && r.Prev != recs[i-1].Hash {
+		if i == 0 && r.Prev != auditlog.ZeroHash || i > 0 && r.Prev != recs[i-1].Hash {
 			t.Errorf("record %d: prev %s", i, r.Prev)
 		}
 		if r.BootID != recs[0].BootID || len(r.BootID) != 32 {
@@ -130,7 +131,7 @@ func TestChainVerifies(t *testing.T) {
 		}
 	}
 	data := e.read(t)
-	n, last, err := audit.Verify(bytes.NewReader(data))
+	n, last, err := auditlog.Verify(bytes.NewReader(data))
 	if err != nil || n != 3 || last != recs[2].Hash {
 		t.Fatalf("Verify = %d, %s, %v; want 3, %s, nil", n, last, err, recs[2].Hash)
 	}
@@ -168,7 +169,7 @@ func TestEveryByteFlipIsDetected(t *testing.T) {
 		for _, x := range []byte{0x01, 0x20, 0x80} {
 			mut := bytes.Clone(orig)
 			mut[i] ^= x
-			_, _, err := audit.Verify(bytes.NewReader(mut))
+			_, _, err := auditlog.Verify(bytes.NewReader(mut))
 			wantLineError(t, err, lineOf(orig, i), fmt.Sprintf("Verify, byte %d ^ %#x", i, x))
 		}
 	}
@@ -192,7 +193,7 @@ func TestDeletedLineDetected(t *testing.T) {
 	e.fill(t, 5)
 	ls := lines(e.read(t))
 	mut := bytes.Join(append(ls[:2:2], ls[3:]...), nil)
-	_, _, err := audit.Verify(bytes.NewReader(mut))
+	_, _, err := auditlog.Verify(bytes.NewReader(mut))
 	wantLineError(t, err, 3, "deleted line 3")
 	if !strings.Contains(err.Error(), "line 3: seq gap") {
 		t.Errorf("error %q does not say seq gap", err)
@@ -202,7 +203,7 @@ func TestDeletedLineDetected(t *testing.T) {
 		t.Fatalf("Open after a deleted line: %v", err)
 	}
 	// Deleting the first line is caught too.
-	_, _, err = audit.Verify(bytes.NewReader(bytes.Join(ls[1:], nil)))
+	_, _, err = auditlog.Verify(bytes.NewReader(bytes.Join(ls[1:], nil)))
 	wantLineError(t, err, 1, "deleted line 1")
 }
 
@@ -211,7 +212,7 @@ func TestReorderDetected(t *testing.T) {
 	e.fill(t, 5)
 	ls := lines(e.read(t))
 	ls[2], ls[3] = ls[3], ls[2]
-	_, _, err := audit.Verify(bytes.NewReader(bytes.Join(ls, nil)))
+	_, _, err := auditlog.Verify(bytes.NewReader(bytes.Join(ls, nil)))
 	wantLineError(t, err, 3, "swapped lines 3 and 4")
 }
 
@@ -230,7 +231,7 @@ func TestRehashedLineBreaksTheNextPrev(t *testing.T) {
 	forged := strings.Replace(string(ls[1]), "press 1", "press 9", 1)
 	forged = strings.Replace(forged, r[1].Hash, rehash(t, forged), 1)
 	ls[1] = []byte(forged)
-	_, _, err = audit.Verify(bytes.NewReader(bytes.Join(ls, nil)))
+	_, _, err = auditlog.Verify(bytes.NewReader(bytes.Join(ls, nil)))
 	wantLineError(t, err, 3, "rehashed line 2")
 	if !strings.Contains(err.Error(), "prev does not match line 2") {
 		t.Errorf("error %q does not name the prev mismatch", err)
@@ -272,7 +273,7 @@ func TestTornTailRepaired(t *testing.T) {
 				t.Fatalf("%d records after repair, want 3 kept + 1 repair record", len(recs))
 			}
 			rep := recs[3]
-			if rep.Event.Event != audit.EventTornTailRepaired || rep.Seq != 4 || rep.Prev != recs[2].Hash {
+			if rep.Event.Event != auditlog.EventTornTailRepaired || rep.Seq != 4 || rep.Prev != recs[2].Hash {
 				t.Fatalf("repair record %+v", rep)
 			}
 			if !strings.Contains(rep.Reason, fmt.Sprintf("removed %d bytes after line 3", len(torn))) {
@@ -281,7 +282,7 @@ func TestTornTailRepaired(t *testing.T) {
 			if err := l.Record(audit.Event{Event: "BOOT"}); err != nil {
 				t.Fatal(err)
 			}
-			if n, _, err := audit.Verify(bytes.NewReader(e.read(t))); err != nil || n != 5 {
+			if n, _, err := auditlog.Verify(bytes.NewReader(e.read(t))); err != nil || n != 5 {
 				t.Fatalf("Verify after repair = %d, %v", n, err)
 			}
 		})
@@ -293,7 +294,7 @@ func TestCompleteBadLastLineIsTampering(t *testing.T) {
 	e.fill(t, 3)
 	e.write(t, append(e.read(t), []byte("{\"seq\":4}\n")...))
 	_, err := audit.Open(e.dir, audit.Opts{Wall: e.wall, Mono: e.mono})
-	var le *audit.LineError
+	var le *auditlog.LineError
 	if !errors.As(err, &le) || le.Line != 4 {
 		t.Fatalf("Open with a complete bad last line: %v, want tampering at line 4", err)
 	}
@@ -304,7 +305,7 @@ func TestReopenContinuesTheChain(t *testing.T) {
 	e.fill(t, 3)
 	e.fill(t, 2)
 	data := e.read(t)
-	n, _, err := audit.Verify(bytes.NewReader(data))
+	n, _, err := auditlog.Verify(bytes.NewReader(data))
 	if err != nil || n != 5 {
 		t.Fatalf("Verify = %d, %v", n, err)
 	}
@@ -343,7 +344,7 @@ func TestConcurrentAppends(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	n, _, err := audit.Verify(bytes.NewReader(e.read(t)))
+	n, _, err := auditlog.Verify(bytes.NewReader(e.read(t)))
 	if err != nil || n != workers*each {
 		t.Fatalf("Verify = %d, %v; want %d", n, err, workers*each)
 	}
@@ -362,7 +363,7 @@ func TestRefusedEvents(t *testing.T) {
 		{"empty name", audit.Event{}},
 		{"lower case name", audit.Event{Event: "boot"}},
 		{"name with space", audit.Event{Event: "BOOT NOW"}},
-		{"long name", audit.Event{Event: strings.Repeat("A", audit.MaxNameBytes+1)}},
+		{"long name", audit.Event{Event: strings.Repeat("A", auditlog.MaxNameBytes+1)}},
 		{"bad state", audit.Event{Event: "STATE_CHANGED", To: "ready to pair"}},
 		{"bad code", audit.Event{Event: "FAILED", Code: "x\n"}},
 		{"pem reason", audit.Event{Event: "X", Reason: "key " + pem}},
@@ -374,11 +375,11 @@ func TestRefusedEvents(t *testing.T) {
 		{"invalid utf8", audit.Event{Event: "X", Reason: "a\xffb"}},
 		{"long reason", audit.Event{Event: "X", Reason: strings.Repeat("word ", 300)}},
 		{"secret actor", audit.Event{Event: "X", Actor: "central-station:" + b64key}},
-		{"reserved torn", audit.Event{Event: audit.EventTornTailRepaired}},
-		{"reserved tamper", audit.Event{Event: audit.EventTamperDetected}},
+		{"reserved torn", audit.Event{Event: auditlog.EventTornTailRepaired}},
+		{"reserved tamper", audit.Event{Event: auditlog.EventTamperDetected}},
 	} {
 		_, err := l.Append(tc.ev)
-		if !errors.Is(err, audit.ErrRefused) {
+		if !errors.Is(err, auditlog.ErrRefused) {
 			t.Errorf("%s: Append = %v, want ErrRefused", tc.name, err)
 			continue
 		}
@@ -409,7 +410,7 @@ func TestSanitize(t *testing.T) {
 		t.Errorf("Sanitize = %q, want %q", got, want)
 	}
 	long := audit.Sanitize(strings.Repeat("é", 1000))
-	if len(long) > audit.MaxReasonBytes || !strings.HasSuffix(long, "...") {
+	if len(long) > auditlog.MaxReasonBytes || !strings.HasSuffix(long, "...") {
 		t.Errorf("long text sanitized to %d bytes", len(long))
 	}
 }
@@ -445,7 +446,7 @@ func TestRecoverStartsANewSegment(t *testing.T) {
 		t.Fatalf("new segment: %+v, %v", recs, err)
 	}
 	head := recs[0]
-	if head.Event.Event != audit.EventTamperDetected || head.Seq != 3 || head.Prev != good[1].Hash {
+	if head.Event.Event != auditlog.EventTamperDetected || head.Seq != 3 || head.Prev != good[1].Hash {
 		t.Fatalf("segment head %+v; want seq 3 continuing from line 2 (%s)", head, good[1].Hash)
 	}
 	if !strings.Contains(head.Reason, "line 3: hash mismatch") || !strings.Contains(head.Reason, "tampered-1.jsonl") {
@@ -454,7 +455,7 @@ func TestRecoverStartsANewSegment(t *testing.T) {
 	if err := l.Record(audit.Event{Event: "BOOT"}); err != nil {
 		t.Fatal(err)
 	}
-	if n, _, err := audit.Verify(bytes.NewReader(e.read(t))); err != nil || n != 2 {
+	if n, _, err := auditlog.Verify(bytes.NewReader(e.read(t))); err != nil || n != 2 {
 		t.Fatalf("Verify new segment = %d, %v", n, err)
 	}
 	l.Close()
@@ -556,12 +557,12 @@ func TestVerifyRejects(t *testing.T) {
 		{"unknown key", bytes.Replace(data, []byte(`"seq":2,`), []byte(`"seq":2,"x":1,`), 1), 2},
 		{"two objects", append(bytes.TrimSuffix(first, []byte("\n")), first...), 1},
 		{"blank line", append([]byte("\n"), data...), 1},
-		{"huge line", bytes.Repeat([]byte("a"), audit.MaxLineBytes+10), 1},
+		{"huge line", bytes.Repeat([]byte("a"), auditlog.MaxLineBytes+10), 1},
 	} {
-		_, _, err := audit.Verify(bytes.NewReader(tc.in))
+		_, _, err := auditlog.Verify(bytes.NewReader(tc.in))
 		wantLineError(t, err, tc.line, tc.name)
 	}
-	if n, h, err := audit.Verify(strings.NewReader("")); err != nil || n != 0 || h != audit.ZeroHash {
+	if n, h, err := auditlog.Verify(strings.NewReader("")); err != nil || n != 0 || h != auditlog.ZeroHash {
 		t.Errorf("Verify(empty) = %d, %s, %v", n, h, err)
 	}
 }

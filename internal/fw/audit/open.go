@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/zmonitor/firmware/internal/proto/auditlog"
 	"io"
 	"io/fs"
 	"os"
@@ -20,7 +21,7 @@ type mark struct {
 	hash string
 }
 
-var zeroMark = mark{0, ZeroHash}
+var zeroMark = mark{0, auditlog.ZeroHash}
 
 // AnchorError reports that the log does not reach the record the TPM
 // anchors, or holds another record there: records were deleted, or changed
@@ -126,11 +127,11 @@ func open(dir string, o Opts, recover bool) (*Log, error) {
 	}
 	if l.diskFull != "" {
 		// Recorded if it still fits; Status says so either way.
-		_, _ = l.append(Event{Event: EventDiskFull, Actor: "device", Reason: Sanitize(l.diskFull)}, nil)
+		_, _ = l.append(Event{Event: auditlog.EventDiskFull, Actor: "device", Reason: Sanitize(l.diskFull)}, nil)
 	}
 	if anchorErr != nil {
 		l.anchorErr = anchorErr
-		if _, err := l.append(Event{Event: EventAnchorFailed, Actor: "device",
+		if _, err := l.append(Event{Event: auditlog.EventAnchorFailed, Actor: "device",
 			Reason: Sanitize("the TPM anchor could not be read; the log is not anchored until the next boot: " + anchorErr.Error())}, nil); err != nil {
 			l.closeFile()
 			return nil, err
@@ -195,7 +196,7 @@ func (l *Log) checkAtOpen() (opened, error) {
 	}
 	l.seq, l.last, l.size = op.last.seq, op.last.hash, op.good
 	if !op.lastSet {
-		l.last = ZeroHash
+		l.last = auditlog.ZeroHash
 	}
 	return op, nil
 }
@@ -203,15 +204,14 @@ func (l *Log) checkAtOpen() (opened, error) {
 // checkWhole verifies the whole current segment (no anchor: there is no
 // trusted place to start from).
 func (l *Log) checkWhole(op *opened) error {
-	c := chain{}
-	c.last = ZeroHash
-	good, err := scan(io.NewSectionReader(l.f, 0, op.size), &c, true, func([]byte, Record) error { return nil })
+	c := auditlog.Chain{}
+	good, err := auditlog.Scan(io.NewSectionReader(l.f, 0, op.size), &c, true, func([]byte, auditlog.Record) error { return nil })
 	op.good = good
-	if c.have {
-		op.last, op.lastSet = mark{c.seq, c.last}, true
+	if seq, hash, ok := c.Last(); ok {
+		op.last, op.lastSet = mark{seq, hash}, true
 		op.resume = op.last
 	}
-	var le *LineError
+	var le *auditlog.LineError
 	if err != nil && !errors.As(err, &le) {
 		return fmt.Errorf("audit: open %s: %w", l.path, err)
 	}
@@ -305,7 +305,7 @@ func (l *Log) checkFromAnchor(op *opened, prevEnd mark) error {
 	// Verify from the anchored line to the end of the log. The walker
 	// takes the anchored record as its start: what is before it is the
 	// background check's (CheckAll).
-	c := chain{walker: walker{startAnywhere: true}}
+	c := auditlog.Chain{Walker: auditlog.Walker{StartAnywhere: true}}
 	anchoredOK := false
 	for i := fi; i < len(files); i++ {
 		var r io.ReaderAt
@@ -328,8 +328,8 @@ func (l *Log) checkFromAnchor(op *opened, prevEnd mark) error {
 		if i == fi {
 			start = off
 		}
-		c.line = 0
-		good, err := scan(io.NewSectionReader(r, start, size-start), &c, i != fi, func(line []byte, rec Record) error {
+		c.Line = 0
+		good, err := auditlog.Scan(io.NewSectionReader(r, start, size-start), &c, i != fi, func(line []byte, rec auditlog.Record) error {
 			if !anchoredOK {
 				if rec.Hash != a.hash {
 					return &AnchorError{Reason: fmt.Sprintf("record %d's hash differs from the one the TPM anchors (%.16s…): the log was changed and its chain recomputed", a.seq, a.hash)}
@@ -344,13 +344,13 @@ func (l *Log) checkFromAnchor(op *opened, prevEnd mark) error {
 			op.good = op.size
 			return nil
 		}
-		if c.have {
-			op.resume = mark{c.seq, c.last}
+		if seq, hash, ok := c.Last(); ok {
+			op.resume = mark{seq, hash}
 		}
 		if i == len(files)-1 {
 			op.good = start + good
 		}
-		var le *LineError
+		var le *auditlog.LineError
 		if err != nil && !errors.As(err, &le) {
 			return fmt.Errorf("audit: open %s: %w", files[i], err)
 		}
@@ -374,7 +374,8 @@ func (l *Log) checkFromAnchor(op *opened, prevEnd mark) error {
 			return nil
 		}
 	}
-	op.last, op.lastSet = mark{c.seq, c.last}, c.have
+	seq, hash, ok := c.Last()
+	op.last, op.lastSet = mark{seq, hash}, ok
 	if op.last.seq > a.seq {
 		op.unanchoredFrom, op.unanchoredTo = a.seq+1, op.last.seq
 	}
@@ -427,27 +428,27 @@ func (l *Log) finishOpen(op opened) error {
 			return fmt.Errorf("audit: repair torn tail: %w", err)
 		}
 		reason := fmt.Sprintf("removed %d bytes after line %d (sha256 %s)", len(op.torn), lineNumberAt(l.f, op.good), hex.EncodeToString(sum[:8]))
-		if _, err := l.append(Event{Event: EventTornTailRepaired, Actor: "device", Reason: reason}, nil); err != nil {
+		if _, err := l.append(Event{Event: auditlog.EventTornTailRepaired, Actor: "device", Reason: reason}, nil); err != nil {
 			return fmt.Errorf("audit: repair torn tail: %w", err)
 		}
 	}
 	if l.size == 0 && l.seq > 0 {
 		// A rotation renamed the current segment and stopped before it
 		// wrote the new one's head: write it now.
-		if _, err := l.append(Event{Event: EventSegmentStarted, Actor: "device",
+		if _, err := l.append(Event{Event: auditlog.EventSegmentStarted, Actor: "device",
 			Reason: fmt.Sprintf("continues from record %d of %s", l.seq, op.closed[len(op.closed)-1].name)}, nil); err != nil {
 			return err
 		}
 	}
 	if op.unanchoredTo > 0 {
 		l.untrustedFrom, l.untrustedTo = op.unanchoredFrom, op.unanchoredTo
-		if _, err := l.append(Event{Event: EventRecordsUnanchored, Actor: "device",
+		if _, err := l.append(Event{Event: auditlog.EventRecordsUnanchored, Actor: "device",
 			Reason: fmt.Sprintf("records %d-%d were on the disk but not anchored in the TPM: a power cut before the anchor was written, or records added by someone with the disk", op.unanchoredFrom, op.unanchoredTo)}, nil); err != nil {
 			return err
 		}
 	}
 	if l.o.Anchor != nil && op.anchor == nil && l.seq > 0 {
-		if _, err := l.append(Event{Event: EventAnchorCreated, Actor: "device",
+		if _, err := l.append(Event{Event: auditlog.EventAnchorCreated, Actor: "device",
 			Reason: fmt.Sprintf("the TPM held no anchor for this log of %d records: the first boot of a firmware that anchors its log, or the anchor was removed from the TPM", l.seq)}, nil); err != nil {
 			return err
 		}
@@ -495,18 +496,18 @@ func (l *Log) recoverFrom(op opened) error {
 	}
 	l.seq, l.last, l.size = op.resume.seq, op.resume.hash, 0
 	if l.last == "" {
-		l.last = ZeroHash
+		l.last = auditlog.ZeroHash
 	}
-	var span *Span
+	var span *auditlog.Span
 	if op.resume.seq > before.seq {
-		span = &Span{From: before.seq + 1, To: op.resume.seq, Prev: before.hash, Last: op.resume.hash}
+		span = &auditlog.Span{From: before.seq + 1, To: op.resume.seq, Prev: before.hash, Last: op.resume.hash}
 		if !haveBefore && before.seq == 0 {
-			span.Prev = ZeroHash
+			span.Prev = auditlog.ZeroHash
 		}
 	}
 	what := op.bad.Error()
 	reason := fmt.Sprintf("%s; damaged records kept as %s", trimPrefix(what), joinNames(kept))
-	if _, err := l.append(Event{Event: EventTamperDetected, Actor: "device", Reason: Sanitize(reason)}, span); err != nil {
+	if _, err := l.append(Event{Event: auditlog.EventTamperDetected, Actor: "device", Reason: Sanitize(reason)}, span); err != nil {
 		return err
 	}
 	l.atOpen = reason

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/zmonitor/firmware/internal/fw/audit"
+	"github.com/zmonitor/firmware/internal/proto/auditlog"
 )
 
 // fullDisk fails every write with ENOSPC while the file at keep exists
@@ -41,8 +42,8 @@ func TestFullDiskReleasesTheReserve(t *testing.T) {
 		t.Fatalf("the reserve was not released: %v", err)
 	}
 	recs, err := l.Tail(2)
-	if err != nil || len(recs) != 2 || recs[0].Event.Event != "STATE_CHANGED" || recs[1].Event.Event != audit.EventDiskFull {
-		t.Fatalf("last records %+v, %v; want STATE_CHANGED then %s", recs, err, audit.EventDiskFull)
+	if err != nil || len(recs) != 2 || recs[0].Event.Event != "STATE_CHANGED" || recs[1].Event.Event != auditlog.EventDiskFull {
+		t.Fatalf("last records %+v, %v; want STATE_CHANGED then %s", recs, err, auditlog.EventDiskFull)
 	}
 	if s := l.Status(); !strings.Contains(s.DiskFull, "released its 256 KiB reserve") {
 		t.Fatalf("Status().DiskFull = %q", s.DiskFull)

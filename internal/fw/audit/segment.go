@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/zmonitor/firmware/internal/proto/auditlog"
 	"io"
 	"io/fs"
 	"os"
@@ -121,7 +122,7 @@ func newRevLines(r io.ReaderAt, size int64) (rl *revLines, frag []byte, err erro
 			rl.buf = rl.buf[:i+1]
 			return rl, frag, nil
 		}
-		if rl.pos == 0 || len(rl.buf) > MaxLineBytes+1 {
+		if rl.pos == 0 || len(rl.buf) > auditlog.MaxLineBytes+1 {
 			frag = rl.buf
 			rl.buf = nil
 			return rl, frag, nil
@@ -162,7 +163,7 @@ func (rl *revLines) prev() ([]byte, int64, error) {
 	}
 	for {
 		i := bytes.LastIndexByte(rl.buf[:len(rl.buf)-1], '\n')
-		if i >= 0 || rl.pos == 0 || len(rl.buf) > MaxLineBytes+1 {
+		if i >= 0 || rl.pos == 0 || len(rl.buf) > auditlog.MaxLineBytes+1 {
 			line := rl.buf[i+1:]
 			off := rl.pos + int64(i+1)
 			rl.buf = rl.buf[:i+1]
@@ -194,48 +195,48 @@ func seqOf(line []byte) (uint64, bool) {
 
 // lastRecord parses the last complete line of the file at path; ok is
 // false for an empty file.
-func lastRecord(path string) (rec Record, ok bool, err error) {
+func lastRecord(path string) (rec auditlog.Record, ok bool, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return Record{}, false, err
+		return auditlog.Record{}, false, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return Record{}, false, err
+		return auditlog.Record{}, false, err
 	}
 	rl, _, err := newRevLines(f, st.Size())
 	if err != nil {
-		return Record{}, false, err
+		return auditlog.Record{}, false, err
 	}
 	line, _, err := rl.prev()
 	if err == io.EOF {
-		return Record{}, false, nil
+		return auditlog.Record{}, false, nil
 	}
 	if err != nil {
-		return Record{}, false, err
+		return auditlog.Record{}, false, err
 	}
-	r, why := parseLine(bytes.TrimSuffix(line, []byte("\n")))
+	r, why := auditlog.ParseLine(bytes.TrimSuffix(line, []byte("\n")))
 	if why != "" {
-		return Record{}, false, fmt.Errorf("%s: last line: %s", filepath.Base(path), why)
+		return auditlog.Record{}, false, fmt.Errorf("%s: last line: %s", filepath.Base(path), why)
 	}
 	return r, true, nil
 }
 
 // firstRecord parses the first line of the file at path.
-func firstRecord(path string) (Record, error) {
+func firstRecord(path string) (auditlog.Record, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return Record{}, err
+		return auditlog.Record{}, err
 	}
 	defer f.Close()
-	line, err := readLine(newLineReader(f))
+	line, err := auditlog.ReadLine(auditlog.NewLineReader(f))
 	if err != nil && err != io.EOF {
-		return Record{}, err
+		return auditlog.Record{}, err
 	}
-	r, why := parseLine(bytes.TrimSuffix(line, []byte("\n")))
+	r, why := auditlog.ParseLine(bytes.TrimSuffix(line, []byte("\n")))
 	if why != "" {
-		return Record{}, fmt.Errorf("%s: first line: %s", filepath.Base(path), why)
+		return auditlog.Record{}, fmt.Errorf("%s: first line: %s", filepath.Base(path), why)
 	}
 	return r, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/zmonitor/firmware/internal/fw/audit"
 	"github.com/zmonitor/firmware/internal/fw/audit/audittest"
 	"github.com/zmonitor/firmware/internal/fw/keys"
+	"github.com/zmonitor/firmware/internal/proto/auditlog"
 )
 
 // anchoredKeys is a key store with a TPM anchor for the audit log, as
@@ -84,7 +85,7 @@ func TestBootDetectsTruncatedAuditLog(t *testing.T) {
 		t.Fatalf("the first boot wrote %d records", len(lines))
 	}
 	cut := bytes.Join(lines[:len(lines)-1], nil)
-	if _, _, err := audit.Verify(bytes.NewReader(cut)); err != nil {
+	if _, _, err := auditlog.Verify(bytes.NewReader(cut)); err != nil {
 		t.Fatalf("the cut log should pass the hash chain alone: %v", err)
 	}
 	if err := os.WriteFile(path, cut, 0o600); err != nil {
@@ -103,7 +104,7 @@ func TestBootDetectsTruncatedAuditLog(t *testing.T) {
 		t.Fatalf("the cut log was not kept aside as it was: %v", err)
 	}
 	now, err := os.ReadFile(path)
-	if err != nil || !bytes.Contains(now, []byte(`"`+audit.EventTamperDetected+`"`)) {
+	if err != nil || !bytes.Contains(now, []byte(`"`+auditlog.EventTamperDetected+`"`)) {
 		t.Fatalf("the new segment does not record the tampering (%v):\n%s", err, now)
 	}
 }

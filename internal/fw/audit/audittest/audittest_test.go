@@ -6,6 +6,7 @@ import (
 
 	"github.com/zmonitor/firmware/internal/fw/audit"
 	"github.com/zmonitor/firmware/internal/fw/audit/audittest"
+	"github.com/zmonitor/firmware/internal/proto/auditlog"
 )
 
 func TestRecorder(t *testing.T) {
@@ -13,7 +14,7 @@ func TestRecorder(t *testing.T) {
 	if err := r.Record(audit.Event{Event: "BOOT"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Record(audit.Event{Event: "X", Reason: "a\nb"}); !errors.Is(err, audit.ErrRefused) {
+	if err := r.Record(audit.Event{Event: "X", Reason: "a\nb"}); !errors.Is(err, auditlog.ErrRefused) {
 		t.Fatalf("fake accepted what the log refuses: %v", err)
 	}
 	if ev := r.Named("BOOT"); len(ev) != 1 || len(r.Events()) != 1 {

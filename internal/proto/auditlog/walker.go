@@ -1,4 +1,4 @@
-package audit
+package auditlog
 
 import (
 	"crypto/ecdsa"
@@ -7,7 +7,7 @@ import (
 	"github.com/zmonitor/firmware/internal/proto/auditcheckpoint"
 )
 
-// walker holds the rules that link one record to the next, across the
+// Walker holds the rules that link one record to the next, across the
 // log's segments:
 //
 //   - the first record of the log is record 1 (prev all zeros), or the
@@ -23,59 +23,90 @@ import (
 //     there, and its signature, when the identity key is known, verifies;
 //   - a file of the log (not a stream) starts with the log's first record
 //     or a segment's head.
-type walker struct {
-	// identity and deviceID check checkpoints (identity nil: not checked).
-	identity *ecdsa.PublicKey
-	deviceID string
-	// trusted reports whether a record's Span may explain a gap (nil: every
+type Walker struct {
+	// Identity and DeviceID check checkpoints (Identity nil: not checked).
+	Identity *ecdsa.PublicKey
+	DeviceID string
+	// Trusted reports whether a record's Span may explain a gap (nil: every
 	// record's): not one that was on the disk, unanchored, when the log
 	// opened, which someone with the disk may have added.
-	trusted func(seq uint64) bool
-	// startAnywhere takes the first record as the start, whatever its seq
-	// and prev: Open's check from the record the TPM anchors.
-	startAnywhere bool
+	Trusted func(seq uint64) bool
+	// StartAnywhere takes the first record as the start, whatever its seq
+	// and prev: the firmware's check from the record the TPM anchors.
+	StartAnywhere bool
 
 	have bool   // a record was accepted
 	seq  uint64 // the last accepted record's
 	last string // and its hash
 
-	gaps        []gap
+	gaps        []Gap
 	spans       []Span
 	checkpoints int
 	checkpoint  *auditcheckpoint.Checkpoint
 	// recent holds the hashes of the last MaxCheckpointLag records, by
 	// seq, for the records checkpoints name.
-	recent [MaxCheckpointLag]mark
+	recent [MaxCheckpointLag]seen
 }
 
-// gap is a place where the chain does not link, before a segment head.
-type gap struct {
-	front    bool // nothing of the log is before it
-	from     uint64
-	prev     string
-	to       uint64
-	last     string
-	headSeq  uint64 // the head after the gap
-	headLine int
+// seen is an accepted record's seq and hash.
+type seen struct {
+	seq  uint64
+	hash string
 }
 
-// The heads of segments. EventSegmentStarted links to the record before
+// Last returns the last accepted record's seq and hash, and whether there
+// was one (0 and ZeroHash if not).
+func (w *Walker) Last() (seq uint64, hash string, ok bool) {
+	if !w.have {
+		return 0, ZeroHash, false
+	}
+	return w.seq, w.last, true
+}
+
+// Gaps returns the places the chain did not link, so far.
+func (w *Walker) Gaps() []Gap { return w.gaps }
+
+// Checkpoints returns the number of checkpoints accepted and the last.
+func (w *Walker) Checkpoints() (int, *auditcheckpoint.Checkpoint) { return w.checkpoints, w.checkpoint }
+
+// Clone returns a copy of w that accepts records without changing w.
+func (w *Walker) Clone() Walker {
+	c := *w
+	c.gaps = append([]Gap(nil), w.gaps...)
+	c.spans = append([]Span(nil), w.spans...)
+	return c
+}
+
+// Gap is a place where the chain does not link, before a segment head:
+// records From to To are missing, the one before them has hash Prev, the
+// last of them hash Last (the head's prev).
+type Gap struct {
+	Front    bool // nothing of the log is before it
+	From     uint64
+	Prev     string
+	To       uint64
+	Last     string
+	HeadSeq  uint64 // the head after the gap
+	HeadLine int
+}
+
+// IsHead reports whether ev heads a segment. EventSegmentStarted links to the record before
 // it, unless a Span explains the gap; EventTamperDetected may follow a gap
 // it explains itself.
-func isHead(ev string) bool { return ev == EventSegmentStarted || ev == EventTamperDetected }
+func IsHead(ev string) bool { return ev == EventSegmentStarted || ev == EventTamperDetected }
 
 // accept checks r as the next record and takes it; linesBefore is how
 // many lines of the stream or file were accepted before it (for messages).
 // It returns why r is refused, or "".
-func (w *walker) accept(r Record, firstOfFile bool, linesBefore int) string {
+func (w *Walker) accept(r Record, firstOfFile bool, linesBefore int) string {
 	ev := r.Event.Event
 	links := w.have && r.Seq == w.seq+1 && r.Prev == w.last
 	switch {
-	case !w.have && w.startAnywhere:
+	case !w.have && w.StartAnywhere:
 	case !w.have && r.Seq == 1 && r.Prev == ZeroHash:
 		// The log's first record.
 	case !w.have && ev == EventSegmentStarted:
-		w.gaps = append(w.gaps, gap{front: true, to: r.Seq - 1, last: r.Prev, headSeq: r.Seq, headLine: linesBefore + 1})
+		w.gaps = append(w.gaps, Gap{Front: true, To: r.Seq - 1, Last: r.Prev, HeadSeq: r.Seq, HeadLine: linesBefore + 1})
 	case !w.have && ev == EventTamperDetected && r.Seq >= 1:
 		// The head of a segment started by Recover: it continues a chain
 		// whose earlier part was moved aside.
@@ -83,12 +114,12 @@ func (w *walker) accept(r Record, firstOfFile bool, linesBefore int) string {
 		return fmt.Sprintf("seq gap: first record has seq %d, want 1", r.Seq)
 	case !w.have:
 		return "prev of the first record is not zero"
-	case firstOfFile && !isHead(ev):
+	case firstOfFile && !IsHead(ev):
 		return fmt.Sprintf("a segment's first record (seq %d, %s) is not the head of a segment", r.Seq, ev)
 	case links:
 	case ev == EventTamperDetected:
 	case ev == EventSegmentStarted:
-		w.gaps = append(w.gaps, gap{from: w.seq + 1, prev: w.last, to: r.Seq - 1, last: r.Prev, headSeq: r.Seq, headLine: linesBefore + 1})
+		w.gaps = append(w.gaps, Gap{From: w.seq + 1, Prev: w.last, To: r.Seq - 1, Last: r.Prev, HeadSeq: r.Seq, HeadLine: linesBefore + 1})
 	case r.Seq != w.seq+1:
 		return fmt.Sprintf("seq gap: seq %d after %d", r.Seq, w.seq)
 	default:
@@ -101,40 +132,42 @@ func (w *walker) accept(r Record, firstOfFile bool, linesBefore int) string {
 			if got.hash != c.Hash {
 				return fmt.Sprintf("checkpoint names record %d with another hash than the chain's: the records up to %d were changed", c.Seq, c.Seq)
 			}
-		} else if !w.startAnywhere {
+		} else if !w.StartAnywhere {
 			return fmt.Sprintf("checkpoint names record %d, which is not among the %d records before it", c.Seq, MaxCheckpointLag)
 		}
-		cp := auditcheckpoint.Checkpoint{DeviceID: w.deviceID, Seq: c.Seq, Hash: c.Hash, Signature: c.Sig}
-		if w.identity != nil {
-			if err := cp.Verify(w.identity); err != nil {
+		cp := auditcheckpoint.Checkpoint{DeviceID: w.DeviceID, Seq: c.Seq, Hash: c.Hash, Signature: c.Sig}
+		if w.Identity != nil {
+			if err := cp.Verify(w.Identity); err != nil {
 				return fmt.Sprintf("checkpoint of record %d does not verify with the device identity key: %v", c.Seq, err)
 			}
 		}
 		w.checkpoints++
 		w.checkpoint = &cp
 	}
-	if r.Span != nil && (w.trusted == nil || w.trusted(r.Seq)) {
+	if r.Span != nil && (w.Trusted == nil || w.Trusted(r.Seq)) {
 		w.spans = append(w.spans, *r.Span)
 	}
 	w.have, w.seq, w.last = true, r.Seq, r.Hash
-	w.recent[r.Seq%MaxCheckpointLag] = mark{r.Seq, r.Hash}
+	w.recent[r.Seq%MaxCheckpointLag] = seen{r.Seq, r.Hash}
 	return ""
 }
 
-// finish checks that every gap is one a trusted record says the firmware
+// Finish checks that every gap is one a trusted record says the firmware
 // made. It returns the first that is not, as a *GapError.
-func (w *walker) finish() error {
+func (w *Walker) Finish() error {
 	for _, g := range w.gaps {
-		if !w.explained(g) {
-			return &GapError{From: g.from, To: g.to, Front: g.front, HeadSeq: g.headSeq, Line: g.headLine}
+		if !w.Explained(g) {
+			return &GapError{From: g.From, To: g.To, Front: g.Front, HeadSeq: g.HeadSeq, Line: g.HeadLine}
 		}
 	}
 	return nil
 }
 
-func (w *walker) explained(g gap) bool {
+// Explained reports whether a trusted record's Span says the firmware
+// made gap g.
+func (w *Walker) Explained(g Gap) bool {
 	for _, s := range w.spans {
-		if s.To == g.to && s.Last == g.last && (g.front || s.From == g.from && s.Prev == g.prev) {
+		if s.To == g.To && s.Last == g.Last && (g.Front || s.From == g.From && s.Prev == g.Prev) {
 			return true
 		}
 	}

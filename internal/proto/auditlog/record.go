@@ -1,4 +1,4 @@
-package audit
+package auditlog
 
 import (
 	"bufio"
@@ -118,8 +118,8 @@ func toWire(r Record) wire {
 	}
 }
 
-// seal fills r.Hash and returns the line to write, newline included.
-func seal(r *Record) ([]byte, error) {
+// Seal fills r.Hash and returns the line to write, newline included.
+func Seal(r *Record) ([]byte, error) {
 	w := toWire(*r)
 	w.Hash = ""
 	body, err := json.Marshal(w)
@@ -139,10 +139,10 @@ func seal(r *Record) ([]byte, error) {
 // hashSuffix starts the last member of every line.
 const hashSuffix = `,"hash":"`
 
-// parseLine decodes one line (without its newline) and checks that it is
+// ParseLine decodes one line (without its newline) and checks that it is
 // exactly in canonical form and that its hash is right. It does not check
 // its place in the chain.
-func parseLine(line []byte) (Record, string) {
+func ParseLine(line []byte) (Record, string) {
 	if len(line) > MaxLineBytes {
 		return Record{}, fmt.Sprintf("longer than %d bytes", MaxLineBytes)
 	}
@@ -196,7 +196,7 @@ func parseLine(line []byte) (Record, string) {
 		Checkpoint: w.Checkpoint, Span: w.Span, Prev: w.Prev, Hash: w.Hash,
 	}
 	// The line is canonical, so it ends with `,"hash":"<64 hex>"}` and
-	// the bytes before that plus "}" are exactly what seal hashed.
+	// the bytes before that plus "}" are exactly what Seal hashed.
 	body := make([]byte, 0, len(line))
 	body = append(body, line[:len(line)-len(hashSuffix)-2*sha256.Size-2]...)
 	body = append(body, '}')
@@ -221,25 +221,25 @@ func isHex(s string, n int) bool {
 	return true
 }
 
-// chain checks the records of a log one after the other, across its
-// segments, in the order they were written (see walker.go).
-type chain struct {
-	walker
-	line int // lines accepted so far (of the stream, or of the file)
+// Chain checks the records of a log one after the other, across its
+// segments, in the order they were written (see Walker).
+type Chain struct {
+	Walker
+	Line int // lines accepted so far (of the stream, or of the file)
 }
 
-// next checks line (without newline) as the next line of the chain and
+// Next checks line (without newline) as the next line of the chain and
 // accepts it. firstOfFile says that the line starts a segment's file.
-func (c *chain) next(line []byte, firstOfFile bool) (Record, *LineError) {
-	n := c.line + 1
-	r, why := parseLine(line)
+func (c *Chain) Next(line []byte, firstOfFile bool) (Record, *LineError) {
+	n := c.Line + 1
+	r, why := ParseLine(line)
 	if why == "" {
-		why = c.accept(r, firstOfFile, c.line)
+		why = c.accept(r, firstOfFile, c.Line)
 	}
 	if why != "" {
 		return Record{}, &LineError{Line: n, Reason: why}
 	}
-	c.line = n
+	c.Line = n
 	return r, nil
 }
 
@@ -271,33 +271,33 @@ type Summary struct {
 // enrollment record (nil: checkpoints are not checked). A checkpoint
 // that does not verify means the records before it were changed.
 func VerifyExport(r io.Reader, identity *ecdsa.PublicKey, deviceID string) (Summary, error) {
-	c := chain{walker: walker{identity: identity, deviceID: deviceID}}
-	c.last = ZeroHash
-	_, err := scan(r, &c, false, func([]byte, Record) error { return nil })
+	c := Chain{Walker: Walker{Identity: identity, DeviceID: deviceID}}
+	_, err := Scan(r, &c, false, func([]byte, Record) error { return nil })
 	if err == nil {
-		err = c.finish()
+		err = c.Finish()
 	}
-	s := Summary{Records: c.line, LastHash: c.last, Checkpoints: c.checkpoints, Checkpoint: c.checkpoint}
+	_, last, _ := c.Last()
+	s := Summary{Records: c.Line, LastHash: last, Checkpoints: c.checkpoints, Checkpoint: c.checkpoint}
 	return s, err
 }
 
-// scan feeds the lines of r to c and each accepted line (newline included)
+// Scan feeds the lines of r to c and each accepted line (newline included)
 // and its record to fn. fileStart says that r is a segment's file. It
 // returns the number of bytes accepted.
-func scan(r io.Reader, c *chain, fileStart bool, fn func(line []byte, rec Record) error) (int64, error) {
-	br := newLineReader(r)
+func Scan(r io.Reader, c *Chain, fileStart bool, fn func(line []byte, rec Record) error) (int64, error) {
+	br := NewLineReader(r)
 	var done int64
 	first := fileStart
 	for {
-		line, err := readLine(br)
+		line, err := ReadLine(br)
 		if len(line) > 0 {
 			if line[len(line)-1] != '\n' {
 				if len(line) > MaxLineBytes {
-					return done, &LineError{Line: c.line + 1, Reason: fmt.Sprintf("longer than %d bytes", MaxLineBytes)}
+					return done, &LineError{Line: c.Line + 1, Reason: fmt.Sprintf("longer than %d bytes", MaxLineBytes)}
 				}
-				return done, &LineError{Line: c.line + 1, Reason: "no newline at the end (torn)"}
+				return done, &LineError{Line: c.Line + 1, Reason: "no newline at the end (torn)"}
 			}
-			rec, lerr := c.next(line[:len(line)-1], first)
+			rec, lerr := c.Next(line[:len(line)-1], first)
 			if lerr != nil {
 				return done, lerr
 			}
@@ -311,17 +311,17 @@ func scan(r io.Reader, c *chain, fileStart bool, fn func(line []byte, rec Record
 			return done, nil
 		}
 		if err != nil {
-			return done, fmt.Errorf("audit: read line %d: %w", c.line+1, err)
+			return done, fmt.Errorf("audit: read line %d: %w", c.Line+1, err)
 		}
 	}
 }
 
-// newLineReader buffers r for readLine.
-func newLineReader(r io.Reader) *bufio.Reader { return bufio.NewReaderSize(r, 64<<10) }
+// NewLineReader buffers r for ReadLine.
+func NewLineReader(r io.Reader) *bufio.Reader { return bufio.NewReaderSize(r, 64<<10) }
 
-// readLine reads up to and including '\n', but stops after MaxLineBytes+1
+// ReadLine reads up to and including '\n', but stops after MaxLineBytes+1
 // bytes so that a huge line cannot exhaust memory.
-func readLine(br *bufio.Reader) ([]byte, error) {
+func ReadLine(br *bufio.Reader) ([]byte, error) {
 	var buf []byte
 	for {
 		frag, err := br.ReadSlice('\n')
