@@ -24,6 +24,7 @@ var commands = []struct{ name, synopsis string }{
 	{"devices list", "zm-central devices list [flags]\n  the inventory (--json: one JSON object per line)"},
 	{"devices revoke", "zm-central devices revoke [flags] DEVICE-ID\n  refuse every pairing and renewal of the device from now on, and revoke its\n  certificates (the CRL lists them)"},
 	{"devices label", "zm-central devices label [flags] DEVICE-ID LABEL\n  set the label pushed to the device"},
+	{"devices verify-audit", "zm-central devices verify-audit [flags] DEVICE-ID FILE\n  verify a device's exported audit log (its console's `audit export`, captured)\n  against its enrollment record: hashes, chain, gaps and signed checkpoints;\n  audited; exits 1 when it does not verify"},
 	{"devices replace", "zm-central devices replace --reason TEXT [flags] FILE\n  give an enrolled device the keys of its new enrollment record (TPM or board\n  replaced); the old keys are kept and refused from then on; audited"},
 	{"technicians add", "zm-central technicians add [--role technician|operator] [--enroll [--origin URL]] [flags] NAME\n  add a technician: a token printed once, or with --enroll a one-time passkey\n  enrollment link (15 minutes) and its QR code"},
 	{"technicians enroll", "zm-central technicians enroll [--origin URL] [flags] TECHNICIAN-ID\n  a new one-time enrollment link (another tablet)"},
@@ -107,6 +108,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return cmdDevicesLabel(ctx, rest[1:], stdout)
 		case "replace":
 			return cmdDevicesReplace(ctx, rest[1:], stdout)
+		case "verify-audit":
+			return cmdDevicesVerifyAudit(ctx, rest[1:], stdout)
 		}
 	case "technicians":
 		switch sub {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/zmonitor/firmware/internal/base/version"
@@ -121,6 +122,9 @@ func (d *consoleDevice) lifecycle(s engine.Status) []string {
 func (d *consoleDevice) Renew() error { return d.d.eng.RenewNow("console") }
 
 func (d *consoleDevice) QRText() []byte { return d.d.eng.QRText() }
+
+// AuditExport implements console.AuditExporter.
+func (d *consoleDevice) AuditExport(w io.Writer) error { return d.d.alog.Export(w) }
 
 func (d *consoleDevice) AuditTail(n int) ([]string, error) {
 	recs, err := d.d.alog.Tail(n)

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/zmonitor/firmware/internal/proto/auditlog"
 	"strconv"
 	"strings"
 	"time"
@@ -30,7 +31,7 @@ func (c *Console) commands() []command {
 		{"help", "", "list the commands", c.help},
 		{"status", "", "provisioning state, session time left, last error", c.status},
 		{"qr", "[plain]", "draw the pairing QR (plain: terminal colours)", c.qr},
-		{"audit", "[n]", fmt.Sprintf("last n audit records (default %d, max %d)", DefaultAudit, MaxAudit), c.audit},
+		{"audit", "[n|export]", fmt.Sprintf("last n audit records (default %d, max %d); export: the whole log for zm-central devices verify-audit", DefaultAudit, MaxAudit), c.audit},
 		{"config", "", "provisioning settings (secrets redacted)", c.config},
 		{"keys", "", "public key fingerprints (SHA-256 of the SPKI)", c.keys},
 		{"enroll", "", "the enrollment record", c.enroll},
@@ -167,12 +168,15 @@ func (c *Console) qr(_ context.Context, args []string) string {
 func (c *Console) audit(_ context.Context, args []string) string {
 	n := DefaultAudit
 	if len(args) > 1 {
-		return "error: usage: audit [n]\n"
+		return "error: usage: audit [n|export]\n"
+	}
+	if len(args) == 1 && args[0] == "export" {
+		return c.auditExport()
 	}
 	if len(args) == 1 {
 		v, err := strconv.Atoi(args[0])
 		if err != nil || v < 1 || v > MaxAudit {
-			return fmt.Sprintf("error: audit: n must be a number from 1 to %d\n", MaxAudit)
+			return fmt.Sprintf("error: audit: n must be a number from 1 to %d, or export\n", MaxAudit)
 		}
 		n = v
 	}
@@ -187,6 +191,24 @@ func (c *Console) audit(_ context.Context, args []string) string {
 		recs = recs[len(recs)-n:]
 	}
 	return strings.Join(recs, "\n") + "\n"
+}
+
+// auditExport prints the whole audit log (every live segment, as stored,
+// re-verified on the way) between the markers, for the Central Station to
+// verify against the device's enrollment record.
+func (c *Console) auditExport() string {
+	x, ok := c.dev.(AuditExporter)
+	if !ok {
+		return "error: audit export: this device cannot export its audit log\n"
+	}
+	var b strings.Builder
+	b.WriteString(auditlog.ExportBegin + "\n")
+	if err := x.AuditExport(&b); err != nil {
+		// What verified so far is printed; the end marker is not, so
+		// the capture is known to be cut short.
+		return b.String() + errLine("audit export", err)
+	}
+	return b.String() + auditlog.ExportEnd + "\n"
 }
 
 func (c *Console) config(_ context.Context, args []string) string {

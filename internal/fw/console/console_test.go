@@ -151,7 +151,7 @@ func TestCommands(t *testing.T) {
 		want []string
 		not  []string
 	}{
-		{"help\r", []string{"status", "factory-reset", "audit [n]", "qr [plain]"}, nil},
+		{"help\r", []string{"status", "factory-reset", "audit [n|export]", "qr [plain]"}, nil},
 		{"status\r", []string{"state: READY_TO_PAIR", "pairing session: 9:30 left", "last error: CONNECTION_FAILED (Connection failed; Check network, retry)"}, nil},
 		{"audit\r", []string{`"seq":1`, `"seq":3`}, nil},
 		{"audit 1\r", []string{`"seq":3`}, []string{`"seq":2`}},

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/zmonitor/firmware/internal/fw/conncheck"
@@ -67,6 +68,12 @@ type Status struct {
 	// serial 3fa1…, key slot B, valid to …", "renewal: due …"); none
 	// when unprovisioned.
 	Lifecycle []string
+}
+
+// AuditExporter is a Device that can write its whole audit log (JSON
+// Lines, as stored) for `audit export`.
+type AuditExporter interface {
+	AuditExport(w io.Writer) error
 }
 
 // Renewer is a Device that can renew its client certificate on request

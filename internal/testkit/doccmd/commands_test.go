@@ -91,6 +91,17 @@ var entries = []entry{
 		w.must("zm-central devices import --dir DIR ZM-001.json")
 		runSynopsis(t, w, c, `cd DIR && zm-central devices replace --reason "board swapped" ../ZM-001-new.json`, "", 0, []string{"device ZM-001 replaced", "serial SN-2024-001234 -> SN-2"})
 	}},
+	{doc: "zm-central devices verify-audit ID CAPTURE", check: func(t *testing.T, e *env, c command) {
+		// A capture of an export that was cut short (the device's own
+		// exports are verified in cmd/zm-central's TestDevicesVerifyAudit
+		// with logs written by internal/fw/audit): refused, exit 1.
+		w := e.work(t)
+		w.central()
+		w.device()
+		w.must("zm-central devices import --dir DIR ZM-001.json")
+		w.must(`printf 'zm> audit export\r\n=== BEGIN ZMONITOR AUDIT LOG ===\r\n' > capture.txt`)
+		runSynopsis(t, w, c, "zm-central devices verify-audit --dir DIR ZM-001 capture.txt", "", 1, []string{"capture is cut short"})
+	}},
 	{doc: `zm-central devices replace --reason "TPM replaced, work order 4711" new-ZM-001.json`, check: func(t *testing.T, e *env, c command) {
 		// The example, in the Central Station's directory, of a device
 		// revoked when its TPM failed.
