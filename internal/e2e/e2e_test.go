@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"github.com/zmonitor/firmware/internal/testkit/harness"
 
 	"context"
@@ -23,6 +24,7 @@ import (
 	"github.com/zmonitor/firmware/image/kernel"
 	"github.com/zmonitor/firmware/internal/central/job"
 	"github.com/zmonitor/firmware/internal/proto/auditcheckpoint"
+	"github.com/zmonitor/firmware/internal/proto/auditlog"
 	"github.com/zmonitor/firmware/internal/proto/failure"
 	"github.com/zmonitor/firmware/internal/proto/pairing"
 	"github.com/zmonitor/firmware/qemu"
@@ -287,6 +289,22 @@ func checkAuditAnchored(ctx context.Context, t *testing.T, d *harness.Device, id
 		}
 		if err := cp.Verify(identity); err != nil || cp.DeviceID != "ZM-QEMU-01" {
 			t.Fatalf("checkpoint %+v does not verify with the enrolled identity key: %v", cp, err)
+		}
+		// The whole log, exported on the console, verifies as the
+		// Central Station checks it (zm-central devices verify-audit):
+		// every record, the chain across the boots and every checkpoint
+		// with the enrolled identity key.
+		out, err := d.Command(ctx, "audit export")
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := auditlog.FromCapture([]byte(out))
+		if err != nil {
+			t.Fatalf("audit export: %v\n%s", err, out)
+		}
+		sum, err := auditlog.VerifyExport(bytes.NewReader(recs), identity, "ZM-QEMU-01")
+		if err != nil || sum.Checkpoints == 0 || sum.Records < 5 {
+			t.Fatalf("the exported log does not verify with the enrolled identity key: %+v, %v", sum, err)
 		}
 		return
 	}

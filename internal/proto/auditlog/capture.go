@@ -20,9 +20,9 @@ const (
 // pulled) and what follows the marker is not the whole log.
 var ErrCutShort = errors.New("audit export: no end marker: the capture is cut short")
 
-// FromCapture returns the records of an export: the lines between the
-// markers when b has them (a console capture), else b itself (a file of
-// JSON Lines). Serial line ends (CR LF) become LF: a record never holds a
+// FromCapture returns the records of an export: the record lines between
+// the markers when b has them (a console capture: other lines there are
+// the firmware's log), else b itself (a file of JSON Lines). Serial line ends (CR LF) become LF: a record never holds a
 // CR of its own (JSON escapes it).
 func FromCapture(b []byte) ([]byte, error) {
 	b = bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
@@ -44,5 +44,14 @@ func FromCapture(b []byte) ([]byte, error) {
 	if bytes.Contains(b[j+len(ExportEnd):], []byte(ExportBegin)) {
 		return nil, fmt.Errorf("audit export: the capture holds more than one export: cut it to one")
 	}
-	return b[:j], nil
+	// The firmware's log shares the serial line: its lines (never a "{")
+	// may land between records. Dropping them cannot make a log verify
+	// that would not: every record line is kept and checked.
+	var out []byte
+	for _, line := range bytes.SplitAfter(b[:j], []byte("\n")) {
+		if len(line) > 0 && line[0] == '{' {
+			out = append(out, line...)
+		}
+	}
+	return out, nil
 }

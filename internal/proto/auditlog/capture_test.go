@@ -12,13 +12,14 @@ func TestFromCapture(t *testing.T) {
 		in, want string
 		err      bool
 	}{
-		"plain JSON Lines": {recs, recs, false},
-		"console capture":  {"zm> audit export\r\n" + ExportBegin + "\r\n{\"seq\":1}\r\n{\"seq\":2}\r\n" + ExportEnd + "\r\nzm> ", recs, false},
-		"empty export":     {ExportBegin + "\n" + ExportEnd + "\n", "", false},
-		"cut short":        {ExportBegin + "\n" + recs, "", true},
-		"end only":         {recs + ExportEnd + "\n", "", true},
-		"end mid-line":     {ExportBegin + "\n{\"seq\":1}" + ExportEnd + "\n", "", true},
-		"two exports":      {ExportBegin + "\n" + ExportEnd + "\n" + ExportBegin + "\n" + ExportEnd + "\n", "", true},
+		"plain JSON Lines":  {recs, recs, false},
+		"console capture":   {"zm> audit export\r\n" + ExportBegin + "\r\n{\"seq\":1}\r\n{\"seq\":2}\r\n" + ExportEnd + "\r\nzm> ", recs, false},
+		"log lines between": {ExportBegin + "\r\n{\"seq\":1}\r\ntime=2026-12-08 level=INFO msg=state\r\n{\"seq\":2}\r\n" + ExportEnd + "\r\n", recs, false},
+		"empty export":      {ExportBegin + "\n" + ExportEnd + "\n", "", false},
+		"cut short":         {ExportBegin + "\n" + recs, "", true},
+		"end only":          {recs + ExportEnd + "\n", "", true},
+		"end mid-line":      {ExportBegin + "\n{\"seq\":1}" + ExportEnd + "\n", "", true},
+		"two exports":       {ExportBegin + "\n" + ExportEnd + "\n" + ExportBegin + "\n" + ExportEnd + "\n", "", true},
 	} {
 		got, err := FromCapture([]byte(c.in))
 		if (err != nil) != c.err || err == nil && string(got) != c.want {
