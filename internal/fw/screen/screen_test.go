@@ -618,7 +618,7 @@ func docImages(t testing.TB) []docImage {
 	centralOnly := map[failure.Code]bool{failure.IdentityMismatch: true, failure.DeviceNotListening: true}
 	worstFail := ""
 	for name, v := range vs {
-		if strings.HasPrefix(name, "PROVISIONING_FAILED/") && v.Locked == 0 && !centralOnly[v.Failure] &&
+		if strings.HasPrefix(name, "PROVISIONING_FAILED/") && v.Locked == 0 && v.Warning == fault.NoWarning && !centralOnly[v.Failure] &&
 			(worstFail == "" || len(v.Failure.Title()+v.Failure.UserAction()) > len(vs[worstFail].Failure.Title()+vs[worstFail].Failure.UserAction())) {
 			worstFail = name
 		}
