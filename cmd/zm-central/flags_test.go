@@ -34,6 +34,7 @@ func TestBadSettingsRefused(t *testing.T) {
 		{serve("--batch-concurrency", "8", "--max-in-flight", "4"), "--batch-concurrency 8 is more than --max-in-flight 4"},
 		{serve("--drain", "-1s"), "--drain -1s"},
 		{serve("--device-port", "0"), "--device-port 0"},
+		{serve("--est-renewals-per-hour", "0"), "--est-renewals-per-hour 0"},
 		{serve("--device-port", "70000"), "--device-port 70000"},
 	} {
 		code, out, errOut := runCLI(t, tc.args...)

@@ -55,6 +55,7 @@ type serveOpts struct {
 	estListen        string
 	estURL           string
 	crlURL           string
+	estPerHour       int
 	devicePort       int
 	trustDeviceClock bool
 	batchConcurrency int
@@ -87,6 +88,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	fs.StringVar(&o.estListen, "est-listen", "", "also run the EST server here (RFC 7030 simple re-enrollment: devices renew their certificates; TLS 1.3, device certificates)")
 	fs.StringVar(&o.estURL, "est-url", "", "EST server URL pushed to devices, so that they renew (default https://EST-LISTEN/.well-known/est; none without --est-listen)")
 	fs.StringVar(&o.crlURL, "crl-url", "", "CRL distribution point written into the certificates issued from now on (e.g. http://central.hospital:9464/crl: the ops listener serves the CRL at /crl); none when empty")
+	fs.IntVar(&o.estPerHour, "est-renewals-per-hour", estserver.DefaultRenewalsPerHour, "simple re-enrollment requests one device may make in any hour; beyond: 429 with Retry-After, audited est.rate_limited once an hour")
 	fs.IntVar(&o.devicePort, "device-port", server.DefaultDevicePort, "devices' provisioning port")
 	fs.BoolVar(&o.trustDeviceClock, "trust-device-clock", false, "refuse QR codes whose expiresAt has passed")
 	fs.IntVar(&o.batchConcurrency, "batch-concurrency", server.DefaultBatchConcurrency, "devices of one batch provisioned at once")
@@ -132,6 +134,8 @@ func (o serveOpts) check() error {
 		return fmt.Errorf("--batch-concurrency %d is more than --max-in-flight %d", o.batchConcurrency, o.maxInFlight)
 	case o.drain < 0:
 		return fmt.Errorf("--drain %v: a duration of 0 (cancel at once) or more", o.drain)
+	case o.estPerHour < 1:
+		return fmt.Errorf("--est-renewals-per-hour %d: at least 1", o.estPerHour)
 	case o.devicePort < 1 || o.devicePort > 65535:
 		return fmt.Errorf("--device-port %d: a TCP port is 1-65535", o.devicePort)
 	case o.logFormat != "text" && o.logFormat != "json":
@@ -292,7 +296,7 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 	}
 	estAddr := ""
 	if o.estListen != "" {
-		hs, err := newEST(o.db.dir, o.estURL, o.crlURL, st, now, log)
+		hs, err := newEST(o.db.dir, o.estURL, o.crlURL, st, now, estserver.RateLimit{Requests: o.estPerHour, Interval: time.Hour}, log)
 		if err != nil {
 			return fmt.Errorf("serve: EST server: %w", err)
 		}
@@ -375,7 +379,7 @@ func newMonitor(dir, host string, now func() time.Time, crl func(context.Context
 // newEST makes the EST server: certificates issued from the device CA in
 // dir, recorded in st; its server certificate, fresh from the device CA,
 // names estURL's host, localhost and 127.0.0.1.
-func newEST(dir, estURL, crlURL string, st store.Store, now func() time.Time, log *slog.Logger) (*http.Server, error) {
+func newEST(dir, estURL, crlURL string, st store.Store, now func() time.Time, limit estserver.RateLimit, log *slog.Logger) (*http.Server, error) {
 	u, err := payload.ParseESTURL(estURL)
 	if err != nil {
 		return nil, fmt.Errorf("--est-url: %w", err)
@@ -388,7 +392,7 @@ func newEST(dir, estURL, crlURL string, st store.Store, now func() time.Time, lo
 	if err != nil {
 		return nil, err
 	}
-	s, err := estserver.New(estserver.Config{CA: c, Store: st, Now: now, Log: log})
+	s, err := estserver.New(estserver.Config{CA: c, Store: st, Now: now, Log: log, RateLimit: limit})
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +27,7 @@ const (
 	ProblemRevoked             = "urn:zmonitor:problem:certificate-revoked"
 	ProblemDeviceRevoked       = "urn:zmonitor:problem:device-revoked"
 	ProblemBadRequest          = "urn:zmonitor:problem:bad-request"
+	ProblemTooManyRequests     = "urn:zmonitor:problem:too-many-requests"
 	ProblemInternal            = "urn:zmonitor:problem:internal"
 )
 
@@ -46,11 +48,16 @@ type Config struct {
 	// the certificates issued and the answers' Date header.
 	Now func() time.Time
 	Log *slog.Logger
+	// RateLimit bounds each device's simple re-enrollment requests
+	// (default DefaultRenewalsPerHour per hour). Beyond it: 429 with
+	// Retry-After, audited est.rate_limited once per interval.
+	RateLimit RateLimit
 }
 
 // Server serves EST.
 type Server struct {
-	cfg Config
+	cfg     Config
+	limiter *limiter
 }
 
 // New returns a Server.
@@ -64,7 +71,13 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg}, nil
+	if cfg.RateLimit == (RateLimit{}) {
+		cfg.RateLimit = RateLimit{Requests: DefaultRenewalsPerHour, Interval: time.Hour}
+	}
+	if cfg.RateLimit.Requests < 1 || cfg.RateLimit.Interval <= 0 {
+		return nil, fmt.Errorf("estserver: rate limit %d per %v: at least 1 request per positive interval", cfg.RateLimit.Requests, cfg.RateLimit.Interval)
+	}
+	return &Server{cfg: cfg, limiter: newLimiter(cfg.RateLimit)}, nil
 }
 
 // TLSConfig is the listener's TLS: 1.3 only, the given server
@@ -132,6 +145,10 @@ func (s *Server) simpleReenroll(w http.ResponseWriter, r *http.Request) {
 	}
 	old, ok := s.authenticate(w, r, leaf, now)
 	if !ok {
+		return
+	}
+	if v := s.limiter.take(old.DeviceID, now); !v.ok {
+		s.rateLimited(w, r, old, now, v)
 		return
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != est.TypeCSR {
@@ -223,6 +240,22 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, leaf *x509
 		}
 	}
 	return c, true
+}
+
+// rateLimited answers 429 with Retry-After (whole seconds, rounded up),
+// audited the first time in an interval.
+func (s *Server) rateLimited(w http.ResponseWriter, r *http.Request, c store.IssuedCertificate, now time.Time, v verdict) {
+	secs := int64((v.retryAfter + time.Second - 1) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	if v.audit {
+		s.audit(r.Context(), c.DeviceID, "est.rate_limited", fmt.Sprintf("serial=%s more than %d renewal requests in %v; refused until %s (audited once per interval)",
+			c.Serial, s.cfg.RateLimit.Requests, s.cfg.RateLimit.Interval, stamp(now.Add(time.Duration(secs)*time.Second))))
+	}
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	s.problem(w, now, http.StatusTooManyRequests, ProblemTooManyRequests,
+		fmt.Sprintf("more than %d renewal requests in %v from this device: retry after %d s", s.cfg.RateLimit.Requests, s.cfg.RateLimit.Interval, secs))
 }
 
 func peer(r *http.Request) *x509.Certificate {
