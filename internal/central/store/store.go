@@ -173,6 +173,10 @@ type Store interface {
 	// revoked certificate is refused with ErrRevoked, an unknown serial
 	// with ErrNotFound.
 	ConfirmCertificate(ctx context.Context, serial string) (superseded []string, err error)
+	// ResolveUnconfirmed settles the certificates left `issued` before
+	// `before` by a Central Station that stopped, by the evidence the
+	// store holds (unconfirmed.go), audited.
+	ResolveUnconfirmed(ctx context.Context, before time.Time) ([]Resolution, error)
 
 	// Audit appends a record (ID and At are filled in).
 	Audit(ctx context.Context, r AuditRecord) error
