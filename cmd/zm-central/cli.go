@@ -35,6 +35,8 @@ var commands = []struct{ name, synopsis string }{
 	{"certificates list", "zm-central certificates list [flags]\n  client certificates issued, with their state and revocation reason\n  (--json: one JSON object per line)"},
 	{"certificates revoke", "zm-central certificates revoke --reason REASON [flags] SERIAL\n  revoke a client certificate (key-compromise, cessation-of-operation,\n  affiliation-changed); audited; the CRL lists it"},
 	{"crl", "zm-central crl [flags]\n  the device CA's certificate revocation list (PEM, or --der) on standard output or --out"},
+	{"pki status", "zm-central pki status [--json] [flags]\n  the Central Station's own certificates: subject, serial, not-after, days left,\n  a warning within 30 days of expiry"},
+	{"pki renew", "zm-central pki renew [--root-key FILE] [--hosts h1,h2] [flags] provisioning-signer|tablet-server\n  re-issue one with a new key (the signer from the provisioning root, the tablet\n  server from the device CA), replaced atomically, audited pki.renewed; the device\n  CA and the provisioning root are not renewable in place (devices hold them)"},
 	{"audit export", "zm-central audit export [flags]\n  the audit trail as JSON Lines on standard output"},
 	{"backup", "zm-central backup [flags] OUT\n  write a checked copy of the SQLite database to OUT (mode 0600) while serve runs"},
 	{"restore", "zm-central restore [flags] BACKUP\n  replace the SQLite database by a checked backup (--force over an existing one)"},
@@ -138,6 +140,13 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	case "crl":
 		return cmdCRL(ctx, rest, stdout)
+	case "pki":
+		switch sub {
+		case "status":
+			return cmdPKIStatus(ctx, rest[1:], stdout)
+		case "renew":
+			return cmdPKIRenew(ctx, rest[1:], stdout)
+		}
 	case "audit":
 		if sub == "export" {
 			return cmdAuditExport(ctx, rest[1:], stdout)

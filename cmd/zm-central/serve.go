@@ -202,6 +202,9 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer st.Close()
+	if err := completeRenewals(o.db.dir); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	prov, err := newProvisioner(o.db.dir, o.serverURL, o.estURL, o.crlURL, o.clockOffset)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -283,12 +286,14 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 		return fmt.Errorf("serve: %w", err)
 	}
 	crl := func(ctx context.Context) ([]byte, error) { return buildCRL(ctx, st, crlCA, now()) }
+	var inMemory []webapp.NamedCertificate
 	monitorAddr := ""
 	if o.monitorListen != "" {
-		m, err := newMonitor(o.db.dir, u.Hostname(), now, crl, log)
+		m, mc, err := newMonitor(o.db.dir, u.Hostname(), now, crl, log)
 		if err != nil {
 			return fmt.Errorf("serve: monitoring server: %w", err)
 		}
+		inMemory = append(inMemory, webapp.NamedCertificate{Name: "stand-in monitoring server", Cert: mc, Renew: restartRenews})
 		if monitorAddr, err = start(m.HTTPServer(o.monitorListen), o.monitorListen); err != nil {
 			return fmt.Errorf("serve: monitoring server: %w", err)
 		}
@@ -296,10 +301,11 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 	}
 	estAddr := ""
 	if o.estListen != "" {
-		hs, err := newEST(o.db.dir, o.estURL, o.crlURL, st, now, estserver.RateLimit{Requests: o.estPerHour, Interval: time.Hour}, log)
+		hs, ec, err := newEST(o.db.dir, o.estURL, o.crlURL, st, now, estserver.RateLimit{Requests: o.estPerHour, Interval: time.Hour}, log)
 		if err != nil {
 			return fmt.Errorf("serve: EST server: %w", err)
 		}
+		inMemory = append(inMemory, webapp.NamedCertificate{Name: "EST server", Cert: ec, Renew: restartRenews})
 		if estAddr, err = start(hs, o.estListen); err != nil {
 			return fmt.Errorf("serve: EST server: %w", err)
 		}
@@ -326,7 +332,12 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 		}
 		fmt.Fprintf(stdout, "health, readiness and metrics on http://%s (%s %s %s)\n", opsAddr, server.HealthPath, server.ReadyPath, server.MetricsPath)
 	}
-	app.SetStatus(statusListeners(tabletAddr, monitorAddr, opsAddr, app.Origin()), stationCertificates(o.db.dir, log))
+	own := append(stationCertificates(o.db.dir, log), inMemory...)
+	app.SetStatus(statusListeners(tabletAddr, monitorAddr, opsAddr, app.Origin()), own)
+	hkCtx, hkStop := context.WithCancel(ctx)
+	hkDone := make(chan struct{})
+	go func() { defer close(hkDone); housekeeping(hkCtx, st, own, log) }()
+	defer func() { hkStop(); <-hkDone }()
 	fmt.Fprintf(stdout, "tablet API on https://%s (devices are sent server URL %s)\n", tabletAddr, o.serverURL)
 	fmt.Fprintf(stdout, "web app on %s (passkeys for %s)\n", app.Origin(), app.RPID())
 	log.Info("serving", "tablet", tabletAddr, "monitor", monitorAddr, "est", estAddr, "ops", opsAddr, "serverURL", o.serverURL, "estURL", o.estURL, "clockOffset", o.clockOffset)
@@ -359,14 +370,14 @@ const crlPath = "/crl"
 // certificate from the device CA, for host (the server URL's host),
 // localhost and 127.0.0.1; now is its clock (with the drill offset): it
 // verifies client certificates at it and dates its answers by it.
-func newMonitor(dir, host string, now func() time.Time, crl func(context.Context) ([]byte, error), log *slog.Logger) (*monitor.Server, error) {
+func newMonitor(dir, host string, now func() time.Time, crl func(context.Context) ([]byte, error), log *slog.Logger) (*monitor.Server, *x509.Certificate, error) {
 	devCA, cert, err := newServerCert(dir, "Z Monitor stand-in monitoring server", host)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(devCA)
-	return monitor.New(monitor.Config{ClientCAs: pool, Certificate: cert, Logger: log, Now: now,
+	m, err := monitor.New(monitor.Config{ClientCAs: pool, Certificate: cert, Logger: log, Now: now,
 		CRL: func(ctx context.Context) (*x509.RevocationList, error) {
 			der, err := crl(ctx)
 			if err != nil {
@@ -374,29 +385,30 @@ func newMonitor(dir, host string, now func() time.Time, crl func(context.Context
 			}
 			return x509.ParseRevocationList(der)
 		}})
+	return m, cert.Leaf, err
 }
 
 // newEST makes the EST server: certificates issued from the device CA in
 // dir, recorded in st; its server certificate, fresh from the device CA,
 // names estURL's host, localhost and 127.0.0.1.
-func newEST(dir, estURL, crlURL string, st store.Store, now func() time.Time, limit estserver.RateLimit, log *slog.Logger) (*http.Server, error) {
+func newEST(dir, estURL, crlURL string, st store.Store, now func() time.Time, limit estserver.RateLimit, log *slog.Logger) (*http.Server, *x509.Certificate, error) {
 	u, err := payload.ParseESTURL(estURL)
 	if err != nil {
-		return nil, fmt.Errorf("--est-url: %w", err)
+		return nil, nil, fmt.Errorf("--est-url: %w", err)
 	}
 	c, err := deviceCA(dir, crlURL)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	_, cert, err := newServerCert(dir, "Z Monitor EST server", u.Hostname())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s, err := estserver.New(estserver.Config{CA: c, Store: st, Now: now, Log: log, RateLimit: limit})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return s.HTTPServer("", cert), nil
+	return s.HTTPServer("", cert), cert.Leaf, nil
 }
 
 // newServerCert issues a fresh server certificate from the device CA in
@@ -417,6 +429,10 @@ func newServerCert(dir, cn, host string) (*x509.Certificate, tls.Certificate, er
 	return devCA.cert, pair{c, k}.tls(), nil
 }
 
+// restartRenews is how the certificates serve makes at start are
+// renewed.
+const restartRenews = "made at each start of serve: restart it"
+
 // statusListeners are the sockets serve listens on, for the web app's
 // status panel.
 func statusListeners(tablet, monitorAddr, ops, origin string) []webapp.Listener {
@@ -435,15 +451,13 @@ func statusListeners(tablet, monitorAddr, ops, origin string) []webapp.Listener 
 // left out: serve has already loaded those it needs).
 func stationCertificates(dir string, log *slog.Logger) []webapp.NamedCertificate {
 	var out []webapp.NamedCertificate
-	for _, c := range []struct{ name, file string }{
-		{"device CA", deviceCACert}, {"provisioning root", provRootCert}, {"provisioning signer", provSignerCert}, {"tablet server", tabletCert},
-	} {
-		cert, err := loadCert(dir, c.file)
+	for _, c := range ownCerts {
+		cert, err := loadCert(dir, c.certFile)
 		if err != nil {
-			log.Warn("status panel: certificate", "name", c.name, "err", err)
+			log.Warn("status panel: certificate", "name", c.title, "err", err)
 			continue
 		}
-		out = append(out, webapp.NamedCertificate{Name: c.name, Cert: cert})
+		out = append(out, webapp.NamedCertificate{Name: c.title, Cert: cert, Renew: statusOf(c, cert, time.Now()).Renew})
 	}
 	return out
 }

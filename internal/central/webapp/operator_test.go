@@ -611,7 +611,7 @@ func TestOperatorStatusAndCertificates(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.app.SetStatus([]Listener{{Name: "web app and tablet API", Address: "127.0.0.1:18443"}, {Name: "health, readiness and metrics", Address: "127.0.0.1:19464"}},
-			[]NamedCertificate{{Name: "tablet server", Cert: selfSigned(t, "tablet", 20*24*time.Hour)}, {Name: "device CA", Cert: selfSigned(t, "ca", 3000*24*time.Hour)}})
+			[]NamedCertificate{{Name: "tablet server", Cert: selfSigned(t, "tablet", 20*24*time.Hour), Renew: "zm-central pki renew tablet-server"}, {Name: "device CA", Cert: selfSigned(t, "ca", 3000*24*time.Hour)}})
 
 		tb.open("/operator/status")
 		if got := tb.text("#version"); !strings.HasPrefix(got, version.Version+" (built ") {
@@ -625,6 +625,12 @@ func TestOperatorStatusAndCertificates(t *testing.T) {
 		}
 		if got := tb.text("#own-certs tr.refused"); !strings.Contains(got, "tablet server") || !strings.Contains(got, "close to expiry") || strings.Contains(got, "device CA") {
 			t.Errorf("own certificates close to expiry: %q", got)
+		}
+		if got := tb.text("#own-warning"); !strings.HasPrefix(got, "1 of the Central Station's certificates end within 30 days") {
+			t.Errorf("warning on the status panel: %q", got)
+		}
+		if got := tb.text("#own-certs tr.refused"); !strings.Contains(got, "zm-central pki renew tablet-server") {
+			t.Errorf("the renew command is not shown with the certificate close to expiry: %q", got)
 		}
 		if got := tb.text("#device-certs"); got != "2 device certificate(s) not revoked; 1 end within 30 days." {
 			t.Errorf("device certificates: %q", got)

@@ -29,6 +29,9 @@ type Listener struct {
 type NamedCertificate struct {
 	Name string
 	Cert *x509.Certificate
+	// Renew says how to renew it (a command, or why it is not renewable
+	// in place); shown when it is close to expiry.
+	Renew string
 }
 
 // statusSources is what the status panel shows that the app does not own:
@@ -49,10 +52,10 @@ func (a *App) SetStatus(ls []Listener, certs []NamedCertificate) {
 }
 
 type certRow struct {
-	Name, Subject string
-	NotAfter      time.Time
-	DaysLeft      int
-	Soon          bool
+	Name, Subject, Serial, Renew string
+	NotAfter                     time.Time
+	DaysLeft                     int
+	Soon                         bool
 }
 
 type statusView struct {
@@ -63,6 +66,7 @@ type statusView struct {
 	DBLatency      string
 	Listeners      []Listener
 	Own            []certRow
+	OwnSoon        int
 	Devices        int
 	DeviceSoon     []store.IssuedCertificate
 }
@@ -83,7 +87,10 @@ func (a *App) statusPage(w http.ResponseWriter, r *http.Request) {
 	v.Listeners = append(v.Listeners, a.status.listeners...)
 	for _, c := range a.status.certs {
 		left := c.Cert.NotAfter.Sub(now)
-		v.Own = append(v.Own, certRow{Name: c.Name, Subject: c.Cert.Subject.CommonName, NotAfter: c.Cert.NotAfter, DaysLeft: int(left.Hours() / 24), Soon: left < ExpirySoon})
+		if left < ExpirySoon {
+			v.OwnSoon++
+		}
+		v.Own = append(v.Own, certRow{Name: c.Name, Subject: c.Cert.Subject.CommonName, Serial: store.CertificateSerial(c.Cert), Renew: c.Renew, NotAfter: c.Cert.NotAfter, DaysLeft: int(left.Hours() / 24), Soon: left < ExpirySoon})
 	}
 	a.status.mu.Unlock()
 	if v.DBOK {
