@@ -19,7 +19,7 @@ export ZM_CACHE
 DEV_CENTRAL ?= $(OUT)/dev-central
 ANCHOR      ?= $(DEV_CENTRAL)/provisioning-root.pem
 
-.PHONY: dev-central qemu bench-qemu bench-qemu-secure bench-web screenshots-web help deps build firmware test unit fuzz-smoke fuzz bench lint check-go e2e demo clean
+.PHONY: bench-renewal dev-central qemu bench-qemu bench-qemu-secure bench-web screenshots-web help deps build firmware test unit fuzz-smoke fuzz bench lint check-go e2e demo clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -76,6 +76,9 @@ qemu: image ## boot the image on the QEMU board with the console on this termina
 
 bench: check-go ## benchmarks (host)
 	$(GO) test -short -run '^$$' -bench . -benchmem ./...
+
+bench-renewal: check-go ## certificate renewals per second: 1,000 software devices against one EST server, SQLite and PostgreSQL (3 runs each; docs/lifecycle.md)
+	$(GO) test -run '^$$' -bench 'BenchmarkRenewal$$' -benchtime 1x -count 3 -timeout 30m ./internal/central/estserver/
 
 bench-web: deps check-go ## web app numbers in headless Chromium: QR decoders on camera-like frames of the board's screen; progress latency, device report -> shown in the page (docs/web-app.md)
 	$(GO) test -run '^$$' -bench 'BenchmarkQRDecoders$$' -benchtime 100x -timeout 60m ./internal/central/web/

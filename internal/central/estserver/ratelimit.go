@@ -12,6 +12,10 @@ import (
 // stolen certificate) that asks in a loop, each request costing a
 // signature, a database transaction and a row kept for ever.
 
+// ProblemTooManyRequests: the device made more requests than its limit
+// (429, with Retry-After).
+const ProblemTooManyRequests = "urn:zmonitor:problem:too-many-requests"
+
 // DefaultRenewalsPerHour is the default limit of simple re-enrollment
 // requests per device per hour.
 const DefaultRenewalsPerHour = 10

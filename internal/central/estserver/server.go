@@ -27,7 +27,6 @@ const (
 	ProblemRevoked             = "urn:zmonitor:problem:certificate-revoked"
 	ProblemDeviceRevoked       = "urn:zmonitor:problem:device-revoked"
 	ProblemBadRequest          = "urn:zmonitor:problem:bad-request"
-	ProblemTooManyRequests     = "urn:zmonitor:problem:too-many-requests"
 	ProblemInternal            = "urn:zmonitor:problem:internal"
 )
 
@@ -36,6 +35,8 @@ type Store interface {
 	Device(ctx context.Context, id string) (store.Device, error)
 	Certificate(ctx context.Context, serial string) (store.IssuedCertificate, error)
 	ConfirmCertificate(ctx context.Context, serial string) ([]string, error)
+	ConfirmCertificateAudited(ctx context.Context, serial, actor string) ([]string, error)
+	RecordRenewal(ctx context.Context, deviceID string, der []byte, a store.AuditRecord) error
 	RecordCertificate(ctx context.Context, deviceID, pairingID string, der []byte) error
 	Audit(ctx context.Context, r store.AuditRecord) error
 }
@@ -176,15 +177,15 @@ func (s *Server) simpleReenroll(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, now, http.StatusBadRequest, ProblemBadRequest, err.Error())
 		return
 	}
-	// Recorded before it leaves, like a pairing's certificate.
-	if err := s.cfg.Store.RecordCertificate(ctx, old.DeviceID, "", issued.Raw); err != nil {
+	// Recorded before it leaves, like a pairing's certificate, with its
+	// audit record (one transaction).
+	serial := store.CertificateSerial(issued)
+	if err := s.cfg.Store.RecordRenewal(ctx, old.DeviceID, issued.Raw, store.AuditRecord{Actor: "device:" + old.DeviceID, Event: "certificate.renewed", DeviceID: old.DeviceID,
+		Detail: fmt.Sprintf("serial=%s renews=%s notBefore=%s notAfter=%s", serial, old.Serial, stamp(issued.NotBefore), stamp(issued.NotAfter))}); err != nil {
 		s.cfg.Log.Error("record renewed certificate: not delivered", "device", old.DeviceID, "err", err)
 		s.problem(w, now, http.StatusInternalServerError, ProblemInternal, "the certificate could not be recorded")
 		return
 	}
-	serial := store.CertificateSerial(issued)
-	s.audit(ctx, old.DeviceID, "certificate.renewed", fmt.Sprintf("serial=%s renews=%s notBefore=%s notAfter=%s",
-		serial, old.Serial, stamp(issued.NotBefore), stamp(issued.NotAfter)))
 	out, err := est.EncodeCerts(issued)
 	if err != nil {
 		s.problem(w, now, http.StatusInternalServerError, ProblemInternal, "encode certificate")
@@ -229,14 +230,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, leaf *x509
 		return c, false
 	}
 	if c.State == store.CertificateIssued {
-		superseded, err := s.cfg.Store.ConfirmCertificate(ctx, serial)
-		if err != nil {
+		// Confirmed and audited in one transaction.
+		if _, err := s.cfg.Store.ConfirmCertificateAudited(ctx, serial, "device:"+c.DeviceID); err != nil {
 			s.cfg.Log.Error("EST: confirm certificate", "serial", serial, "err", err)
-		} else {
-			s.audit(ctx, c.DeviceID, "certificate.in_use", fmt.Sprintf("serial=%s confirmed by the device's EST request", serial))
-			for _, o := range superseded {
-				s.audit(ctx, c.DeviceID, "certificate.revoked", fmt.Sprintf("serial=%s reason=%s by=%s", o, store.ReasonSuperseded, serial))
-			}
 		}
 	}
 	return c, true

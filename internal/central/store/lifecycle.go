@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/x509"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -14,6 +15,20 @@ func (s *sqlStore) Certificate(ctx context.Context, serial string) (IssuedCertif
 
 // ConfirmCertificate implements Store.
 func (s *sqlStore) ConfirmCertificate(ctx context.Context, serial string) ([]string, error) {
+	return s.confirmCertificate(ctx, serial, "")
+}
+
+// ConfirmCertificateAudited implements Store.
+func (s *sqlStore) ConfirmCertificateAudited(ctx context.Context, serial, actor string) ([]string, error) {
+	if actor == "" {
+		return nil, fmt.Errorf("confirm certificate %s: an actor is required", serial)
+	}
+	return s.confirmCertificate(ctx, serial, actor)
+}
+
+// confirmCertificate confirms serial and, when actor is set, writes the
+// audit records in the same transaction.
+func (s *sqlStore) confirmCertificate(ctx context.Context, serial, actor string) ([]string, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("confirm certificate %s: %w", serial, err)
@@ -30,6 +45,10 @@ func (s *sqlStore) ConfirmCertificate(ctx context.Context, serial string) ([]str
 	if state == CertificateIssued.String() {
 		if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE issued_certificates SET state = ? WHERE serial = ? AND state = ?`),
 			CertificateInUse.String(), serial, CertificateIssued.String()); err != nil {
+			return nil, fmt.Errorf("confirm certificate %s: %w", serial, err)
+		}
+		if err := s.auditTx(ctx, tx, actor, AuditRecord{Actor: actor, Event: "certificate.in_use", DeviceID: device,
+			Detail: fmt.Sprintf("serial=%s confirmed by the device's EST request", serial)}); err != nil {
 			return nil, fmt.Errorf("confirm certificate %s: %w", serial, err)
 		}
 	}
@@ -57,11 +76,55 @@ func (s *sqlStore) ConfirmCertificate(ctx context.Context, serial string) ([]str
 			CertificateRevoked.String(), now, ReasonSuperseded.String(), o, CertificateInUse.String()); err != nil {
 			return nil, fmt.Errorf("confirm certificate %s: supersede %s: %w", serial, o, err)
 		}
+		if err := s.auditTx(ctx, tx, actor, AuditRecord{Actor: actor, Event: "certificate.revoked", DeviceID: device,
+			Detail: fmt.Sprintf("serial=%s reason=%s by=%s", o, ReasonSuperseded, serial)}); err != nil {
+			return nil, fmt.Errorf("confirm certificate %s: %w", serial, err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("confirm certificate %s: %w", serial, err)
 	}
 	return older, nil
+}
+
+// RecordRenewal implements Store.
+func (s *sqlStore) RecordRenewal(ctx context.Context, deviceID string, der []byte, a AuditRecord) error {
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return fmt.Errorf("record renewal: %w", err)
+	}
+	if a.Actor == "" || a.Event == "" {
+		return errors.New("record renewal: the audit record needs an actor and an event")
+	}
+	serial := CertificateSerial(c)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("record renewal %s: %w", serial, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it does nothing
+	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO issued_certificates (serial, device_id, pairing_id, not_before, not_after, der, issued_at, state) VALUES (?, ?, '', ?, ?, ?, ?, ?)`),
+		serial, deviceID, toMicros(c.NotBefore), toMicros(c.NotAfter), der, s.nowMicros(), CertificateIssued.String()); err != nil {
+		return fmt.Errorf("record renewal %s: %w", serial, err)
+	}
+	if err := s.auditTx(ctx, tx, a.Actor, a); err != nil {
+		return fmt.Errorf("record renewal %s: %w", serial, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("record renewal %s: %w", serial, err)
+	}
+	return nil
+}
+
+// auditTx appends r in tx when actor is set (else does nothing).
+func (s *sqlStore) auditTx(ctx context.Context, tx *sql.Tx, actor string, r AuditRecord) error {
+	if actor == "" {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO audit (at, actor, event, device_id, detail) VALUES (?, ?, ?, ?, ?)`),
+		s.nowMicros(), cleanText(r.Actor), cleanText(r.Event), cleanText(r.DeviceID), cleanText(r.Detail)); err != nil {
+		return fmt.Errorf("audit %s: %w", r.Event, err)
+	}
+	return nil
 }
 
 // notFound turns sql.ErrNoRows into ErrNotFound.

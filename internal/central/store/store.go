@@ -173,6 +173,14 @@ type Store interface {
 	// revoked certificate is refused with ErrRevoked, an unknown serial
 	// with ErrNotFound.
 	ConfirmCertificate(ctx context.Context, serial string) (superseded []string, err error)
+	// ConfirmCertificateAudited is ConfirmCertificate with its audit
+	// records (certificate.in_use, certificate.revoked per superseded
+	// one, by actor) written in the same transaction.
+	ConfirmCertificateAudited(ctx context.Context, serial, actor string) (superseded []string, err error)
+	// RecordRenewal records a certificate issued by renewal (state
+	// issued, no pairing) and its audit record a in one transaction: one
+	// commit instead of two on the renewal's hot path.
+	RecordRenewal(ctx context.Context, deviceID string, der []byte, a AuditRecord) error
 	// ResolveUnconfirmed settles the certificates left `issued` before
 	// `before` by a Central Station that stopped, by the evidence the
 	// store holds (unconfirmed.go), audited.
