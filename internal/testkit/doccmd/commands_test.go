@@ -59,6 +59,7 @@ var entries = []entry{
 	}},
 	{doc: "make bench", skip: "every host benchmark: minutes"},
 	{doc: "make screenshots-web", skip: "writes docs/img/web from TestEveryPageAccessibleOnTablets and TestOperatorPagesAccessible, which `make unit` runs (without writing)"},
+	{doc: "make bench-renewal", skip: "1,000 devices renewing three times on each backend: minutes; BenchmarkRenewal runs with 100 devices in make bench, and the EST server's tests in make unit"},
 	{doc: "make bench-web", skip: "decodes 100 camera frames per QR decoder and times 100 progress events in headless Chromium: minutes; the web app's tests (TestDecoderReadsEveryCameraView ...) decode in Chromium in `make unit`"},
 	{doc: "FUZZTIME=5m make fuzz", skip: "five minutes a target; `make test` runs the same script for 3 s a target (fuzz-smoke)"},
 
@@ -158,6 +159,17 @@ var entries = []entry{
 		runSynopsis(t, w, c, "cd DIR && zm-central crl --out crl.pem && zm-central crl --der --out crl.der && head -1 crl.pem", "", 0, []string{"-----BEGIN X509 CRL-----"})
 		runScript(t, w, c, "cd DIR && zm-central crl", "", 0, []string{"-----BEGIN X509 CRL-----"})
 	}},
+	{doc: "zm-central pki status [--json]", check: func(t *testing.T, e *env, c command) {
+		w := e.work(t)
+		w.central()
+		runSynopsis(t, w, c, "cd DIR && zm-central pki status && zm-central pki status --json | head -1", "", 0, []string{"tablet-server", "provisioning-signer", `"daysLeft":`})
+	}},
+	{doc: "zm-central pki renew [--root-key FILE] [--hosts h1,h2] provisioning-signer|tablet-server", check: func(t *testing.T, e *env, c command) {
+		w := e.work(t)
+		w.central()
+		runSynopsis(t, w, c, "cd DIR && zm-central pki renew --hosts localhost,127.0.0.1 tablet-server && zm-central pki renew --root-key provisioning-root.key provisioning-signer", "", 0,
+			[]string{"tablet-server renewed", "provisioning-signer renewed"})
+	}},
 	{doc: "zm-central crl --dir central --out crl.pem", skip: "the synopsis zm-central crl [--out FILE] [--der] is run; cmd/zm-central TestRevokeAndCRLVerifyWithOpenSSL runs this with the OpenSSL checks below"},
 	{doc: "openssl crl -in crl.pem -noout -verify -CAfile central/device-ca.pem", skip: "needs a CRL with revoked certificates: cmd/zm-central TestRevokeAndCRLVerifyWithOpenSSL runs it"},
 	{doc: "openssl verify -crl_check -CAfile central/device-ca.pem -CRLfile crl.pem device.pem", skip: "needs a device certificate: cmd/zm-central TestRevokeAndCRLVerifyWithOpenSSL runs it on a revoked and a valid one"},
@@ -215,7 +227,7 @@ var entries = []entry{
 	{doc: "zm-central serve [--dir DIR] [--db DSN] [--listen 127.0.0.1:8443] {--monitor-listen 127.0.0.1:9443 | --server-url https://...} [--origin https://NAME:PORT] [--rp-id NAME] [--session-idle 15m] [--session-max 12h] [--est-listen 127.0.0.1:9444] [--est-url https://.../.well-known/est] [--est-renewals-per-hour 10] [--crl-url http://.../crl] [--ops-listen 127.0.0.1:9464] [--log-format text|json] [--log-level info] [--device-port 8444] [--trust-device-clock] [--batch-concurrency 4] [--max-in-flight 256] [--drain 30s] [--device-addr ID=host:port]... [--clock-offset -2h]", check: func(t *testing.T, e *env, c command) {
 		full := "exec zm-central serve --dir DIR --db sqlite:DIR/central.db --listen 127.0.0.1:0 --monitor-listen 127.0.0.1:0 --server-url https://monitor.example:9443" +
 			" --origin https://localhost:8443 --rp-id localhost --session-idle 15m --session-max 12h" +
-			" --est-listen 127.0.0.1:0 --est-url https://central.example:9444/.well-known/est --crl-url http://central.example:9464/crl" +
+			" --est-listen 127.0.0.1:0 --est-url https://central.example:9444/.well-known/est --est-renewals-per-hour 10 --crl-url http://central.example:9464/crl" +
 			" --ops-listen 127.0.0.1:0 --log-format json --log-level info --device-port 8444 --trust-device-clock --batch-concurrency 4 --max-in-flight 256 --drain 30s --device-addr ZM-001=127.0.0.1:8444 --clock-offset -2h"
 		coversFlags(t, c.text, full)
 		// Its shortest forms: either of the two, in the directory (--dir
