@@ -104,12 +104,22 @@ func (a *App) labelDevice(w http.ResponseWriter, r *http.Request) {
 }
 
 // revokeDevice revokes a device: no pairing with it from then on.
+// It asks for confirmation first (confirmed).
 func (a *App) revokeDevice(w http.ResponseWriter, r *http.Request) {
-	if _, err := decodeForm(w, r); err != nil {
-		a.formRefused(w, r, err)
+	var d store.Device
+	ok := a.confirmed(w, r, func() (confirmView, bool) {
+		d, ok := a.deviceOr404(w, r)
+		return confirmView{
+			Question: "Revoke device " + d.ID + "?",
+			Effect:   "No technician can provision " + d.ID + " from then on. This cannot be undone: to use it again, import its enrollment record again.",
+			Button:   "Yes, revoke " + d.ID,
+			Cancel:   "/operator/devices",
+		}, ok
+	})
+	if !ok {
 		return
 	}
-	d, ok := a.deviceOr404(w, r)
+	d, ok = a.deviceOr404(w, r)
 	if !ok {
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -155,17 +156,31 @@ func (a *App) showNewLink(w http.ResponseWriter, r *http.Request, techID string)
 // revokeTechnician revokes a technician: their bearer token, every
 // passkey and every session, in one transaction. An operator cannot
 // revoke themselves (another operator can).
+// It asks for confirmation first (confirmed).
 func (a *App) revokeTechnician(w http.ResponseWriter, r *http.Request) {
-	if _, err := decodeForm(w, r); err != nil {
-		a.formRefused(w, r, err)
+	self := func(t store.Technician) bool {
+		if t.ID == userOf(r).ID {
+			a.errorPage(w, r, http.StatusConflict, "Not revoked", "You cannot revoke yourself: another operator can.")
+			return true
+		}
+		return false
+	}
+	if !a.confirmed(w, r, func() (confirmView, bool) {
+		t, ok := a.technicianOr404(w, r)
+		if !ok || self(t) {
+			return confirmView{}, false
+		}
+		return confirmView{
+			Question: "Revoke " + t.Name + "?",
+			Effect:   t.Name + " (" + t.ID + ") is signed out on every tablet; their passkeys and bearer token stop working. This cannot be undone: add them again to let them work.",
+			Button:   "Yes, revoke " + t.Name,
+			Cancel:   "/operator/technicians",
+		}, true
+	}) {
 		return
 	}
 	t, ok := a.technicianOr404(w, r)
-	if !ok {
-		return
-	}
-	if t.ID == userOf(r).ID {
-		a.errorPage(w, r, http.StatusConflict, "Not revoked", "You cannot revoke yourself: another operator can.")
+	if !ok || self(t) {
 		return
 	}
 	if err := a.st.RevokeTechnician(r.Context(), t.ID); err != nil {
@@ -178,18 +193,33 @@ func (a *App) revokeTechnician(w http.ResponseWriter, r *http.Request) {
 
 // revokePasskey revokes one tablet's passkey: its session ends at its
 // next request.
+// It asks for confirmation first (confirmed).
 func (a *App) revokePasskey(w http.ResponseWriter, r *http.Request) {
-	if _, err := decodeForm(w, r); err != nil {
-		a.formRefused(w, r, err)
+	ctx := r.Context()
+	passkey := func() (store.Passkey, bool) {
+		k, err := a.st.Passkey(ctx, r.PathValue("id"))
+		if errors.Is(err, store.ErrNotFound) {
+			a.errorPage(w, r, http.StatusNotFound, "No such passkey", "Go back to the technicians.")
+			return k, false
+		} else if err != nil {
+			a.internalError(w, r, err)
+			return k, false
+		}
+		return k, true
+	}
+	if !a.confirmed(w, r, func() (confirmView, bool) {
+		k, ok := passkey()
+		return confirmView{
+			Question: "Revoke the passkey of tablet " + strconv.Quote(k.Name) + "?",
+			Effect:   "That tablet is signed out at its next request and cannot sign in with this passkey again. The technician's other tablets keep working. To use the tablet again, give the technician a new enrollment link.",
+			Button:   "Yes, revoke this passkey",
+			Cancel:   "/operator/technicians",
+		}, ok
+	}) {
 		return
 	}
-	ctx := r.Context()
-	k, err := a.st.Passkey(ctx, r.PathValue("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		a.errorPage(w, r, http.StatusNotFound, "No such passkey", "Go back to the technicians.")
-		return
-	} else if err != nil {
-		a.internalError(w, r, err)
+	k, ok := passkey()
+	if !ok {
 		return
 	}
 	if err := a.st.RevokePasskey(ctx, k.ID); err != nil {

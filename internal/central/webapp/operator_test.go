@@ -143,7 +143,13 @@ func TestOperatorInventory(t *testing.T) {
 			t.Fatal(err)
 		}
 		tb.submit(`[data-device="ZM-101"] form[action$="/label"] button`)
-		tb.submit(`[data-device="ZM-103"] form[action$="/revoke"] button`)
+		// One click asks; Cancel goes back; nothing revoked until Yes.
+		notRevoked := func() {
+			if d, _ := s.st.Device(ctx, "ZM-103"); d.Revoked() {
+				t.Fatal("ZM-103 revoked before the operator confirmed")
+			}
+		}
+		tb.revokeConfirmed(`[data-device="ZM-103"] form[action$="/revoke"] button`, "Revoke device ZM-103?", "/operator/devices", notRevoked)
 		tb.waitText(`[data-device="ZM-103"] h3`, "revoked")
 		if d, err := s.st.Device(ctx, "ZM-101"); err != nil || d.Label != "ICU-MON-07" {
 			t.Errorf("ZM-101 label %q (%v), want ICU-MON-07", d.Label, err)
@@ -208,7 +214,10 @@ func TestOperatorTechnicians(t *testing.T) {
 		if got := tb.text(sel + " table"); !strings.Contains(got, "Tablet") {
 			t.Fatalf("Ada's passkeys: %q", got)
 		}
-		tb.submit(sel + ` form.revoke-passkey button`)
+		tb.revokeConfirmed(sel+` form.revoke-passkey button`, "Revoke the passkey of tablet", "/operator/technicians", func() {
+			adaTab.open("/pairings")
+			adaTab.waitPath("/pairings") // still signed in
+		})
 		adaTab.open("/pairings")
 		adaTab.waitPath("/sign-in")
 		if got := tb.text(sel); !strings.Contains(got, "No passkey") {
@@ -222,7 +231,11 @@ func TestOperatorTechnicians(t *testing.T) {
 		adaTab.click("#enroll")
 		adaTab.waitPath("/scan")
 		tb.open("/operator/technicians")
-		tb.submit(sel + ` form.revoke-technician button`)
+		tb.revokeConfirmed(sel+` form.revoke-technician button`, "Revoke Ada Lovelace?", "/operator/technicians", func() {
+			if tech, _ := s.st.Technician(ctx, ada); tech.Revoked() {
+				t.Fatal("Ada revoked before the operator confirmed")
+			}
+		})
 		tb.waitText(sel+" h3", "revoked")
 		adaTab.open("/pairings")
 		adaTab.waitPath("/sign-in")
@@ -266,6 +279,25 @@ var (
 	operatorActions = []string{"/operator/devices/import", "/operator/devices/ZM-001/label", "/operator/devices/ZM-001/revoke",
 		"/operator/technicians", "/operator/technicians/TECH/enroll", "/operator/technicians/TECH/revoke", "/operator/passkeys/KEY/revoke"}
 )
+
+// revokeConfirmed clicks a Revoke button once and checks that it only
+// asks (the confirmation page with question; notYet checks nothing
+// changed), that Cancel goes back to back, then clicks the button again
+// and confirms.
+func (tb *tablet) revokeConfirmed(button, question, back string, notYet func()) {
+	tb.t.Helper()
+	tb.submit(button)
+	tb.waitText("#confirm-question", question)
+	notYet()
+	tb.submit("#cancel")
+	if got := tb.path(); got != back {
+		tb.t.Errorf("Cancel went to %s, want %s", got, back)
+	}
+	notYet()
+	tb.submit(button)
+	tb.waitText("#confirm-question", question)
+	tb.submit("#confirm")
+}
 
 // TestOperatorPagesRefuseTechnicians: a technician signed in gets the
 // 403 page for every operator page and every operator action, and the
@@ -367,6 +399,13 @@ func TestOperatorPagesAccessible(t *testing.T) {
 		tb.submit("#add")
 		tb.waitText("#link-title", "Alan Turing")
 		checkPage(tb, "operator-technicians", shots)
+	})
+	t.Run("confirm", func(t *testing.T) {
+		tb := tb.on(t)
+		tb.open("/operator/devices")
+		tb.submit(`[data-device="ZM-001"] form[action$="/revoke"] button`)
+		tb.waitText("#confirm-question", "Revoke device ZM-001?")
+		checkPage(tb, "operator-confirm", shots)
 	})
 	t.Run("pairings", func(t *testing.T) {
 		tb := tb.on(t)
