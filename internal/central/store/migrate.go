@@ -214,6 +214,25 @@ var migrations = []migration{
 			`CREATE INDEX pairings_technician ON pairings (technician_id, started_at)`,
 		},
 	},
+	{
+		version: 6,
+		name:    "pairing steps: every change of a pairing with its time (the operator's timeline)",
+		common: []string{
+			// One row per change of a pairing, written with the change
+			// (CreatePairing, UpdatePairing, FinishPairing) in its
+			// transaction. Pairings older than this migration have none.
+			`CREATE TABLE pairing_steps (
+				id {{SERIAL}},
+				pairing_id TEXT NOT NULL REFERENCES pairings (id),
+				at {{TIME}} NOT NULL,
+				state TEXT NOT NULL,
+				device_state TEXT NOT NULL DEFAULT '',
+				step TEXT NOT NULL DEFAULT '',
+				result_code TEXT NOT NULL DEFAULT ''
+			)`,
+			`CREATE INDEX pairing_steps_pairing ON pairing_steps (pairing_id, id)`,
+		},
+	},
 }
 
 // SchemaVersion is the version the migrations bring a database to.

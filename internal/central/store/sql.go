@@ -457,9 +457,14 @@ func (s *sqlStore) CreatePairing(ctx context.Context, p Pairing) error {
 	if len(p.TokenNonce) > 0 {
 		nonce = p.TokenNonce
 	}
-	_, err := s.exec(ctx, `INSERT INTO pairings (id, batch_id, device_id, technician_id, method, state, device_state, step, result_code, detail, token_nonce, label, started_at, updated_at, finished_at)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := s.txExec(ctx, tx, `INSERT INTO pairings (id, batch_id, device_id, technician_id, method, state, device_state, step, result_code, detail, token_nonce, label, started_at, updated_at, finished_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.ID, p.BatchID, p.DeviceID, p.TechnicianID, p.Method.String(), p.State.String(), cleanText(p.DeviceState), cleanText(p.Step), p.ResultCode, cleanText(p.Detail), nonce, p.Label, now, now, finished)
+			p.ID, p.BatchID, p.DeviceID, p.TechnicianID, p.Method.String(), p.State.String(), cleanText(p.DeviceState), cleanText(p.Step), p.ResultCode, cleanText(p.Detail), nonce, p.Label, now, now, finished); err != nil {
+			return err
+		}
+		return s.recordStep(ctx, tx, p.ID, now, p.State, p.DeviceState, p.Step, p.ResultCode)
+	})
 	if err != nil {
 		return fmt.Errorf("create pairing: %w", err)
 	}
@@ -470,8 +475,14 @@ func (s *sqlStore) UpdatePairing(ctx context.Context, id string, state PairingSt
 	if state.Final() {
 		return fmt.Errorf("update pairing %s: %s is final: use FinishPairing", id, state)
 	}
-	err := mustAffect(s.exec(ctx, `UPDATE pairings SET state = ?, device_state = ?, step = ?, updated_at = ? WHERE id = ? AND finished_at IS NULL`,
-		state.String(), cleanText(deviceState), cleanText(step), s.nowMicros(), id))
+	now := s.nowMicros()
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := mustAffect(s.txExec(ctx, tx, `UPDATE pairings SET state = ?, device_state = ?, step = ?, updated_at = ? WHERE id = ? AND finished_at IS NULL`,
+			state.String(), cleanText(deviceState), cleanText(step), now, id)); err != nil {
+			return err
+		}
+		return s.recordStep(ctx, tx, id, now, state, deviceState, step, "")
+	})
 	if err != nil {
 		return fmt.Errorf("update pairing %s: %w", id, err)
 	}
@@ -483,8 +494,13 @@ func (s *sqlStore) FinishPairing(ctx context.Context, id string, state PairingSt
 		return fmt.Errorf("finish pairing %s: %s is not final", id, state)
 	}
 	now := s.nowMicros()
-	err := mustAffect(s.exec(ctx, `UPDATE pairings SET state = ?, result_code = ?, detail = ?, updated_at = ?, finished_at = ? WHERE id = ? AND finished_at IS NULL`,
-		state.String(), cleanText(resultCode), cleanText(detail), now, now, id))
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := mustAffect(s.txExec(ctx, tx, `UPDATE pairings SET state = ?, result_code = ?, detail = ?, updated_at = ?, finished_at = ? WHERE id = ? AND finished_at IS NULL`,
+			state.String(), cleanText(resultCode), cleanText(detail), now, now, id)); err != nil {
+			return err
+		}
+		return s.recordStep(ctx, tx, id, now, state, "", "", resultCode)
+	})
 	if err != nil {
 		return fmt.Errorf("finish pairing %s: %w", id, err)
 	}

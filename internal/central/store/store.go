@@ -144,6 +144,9 @@ type Store interface {
 	FinishPairing(ctx context.Context, id string, state PairingState, resultCode, detail string) error
 	// Pairing returns one pairing attempt.
 	Pairing(ctx context.Context, id string) (Pairing, error)
+	// PairingSteps returns every recorded change of pairing id (created,
+	// each progress report, the end), oldest first.
+	PairingSteps(ctx context.Context, id string) ([]PairingStep, error)
 
 	// RecordCertificate records a client certificate issued to a device,
 	// in state CertificateIssued: it is called right after issuance, before

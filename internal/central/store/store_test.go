@@ -584,3 +584,53 @@ func TestCertificateEnums(t *testing.T) {
 		t.Error("out-of-range names")
 	}
 }
+
+// TestPairingSteps: every change of a pairing is recorded with its time,
+// in order (created, each progress report, the end with its code); a
+// refused update records nothing. On SQLite and PostgreSQL.
+func TestPairingSteps(t *testing.T) {
+	eachBackend(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		clk := clocktest.New(t0)
+		s := openAt(t, dsn, clk)
+		if err := s.CreatePairing(ctx, Pairing{ID: "p1", DeviceID: "ZM-001", TechnicianID: "t-1", Method: MethodQR, State: PairingQueued, TokenNonce: []byte("n")}); err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range []struct{ dev, step string }{{"", "connecting"}, {"", "push"}, {"PAIRING_RECEIVED", ""}, {"APPLYING_CONFIG", ""}} {
+			clk.Advance(100 * time.Millisecond)
+			if err := s.UpdatePairing(ctx, "p1", PairingRunning, u.dev, u.step); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clk.Advance(time.Second)
+		if err := s.FinishPairing(ctx, "p1", PairingFailed, "NETWORK_TEST_FAILED", "no route"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.UpdatePairing(ctx, "p1", PairingRunning, "TESTING_CONNECTION", ""); err == nil {
+			t.Fatal("update after the end accepted")
+		}
+		got, err := s.PairingSteps(ctx, "p1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []PairingStep{
+			{At: t0, State: PairingQueued},
+			{At: t0.Add(100 * time.Millisecond), State: PairingRunning, Step: "connecting"},
+			{At: t0.Add(200 * time.Millisecond), State: PairingRunning, Step: "push"},
+			{At: t0.Add(300 * time.Millisecond), State: PairingRunning, DeviceState: "PAIRING_RECEIVED"},
+			{At: t0.Add(400 * time.Millisecond), State: PairingRunning, DeviceState: "APPLYING_CONFIG"},
+			{At: t0.Add(1400 * time.Millisecond), State: PairingFailed, ResultCode: "NETWORK_TEST_FAILED"},
+		}
+		if len(got) != len(want) {
+			t.Fatalf("steps %+v, want %+v", got, want)
+		}
+		for i := range want {
+			if !got[i].At.Equal(want[i].At) || got[i].State != want[i].State || got[i].DeviceState != want[i].DeviceState || got[i].Step != want[i].Step || got[i].ResultCode != want[i].ResultCode {
+				t.Errorf("step %d = %+v, want %+v", i, got[i], want[i])
+			}
+		}
+		if steps, err := s.PairingSteps(ctx, "p-none"); err != nil || len(steps) != 0 {
+			t.Errorf("steps of an unknown pairing: %v, %v", steps, err)
+		}
+	})
+}
