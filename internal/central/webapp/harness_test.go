@@ -121,6 +121,7 @@ func (p *scriptedDevices) Provision(ctx context.Context, j job.Job, progress fun
 	if !ok {
 		play = provisioned
 	}
+	progress(job.Progress{Step: "push"}) // as the pusher reports it
 	for i, s := range play.states {
 		progress(job.Progress{State: s})
 		if i == 0 && gate != nil {

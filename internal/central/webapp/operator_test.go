@@ -511,15 +511,46 @@ func TestOperatorPairingsAndTimeline(t *testing.T) {
 		tb.open("/operator/pairings?state=failed")
 		tb.submit("#pairings tbody tr a")
 		tb.waitText("#pairing-state", "failed (PAIRING_CODE_MISMATCH)")
+		tb.wantSteps("created pushed PAIRING_RECEIVED FAILED PAIRING_CODE_MISMATCH")
 		tl := tb.text("#timeline")
 		if !strings.Contains(tl, "pairing.accepted") || !strings.Contains(tl, "pairing.failed") || strings.Index(tl, "pairing.accepted") > strings.Index(tl, "pairing.failed") {
 			t.Errorf("timeline of the failed pairing: %q", tl)
 		}
+		// The provisioned one: every step, each with its time.
+		tb.open("/operator/pairings/" + okAda)
+		tb.wantSteps("created pushed PAIRING_RECEIVED APPLYING_CONFIG TESTING_CONNECTION PROVISIONED")
 		tb.open("/operator/pairings/p-nosuch")
 		if got := tb.text("h1"); got != "No such pairing" {
 			t.Errorf("unknown pairing: %q", got)
 		}
 	})
+}
+
+// wantSteps checks the steps table of a pairing's page: the steps named
+// (after "connecting", the runner's own first step, which is dropped
+// here), each with a time, in order, the first at +0.000 s.
+func (tb *tablet) wantSteps(want string) {
+	tb.t.Helper()
+	type row struct{ At, After, Name string }
+	rows, err := chromedp.Run(tb.ctx, chromedp.Evaluate[[]row](`[...document.querySelectorAll('#steps tbody tr')].map(r => ({At: r.cells[0].textContent, After: r.cells[1].textContent, Name: r.cells[2].textContent}))`))
+	if err != nil {
+		tb.t.Fatal(err)
+	}
+	var names []string
+	var last time.Time
+	for i, r := range rows {
+		at, err := time.Parse("2006-01-02 15:04:05.000", r.At)
+		if err != nil || at.Before(last) || (i == 0 && r.After != "+0.000 s") || !strings.HasPrefix(r.After, "+") {
+			tb.t.Errorf("step %d %q: time %q after %q (%v): want times in order, the first at +0.000 s", i, r.Name, r.At, r.After, err)
+		}
+		last = at
+		if r.Name != "connecting" {
+			names = append(names, r.Name)
+		}
+	}
+	if got := strings.Join(names, " "); got != want {
+		tb.t.Errorf("steps %q, want %q", got, want)
+	}
 }
 
 // TestOperatorAuditFilterAndExport: the audit trail filtered by actor,

@@ -43,6 +43,7 @@ type operatorPairingRow struct {
 type timelineView struct {
 	Pairing    store.Pairing
 	Technician string
+	Steps      []timelineStep
 	Events     []store.AuditRecord
 }
 
@@ -147,6 +148,12 @@ func (a *App) pairingTimeline(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := timelineView{Pairing: p, Technician: names[p.TechnicianID]}
+	steps, err := a.st.PairingSteps(ctx, p.ID)
+	if err != nil {
+		a.internalError(w, r, err)
+		return
+	}
+	v.Steps = timelineSteps(p, steps)
 	if err := a.st.SearchAudit(ctx, store.AuditFilter{Contains: "pairing=" + p.ID}, func(rec store.AuditRecord) error {
 		v.Events = append(v.Events, rec)
 		return nil
