@@ -36,6 +36,8 @@ func (a *App) routes() {
 	m.HandleFunc("GET /pairings", tech(a.myPairings))
 	m.HandleFunc("GET /pairings/{id}", tech(a.pairingPage))
 	m.HandleFunc("GET /pairings/{id}/events", tech(a.pairingEvents))
+	m.HandleFunc("GET /batch", tech(a.batchPage))
+	m.HandleFunc("POST /batch/pairings", tech(a.batchPairing))
 
 	// The operator's pages: the inventory, the technicians and their
 	// passkeys, the pairings with their timelines, the audit trail, the

@@ -25,14 +25,22 @@ import (
 // glare), and returns the camera that plays it.
 func cameraOn(t testing.TB, d *device, sess *pairing.Session) browser.Camera {
 	t.Helper()
+	return cameraOnEach(t, 2, shown{d, sess})
+}
+
+// shown is a device's screen with its session's QR code.
+type shown struct {
+	d    *device
+	sess *pairing.Session
+}
+
+// cameraOnEach writes a Y4M showing each screen in turn for perFrame
+// frames (at 15 frames a second, looping), as a tablet's camera sees it,
+// and returns the camera that plays it: the technician moving from
+// monitor to monitor.
+func cameraOnEach(t testing.TB, perScreen int, screens ...shown) browser.Camera {
+	t.Helper()
 	r, err := screen.NewRenderer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := screen.SampleView(state.ReadyToPair)
-	v.DeviceID, v.DeviceSerial, v.IPAddress = d.id, "SN-"+d.id, "192.0.2.10"
-	v.QRText, v.PairingCode = sess.QR().Marshal(), sess.Code().Display()
-	f, err := r.Render(v, 240, 240)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,14 +51,23 @@ func cameraOn(t testing.TB, d *device, sess *pairing.Session) browser.Camera {
 		}
 	}
 	var frames []image.Image
-	for seed := range uint64(2) {
-		s := view.Scene
-		s.Seed = seed
-		img, err := s.Render(f.Img)
+	for _, sc := range screens {
+		v := screen.SampleView(state.ReadyToPair)
+		v.DeviceID, v.DeviceSerial, v.IPAddress = sc.d.id, "SN-"+sc.d.id, "192.0.2.10"
+		v.QRText, v.PairingCode = sc.sess.QR().Marshal(), sc.sess.Code().Display()
+		f, err := r.Render(v, 240, 240)
 		if err != nil {
 			t.Fatal(err)
 		}
-		frames = append(frames, img)
+		for seed := range uint64(perScreen) {
+			s := view.Scene
+			s.Seed = seed
+			img, err := s.Render(f.Img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			frames = append(frames, img)
+		}
 	}
 	path := filepath.Join(t.TempDir(), "camera.y4m")
 	if err := browser.WriteY4MFile(path, 15, frames...); err != nil {
