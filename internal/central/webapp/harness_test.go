@@ -150,6 +150,9 @@ type site struct {
 type siteOpts struct {
 	dsn   string
 	clock *clocktest.Fake // the web app's and the store's clock; nil: the system's
+	// front, when set, is the TLS server this site is a replica behind
+	// (replicas_test.go); the site registers its handler there.
+	front *front
 }
 
 func newSite(t testing.TB, o siteOpts) *site {
@@ -174,9 +177,15 @@ func newSite(t testing.TB, o siteOpts) *site {
 	}
 	t.Cleanup(api.Close)
 	var h atomic.Value
-	srv := browser.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.Load().(http.Handler).ServeHTTP(w, r)
-	}))
+	var srv *browser.Server
+	if o.front != nil {
+		srv = o.front.srv
+		o.front.add(func(w http.ResponseWriter, r *http.Request) { h.Load().(http.Handler).ServeHTTP(w, r) })
+	} else {
+		srv = browser.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.Load().(http.Handler).ServeHTTP(w, r)
+		}))
+	}
 	cfg := Config{Store: st, API: api, Origin: srv.Origin}
 	if o.clock != nil {
 		cfg.Clock = o.clock
