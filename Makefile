@@ -87,8 +87,8 @@ bench-web: deps check-go ## web app numbers in headless Chromium: QR decoders on
 screenshots-web: deps check-go ## the web app's pages at tablet sizes (768x1024, 1280x800) into docs/img/web/, from its browser test
 	ZM_WEB_SCREENSHOTS=$(CURDIR)/docs/img/web $(GO) test -count=1 -run '^(TestEveryPageAccessibleOnTablets|TestOperatorPagesAccessible)$$' ./internal/central/webapp/
 
-bench-qemu: deps kernel ## QEMU board numbers: start -> UNPROVISIONED screen, press -> decodable QR (median of 5 boots), scan -> PROVISIONED (median of 5 pairings)
-	$(GO) test -run '^$$' -bench 'BenchmarkQEMU(Boot|Pairing)$$' -benchtime 5x -timeout 30m ./internal/e2e/
+bench-qemu: deps kernel ## QEMU board numbers: start -> UNPROVISIONED screen, press -> decodable QR (median of 5 boots), scan -> PROVISIONED (median of 5 pairings; CLI and web page)
+	$(GO) test -run '^$$' -bench 'BenchmarkQEMU(Boot|Pairing|WebPairing)$$' -benchtime 5x -timeout 45m ./internal/e2e/
 	@ls -l $(OUT)/zmonitor-arm64 2>/dev/null | awk '{print "firmware binary:", $$5, "bytes"}' || true
 
 bench-qemu-secure: deps kernel u-boot ## qemu-virt-secure: QEMU start -> UNPROVISIONED screen through U-Boot and Secure Boot (median of 5 boots)

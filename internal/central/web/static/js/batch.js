@@ -13,6 +13,10 @@ const canvas = document.getElementById('canvas');
 const list = document.getElementById('batch');
 const count = document.getElementById('batch-count');
 const seen = new Set();
+// rescanPause is how long the page waits after reading a QR code it has
+// read already before it looks again.
+const rescanPause = 500;
+const now = () => performance.timeOrigin + performance.now();
 
 // words are the device's states in plain words (the page lists them).
 const words = Object.fromEntries([...document.querySelectorAll('#batch-words [data-step]')].map((li) => [li.dataset.step, li.textContent]));
@@ -74,6 +78,7 @@ function follow(r, id) {
     const view = JSON.parse(e.data);
     showView(r, view);
     if (view.final) {
+      r.row.dataset.finalAt = String(now());
       events.close();
     }
   });
@@ -85,7 +90,7 @@ function follow(r, id) {
 }
 
 // start posts a scanned QR code's text and adds its row.
-async function start(text) {
+async function start(text, decodedAt) {
   const resp = await fetch('/batch/pairings', {
     method: 'POST',
     headers: { Accept: 'application/json' },
@@ -103,8 +108,10 @@ async function start(text) {
     return;
   }
   const r = addRow(answer.deviceId);
+  r.row.dataset.decodedAt = String(decodedAt);
   if (!resp.ok || !answer.pairingId) {
     r.row.dataset.state = 'refused';
+    r.row.dataset.finalAt = String(now());
     r.row.classList.add('failed');
     r.status.textContent = answer.title || answer.error || 'Refused (' + resp.status + ')';
     r.detail.textContent = answer.action ? 'What to do: ' + answer.action + '.' : '';
@@ -129,11 +136,19 @@ async function scan() {
     } catch {
       text = null;
     }
-    if (text !== null && !seen.has(text)) {
+    if (text !== null && seen.has(text)) {
+      // Still the monitor just read: look again in a while rather than
+      // decode every frame (the tablet's battery; the monitor being
+      // provisioned may share the machine in tests).
+      await new Promise((resolve) => setTimeout(resolve, rescanPause));
+      continue;
+    }
+    if (text !== null) {
+      const decodedAt = now();
       seen.add(text);
       say('QR code read: starting that device. Scan the next one.', 'ok');
       try {
-        await start(text);
+        await start(text, decodedAt);
       } catch (err) {
         seen.delete(text);
         say('The Central Station could not be reached: ' + err.message, 'error');
