@@ -85,7 +85,7 @@ bench-web: deps check-go ## web app numbers in headless Chromium: QR decoders on
 	$(GO) test -run '^$$' -bench 'BenchmarkProgressLatency$$' -benchtime 100x -timeout 10m ./internal/central/webapp/
 
 screenshots-web: deps check-go ## the web app's pages at tablet sizes (768x1024, 1280x800) into docs/img/web/, from its browser test
-	ZM_WEB_SCREENSHOTS=$(CURDIR)/docs/img/web $(GO) test -count=1 -run '^(TestEveryPageAccessibleOnTablets|TestOperatorPagesAccessible)$$' ./internal/central/webapp/
+	ZM_WEB_SCREENSHOTS=$(CURDIR)/docs/img/web $(GO) test -count=1 -run '^(TestEveryPageAccessibleOnTablets|TestOperatorPagesAccessible|TestBatchOfThree)$$' ./internal/central/webapp/
 
 bench-qemu: deps kernel ## QEMU board numbers: start -> UNPROVISIONED screen, press -> decodable QR (median of 5 boots), scan -> PROVISIONED (median of 5 pairings; CLI and web page)
 	$(GO) test -run '^$$' -bench 'BenchmarkQEMU(Boot|Pairing|WebPairing)$$' -benchtime 5x -timeout 45m ./internal/e2e/
