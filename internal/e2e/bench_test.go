@@ -269,6 +269,31 @@ func median(d []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
+// benchBoard boots the image with the Central Station's monitor port
+// forwarded and the kernel arguments given, and waits for UNPROVISIONED.
+// The board stops when the benchmark ends.
+func benchBoard(ctx context.Context, b *testing.B, k, initrd string, c *harness.Central, args string) *harness.Device {
+	b.Helper()
+	bctx, bcancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer bcancel()
+	bd, err := qemu.Start(bctx, qemu.Config{Kernel: k, Initrd: initrd, StateDir: filepath.Join(b.TempDir(), "board"),
+		HostFwd:  []qemu.HostFwd{{GuestPort: harness.ProvisioningPort}},
+		GuestFwd: []qemu.GuestFwd{{GuestPort: harness.MonitorGuestPort, HostPort: c.MonitorPort()}},
+		Append:   args})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { bd.Close() })
+	d := &harness.Device{Board: bd}
+	if err := d.WaitConsole(bctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := d.WaitStateFor(ctx, "UNPROVISIONED", 2*time.Minute); err != nil {
+		b.Fatal(err)
+	}
+	return d
+}
+
 // BenchmarkQEMUPairing boots the image once and provisions it b.N times
 // through the Central Station's tablet API, the way a technician does with
 // zm-pair scan: press → READY_TO_PAIR, screenshot, decode with the tablet
@@ -283,25 +308,7 @@ func BenchmarkQEMUPairing(b *testing.B) {
 	defer cancel()
 	k, initrd, c := benchImage(ctx, b)
 	defer c.Close()
-	bctx, bcancel := context.WithTimeout(ctx, 2*time.Minute)
-	bd, err := qemu.Start(bctx, qemu.Config{Kernel: k, Initrd: initrd, StateDir: filepath.Join(b.TempDir(), "board"),
-		HostFwd:  []qemu.HostFwd{{GuestPort: harness.ProvisioningPort}},
-		GuestFwd: []qemu.GuestFwd{{GuestPort: harness.MonitorGuestPort, HostPort: c.MonitorPort()}},
-		Append:   "zmonitor.device_id=ZM-BENCH-02 zmonitor.serial=SN-BENCH-2"})
-	if err != nil {
-		bcancel()
-		b.Fatal(err)
-	}
-	defer bd.Close()
-	d := &harness.Device{Board: bd}
-	if err := d.WaitConsole(bctx); err != nil {
-		bcancel()
-		b.Fatal(err)
-	}
-	bcancel()
-	if err := d.WaitStateFor(ctx, "UNPROVISIONED", 2*time.Minute); err != nil {
-		b.Fatal(err)
-	}
+	d := benchBoard(ctx, b, k, initrd, c, "zmonitor.device_id=ZM-BENCH-02 zmonitor.serial=SN-BENCH-2")
 	s := newStation(b, c, d)
 
 	var runs []time.Duration

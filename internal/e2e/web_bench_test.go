@@ -3,14 +3,11 @@ package e2e
 import (
 	"context"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"image"
-	"net/http"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,7 +18,6 @@ import (
 	"github.com/zmonitor/firmware/internal/tablet"
 	"github.com/zmonitor/firmware/internal/testkit/browser"
 	"github.com/zmonitor/firmware/internal/testkit/harness"
-	"github.com/zmonitor/firmware/qemu"
 )
 
 // BenchmarkQEMUWebPairing boots the image once and provisions it b.N
@@ -46,56 +42,8 @@ func BenchmarkQEMUWebPairing(b *testing.B) {
 	defer cancel()
 	k, initrd, c := benchImage(ctx, b)
 	defer c.Close()
-	bctx, bcancel := context.WithTimeout(ctx, 2*time.Minute)
-	bd, err := qemu.Start(bctx, qemu.Config{Kernel: k, Initrd: initrd, StateDir: filepath.Join(b.TempDir(), "board"),
-		HostFwd:  []qemu.HostFwd{{GuestPort: harness.ProvisioningPort}},
-		GuestFwd: []qemu.GuestFwd{{GuestPort: harness.MonitorGuestPort, HostPort: c.MonitorPort()}},
-		Append:   "zmonitor.device_id=ZM-BENCH-03 zmonitor.serial=SN-BENCH-3"})
-	if err != nil {
-		bcancel()
-		b.Fatal(err)
-	}
-	defer bd.Close()
-	d := &harness.Device{Board: bd}
-	if err := d.WaitConsole(bctx); err != nil {
-		bcancel()
-		b.Fatal(err)
-	}
-	bcancel()
-	if err := d.WaitStateFor(ctx, "UNPROVISIONED", 2*time.Minute); err != nil {
-		b.Fatal(err)
-	}
-
-	// The Central Station: the real API and pusher, the web app on
-	// https://localhost:PORT; the device in the inventory with its label;
-	// a technician.
-	st, api := newCentralAPI(b, c, d)
-	var h atomic.Value
-	srv := browser.NewServer(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.Load().(http.Handler).ServeHTTP(w, r) }))
-	app, err := webapp.New(webapp.Config{Store: st, API: api, Origin: srv.Origin})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h.Store(app.Handler())
-	rec, err := d.Enroll(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	raw, _ := json.Marshal(rec)
-	items, err := store.ParseEnrollments(raw)
-	if err != nil || len(items) != 1 || items[0].Err != nil {
-		b.Fatalf("enrollment: %v %+v", err, items)
-	}
-	if _, err := st.ImportDevice(ctx, items[0].Enrollment); err != nil {
-		b.Fatal(err)
-	}
-	if err := st.SetDeviceLabel(ctx, rec.DeviceID, "ICU-MON-04"); err != nil {
-		b.Fatal(err)
-	}
-	tok, _ := store.NewTechnicianToken(nil)
-	if _, err := st.AddTechnician(ctx, tok.ID, "biomed", tok.Hash); err != nil {
-		b.Fatal(err)
-	}
+	d := benchBoard(ctx, b, k, initrd, c, "zmonitor.device_id=ZM-BENCH-03 zmonitor.serial=SN-BENCH-3")
+	w := newWebStation(ctx, b, c, d)
 
 	var runs, overheads []time.Duration
 	last := ""
@@ -110,7 +58,7 @@ func BenchmarkQEMUWebPairing(b *testing.B) {
 			b.Fatalf("run %d: %v", i, err)
 		}
 		last = string(qr)
-		run, overhead, err := webPairingRun(ctx, b, st, tok.ID, srv, shot)
+		run, overhead, err := webPairingRun(ctx, b, w.st, w.techID, w.srv, shot)
 		if err != nil {
 			b.Fatalf("run %d: %v", i, d.Failure(err.Error()))
 		}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/json"
 	"net/http"
@@ -39,39 +40,9 @@ func TestWebAppProvisionsTheBoard(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The Central Station: the real API with the real pusher, and the web
-	// app on https://localhost:PORT.
-	st, api := newCentralAPI(t, c, d)
-	var h atomic.Value
-	srv := browser.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.Load().(http.Handler).ServeHTTP(w, r) }))
-	app, err := webapp.New(webapp.Config{Store: st, API: api, Origin: srv.Origin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.Store(app.Handler())
-
-	// Manufacturing: the enrollment record; the operator's label.
-	rec, err := d.Enroll(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := json.Marshal(rec)
-	items, err := store.ParseEnrollments(raw)
-	if err != nil || len(items) != 1 || items[0].Err != nil {
-		t.Fatalf("enrollment: %v %+v", err, items)
-	}
-	if _, err := st.ImportDevice(ctx, items[0].Enrollment); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.SetDeviceLabel(ctx, rec.DeviceID, "ICU-MON-04"); err != nil {
-		t.Fatal(err)
-	}
-	// The operator adds the technician and hands over an enrollment link.
-	tok, _ := store.NewTechnicianToken(nil)
-	if _, err := st.AddTechnician(ctx, tok.ID, "biomed", tok.Hash); err != nil {
-		t.Fatal(err)
-	}
-	link, err := webapp.CreateEnrollmentLink(ctx, st, tok.ID, "cli", srv.Origin, time.Now(), nil)
+	w := newWebStation(ctx, t, c, d)
+	st, srv := w.st, w.srv
+	link, err := webapp.CreateEnrollmentLink(ctx, st, w.techID, "cli", srv.Origin, time.Now(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,13 +65,13 @@ func TestWebAppProvisionsTheBoard(t *testing.T) {
 	if err := tb.WaitPath("/preview"); err != nil {
 		t.Fatal(err)
 	}
-	if got := tb.Text("#device-id") + " " + tb.Text("#device-label"); got != rec.DeviceID+" ICU-MON-04" {
+	if got := tb.Text("#device-id") + " " + tb.Text("#device-label"); got != w.deviceID+" ICU-MON-04" {
 		t.Errorf("preview shows %q", got)
 	}
 	if err := tb.Tap("#provision"); err != nil {
 		t.Fatal(err)
 	}
-	if err := tb.WaitText("#result-title", "PROVISIONED: "+rec.DeviceID+" is ready"); err != nil {
+	if err := tb.WaitText("#result-title", "PROVISIONED: "+w.deviceID+" is ready"); err != nil {
 		t.Fatalf("%v\nconsole:\n%s", err, harness.Tail(d.ConsoleText(), 30))
 	}
 	if got := tb.Text("#result-label"); got != "Label ICU-MON-04" {
@@ -109,7 +80,7 @@ func TestWebAppProvisionsTheBoard(t *testing.T) {
 	if err := d.WaitState(ctx, "PROVISIONED"); err != nil {
 		t.Fatal(err)
 	}
-	ps, err := st.TechnicianPairings(ctx, tok.ID, time.Time{}, 10)
+	ps, err := st.TechnicianPairings(ctx, w.techID, time.Time{}, 10)
 	if err != nil || len(ps) != 1 || ps[0].State != store.PairingSucceeded || ps[0].Method != store.MethodQR || ps[0].Label != "ICU-MON-04" {
 		t.Errorf("pairings %+v %v", ps, err)
 	}
@@ -119,3 +90,49 @@ func TestWebAppProvisionsTheBoard(t *testing.T) {
 }
 
 func browserRequired() bool { return os.Getenv(browser.EnvRequired) == "1" }
+
+// webStation is the Central Station for the web app on the board: the
+// real API with the real pusher, the web app on https://localhost:PORT,
+// the device's enrollment record in the inventory with the label
+// ICU-MON-04, and a technician (techID) with no passkey yet.
+type webStation struct {
+	st       store.Store
+	srv      *browser.Server
+	techID   string
+	deviceID string
+}
+
+func newWebStation(ctx context.Context, t testing.TB, c *harness.Central, d *harness.Device) *webStation {
+	t.Helper()
+	st, api := newCentralAPI(t, c, d)
+	var h atomic.Value
+	srv := browser.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.Load().(http.Handler).ServeHTTP(w, r) }))
+	app, err := webapp.New(webapp.Config{Store: st, API: api, Origin: srv.Origin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Store(app.Handler())
+	// Manufacturing: the enrollment record; the operator's label.
+	rec, err := d.Enroll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(rec)
+	items, err := store.ParseEnrollments(raw)
+	if err != nil || len(items) != 1 || items[0].Err != nil {
+		t.Fatalf("enrollment: %v %+v", err, items)
+	}
+	if _, err := st.ImportDevice(ctx, items[0].Enrollment); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetDeviceLabel(ctx, rec.DeviceID, "ICU-MON-04"); err != nil {
+		t.Fatal(err)
+	}
+	// The operator adds the technician (the tablet's passkey comes from an
+	// enrollment link).
+	tok, _ := store.NewTechnicianToken(nil)
+	if _, err := st.AddTechnician(ctx, tok.ID, "biomed", tok.Hash); err != nil {
+		t.Fatal(err)
+	}
+	return &webStation{st: st, srv: srv, techID: tok.ID, deviceID: rec.DeviceID}
+}

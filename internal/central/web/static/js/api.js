@@ -3,22 +3,28 @@
 // postJSON posts body as JSON to path (same origin) and resolves to the
 // answer's JSON; a 4xx or 5xx rejects with the server's message.
 export async function postJSON(path, body) {
-  const resp = await fetch(path, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-    body: JSON.stringify(body),
-    credentials: 'same-origin',
-  });
+  const { resp, answer } = await post(path, JSON.stringify(body), 'application/json');
+  if (!resp.ok) {
+    throw new Error(answer.error || `The Central Station answered ${resp.status}`);
+  }
+  return answer;
+}
+
+// post posts body (same origin; a URLSearchParams is sent as a form) and
+// resolves to the response and its JSON ({} if it has none).
+export async function post(path, body, contentType) {
+  const headers = { Accept: 'application/json' };
+  if (contentType) {
+    headers['Content-Type'] = contentType;
+  }
+  const resp = await fetch(path, { method: 'POST', headers, body, credentials: 'same-origin' });
   let answer = {};
   try {
     answer = await resp.json();
   } catch {
     answer = {};
   }
-  if (!resp.ok) {
-    throw new Error(answer.error || `The Central Station answered ${resp.status}`);
-  }
-  return answer;
+  return { resp, answer };
 }
 
 // say shows text in the page's status line (read out by screen readers).

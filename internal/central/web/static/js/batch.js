@@ -4,9 +4,9 @@
 // follows its own pairing's server-sent events (/pairings/{id}/events)
 // and shows its progress live, then its outcome, while the technician
 // scans the next device.
-import { createDecoder, grab } from './qrdecode.js';
-import { openCamera, nextFrame } from './camera.js';
-import { say } from './api.js';
+import { createDecoder } from './qrdecode.js';
+import { openCamera, eachCode } from './camera.js';
+import { say, post } from './api.js';
 
 const video = document.getElementById('video');
 const canvas = document.getElementById('canvas');
@@ -91,18 +91,7 @@ function follow(r, id) {
 
 // start posts a scanned QR code's text and adds its row.
 async function start(text, decodedAt) {
-  const resp = await fetch('/batch/pairings', {
-    method: 'POST',
-    headers: { Accept: 'application/json' },
-    body: new URLSearchParams({ qr: text }),
-    credentials: 'same-origin',
-  });
-  let answer = {};
-  try {
-    answer = await resp.json();
-  } catch {
-    answer = {};
-  }
+  const { resp, answer } = await post('/batch/pairings', new URLSearchParams({ qr: text }));
   if (resp.status === 401 || resp.redirected) {
     say('Signed out: sign in again to go on.', 'error');
     return;
@@ -128,33 +117,25 @@ async function scan() {
   const decoder = await createDecoder();
   say('Point the camera at each monitor’s QR code in turn.');
   document.body.dataset.scanner = decoder.engine;
-  for (;;) {
-    await nextFrame(video);
-    let text = null;
-    try {
-      text = await decoder.decode(grab(video, canvas));
-    } catch {
-      text = null;
-    }
-    if (text !== null && seen.has(text)) {
+  await eachCode(video, canvas, decoder, async (text) => {
+    if (seen.has(text)) {
       // Still the monitor just read: look again in a while rather than
       // decode every frame (the tablet's battery; the monitor being
       // provisioned may share the machine in tests).
       await new Promise((resolve) => setTimeout(resolve, rescanPause));
-      continue;
+      return true;
     }
-    if (text !== null) {
-      const decodedAt = now();
-      seen.add(text);
-      say('QR code read: starting that device. Scan the next one.', 'ok');
-      try {
-        await start(text, decodedAt);
-      } catch (err) {
-        seen.delete(text);
-        say('The Central Station could not be reached: ' + err.message, 'error');
-      }
+    const decodedAt = now();
+    seen.add(text);
+    say('QR code read: starting that device. Scan the next one.', 'ok');
+    try {
+      await start(text, decodedAt);
+    } catch (err) {
+      seen.delete(text);
+      say('The Central Station could not be reached: ' + err.message, 'error');
     }
-  }
+    return true;
+  });
 }
 
 scan();

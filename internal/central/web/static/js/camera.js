@@ -2,6 +2,7 @@
 // (preferred) at 1280×720, one frame at a time, and a clear message when
 // there is none or it is refused (the page's #camera and #no-camera).
 import { say } from './api.js';
+import { grab } from './qrdecode.js';
 
 // openCamera starts the camera in video and resolves to its stream; when
 // it cannot, it shows why (and the typed-code path) and resolves to null.
@@ -47,4 +48,22 @@ export function nextFrame(video) {
       requestAnimationFrame(() => resolve());
     }
   });
+}
+
+// eachCode decodes video's frames one by one (drawn on canvas) and calls
+// handle with the text of each QR code read, awaiting it; it returns
+// when handle returns false.
+export async function eachCode(video, canvas, decoder, handle) {
+  for (;;) {
+    await nextFrame(video);
+    let text = null;
+    try {
+      text = await decoder.decode(grab(video, canvas));
+    } catch {
+      text = null;
+    }
+    if (text !== null && (await handle(text)) === false) {
+      return;
+    }
+  }
 }

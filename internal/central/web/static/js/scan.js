@@ -2,8 +2,8 @@
 // with a framing guide; frames are decoded in the page (qrdecode.js) until
 // one holds a QR code, whose text is posted to /preview. No camera, or a
 // camera refused: a clear message and the typed-code path (camera.js).
-import { createDecoder, grab } from './qrdecode.js';
-import { openCamera, nextFrame } from './camera.js';
+import { createDecoder } from './qrdecode.js';
+import { openCamera, eachCode } from './camera.js';
 import { say } from './api.js';
 
 const video = document.getElementById('video');
@@ -18,22 +18,13 @@ async function scan() {
   const decoder = await createDecoder();
   say('Point the camera at the monitor’s QR code.');
   document.body.dataset.scanner = decoder.engine;
-  for (;;) {
-    await nextFrame(video);
-    let text = null;
-    try {
-      text = await decoder.decode(grab(video, canvas));
-    } catch {
-      text = null;
-    }
-    if (text !== null) {
-      stream.getTracks().forEach((t) => t.stop());
-      say('QR code read. Checking the device…', 'ok');
-      document.getElementById('qr').value = text;
-      form.submit();
-      return;
-    }
-  }
+  await eachCode(video, canvas, decoder, (text) => {
+    stream.getTracks().forEach((t) => t.stop());
+    say('QR code read. Checking the device…', 'ok');
+    document.getElementById('qr').value = text;
+    form.submit();
+    return false;
+  });
 }
 
 scan();
