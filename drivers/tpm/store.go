@@ -38,6 +38,8 @@ type Opts struct {
 	// Persistent handles of the keys (Default*Handle): ClientHandle is
 	// client key slot A, ClientHandleB slot B.
 	SRKHandle, IdentityHandle, PayloadHandle, ClientHandle, ClientHandleB tpm2.TPMHandle
+	// AttestationHandle is the attestation key's (DefaultAttestationHandle).
+	AttestationHandle tpm2.TPMHandle
 	// AuditAnchorIndex is the NV index of the audit log's anchor
 	// (DefaultAuditAnchorIndex).
 	AuditAnchorIndex tpm2.TPMHandle
@@ -63,11 +65,12 @@ type Opts struct {
 
 // DefaultOpts are the options a nil *Opts stands for.
 var DefaultOpts = Opts{
-	SRKHandle:      DefaultSRKHandle,
-	IdentityHandle: DefaultIdentityHandle,
-	PayloadHandle:  DefaultPayloadHandle,
-	ClientHandle:   DefaultClientHandle,
-	ClientHandleB:  DefaultClientHandleB,
+	SRKHandle:         DefaultSRKHandle,
+	IdentityHandle:    DefaultIdentityHandle,
+	PayloadHandle:     DefaultPayloadHandle,
+	ClientHandle:      DefaultClientHandle,
+	ClientHandleB:     DefaultClientHandleB,
+	AttestationHandle: DefaultAttestationHandle,
 	// AuditAnchorIndex is not a key's: see anchor.go.
 	AuditAnchorIndex: DefaultAuditAnchorIndex,
 	Attempts:         5,
@@ -96,6 +99,9 @@ func (o *Opts) withDefaults() Opts {
 	if c.ClientHandleB == 0 {
 		c.ClientHandleB = d.ClientHandleB
 	}
+	if c.AttestationHandle == 0 {
+		c.AttestationHandle = d.AttestationHandle
+	}
 	if c.AuditAnchorIndex == 0 {
 		c.AuditAnchorIndex = d.AuditAnchorIndex
 	}
@@ -119,7 +125,7 @@ func (o *Opts) validate() error {
 	for _, h := range []struct {
 		name string
 		h    tpm2.TPMHandle
-	}{{"SRK", o.SRKHandle}, {"identity", o.IdentityHandle}, {"payload", o.PayloadHandle}, {"client", o.ClientHandle}, {"client B", o.ClientHandleB}} {
+	}{{"SRK", o.SRKHandle}, {"identity", o.IdentityHandle}, {"payload", o.PayloadHandle}, {"client", o.ClientHandle}, {"client B", o.ClientHandleB}, {"attestation", o.AttestationHandle}} {
 		if h.h>>24 != tpm2.TPMHandle(tpm2.TPMHTPersistent) {
 			return fmt.Errorf("tpm: options: %s handle 0x%08x is not a persistent handle", h.name, uint32(h.h))
 		}

@@ -20,6 +20,9 @@ const (
 	RolePayload
 	RoleIdentity
 	RoleClient
+	// RoleAttestation is the attestation key (attest.go): made when first
+	// asked for, after the identity key that certifies it.
+	RoleAttestation
 )
 
 // String implements fmt.Stringer.
@@ -33,6 +36,8 @@ func (r Role) String() string {
 		return "identity key"
 	case RoleClient:
 		return "client key"
+	case RoleAttestation:
+		return "attestation key"
 	}
 	return fmt.Sprintf("Role(%d)", int(r))
 }
@@ -129,6 +134,8 @@ func templateFor(r Role) tpm2.TPMTPublic {
 		return SRKTemplate()
 	case RolePayload:
 		return PayloadTemplate()
+	case RoleAttestation:
+		return AttestationTemplate()
 	default:
 		return SigningTemplate()
 	}
