@@ -4,7 +4,12 @@ import (
 	"fmt"
 
 	"github.com/google/go-tpm/tpm2"
+
+	"github.com/zmonitor/firmware/internal/fw/keys"
+	"github.com/zmonitor/firmware/internal/proto/enroll"
 )
+
+var _ keys.Attester = (*Store)(nil)
 
 // DefaultAttestationHandle is the persistent handle of the attestation key
 // (AK), next to the client key slots.
@@ -12,7 +17,7 @@ const DefaultAttestationHandle tpm2.TPMHandle = 0x81010005
 
 // AttestationLabel is the qualifying data of the identity key's TPM2_Certify
 // of the attestation key: it names what the certification is for.
-const AttestationLabel = "zmonitor-ak-v1"
+const AttestationLabel = enroll.AttestationLabel
 
 // AttestedPCRs are the PCRs a quote covers (SHA-256 bank): 4 (the booted
 // image, Authenticode digest) and 7 (the Secure Boot policy).
@@ -36,35 +41,20 @@ func AttestationTemplate() tpm2.TPMTPublic {
 	}
 }
 
-// AttestationKey is the attestation key's public area and its
-// certification by the identity key, each in its TPM wire form.
-type AttestationKey struct {
-	Public           []byte // TPMT_PUBLIC
-	CertifyInfo      []byte // TPMS_ATTEST (TPM_ST_ATTEST_CERTIFY, qualifying data AttestationLabel)
-	CertifySignature []byte // TPMT_SIGNATURE by the identity key
-}
-
-// Quote is a TPM2_Quote over AttestedPCRs and the PCR values it covers.
-type Quote struct {
-	Attest    []byte   // TPMS_ATTEST (TPM_ST_ATTEST_QUOTE)
-	Signature []byte   // TPMT_SIGNATURE by the attestation key
-	PCRs      [][]byte // SHA-256 values of AttestedPCRs, in that order
-}
-
 // AttestationKey returns the attestation key, creating and persisting it at
 // Opts.AttestationHandle when the TPM has none (first boot, or a device
 // made before attestation), and certifies it with the identity key
 // (TPM2_Certify). TPM commands: ReadPublic, Certify; when the key is
 // missing also Create, Load, EvictControl, ReadPublic, FlushContext.
-func (s *Store) AttestationKey() (AttestationKey, error) {
+func (s *Store) AttestationKey() (keys.AttestationKey, error) {
 	const step = "attestation key"
 	if err := s.lock(step); err != nil {
-		return AttestationKey{}, err
+		return keys.AttestationKey{}, err
 	}
 	defer s.mu.Unlock()
 	ak, err := s.ensureAK()
 	if err != nil {
-		return AttestationKey{}, err
+		return keys.AttestationKey{}, err
 	}
 	rsp, err := tpm2.Certify{
 		ObjectHandle:   ak.auth(),
@@ -76,9 +66,9 @@ func (s *Store) AttestationKey() (AttestationKey, error) {
 		},
 	}.Execute(s.tpm)
 	if err != nil {
-		return AttestationKey{}, wrap("certify attestation key", err)
+		return keys.AttestationKey{}, wrap("certify attestation key", err)
 	}
-	return AttestationKey{
+	return keys.AttestationKey{
 		Public:           tpm2.Marshal(ak.public),
 		CertifyInfo:      rsp.CertifyInfo.Bytes(),
 		CertifySignature: tpm2.Marshal(rsp.Signature),
@@ -88,28 +78,28 @@ func (s *Store) AttestationKey() (AttestationKey, error) {
 // Quote reads the SHA-256 values of AttestedPCRs and has the attestation
 // key quote them with nonce as qualifying data. TPM commands: ReadPublic
 // (the key), PCR_Read, Quote.
-func (s *Store) Quote(nonce []byte) (Quote, error) {
+func (s *Store) Quote(nonce []byte) (keys.Quote, error) {
 	const step = "quote"
 	if len(nonce) == 0 || len(nonce) > 32 {
-		return Quote{}, fmt.Errorf("tpm: %s: nonce of %d bytes, want 1 to 32", step, len(nonce))
+		return keys.Quote{}, fmt.Errorf("tpm: %s: nonce of %d bytes, want 1 to 32", step, len(nonce))
 	}
 	if err := s.lock(step); err != nil {
-		return Quote{}, err
+		return keys.Quote{}, err
 	}
 	defer s.mu.Unlock()
 	ak, err := s.ensureAK()
 	if err != nil {
-		return Quote{}, err
+		return keys.Quote{}, err
 	}
 	sel := tpm2.TPMLPCRSelection{PCRSelections: []tpm2.TPMSPCRSelection{{
 		Hash: tpm2.TPMAlgSHA256, PCRSelect: tpm2.PCClientCompatible.PCRs(AttestedPCRs...),
 	}}}
 	pr, err := tpm2.PCRRead{PCRSelectionIn: sel}.Execute(s.tpm)
 	if err != nil {
-		return Quote{}, wrap("quote: read PCRs", err)
+		return keys.Quote{}, wrap("quote: read PCRs", err)
 	}
 	if len(pr.PCRValues.Digests) != len(AttestedPCRs) {
-		return Quote{}, fmt.Errorf("tpm: quote: read PCRs: %d values, want %d (no SHA-256 bank?)", len(pr.PCRValues.Digests), len(AttestedPCRs))
+		return keys.Quote{}, fmt.Errorf("tpm: quote: read PCRs: %d values, want %d (no SHA-256 bank?)", len(pr.PCRValues.Digests), len(AttestedPCRs))
 	}
 	q, err := tpm2.Quote{
 		SignHandle:     ak.auth(),
@@ -118,9 +108,9 @@ func (s *Store) Quote(nonce []byte) (Quote, error) {
 		PCRSelect:      sel,
 	}.Execute(s.tpm)
 	if err != nil {
-		return Quote{}, wrap(step, err)
+		return keys.Quote{}, wrap(step, err)
 	}
-	out := Quote{Attest: q.Quoted.Bytes(), Signature: tpm2.Marshal(q.Signature)}
+	out := keys.Quote{Attest: q.Quoted.Bytes(), Signature: tpm2.Marshal(q.Signature)}
 	for _, d := range pr.PCRValues.Digests {
 		out.PCRs = append(out.PCRs, append([]byte(nil), d.Buffer...))
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/go-attestation/attest"
 	"github.com/google/go-tpm/tpm2"
+
+	"github.com/zmonitor/firmware/internal/proto/enroll"
 )
 
 // extendPCR4 extends PCR 4 (SHA-256) with digest through a connection of
@@ -86,6 +88,14 @@ func TestAttestationKeyIsRestrictedAndCertifiedByTheIdentity(t *testing.T) {
 		d := sha256.Sum256(ak.CertifyInfo)
 		if !ecdsa.Verify(s.Identity().Public().(*ecdsa.PublicKey), d[:], new(big.Int).SetBytes(es.SignatureR.Buffer), new(big.Int).SetBytes(es.SignatureS.Buffer)) {
 			t.Error("certification does not verify with the identity key")
+		}
+		// The Central Station's check of an enrollment record accepts it.
+		rec, err := enroll.New(s.Identity().Public(), s.PayloadKey().PublicKey(), "ZM-001", "SN-1", "1.2.3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rec.WithAttestationKey(ak.Public, ak.CertifyInfo, ak.CertifySignature); err != nil {
+			t.Errorf("enroll refuses the TPM's attestation key: %v", err)
 		}
 		// Asked again, the same key (not a new one).
 		again, err := s.AttestationKey()

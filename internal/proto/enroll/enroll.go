@@ -25,6 +25,13 @@ type Record struct {
 	IdentityKey     string `json:"identityPublicKey"`
 	PayloadKey      string `json:"payloadPublicKey"`
 	FirmwareVersion string `json:"firmwareVersion"`
+	// The attestation key (attestation.go): standard base64 of its
+	// TPMT_PUBLIC, and of the identity key's TPM2_Certify of it
+	// (TPMS_ATTEST and TPMT_SIGNATURE). All three or none: records made
+	// before attestation have none.
+	AttestationKey              string `json:"attestationKey,omitempty"`
+	AttestationCertifyInfo      string `json:"attestationKeyCertifyInfo,omitempty"`
+	AttestationCertifySignature string `json:"attestationKeyCertifySignature,omitempty"`
 }
 
 // Enrollment is another name for Record.
@@ -108,6 +115,7 @@ func ParseEnrollment(b []byte) (Record, error) { return Parse(b) }
 var fieldNames = map[string]bool{
 	"deviceId": true, "deviceSerial": true, "identityPublicKey": true,
 	"payloadPublicKey": true, "firmwareVersion": true,
+	"attestationKey": true, "attestationKeyCertifyInfo": true, "attestationKeyCertifySignature": true,
 }
 
 // checkObject requires one flat JSON object whose keys are the record's
@@ -175,6 +183,9 @@ func (e Record) Validate() error {
 	}
 	if idECDH.Equal(pay) {
 		return fmt.Errorf("%w: identity and payload keys are the same key", ErrField)
+	}
+	if _, err := e.CheckedAttestationKey(); err != nil {
+		return err
 	}
 	return nil
 }
