@@ -76,7 +76,7 @@ func CertifyInfo(t testing.TB, public tpm2.TPMTPublic, qualifying string) []byte
 	return tpm2.Marshal(tpm2.TPMSAttest{
 		Magic:           tpm2.TPMGeneratedValue,
 		Type:            tpm2.TPMSTAttestCertify,
-		QualifiedSigner: tpm2.TPM2BName{Buffer: []byte{0, 0x0b}},
+		QualifiedSigner: *name, // a name of the right form; checkers do not look at it
 		ExtraData:       tpm2.TPM2BData{Buffer: []byte(qualifying)},
 		Attested: tpm2.NewTPMUAttest(tpm2.TPMSTAttestCertify, &tpm2.TPMSCertifyInfo{
 			Name:          *name,
@@ -97,13 +97,17 @@ func (a *AK) Certified(t testing.TB, identity crypto.Signer) keys.AttestationKey
 // given values and nonce.
 func (a *AK) Quote(t testing.TB, nonce, pcr4, pcr7 []byte) keys.Quote {
 	t.Helper()
+	name, err := tpm2.ObjectName(&a.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := sha256.New()
 	h.Write(pcr4)
 	h.Write(pcr7)
 	att := tpm2.Marshal(tpm2.TPMSAttest{
 		Magic:           tpm2.TPMGeneratedValue,
 		Type:            tpm2.TPMSTAttestQuote,
-		QualifiedSigner: tpm2.TPM2BName{Buffer: []byte{0, 0x0b}},
+		QualifiedSigner: *name,
 		ExtraData:       tpm2.TPM2BData{Buffer: nonce},
 		Attested: tpm2.NewTPMUAttest(tpm2.TPMSTAttestQuote, &tpm2.TPMSQuoteInfo{
 			PCRSelect: tpm2.TPMLPCRSelection{PCRSelections: []tpm2.TPMSPCRSelection{{
