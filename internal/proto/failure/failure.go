@@ -37,6 +37,10 @@ const (
 	// device's certificate as revoked (a PROVISIONED device's notice,
 	// docs/lifecycle.md).
 	CertificateRevoked
+	// FirmwareNotTrusted: the Central Station could not show that the
+	// device booted a released firmware image (measured boot, quote, event
+	// log, allow-list: internal/central/attestation) and sent it nothing.
+	FirmwareNotTrusted
 	codeCount
 )
 
@@ -66,6 +70,7 @@ var infos = [codeCount]info{
 	IdentityMismatch:    {"IDENTITY_MISMATCH", "Another device answered", "Check the monitor's address, then re-scan its QR code"},
 	DeviceNotListening:  {"DEVICE_NOT_LISTENING", "Device not waiting for pairing", "Press the button on the monitor, then scan its new QR code"},
 	CertificateRevoked:  {"CERTIFICATE_REVOKED", "Certificate revoked", "Contact biomedical engineering"},
+	FirmwareNotTrusted:  {"FIRMWARE_NOT_TRUSTED", "Firmware not trusted", "Contact biomedical engineering"},
 }
 
 func (c Code) info() info {
