@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-attestation/attest"
 
+	"github.com/zmonitor/firmware/internal/proto/devicewire"
 	"github.com/zmonitor/firmware/internal/proto/enroll"
 )
 
@@ -16,13 +17,10 @@ import (
 // shown to be a released image (failure code FIRMWARE_NOT_TRUSTED).
 var ErrNotTrusted = errors.New("firmware not trusted")
 
-// Evidence is what a device with measured boot sends in its hello.
-type Evidence struct {
-	Quote          []byte // TPMS_ATTEST of TPM2_Quote
-	QuoteSignature []byte // TPMT_SIGNATURE by the attestation key
-	PCR4, PCR7     []byte // SHA-256 values the quote covers
-	EventLog       []byte // binary_bios_measurements (TCG crypto-agile)
-}
+// Evidence is what a device with measured boot sends in its hello: the
+// quote (TPMS_ATTEST, TPMT_SIGNATURE), the SHA-256 PCR 4 and 7 values it
+// covers, and the event log (TCG crypto-agile).
+type Evidence = devicewire.Evidence
 
 // Firmware is one entry of the allow-list: a released image as its
 // manifest describes it.

@@ -33,6 +33,22 @@ const (
 // scanned QR; it is empty when the technician typed the pairing code.
 type HelloRequest struct {
 	PairingToken string `json:"pairingToken"`
+	// AttestationNonce is the Central Station's fresh nonce for the
+	// device's quote (base64url, AttestationNonceSize bytes); empty from a
+	// Central Station before attestation.
+	AttestationNonce string `json:"attestationNonce,omitempty"`
+}
+
+// Nonce decodes AttestationNonce (nil when absent).
+func (r HelloRequest) Nonce() ([]byte, error) {
+	if r.AttestationNonce == "" {
+		return nil, nil
+	}
+	n, err := base64.RawURLEncoding.Strict().DecodeString(r.AttestationNonce)
+	if err != nil || len(n) != AttestationNonceSize {
+		return nil, fmt.Errorf("attestation nonce is not %d base64url bytes", AttestationNonceSize)
+	}
+	return n, nil
 }
 
 // HelloResponse is the device's answer to hello, signed by its identity key.
@@ -42,7 +58,10 @@ type HelloResponse struct {
 	SessionNonce     string `json:"sessionNonce"`     // base64url, no padding, NonceSize bytes
 	PayloadPublicKey string `json:"payloadPublicKey"` // base64 of the uncompressed P-256 point
 	CSR              string `json:"csr"`              // base64 DER PKCS#10 for the new client key
-	Signature        string `json:"signature"`        // base64 ASN.1 ECDSA over SHA-256 of the RFC 8785 form without signature
+	// Attestation answers the request's attestation nonce (absent when the
+	// request had none).
+	Attestation *Attestation `json:"attestation,omitempty"`
+	Signature   string       `json:"signature"` // base64 ASN.1 ECDSA over SHA-256 of the RFC 8785 form without signature
 }
 
 // ErrorBody is the JSON body of every refusal.
@@ -65,15 +84,16 @@ type Status = Progress
 
 // unsignedHello is HelloResponse without the signature, for canonicalization.
 type unsignedHello struct {
-	Type             string `json:"type"`
-	DeviceID         string `json:"deviceId"`
-	SessionNonce     string `json:"sessionNonce"`
-	PayloadPublicKey string `json:"payloadPublicKey"`
-	CSR              string `json:"csr"`
+	Type             string       `json:"type"`
+	DeviceID         string       `json:"deviceId"`
+	SessionNonce     string       `json:"sessionNonce"`
+	PayloadPublicKey string       `json:"payloadPublicKey"`
+	CSR              string       `json:"csr"`
+	Attestation      *Attestation `json:"attestation,omitempty"`
 }
 
 func helloDigest(h HelloResponse) ([]byte, error) {
-	raw, err := json.Marshal(unsignedHello{h.Type, h.DeviceID, h.SessionNonce, h.PayloadPublicKey, h.CSR})
+	raw, err := json.Marshal(unsignedHello{h.Type, h.DeviceID, h.SessionNonce, h.PayloadPublicKey, h.CSR, h.Attestation})
 	if err != nil {
 		return nil, err
 	}
@@ -85,14 +105,21 @@ func helloDigest(h HelloResponse) ([]byte, error) {
 	return d[:], nil
 }
 
-// NewHello builds and signs a hello response.
+// NewHello builds and signs a hello response without attestation.
 func NewHello(identity crypto.Signer, deviceID string, nonce []byte, payloadKey *ecdh.PublicKey, csrDER []byte) (HelloResponse, error) {
+	return NewAttestedHello(identity, deviceID, nonce, payloadKey, csrDER, nil)
+}
+
+// NewAttestedHello builds and signs a hello response carrying att (nil:
+// none); the identity key's signature covers it.
+func NewAttestedHello(identity crypto.Signer, deviceID string, nonce []byte, payloadKey *ecdh.PublicKey, csrDER []byte, att *Attestation) (HelloResponse, error) {
 	h := HelloResponse{
 		Type:             HelloType,
 		DeviceID:         deviceID,
 		SessionNonce:     base64.RawURLEncoding.EncodeToString(nonce),
 		PayloadPublicKey: base64.StdEncoding.EncodeToString(payloadKey.Bytes()),
 		CSR:              base64.StdEncoding.EncodeToString(csrDER),
+		Attestation:      att,
 	}
 	d, err := helloDigest(h)
 	if err != nil {
@@ -112,6 +139,10 @@ type VerifiedHello struct {
 	SessionNonce []byte
 	PayloadKey   *ecdh.PublicKey
 	CSR          *x509.CertificateRequest
+	// Evidence is the device's quote and event log; nil when it sent none,
+	// with its reason in Unmeasured.
+	Evidence   *Evidence
+	Unmeasured string
 }
 
 // Verify checks h against the device identity key and parses its parts.
@@ -159,7 +190,11 @@ func (h HelloResponse) Verify(identity *ecdsa.PublicKey, wantDeviceID string) (*
 	if _, ok := csr.PublicKey.(*ecdsa.PublicKey); !ok {
 		return nil, errors.New("verify hello: CSR key is not ECDSA")
 	}
-	return &VerifiedHello{DeviceID: h.DeviceID, SessionNonce: nonce, PayloadKey: pk, CSR: csr}, nil
+	ev, why, err := h.Attestation.decode()
+	if err != nil {
+		return nil, fmt.Errorf("verify hello: %w", err)
+	}
+	return &VerifiedHello{DeviceID: h.DeviceID, SessionNonce: nonce, PayloadKey: pk, CSR: csr, Evidence: ev, Unmeasured: why}, nil
 }
 
 // ParseHelloResponse parses the device's answer to hello (still to be
@@ -186,6 +221,9 @@ func ParseHelloRequest(b []byte) (HelloRequest, error) {
 	}
 	if len(req.PairingToken) > 256 {
 		return HelloRequest{}, errors.New("hello request: pairing token too long")
+	}
+	if _, err := req.Nonce(); err != nil {
+		return HelloRequest{}, fmt.Errorf("hello request: %w", err)
 	}
 	return req, nil
 }
