@@ -1,6 +1,7 @@
 package deviceclient
 
 import (
+	"encoding/base64"
 	"github.com/zmonitor/firmware/internal/proto/devicewire"
 
 	"bufio"
@@ -194,7 +195,18 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 // empty for a typed pairing code. The answer is verified against the pinned
 // identity key.
 func (c *Client) Hello(ctx context.Context, token string) (*devicewire.VerifiedHello, error) {
-	body, _ := json.Marshal(devicewire.HelloRequest{PairingToken: token})
+	return c.AttestedHello(ctx, token, nil)
+}
+
+// AttestedHello is Hello with an attestation nonce (nil: none) for the
+// device's quote; the answer's Evidence (or Unmeasured) is still to be
+// checked (internal/central/attestation).
+func (c *Client) AttestedHello(ctx context.Context, token string, attestationNonce []byte) (*devicewire.VerifiedHello, error) {
+	req := devicewire.HelloRequest{PairingToken: token}
+	if attestationNonce != nil {
+		req.AttestationNonce = base64.RawURLEncoding.EncodeToString(attestationNonce)
+	}
+	body, _ := json.Marshal(req)
 	resp, err := c.do(ctx, http.MethodPost, "/v1/hello", body)
 	if err != nil {
 		return nil, fmt.Errorf("hello: %w", err)

@@ -77,6 +77,12 @@ type Config struct {
 	// TamperEnvelope, if set, edits the sealed envelope before it is sent
 	// (decryption and replay drills); production leaves it nil.
 	TamperEnvelope func([]byte) []byte
+	// Attest, if set, decides whether the device booted trusted firmware
+	// before anything is issued: the hello carries a fresh attestation
+	// nonce, and Attest gets it with the verified hello (the device's quote
+	// and event log, internal/central/attestation). An error refuses the
+	// pairing with FIRMWARE_NOT_TRUSTED; the device keeps its session.
+	Attest func(ctx context.Context, j job.Job, nonce []byte, h *devicewire.VerifiedHello) error
 }
 
 // Pusher provisions devices. It is safe for concurrent use.
@@ -116,10 +122,23 @@ func (p *Pusher) Provision(ctx context.Context, j job.Job, progress func(job.Pro
 	defer client.Close()
 
 	progress(job.Progress{Step: "hello"})
-	h, err := client.Hello(ctx, j.Token)
+	var nonce []byte
+	if p.c.Attest != nil {
+		nonce = make([]byte, devicewire.AttestationNonceSize)
+		if _, err := io.ReadFull(p.c.Rand, nonce); err != nil {
+			return job.Outcome{DeviceUntouched: true}, failure.New(failure.Internal, "hello: attestation nonce", err)
+		}
+	}
+	h, err := client.AttestedHello(ctx, j.Token, nonce)
 	if err != nil {
 		code, untouched, why := p.helloFailure(j, err)
 		return job.Outcome{DeviceUntouched: untouched}, failure.New(code, "hello", fmt.Errorf("%s: %w", why, err))
+	}
+	if p.c.Attest != nil {
+		progress(job.Progress{Step: "attest firmware"})
+		if err := p.c.Attest(ctx, j, nonce, h); err != nil {
+			return job.Outcome{Code: failure.FirmwareNotTrusted, Message: err.Error()}, failure.New(failure.FirmwareNotTrusted, "attest firmware", err)
+		}
 	}
 
 	progress(job.Progress{Step: "issue certificate"})

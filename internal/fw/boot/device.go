@@ -73,6 +73,9 @@ type Config struct {
 	Log    *slog.Logger
 	// Started, if set, is called with the engine once it runs.
 	Started func(*engine.Engine)
+	// EventLog reads the boot firmware's TPM event log for attestation
+	// (ReadEventLog on the device; nil: no measured boot).
+	EventLog func() ([]byte, error)
 }
 
 // Run boots the device on c's hardware (the device plan) and runs it until
@@ -435,7 +438,8 @@ func (d *device) makeEngine() error {
 	eng, err := engine.New(d.opts, engine.Deps{
 		Clock: d.c.Clock, Wall: d.c.Wall, Keys: d.ks, Settings: d.set, Audit: d.alog,
 		Display: d.scr, Anchors: d.pool, Address: d.c.Address, Log: d.log, Trace: d.trace.mark,
-		Warning: func() fault.Warning { return auditWarning(d.alog.Status()) },
+		Warning:  func() fault.Warning { return auditWarning(d.alog.Status()) },
+		EventLog: d.c.EventLog,
 	})
 	if err != nil {
 		return err

@@ -296,6 +296,7 @@ func (f *firmware) runDevice() error {
 		Label:    f.args.label,
 		Anchors:  AnchorsPath,
 		Keys:     TPMKeys(f.board.TPM.Path),
+		EventLog: ReadEventLog,
 		Clock:    clk,
 		Wall:     clock.NewWall(clk, version.Build(), f.ini.SetSystemTime),
 		Button:   f.button,

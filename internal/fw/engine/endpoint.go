@@ -69,7 +69,7 @@ func (e *Engine) hello(ctx context.Context, req devicewire.HelloRequest, peer *x
 		_ = ck.Discard()
 		return devicewire.HelloResponse{}, failure.New(failure.Internal, "hello: nonce", err)
 	}
-	h, err := devicewire.NewHello(e.d.Keys.Identity(), e.opts.DeviceID, nonce, e.d.Keys.PayloadKey().PublicKey(), csr)
+	h, err := devicewire.NewAttestedHello(e.d.Keys.Identity(), e.opts.DeviceID, nonce, e.d.Keys.PayloadKey().PublicKey(), csr, e.attestation(req))
 	if err != nil {
 		_ = ck.Discard()
 		return devicewire.HelloResponse{}, failure.New(failure.Internal, "hello", err)

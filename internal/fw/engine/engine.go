@@ -169,6 +169,9 @@ type Deps struct {
 	// done and when each step from a button press to the pairing screen
 	// ends (timing on the device's own clock; zmonitor.verbose=1).
 	Trace func(step string)
+	// EventLog, if set, reads the boot firmware's TPM event log for the
+	// hello's attestation (attest.go); nil on a board without measured boot.
+	EventLog func() ([]byte, error)
 }
 
 // Engine is the provisioning workflow.
