@@ -194,12 +194,19 @@ func newEnrollment(index int, j enroll.Record) (Enrollment, error) {
 	if bytes.Equal(id, pl) {
 		return fail("payloadPublicKey", errors.New("same key as the identity key"))
 	}
+	var ak []byte
+	if k, err := j.CheckedAttestationKey(); err != nil {
+		return fail("attestationKey", err)
+	} else if k != nil {
+		ak = k.Public
+	}
 	return Enrollment{
 		DeviceID:        j.DeviceID,
 		DeviceSerial:    j.DeviceSerial,
 		IdentitySPKI:    id,
 		PayloadSPKI:     pl,
 		FirmwareVersion: j.FirmwareVersion,
+		AttestationKey:  ak,
 	}, nil
 }
 
@@ -212,6 +219,9 @@ func (e Enrollment) Validate() error {
 		PayloadKey:      base64.StdEncoding.EncodeToString(e.PayloadSPKI),
 		FirmwareVersion: e.FirmwareVersion,
 	})
+	if err == nil && e.AttestationKey != nil {
+		_, err = enroll.ParseAttestationPublic(e.AttestationKey)
+	}
 	return err
 }
 

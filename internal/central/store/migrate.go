@@ -233,6 +233,27 @@ var migrations = []migration{
 			`CREATE INDEX pairing_steps_pairing ON pairing_steps (pairing_id, id)`,
 		},
 	},
+	{
+		version: 7,
+		name:    "firmware attestation: enrolled attestation keys, the firmware allow-list",
+		common: []string{
+			// The attestation key's TPMT_PUBLIC; NULL for a device
+			// enrolled before attestation.
+			`ALTER TABLE devices ADD COLUMN attestation_key {{BLOB}}`,
+			// Released firmware images (zm-central firmware allow
+			// MANIFEST), by Authenticode digest, with the PCR values the
+			// manifest expects; denied_at set when withdrawn.
+			`CREATE TABLE firmware (
+				authenticode TEXT PRIMARY KEY,
+				version TEXT NOT NULL,
+				board TEXT NOT NULL,
+				pcr4 TEXT NOT NULL,
+				pcr7 TEXT NOT NULL,
+				allowed_at {{TIME}} NOT NULL,
+				denied_at {{TIME}}
+			)`,
+		},
+	},
 }
 
 // SchemaVersion is the version the migrations bring a database to.

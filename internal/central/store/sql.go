@@ -74,7 +74,7 @@ func mustAffect(res sql.Result, err error) error {
 
 // --- devices
 
-const deviceColumns = `device_id, device_serial, identity_spki, payload_spki, firmware_version, label, imported_at, revoked_at`
+const deviceColumns = `device_id, device_serial, identity_spki, payload_spki, firmware_version, label, imported_at, revoked_at, attestation_key`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -82,7 +82,7 @@ func scanDevice(r scanner) (Device, error) {
 	var d Device
 	var imported int64
 	var revoked sql.NullInt64
-	if err := r.Scan(&d.ID, &d.Serial, &d.IdentitySPKI, &d.PayloadSPKI, &d.FirmwareVersion, &d.Label, &imported, &revoked); err != nil {
+	if err := r.Scan(&d.ID, &d.Serial, &d.IdentitySPKI, &d.PayloadSPKI, &d.FirmwareVersion, &d.Label, &imported, &revoked, &d.AttestationKey); err != nil {
 		return Device{}, err
 	}
 	d.ImportedAt = fromMicros(imported)
@@ -99,9 +99,9 @@ func (s *sqlStore) ImportDevice(ctx context.Context, e Enrollment) (ImportResult
 	} else if owner != "" {
 		return 0, fmt.Errorf("import %s: %w: a key of this record was %s's before it was replaced", e.DeviceID, ErrConflict, owner)
 	}
-	res, err := s.exec(ctx, `INSERT INTO devices (device_id, device_serial, identity_spki, payload_spki, firmware_version, imported_at)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO NOTHING`,
-		e.DeviceID, e.DeviceSerial, e.IdentitySPKI, e.PayloadSPKI, e.FirmwareVersion, s.nowMicros())
+	res, err := s.exec(ctx, `INSERT INTO devices (device_id, device_serial, identity_spki, payload_spki, firmware_version, imported_at, attestation_key)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO NOTHING`,
+		e.DeviceID, e.DeviceSerial, e.IdentitySPKI, e.PayloadSPKI, e.FirmwareVersion, s.nowMicros(), nullBytes(e.AttestationKey))
 	if err != nil {
 		if s.d.isUniqueViolation(err) {
 			return 0, fmt.Errorf("import %s: %w: a key of this record is enrolled for another device", e.DeviceID, ErrConflict)
@@ -124,6 +124,16 @@ func (s *sqlStore) ImportDevice(ctx context.Context, e Enrollment) (ImportResult
 		return 0, fmt.Errorf("import %s: %w: a different payload key is enrolled", e.DeviceID, ErrConflict)
 	case old.Serial != e.DeviceSerial:
 		return 0, fmt.Errorf("import %s: %w: enrolled with serial %s", e.DeviceID, ErrConflict, old.Serial)
+	case old.AttestationKey != nil && e.AttestationKey != nil && !bytes.Equal(old.AttestationKey, e.AttestationKey):
+		return 0, fmt.Errorf("import %s: %w: a different attestation key is enrolled", e.DeviceID, ErrConflict)
+	case old.AttestationKey == nil && e.AttestationKey != nil:
+		// A device enrolled before attestation, re-exported with its
+		// attestation key (certified by the enrolled identity key).
+		if _, err := s.exec(ctx, `UPDATE devices SET attestation_key = ?, firmware_version = ? WHERE device_id = ? AND identity_spki = ?`,
+			e.AttestationKey, e.FirmwareVersion, e.DeviceID, e.IdentitySPKI); err != nil {
+			return 0, fmt.Errorf("import %s: add attestation key: %w", e.DeviceID, err)
+		}
+		return ImportUpdated, nil
 	case old.FirmwareVersion == e.FirmwareVersion:
 		return ImportUnchanged, nil
 	}
@@ -699,4 +709,12 @@ func (s *sqlStore) ExportAudit(ctx context.Context, fn func(AuditRecord) error) 
 		return fmt.Errorf("export audit: %w", err)
 	}
 	return nil
+}
+
+// nullBytes stores an absent byte string as NULL.
+func nullBytes(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
 }

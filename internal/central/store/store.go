@@ -57,6 +57,15 @@ type Store interface {
 	// SetDeviceLabel sets the label pushed as deviceLabel.
 	SetDeviceLabel(ctx context.Context, id, label string) error
 
+	// The firmware allow-list (firmware.go): AllowFirmware adds or
+	// re-allows a released image, DenyFirmware withdraws one (ErrNotFound
+	// if never allowed), FirmwareImage looks one up by Authenticode digest
+	// (ErrNotFound), FirmwareImages lists them all.
+	AllowFirmware(ctx context.Context, f Firmware) error
+	DenyFirmware(ctx context.Context, authenticode string) error
+	FirmwareImage(ctx context.Context, authenticode string) (Firmware, error)
+	FirmwareImages(ctx context.Context) ([]Firmware, error)
+
 	// AddTechnician records a technician and the SHA-256 hash of their
 	// bearer token (see NewTechnicianToken).
 	AddTechnician(ctx context.Context, id, name string, tokenHash []byte) (Technician, error)
@@ -215,6 +224,10 @@ type Enrollment struct {
 	IdentitySPKI    []byte // DER SubjectPublicKeyInfo, ECDSA P-256
 	PayloadSPKI     []byte // DER SubjectPublicKeyInfo, P-256 (ECDH)
 	FirmwareVersion string
+	// AttestationKey is the TPMT_PUBLIC of the device's attestation key,
+	// whose certification by the identity key the record carried (checked
+	// on import); nil for a record made before attestation.
+	AttestationKey []byte
 }
 
 // ImportResult says what ImportDevice did.
@@ -247,8 +260,11 @@ type Device struct {
 	PayloadSPKI     []byte
 	FirmwareVersion string
 	Label           string
-	ImportedAt      time.Time
-	RevokedAt       time.Time // zero if not revoked
+	// AttestationKey is the enrolled attestation key (TPMT_PUBLIC); nil
+	// when the device's record had none.
+	AttestationKey []byte
+	ImportedAt     time.Time
+	RevokedAt      time.Time // zero if not revoked
 }
 
 // Revoked reports whether the device was revoked.

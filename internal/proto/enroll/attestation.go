@@ -190,3 +190,17 @@ func (e Record) WithAttestationKey(public, certifyInfo, certifySignature []byte)
 	}
 	return e, nil
 }
+
+// ParseAttestationPublic checks an attestation key's TPMT_PUBLIC (the
+// template, as CheckedAttestationKey does) without its certification: for
+// a key whose certification was checked when its record was imported.
+func ParseAttestationPublic(b []byte) (*AttestationKey, error) {
+	if len(b) > maxTPMBlob {
+		return nil, fmt.Errorf("%w: attestationKey: longer than %d bytes", ErrField, maxTPMBlob)
+	}
+	_, key, err := parseAKPublic(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: attestationKey: %w", ErrField, err)
+	}
+	return &AttestationKey{Public: append([]byte(nil), b...), Key: key}, nil
+}
