@@ -70,7 +70,10 @@ var tools = []struct {
 	}, false},
 	{"zm-central", map[string][]string{
 		"init":                {"-dir", "-hosts", "-technician"},
-		"serve":               {"-dir", "-db", "-listen", "-monitor-listen", "-server-url", "-est-listen", "-est-url", "-crl-url", "-device-port", "-trust-device-clock", "-batch-concurrency", "-max-in-flight", "-drain", "-clock-offset", "-device-addr", "-ops-listen", "-log-format", "-log-level"},
+		"serve":               {"-dir", "-db", "-listen", "-monitor-listen", "-server-url", "-est-listen", "-est-url", "-crl-url", "-device-port", "-trust-device-clock", "-batch-concurrency", "-max-in-flight", "-drain", "-clock-offset", "-device-addr", "-ops-listen", "-log-format", "-log-level", "-allow-unmeasured-dev-firmware"},
+		"firmware allow":      {"-dir", "-db"},
+		"firmware deny":       {"-dir", "-db"},
+		"firmware list":       {"-dir", "-db"},
 		"devices import":      {"-dir", "-db"},
 		"devices list":        {"-dir", "-db", "-json"},
 		"devices revoke":      {"-dir", "-db"},

@@ -94,7 +94,7 @@ func benchThroughput(b *testing.B, dsn string) {
 		defer ep.Close()
 		devs[i], addrs[e.id] = d, a.String()
 	}
-	prov, err := newProvisioner(dir, "https://monitor.example:9443", "", "", 0)
+	prov, err := newProvisioner(dir, "https://monitor.example:9443", "", "", 0, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -34,6 +34,9 @@ var commands = []struct{ name, synopsis string }{
 	{"passkeys revoke", "zm-central passkeys revoke [flags] PASSKEY-ID\n  refuse one tablet's passkey from now on; its session ends"},
 	{"certificates list", "zm-central certificates list [flags]\n  client certificates issued, with their state and revocation reason\n  (--json: one JSON object per line)"},
 	{"certificates revoke", "zm-central certificates revoke --reason REASON [flags] SERIAL\n  revoke a client certificate (key-compromise, cessation-of-operation,\n  affiliation-changed); audited; the CRL lists it"},
+	{"firmware allow", "zm-central firmware allow [flags] MANIFEST\n  allow the released image of an image manifest (manifest.json of a UEFI board):\n  devices that attest they booted it may pair; audited"},
+	{"firmware deny", "zm-central firmware deny [flags] AUTHENTICODE-SHA256\n  withdraw an allowed image: devices booting it are refused (FIRMWARE_NOT_TRUSTED)"},
+	{"firmware list", "zm-central firmware list [flags]\n  the firmware allow-list, denied images included"},
 	{"crl", "zm-central crl [flags]\n  the device CA's certificate revocation list (PEM, or --der) on standard output or --out"},
 	{"pki status", "zm-central pki status [--json] [flags]\n  the Central Station's own certificates: subject, serial, not-after, days left,\n  a warning within 30 days of expiry"},
 	{"pki renew", "zm-central pki renew [--root-key FILE] [--hosts h1,h2] [flags] provisioning-signer|tablet-server\n  re-issue one with a new key (the signer from the provisioning root, the tablet\n  server from the device CA), replaced atomically, audited pki.renewed; the device\n  CA and the provisioning root are not renewable in place (devices hold them)"},
@@ -137,6 +140,15 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return cmdCertificatesList(ctx, rest[1:], stdout)
 		case "revoke":
 			return cmdCertificatesRevoke(ctx, rest[1:], stdout)
+		}
+	case "firmware":
+		switch sub {
+		case "allow":
+			return cmdFirmwareAllow(ctx, rest[1:], stdout)
+		case "deny":
+			return cmdFirmwareDeny(ctx, rest[1:], stdout)
+		case "list":
+			return cmdFirmwareList(ctx, rest[1:], stdout)
 		}
 	case "crl":
 		return cmdCRL(ctx, rest, stdout)

@@ -150,7 +150,9 @@ func endToEnd(t *testing.T, extraFlags []string, want store.PairingState, wantCo
 	var out, errb bytes.Buffer
 	go func() {
 		args := append([]string{"--dir", dir, "--listen", "127.0.0.1:0", "--server-url", "https://monitor.example:9443",
-			"--device-addr", "ZM-001=" + epAddr.String()}, extraFlags...)
+			"--device-addr", "ZM-001=" + epAddr.String(),
+			// The in-process device has software keys and no measured boot.
+			"--allow-unmeasured-dev-firmware"}, extraFlags...)
 		done <- cmdServe(sctx, args, &out, &errb, func(l listening) { addrs <- l.tablet })
 	}()
 	var tabletAddr string

@@ -25,6 +25,7 @@ import (
 	"github.com/zmonitor/firmware/internal/central/server/monitor"
 	"github.com/zmonitor/firmware/internal/central/store"
 	"github.com/zmonitor/firmware/internal/central/webapp"
+	"github.com/zmonitor/firmware/internal/proto/devicewire"
 	"github.com/zmonitor/firmware/internal/proto/est"
 	"github.com/zmonitor/firmware/internal/proto/payload"
 )
@@ -58,6 +59,8 @@ type serveOpts struct {
 	estPerHour       int
 	devicePort       int
 	trustDeviceClock bool
+	// allowUnmeasured is --allow-unmeasured-dev-firmware.
+	allowUnmeasured  bool
 	batchConcurrency int
 	maxInFlight      int
 	deviceAddr       addrOverrides
@@ -91,6 +94,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	fs.IntVar(&o.estPerHour, "est-renewals-per-hour", estserver.DefaultRenewalsPerHour, "simple re-enrollment requests one device may make in any hour; beyond: 429 with Retry-After, audited est.rate_limited once an hour")
 	fs.IntVar(&o.devicePort, "device-port", server.DefaultDevicePort, "devices' provisioning port")
 	fs.BoolVar(&o.trustDeviceClock, "trust-device-clock", false, "refuse QR codes whose expiresAt has passed")
+	fs.BoolVar(&o.allowUnmeasured, unmeasuredFlag, false, "DEVELOPMENT ONLY: pair devices that cannot attest their firmware (the direct-kernel qemu-virt board, records without an attestation key); logged at start and at each such pairing")
 	fs.IntVar(&o.batchConcurrency, "batch-concurrency", server.DefaultBatchConcurrency, "devices of one batch provisioned at once")
 	fs.IntVar(&o.maxInFlight, "max-in-flight", server.DefaultMaxInFlight, "provisionings in flight at most")
 	fs.DurationVar(&o.drain, "drain", 30*time.Second, "on SIGTERM, how long pushes in flight may take to finish before they are cancelled")
@@ -166,7 +170,7 @@ func (o serveOpts) logger(w io.Writer) *slog.Logger {
 
 // newProvisioner builds the pusher from the Central Station's device CA and
 // provisioning signer in dir.
-func newProvisioner(dir, serverURL, estURL, crlURL string, clockOffset time.Duration) (job.Provisioner, error) {
+func newProvisioner(dir, serverURL, estURL, crlURL string, clockOffset time.Duration, attest func(context.Context, job.Job, []byte, *devicewire.VerifiedHello) error) (job.Provisioner, error) {
 	c, err := deviceCA(dir, crlURL)
 	if err != nil {
 		return nil, err
@@ -181,6 +185,7 @@ func newProvisioner(dir, serverURL, estURL, crlURL string, clockOffset time.Dura
 		ServerURL: serverURL,
 		ESTURL:    estURL,
 		Now:       func() time.Time { return time.Now().Add(clockOffset) },
+		Attest:    attest,
 	})
 	if err != nil {
 		return nil, err
@@ -205,7 +210,11 @@ func serve(ctx context.Context, o serveOpts, stdout, stderr io.Writer, ready rea
 	if err := completeRenewals(o.db.dir); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	prov, err := newProvisioner(o.db.dir, o.serverURL, o.estURL, o.crlURL, o.clockOffset)
+	if o.allowUnmeasured {
+		log.Warn("DEVELOPMENT FLAG --" + unmeasuredFlag + ": devices that cannot attest their firmware WILL BE PAIRED; never use this in a hospital")
+		fmt.Fprintln(stderr, "zm-central: WARNING: --"+unmeasuredFlag+" is set: unattested (development) firmware will receive the hospital's credentials")
+	}
+	prov, err := newProvisioner(o.db.dir, o.serverURL, o.estURL, o.crlURL, o.clockOffset, attestHook(st, o.allowUnmeasured, log))
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

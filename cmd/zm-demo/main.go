@@ -164,7 +164,10 @@ func (d *demo) run(ctx context.Context, deviceID, label string) error {
 		"--listen", "127.0.0.1:"+strconv.Itoa(apiPort),
 		"--monitor-listen", "127.0.0.1:"+strconv.Itoa(monPort),
 		"--server-url", fmt.Sprintf("https://%s:%d", qemu.GuestFwdAddr, harness.MonitorGuestPort),
-		"--device-addr", fmt.Sprintf("%s=127.0.0.1:%d", deviceID, devPort))
+		"--device-addr", fmt.Sprintf("%s=127.0.0.1:%d", deviceID, devPort),
+		// The demo board (qemu-virt) boots its kernel directly: it
+		// measures nothing, so it has no firmware to attest.
+		"--allow-unmeasured-dev-firmware")
 	serveLog, err := os.Create(filepath.Join(d.out, "zm-central.log"))
 	if err != nil {
 		return err

@@ -101,7 +101,9 @@ func (p *programs) serve(est bool, extra ...string) {
 		"--listen", "127.0.0.1:" + strconv.Itoa(p.apiPort),
 		"--monitor-listen", "127.0.0.1:" + strconv.Itoa(p.monPort),
 		"--server-url", guestURL(harness.MonitorGuestPort),
-		"--device-addr", programsDeviceID + "=127.0.0.1:" + strconv.Itoa(p.devPort)}
+		"--device-addr", programsDeviceID + "=127.0.0.1:" + strconv.Itoa(p.devPort),
+		// qemu-virt boots its kernel directly: nothing measured, nothing to attest.
+		"--allow-unmeasured-dev-firmware"}
 	if est {
 		args = append(args, "--est-listen", "127.0.0.1:"+strconv.Itoa(p.estPort),
 			"--est-url", guestURL(harness.ESTGuestPort)+"/.well-known/est")
