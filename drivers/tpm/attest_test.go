@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-attestation/attest"
 	"github.com/google/go-tpm/tpm2"
 
+	"github.com/zmonitor/firmware/drivers/tpm/tpmcount"
 	"github.com/zmonitor/firmware/internal/proto/enroll"
 )
 
@@ -141,4 +142,59 @@ func TestQuoteCoversPCR4And7WithTheNonce(t *testing.T) {
 			t.Error("Quote with an empty nonce: no error")
 		}
 	})
+}
+
+// BenchmarkHelloQuote is the TPM work attestation adds to one hello on
+// swtpm (unix socket): the quote of PCR 4 and 7 (ReadPublic of the
+// attestation key, PCR_Read, Quote). TestHelloQuoteCommandCount pins it.
+func BenchmarkHelloQuote(b *testing.B) {
+	be := startSwtpm(b, false)
+	counter := tpmcount.New(be.open(b), nil)
+	s, err := New(counter, provision)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.AttestationKey(); err != nil {
+		b.Fatal(err)
+	}
+	nonce := bytes.Repeat([]byte{1}, 32)
+	counter.Reset()
+	n := 0
+	for b.Loop() {
+		if _, err := s.Quote(nonce); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	b.ReportMetric(float64(counter.Total())/float64(n), "cmds/hello")
+	for _, st := range counter.Stats() {
+		b.ReportMetric(float64(st.Mean().Nanoseconds()), "ns/"+tpmcount.Name(st.Code))
+	}
+}
+
+func TestHelloQuoteCommandCount(t *testing.T) {
+	be := startSwtpm(t, false)
+	counter := tpmcount.New(be.open(t), nil)
+	s, err := New(counter, provision)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	counter.Reset()
+	if _, err := s.AttestationKey(); err != nil {
+		t.Fatal(err)
+	}
+	// First time: ReadPublic (absent), Create, Load, EvictControl,
+	// ReadPublic, FlushContext, Certify = 7.
+	if got := counter.Total(); got != 7 {
+		t.Errorf("first AttestationKey = %d TPM commands, want 7:\n%s", got, counter)
+	}
+	counter.Reset()
+	if _, err := s.Quote(bytes.Repeat([]byte{1}, 32)); err != nil {
+		t.Fatal(err)
+	}
+	if got := counter.Total(); got != 3 {
+		t.Errorf("Quote = %d TPM commands, want 3 (ReadPublic, PCR_Read, Quote):\n%s", got, counter)
+	}
 }

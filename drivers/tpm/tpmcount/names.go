@@ -26,6 +26,9 @@ var names = map[tpm2.TPMCC]string{
 	tpm2.TPMCCNVReadPublic:      "NV_ReadPublic",
 	tpm2.TPMCCNVRead:            "NV_Read",
 	tpm2.TPMCCNVWrite:           "NV_Write",
+	tpm2.TPMCCCertify:           "Certify",
+	tpm2.TPMCCPCRRead:           "PCR_Read",
+	tpm2.TPMCCQuote:             "Quote",
 }
 
 // Name is the TPM2_ command name of cc without its prefix ("Sign"), or
