@@ -11,11 +11,12 @@ import (
 
 // Reasons shared by several skipped commands.
 const (
-	bootsBoard = "boots the QEMU board (kernel, swtpm, qemu-system-aarch64): internal/e2e does that, `make test` runs it"
-	showsQEMU  = "shows what zm-board runs (qemu package): placeholders, and it boots the QEMU board that internal/e2e boots"
-	goTests    = "a go test command: `make unit` runs these packages; here the packages must exist (go list) and a -bench pattern must name a benchmark"
-	postgres   = "needs a PostgreSQL server and its tools; the store's tests run every case on PostgreSQL too (pgtest), `make unit` runs them"
-	serialLine = "needs a serial line or a board's console socket (TestOverPTY drives the console over a pty, internal/e2e over the board's socket)"
+	bootsBoard  = "boots the QEMU board (kernel, swtpm, qemu-system-aarch64): internal/e2e does that, `make test` runs it"
+	showsQEMU   = "shows what zm-board runs (qemu package): placeholders, and it boots the QEMU board that internal/e2e boots"
+	goTests     = "a go test command: `make unit` runs these packages; here the packages must exist (go list) and a -bench pattern must name a benchmark"
+	postgres    = "needs a PostgreSQL server and its tools; the store's tests run every case on PostgreSQL too (pgtest), `make unit` runs them"
+	firmwareCLI = "needs the secure image's manifest (the board's kernel and keys: make image-secure); cmd/zm-central TestFirmwareAllowListCommands runs allow, list and deny on a manifest of that form"
+	serialLine  = "needs a serial line or a board's console socket (TestOverPTY drives the console over a pty, internal/e2e over the board's socket)"
 )
 
 // entries is what TestDocumentedCommands does with each command README.md
@@ -153,6 +154,9 @@ var entries = []entry{
 		w.central()
 		runSynopsis(t, w, c, "cd DIR && zm-central certificates revoke --reason key-compromise --note 'stolen from ward 4' 3fa1", "", 1, []string{"not found"})
 	}},
+	{doc: "zm-central firmware allow out/image-secure/manifest.json", skip: firmwareCLI},
+	{doc: "zm-central firmware list", skip: firmwareCLI},
+	{doc: "zm-central firmware deny 3f5e…", skip: firmwareCLI},
 	{doc: "zm-central crl [--out FILE] [--der]", check: func(t *testing.T, e *env, c command) {
 		w := e.work(t)
 		w.central()
