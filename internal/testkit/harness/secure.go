@@ -31,7 +31,10 @@ type SecureBoard struct {
 // SecureCmdline is the command line the test images sign in: the
 // development board's, with a fixed device identity (a signed image cannot
 // take one per board from the boot loader).
-const SecureCmdline = "console=ttyAMA0 panic=-1 quiet zmonitor.device_id=ZM-SECURE-01 zmonitor.serial=SN-SECURE-000001"
+const SecureCmdline = "console=ttyAMA0 panic=-1 quiet zmonitor.device_id=" + SecureDeviceID + " zmonitor.serial=SN-SECURE-000001"
+
+// SecureDeviceID is the device ID SecureCmdline gives the board.
+const SecureDeviceID = "ZM-SECURE-01"
 
 // DevKeys is the development key directory of the secure board under
 // ZM_CACHE (default /var/cache/zmonitor): made once by scripts/uefi-keys.sh
