@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the boot firmware of a board that boots under Secure Boot
-# (qemu-virt-secure): U-Boot from Debian's u-boot source package,
+# (qemu-virt-secure): U-Boot from Debian's u-boot source package with
+# board/<board>/u-boot-patches/*.patch applied on top of Debian's,
 # qemu_arm64_defconfig plus board/<board>/u-boot.fragment (UEFI Secure Boot
 # with the variable store preseeded, TPM 2.0 measurements, no interactive
 # console) and board/<board>/u-boot.env (the whole, fixed environment). The
@@ -17,8 +18,8 @@
 # The firmware is cached outside the clone:
 #   ${ZM_CACHE:-/var/cache/zmonitor}/u-boot/<key>/{u-boot.bin,config,build-info}
 # u-boot.bin is what QEMU's -bios loads. <key> is the sha256 of the source
-# package version, the cross compiler version, the defconfig, the fragment,
-# the environment, the seed and this script.
+# package version, the cross compiler version, the defconfig, the patches,
+# the fragment, the environment, the seed and this script.
 #
 # The source comes from Debian's archive (apt-get source u-boot=VERSION;
 # needs a deb-src line, scripts/install-deps.sh adds one). UBOOT_VERSION picks
@@ -49,6 +50,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 script="$repo/scripts/build-u-boot.sh"
 fragment="$repo/board/$board/u-boot.fragment"
 envfile="$repo/board/$board/u-boot.env"
+patchdir="$repo/board/$board/u-boot-patches"
 defconfig=qemu_arm64_defconfig
 cache_root="${ZM_CACHE:-/var/cache/zmonitor}/u-boot"
 cross="aarch64-linux-gnu-"
@@ -66,7 +68,7 @@ export TZ=UTC
 [ -f "$seed" ] || die "seed $seed not found"
 seed="$(realpath "$seed")"
 command -v "${cross}gcc" >/dev/null || die "${cross}gcc not found: run scripts/install-deps.sh"
-for tool in make bison flex bc dpkg-source dpkg-parsechangelog apt-get sha256sum flock; do
+for tool in make bison flex bc patch dpkg-source dpkg-parsechangelog apt-get sha256sum flock; do
   command -v "$tool" >/dev/null || die "$tool not found: run scripts/install-deps.sh"
 done
 
@@ -79,6 +81,10 @@ key="$(
     printf 'source u-boot %s\n' "$version"
     printf 'compiler %s\n' "$gcc_version"
     printf 'defconfig %s\n' "$defconfig"
+    for p in "$patchdir"/*.patch; do
+      [ -f "$p" ] || continue
+      printf 'patch %s\n' "${p##*/}"; cat "$p"
+    done
     printf 'fragment\n'; cat "$fragment"
     printf 'env\n'; cat "$envfile"
     printf 'seed\n'; sha256sum <"$seed"
@@ -129,6 +135,12 @@ log "fetching the u-boot $version source package"
 (cd "$work" && dpkg-source -x u-boot_*.dsc src) >>"$buildlog" 2>&1 || fail "dpkg-source -x failed"
 src="$work/src"
 cd "$src"
+# Ours, on top of Debian's (each says what and why in its header).
+for p in "$patchdir"/*.patch; do
+  [ -f "$p" ] || continue
+  log "applying ${p#"$repo"/}"
+  patch -p1 --forward --batch <"$p" >>"$buildlog" 2>&1 || fail "patch ${p##*/} does not apply"
+done
 # The build stamps this time into the banner: the source package's date, so
 # the same inputs give the same firmware.
 SOURCE_DATE_EPOCH="$(dpkg-parsechangelog -STimestamp)"
@@ -182,6 +194,9 @@ cp "$build/.config" "$stage/config"
   echo "source_version=$version"
   echo "compiler=$gcc_version"
   echo "defconfig=$defconfig"
+  for p in "$patchdir"/*.patch; do
+    [ -f "$p" ] && echo "patch=${p##*/} $(sha256sum <"$p" | cut -d' ' -f1)"
+  done
   echo "fragment_sha256=$(sha256sum <"$fragment" | cut -d' ' -f1)"
   echo "env_sha256=$(sha256sum <"$envfile" | cut -d' ' -f1)"
   echo "seed_sha256=$(sha256sum <"$seed" | cut -d' ' -f1)"
