@@ -17,8 +17,9 @@ import (
 
 // buildEFI makes the unified kernel image from the kernel and the
 // initramfs, signs it with the board's db key into outDir, and returns its
-// manifest section.
-func buildEFI(in UEFIInputs, kernelPath string, initrd []byte, version, outDir string) (manifest.UEFI, error) {
+// manifest section. The signatures carry epoch (SOURCE_DATE_EPOCH) as their
+// signing time, so the same inputs give the same files and digests.
+func buildEFI(in UEFIInputs, kernelPath string, initrd []byte, version, outDir string, epoch int64) (manifest.UEFI, error) {
 	ctx := context.Background()
 	tmp, err := os.MkdirTemp(outDir, ".efi-*")
 	if err != nil {
@@ -33,7 +34,7 @@ func buildEFI(in UEFIInputs, kernelPath string, initrd []byte, version, outDir s
 	// through (systemd-stub overrides edk2's security protocols); U-Boot
 	// has no such protocols and verifies and measures the kernel like any
 	// image, so the kernel is signed with the same key.
-	signer := uefi.Signer{Key: filepath.Join(in.Keys, "db.key"), Cert: filepath.Join(in.Keys, "db.crt")}
+	signer := uefi.Signer{Key: filepath.Join(in.Keys, "db.key"), Cert: filepath.Join(in.Keys, "db.crt"), Time: epoch}
 	kernel := filepath.Join(tmp, "Image.signed")
 	if err := signer.Sign(ctx, kernelPath, kernel); err != nil {
 		return manifest.UEFI{}, fmt.Errorf("efi: sign the kernel: %w", err)

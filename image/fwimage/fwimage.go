@@ -137,7 +137,7 @@ func Build(in Inputs, outDir string, progress io.Writer) (manifest.Manifest, err
 		return manifest.Manifest{}, fmt.Errorf("output directory: %w", err)
 	}
 	if in.UEFI != nil {
-		u, err := buildEFI(*in.UEFI, in.KernelPath, rd.Bytes(), in.FirmwareVersion, outDir)
+		u, err := buildEFI(*in.UEFI, in.KernelPath, rd.Bytes(), in.FirmwareVersion, outDir, in.SourceDateEpoch)
 		if err != nil {
 			return manifest.Manifest{}, err
 		}

@@ -69,7 +69,7 @@ var osslDigest = regexp.MustCompile(`Calculated message digest\s*:\s*([0-9A-Fa-f
 // The digest must be the one osslsigncode computes for the signed file
 // (and the firmware measures: see the board test in internal/e2e).
 func TestAuthenticodeMatchesOsslsigncode(t *testing.T) {
-	needTools(t, "sbsign", "sbverify", "osslsigncode")
+	needTools(t, "sbverify", "osslsigncode")
 	s, _ := testSigner(t, "test db")
 	signed := filepath.Join(t.TempDir(), "stub.efi")
 	if err := s.Sign(context.Background(), DefaultStub, signed); err != nil {
@@ -106,7 +106,7 @@ func TestAuthenticodeMatchesOsslsigncode(t *testing.T) {
 }
 
 func TestSignVerifyRefusesAnotherCertificate(t *testing.T) {
-	needTools(t, "sbsign", "sbverify")
+	needTools(t, "osslsigncode", "sbverify")
 	s, _ := testSigner(t, "test db")
 	other, _ := testSigner(t, "another db")
 	signed := filepath.Join(t.TempDir(), "stub.efi")
@@ -292,5 +292,82 @@ func TestVariableEventsMatchTheFirmware(t *testing.T) {
 	}
 	if a := sha256.Sum256([]byte(callingBootOption)); hex.EncodeToString(a[:]) != "3d6772b4f84ed47595d72a2c4c5ffd15f5bb72c7507fe26f2aaee2c69d5633ba" {
 		t.Error("EV_EFI_ACTION digest")
+	}
+}
+
+var osslSigningTime = regexp.MustCompile(`Signing time: (.+)`)
+
+// signingTime is the signing time osslsigncode reads from a signed file.
+func signingTime(t *testing.T, path string) string {
+	t.Helper()
+	out, _ := exec.Command("osslsigncode", "verify", "-in", path).CombinedOutput()
+	m := osslSigningTime.FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no signing time in osslsigncode's output:\n%s", out)
+	}
+	return strings.TrimSpace(string(m[1]))
+}
+
+// The same unified image, key and signing time must give the same signed
+// file, so a release's Authenticode digest (and PCR 4) can be rebuilt and
+// checked: the signature carries Signer.Time, not the time of the build,
+// and the PE header carries no build time.
+func TestSignedUKIIsReproducible(t *testing.T) {
+	needTools(t, DefaultObjcopy, "osslsigncode", "sbverify")
+	dir := t.TempDir()
+	initrd := filepath.Join(dir, "initrd")
+	if err := os.WriteFile(initrd, bytes.Repeat([]byte("initramfs"), 1000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, der := testSigner(t, "test db")
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Within the certificate's validity (it began an hour ago).
+	at := cert.NotBefore.Add(17 * time.Minute)
+	s.Time = at.Unix()
+	ctx := context.Background()
+	unsigned := filepath.Join(dir, "uki.unsigned")
+	build := func(name string) []byte {
+		t.Helper()
+		signed := filepath.Join(dir, name+".efi")
+		u := UKI{Kernel: DefaultStub, Initrd: initrd, Cmdline: "console=ttyAMA0 quiet", OSRelease: "ID=zmonitor\n"}
+		if err := BuildUKI(ctx, u, unsigned); err != nil {
+			t.Fatal(err)
+		}
+		f, err := pe.Open(unsigned)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.TimeDateStamp != 0 {
+			t.Errorf("%s: PE TimeDateStamp %d, want 0 (a build time changes the digest)", name, f.TimeDateStamp)
+		}
+		f.Close()
+		if err := s.Sign(ctx, unsigned, signed); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(signed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	a, b := build("a"), build("b")
+	if !bytes.Equal(a, b) {
+		t.Error("two builds of the same inputs differ")
+	}
+	const osslTime = "Jan _2 15:04:05 2006 GMT"
+	if got, want := signingTime(t, filepath.Join(dir, "a.efi")), at.UTC().Format(osslTime); got != want {
+		t.Errorf("signing time %q, want %q (Signer.Time)", got, want)
+	}
+	// A time before the certificate's validity (SOURCE_DATE_EPOCH unset
+	// is 0) would make U-Boot refuse the signature: it becomes NotBefore.
+	s.Time = 0
+	if err := s.Sign(ctx, unsigned, filepath.Join(dir, "epoch0.efi")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := signingTime(t, filepath.Join(dir, "epoch0.efi")), cert.NotBefore.UTC().Format(osslTime); got != want {
+		t.Errorf("signing time for Time 0: %q, want the certificate's NotBefore %q", got, want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"debug/pe"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -96,6 +97,9 @@ func BuildUKI(ctx context.Context, u UKI, out string) error {
 	if _, err := imageEnd(tmp); err != nil {
 		return fmt.Errorf("uki: objcopy wrote no valid PE image: %w", err)
 	}
+	if err := clearTimestamp(tmp); err != nil {
+		return fmt.Errorf("uki: %w", err)
+	}
 	if err := os.Rename(tmp, out); err != nil {
 		return fmt.Errorf("uki: %w", err)
 	}
@@ -139,6 +143,33 @@ func imageEnd(path string) (uint64, error) {
 		return 0, errors.New("no sections")
 	}
 	return end, nil
+}
+
+// clearTimestamp sets the COFF header's TimeDateStamp to 0, what
+// `ld --no-insert-timestamp` writes. objcopy stamps the current time there
+// (it ignores SOURCE_DATE_EPOCH), and the field is part of the image's
+// Authenticode digest: with it the same inputs gave another digest, and
+// another PCR 4, on every build.
+func clearTimestamp(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var hdr [0x40]byte
+	if _, err := f.ReadAt(hdr[:], 0); err != nil {
+		return fmt.Errorf("read the DOS header: %w", err)
+	}
+	off := int64(binary.LittleEndian.Uint32(hdr[0x3c:]))
+	var sig [4]byte
+	if _, err := f.ReadAt(sig[:], off); err != nil || string(sig[:]) != "PE\x00\x00" {
+		return fmt.Errorf("no PE signature at %#x", off)
+	}
+	// PE signature (4), Machine (2), NumberOfSections (2), TimeDateStamp.
+	if _, err := f.WriteAt(make([]byte, 4), off+8); err != nil {
+		return fmt.Errorf("clear the time stamp: %w", err)
+	}
+	return f.Close()
 }
 
 func alignUp(v, a uint64) uint64 { return (v + a - 1) &^ (a - 1) }

@@ -35,7 +35,7 @@ var (
 func needSecure(t *testing.T) harness.SecureBoard {
 	t.Helper()
 	need(t)
-	for _, tool := range []string{"sbsign", "sbverify", "sbattach", "cert-to-efi-sig-list", "sign-efi-sig-list", "swtpm_setup", uefi.DefaultObjcopy} {
+	for _, tool := range []string{"osslsigncode", "sbverify", "sbattach", "cert-to-efi-sig-list", "sign-efi-sig-list", "swtpm_setup", uefi.DefaultObjcopy} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s not found: run scripts/install-deps.sh", tool)
 		}
