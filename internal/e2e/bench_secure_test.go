@@ -155,7 +155,7 @@ var phaseOrder = []string{
 	"U-Boot: separators, image starts (PCR 7)",
 	"systemd-stub: sections measured (last PCR 11)",
 	"U-Boot: inner kernel verified, measured (PCR 4)",
-	"EFI stub: initrd measured (PCR 9)",
+	"EFI stub: initrd measured (last PCR 9)",
 	"kernel starts",
 }
 
@@ -188,7 +188,8 @@ func firmwarePhases(cmds []qemu.TPMCommand, started time.Time) map[string]time.D
 		case c.Code == qemu.TPMPCRExtend && c.Handle == 4 && stubRan:
 			set(phaseOrder[5], c.At)
 		case c.Code == qemu.TPMPCRExtend && c.Handle == 9:
-			set(phaseOrder[6], c.At)
+			// The last: the command line first, then the initrd.
+			out[phaseOrder[6]] = c.At.Sub(started)
 		}
 	}
 	return out
