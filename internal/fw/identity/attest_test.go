@@ -25,7 +25,9 @@ func (s *attestingStore) AttestationKey() (keys.AttestationKey, error) {
 	return s.ak, s.err
 }
 
-func (s *attestingStore) Quote([]byte) (keys.Quote, error) { return keys.Quote{}, errors.New("not used") }
+func (s *attestingStore) Quote([]byte) (keys.Quote, error) {
+	return keys.Quote{}, errors.New("not used")
+}
 
 func TestWriteEnrollmentAddsTheAttestationKeyOnce(t *testing.T) {
 	dir := t.TempDir()
