@@ -166,7 +166,7 @@ var entries = []entry{
 	{doc: "zm-central pki status [--json]", check: func(t *testing.T, e *env, c command) {
 		w := e.work(t)
 		w.central()
-		runSynopsis(t, w, c, "cd DIR && zm-central pki status && zm-central pki status --json | head -1", "", 0, []string{"tablet-server", "provisioning-signer", `"daysLeft":`})
+		runSynopsis(t, w, c, "cd DIR && zm-central pki status && zm-central pki status --json | sed -n 1p", "", 0, []string{"tablet-server", "provisioning-signer", `"daysLeft":`})
 	}},
 	{doc: "zm-central pki renew [--root-key FILE] [--hosts h1,h2] provisioning-signer|tablet-server", check: func(t *testing.T, e *env, c command) {
 		w := e.work(t)
