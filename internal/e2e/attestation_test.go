@@ -55,8 +55,9 @@ func (p *programs) bootSecure(s harness.SecureBoard) string {
 // attestation key of its enrollment record, over this hello's nonce), its
 // event log and the image it booted before it issues anything. The image
 // not yet released is refused (FIRMWARE_NOT_TRUSTED, no certificate
-// issued); once `firmware allow` lists its manifest, the next pairing
-// attests and the device ends PROVISIONED. Both outcomes are audited.
+// issued, the device told in the hello's exchange); once `firmware allow` lists its manifest, the next pairing
+// attests and the device ends PROVISIONED. Both outcomes are audited, and
+// the refused device shows FIRMWARE_NOT_TRUSTED on its own screen.
 func TestSecureBoardPairsWithAttestation(t *testing.T) {
 	s := needSecure(t)
 	ctx := ctxT(t, 12*time.Minute)
@@ -82,10 +83,22 @@ func TestSecureBoardPairsWithAttestation(t *testing.T) {
 	if certs := p.run("zm-central", "certificates", "list", "--dir", p.central); strings.Contains(certs, harness.SecureDeviceID) {
 		t.Fatalf("a certificate was issued for firmware not trusted:\n%s", certs)
 	}
+	// The Central Station told the device (POST /v1/refusal in the
+	// hello's exchange): its screen and its audit log say so at once.
+	if err := d.WaitStateFor(ctx, "PROVISIONING_FAILED", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := d.Command(ctx, "status"); !strings.Contains(st, "FIRMWARE_NOT_TRUSTED") || !strings.Contains(st, "Firmware not trusted") {
+		t.Errorf("device status after the refusal:\n%s", st)
+	}
+	if a, _ := d.Command(ctx, "audit 20"); !strings.Contains(a, "CENTRAL_REFUSED") {
+		t.Errorf("the device's audit log has no CENTRAL_REFUSED:\n%s", a)
+	}
 
-	// Released: the same image, allowed by its manifest, pairs.
+	// Released: the same image, allowed by its manifest, pairs after one
+	// press for a new code.
 	p.run("zm-central", "firmware", "allow", "--dir", p.central, manifestFile)
-	if err := d.Press(ctx); err != nil { // a new code (the device still shows the first)
+	if err := d.PressFor(ctx, "READY_TO_PAIR"); err != nil {
 		t.Fatal(err)
 	}
 	shot, _ = p.photograph(first)

@@ -255,6 +255,28 @@ func (c *Client) PushConfig(ctx context.Context, envelope []byte, onProgress fun
 	return last, errors.New("push config: stream ended before the final state")
 }
 
+// Refuse tells the device that the Central Station will not provision it
+// in the exchange whose hello had sessionNonce (FIRMWARE_NOT_TRUSTED): the
+// device shows the failure instead of waiting for a push. It returns the
+// device's state after it.
+func (c *Client) Refuse(ctx context.Context, sessionNonce []byte, code failure.Code, reason string) (devicewire.Status, error) {
+	body, _ := json.Marshal(devicewire.NewRefusal(sessionNonce, code, reason))
+	resp, err := c.do(ctx, http.MethodPost, "/v1/refusal", body)
+	if err != nil {
+		return devicewire.Status{}, fmt.Errorf("refusal: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, devicewire.MaxResponse))
+	if err != nil {
+		return devicewire.Status{}, fmt.Errorf("refusal: read answer: %w", err)
+	}
+	var st devicewire.Status
+	if err := strictjson.Decode(b, &st); err != nil {
+		return devicewire.Status{}, fmt.Errorf("refusal: answer: %w", err)
+	}
+	return st, nil
+}
+
 // Status asks for the device's state.
 func (c *Client) Status(ctx context.Context) (devicewire.Status, error) {
 	resp, err := c.do(ctx, http.MethodGet, "/v1/status", nil)

@@ -110,6 +110,20 @@ func New(c Config) (*Pusher, error) {
 	return &Pusher{c: c}, nil
 }
 
+// refusalTimeout bounds telling a device it is refused: the outcome is the
+// same whether it hears it or not (its session runs out otherwise).
+const refusalTimeout = 10 * time.Second
+
+// tellRefused tells the device, in the exchange its hello opened, that it
+// will not be provisioned and why, so that its screen and audit log say so
+// at once. Best effort: a device that does not hear it keeps its QR until
+// the session runs out.
+func (p *Pusher) tellRefused(ctx context.Context, client *deviceclient.Client, sessionNonce []byte, code failure.Code, why error) {
+	ctx, cancel := context.WithTimeout(ctx, refusalTimeout)
+	defer cancel()
+	_, _ = client.Refuse(ctx, sessionNonce, code, why.Error())
+}
+
 // Provision implements job.Provisioner. Once the client certificate is
 // issued, j.Issued is called before anything else, and every return (error
 // or not) reports the certificate and its fate in the Outcome.
@@ -137,6 +151,7 @@ func (p *Pusher) Provision(ctx context.Context, j job.Job, progress func(job.Pro
 	if p.c.Attest != nil {
 		progress(job.Progress{Step: "attest firmware"})
 		if err := p.c.Attest(ctx, j, nonce, h); err != nil {
+			p.tellRefused(ctx, client, h.SessionNonce, failure.FirmwareNotTrusted, err)
 			return job.Outcome{Code: failure.FirmwareNotTrusted, Message: err.Error()}, failure.New(failure.FirmwareNotTrusted, "attest firmware", err)
 		}
 	}

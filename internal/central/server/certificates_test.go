@@ -143,6 +143,12 @@ func (d *softDevice) Config(_ context.Context, env []byte, _ *x509.Certificate) 
 	return ch, nil
 }
 
+// Refuse implements endpoint.Device: this software device has no screen
+// to show a refusal on.
+func (d *softDevice) Refuse(context.Context, failure.Code, []byte, string, *x509.Certificate) error {
+	return nil
+}
+
 func (d *softDevice) Status() devicewire.Status {
 	return devicewire.Status{State: state.ReadyToPair.String()}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/zmonitor/firmware/internal/proto/devicewire"
+	"github.com/zmonitor/firmware/internal/proto/failure"
 	"github.com/zmonitor/firmware/internal/testkit/testpki"
 )
 
@@ -57,6 +58,10 @@ func (refusingDevice) Hello(context.Context, devicewire.HelloRequest, *x509.Cert
 
 func (refusingDevice) Config(context.Context, []byte, *x509.Certificate) (<-chan devicewire.Progress, error) {
 	return nil, errors.New("no")
+}
+
+func (refusingDevice) Refuse(context.Context, failure.Code, []byte, string, *x509.Certificate) error {
+	return failure.Errorf(failure.SessionMismatch, "refusal", "no")
 }
 
 func (refusingDevice) Status() devicewire.Status { return devicewire.Status{} }

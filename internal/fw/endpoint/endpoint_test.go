@@ -38,6 +38,7 @@ type fakeDevice struct {
 	helloErr  error
 	configErr error
 	steps     []devicewire.Progress
+	refusals  []string
 }
 
 func (d *fakeDevice) Hello(_ context.Context, req devicewire.HelloRequest, peer *x509.Certificate) (devicewire.HelloResponse, error) {
@@ -74,6 +75,16 @@ func (d *fakeDevice) Config(_ context.Context, env []byte, _ *x509.Certificate) 
 	}
 	close(ch)
 	return ch, nil
+}
+
+func (d *fakeDevice) Refuse(_ context.Context, code failure.Code, nonce []byte, reason string, peer *x509.Certificate) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if peer == nil {
+		return errors.New("no peer certificate")
+	}
+	d.refusals = append(d.refusals, fmt.Sprintf("%s %x %s", code, nonce[:4], reason))
+	return nil
 }
 
 func (d *fakeDevice) Status() devicewire.Status { return devicewire.Status{State: "READY_TO_PAIR"} }
@@ -541,4 +552,38 @@ func TestSignerCertificateWithoutItsKeyIsReported(t *testing.T) {
 	if len(r.dev.tokens) != 0 {
 		t.Error("the device saw the request")
 	}
+}
+
+// The Central Station's refusal of an exchange reaches the device with its
+// code, the hello's nonce and the reason; a refusal the device does not
+// take answers its error.
+func TestRefusalReachesTheDevice(t *testing.T) {
+	r := newRig(t)
+	c := r.client(r.signer.TLS())
+	defer c.Close()
+	h, err := c.Hello(context.Background(), "tok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Refuse(context.Background(), h.SessionNonce, failure.FirmwareNotTrusted, "image not allowed")
+	if err != nil || st.State != "READY_TO_PAIR" {
+		t.Fatalf("Refuse = %+v, %v", st, err)
+	}
+	r.dev.mu.Lock()
+	got := r.dev.refusals
+	r.dev.mu.Unlock()
+	if want := fmt.Sprintf("FIRMWARE_NOT_TRUSTED %x image not allowed", h.SessionNonce[:4]); len(got) != 1 || got[0] != want {
+		t.Fatalf("device got %q, want %q", got, want)
+	}
+	// A code a Central Station may not refuse a device with: 400, the
+	// device never sees it.
+	_, err = c.Refuse(context.Background(), h.SessionNonce, failure.ConnectionFailed, "x")
+	var re *deviceclient.RefusedError
+	if !errors.As(err, &re) || re.HTTPStatus != 400 || re.Body.Code != failure.PayloadMalformed.String() {
+		t.Fatalf("refusal with CONNECTION_FAILED: %v", err)
+	}
+	if r.dev.mu.Lock(); len(r.dev.refusals) != 1 {
+		t.Errorf("the device saw %d refusals", len(r.dev.refusals))
+	}
+	r.dev.mu.Unlock()
 }

@@ -244,6 +244,8 @@ func (s *Server) serveConn(c *conn, base *tls.Config) {
 		s.handleHello(c.ctx, x)
 	case "/v1/config":
 		s.handleConfig(c.ctx, x)
+	case "/v1/refusal":
+		s.handleRefusal(c.ctx, x)
 	case "/v1/status":
 		s.handleStatus(x)
 	default:

@@ -33,6 +33,10 @@ type Device interface {
 	// Config takes a pushed envelope. The channel carries progress and is
 	// closed after the final step.
 	Config(ctx context.Context, envelope []byte, peer *x509.Certificate) (<-chan devicewire.Progress, error)
+	// Refuse takes the Central Station's refusal of this exchange (code,
+	// the hello's session nonce, a short reason): the device shows the
+	// failure and audits it. It answers the state after it.
+	Refuse(ctx context.Context, code failure.Code, sessionNonce []byte, reason string, peer *x509.Certificate) error
 	// Status reports the current state.
 	Status() devicewire.Status
 }
@@ -417,6 +421,27 @@ func (s *Server) handleConfig(ctx context.Context, x *exchange) {
 			return
 		}
 	}
+}
+
+func (s *Server) handleRefusal(ctx context.Context, x *exchange) {
+	if !s.method(x, "POST") {
+		return
+	}
+	b, err := readBody(x, devicewire.MaxRefusal)
+	if err != nil {
+		s.fail(x, 413, err)
+		return
+	}
+	r, code, nonce, err := devicewire.ParseRefusal(b)
+	if err != nil {
+		s.fail(x, 400, failure.New(failure.PayloadMalformed, "refusal", err))
+		return
+	}
+	if err := s.dev.Refuse(ctx, code, nonce, r.Reason, x.peer); err != nil {
+		s.fail(x, statusFor(err), err)
+		return
+	}
+	s.answer(x, s.dev.Status())
 }
 
 func (s *Server) handleStatus(x *exchange) {

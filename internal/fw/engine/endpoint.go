@@ -166,6 +166,46 @@ func (e *Engine) acceptConfig(envelope []byte, cert *x509.Certificate) (chan dev
 	return ch, nil
 }
 
+func (e *Engine) refuse(ctx context.Context, code failure.Code, nonce []byte, reason string, peer *x509.Certificate) error {
+	var err error
+	if derr := e.doCtx(ctx, func() { err = e.acceptRefusal(code, nonce, reason, peer) }); derr != nil {
+		return failure.New(failure.Internal, "refusal", derr)
+	}
+	return err
+}
+
+// acceptRefusal takes the Central Station's refusal of this session's
+// exchange (firmware not trusted): PROVISIONING_FAILED with its code, so
+// the screen says it at once instead of a QR that will never pair. Only the
+// hello's signer, with the very certificate and the hello's session nonce,
+// may refuse; anything else is refused and audited.
+func (e *Engine) acceptRefusal(code failure.Code, nonce []byte, reason string, cert *x509.Certificate) error {
+	peer := peerName(cert)
+	reason = audit.Sanitize(reason)
+	var err error
+	switch {
+	case e.st.Busy():
+		err = failure.Errorf(failure.SessionMismatch, "refusal", "a configuration is being processed")
+	case e.st != state.ReadyToPair || e.sess == nil:
+		err = failure.Errorf(failure.SessionExpired, "refusal", "device is %s, not ready to pair", e.st)
+	case e.pending == nil || e.pending.gen != e.sessGen:
+		err = failure.Errorf(failure.SessionMismatch, "refusal", "no hello in this pairing session")
+	case cert == nil || !bytes.Equal(e.pending.signer, cert.Raw):
+		err = failure.Errorf(failure.SessionMismatch, "refusal", "sent with another signer certificate than the hello's")
+	case !devicewire.SameNonce(nonce, e.pending.nonce):
+		err = failure.Errorf(failure.SessionMismatch, "refusal", "names another exchange than this session's hello")
+	}
+	if err != nil {
+		e.record(audit.Event{Event: "REFUSAL_IGNORED", Code: code.String(), Actor: "central-station:" + peer, Reason: err.Error()})
+		return err
+	}
+	e.record(audit.Event{Event: "CENTRAL_REFUSED", Code: code.String(), Actor: "central-station:" + peer, Reason: reason})
+	if err := e.handle(state.CentralRefused, "central-station:"+peer, failure.Errorf(code, "central station", "%s", reason)); err != nil {
+		return failure.New(failure.Internal, "refusal", err)
+	}
+	return nil
+}
+
 func (e *Engine) emit() {
 	if e.progress == nil {
 		return
@@ -206,6 +246,10 @@ func (d endpointDevice) Hello(ctx context.Context, req devicewire.HelloRequest, 
 
 func (d endpointDevice) Config(ctx context.Context, envelope []byte, peer *x509.Certificate) (<-chan devicewire.Progress, error) {
 	return d.e.config(ctx, envelope, peer)
+}
+
+func (d endpointDevice) Refuse(ctx context.Context, code failure.Code, nonce []byte, reason string, peer *x509.Certificate) error {
+	return d.e.refuse(ctx, code, nonce, reason, peer)
 }
 
 func (d endpointDevice) Status() devicewire.Status {

@@ -74,10 +74,11 @@ const (
 	FactoryReset        Event = 11 // confirmed factory reset
 	SessionStartFailed  Event = 12 // entering READY_TO_PAIR could not open the session or the port
 	FactoryResetFailed  Event = 13 // entering UNPROVISIONED by a factory reset could not erase the settings
+	CentralRefused      Event = 14 // the Central Station refused the device after its hello (devicewire.Refusal)
 )
 
 // AllEvents lists every event in order.
-var AllEvents = []Event{ButtonPressed, ConsoleProvision, SessionExpired, ConfigReceived, ValidationPassed, ValidationFailed, ApplySucceeded, ApplyFailed, ConnectionSucceeded, ConnectionFailed, FactoryReset, SessionStartFailed, FactoryResetFailed}
+var AllEvents = []Event{ButtonPressed, ConsoleProvision, SessionExpired, ConfigReceived, ValidationPassed, ValidationFailed, ApplySucceeded, ApplyFailed, ConnectionSucceeded, ConnectionFailed, FactoryReset, SessionStartFailed, FactoryResetFailed, CentralRefused}
 
 var eventNames = map[Event]string{
 	ButtonPressed:       "BUTTON_PRESSED",
@@ -93,6 +94,7 @@ var eventNames = map[Event]string{
 	FactoryReset:        "FACTORY_RESET",
 	SessionStartFailed:  "SESSION_START_FAILED",
 	FactoryResetFailed:  "FACTORY_RESET_FAILED",
+	CentralRefused:      "CENTRAL_REFUSED",
 }
 
 func (e Event) String() string {
@@ -138,6 +140,8 @@ func Next(s State, e Event, f Facts) (State, error) {
 		return Unprovisioned, nil
 	case s == ReadyToPair && e == ConfigReceived:
 		return PairingReceived, nil
+	case s == ReadyToPair && e == CentralRefused:
+		return ProvisioningFailed, nil // e.g. FIRMWARE_NOT_TRUSTED: no push will come
 	case s == PairingReceived && e == ValidationPassed:
 		return ApplyingConfig, nil
 	case s == PairingReceived && e == ValidationFailed:

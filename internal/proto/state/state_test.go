@@ -6,15 +6,17 @@ import (
 )
 
 // The spec's transitions (DOC-PROC-001 section 5), plus the factory reset
-// of a provisioned device and the two ways entering a state can fail (the
+// of a provisioned device, the two ways entering a state can fail (the
 // pairing session cannot start; the factory reset cannot erase the
-// settings). Every other (state, event) pair must be refused.
+// settings) and the Central Station's refusal after a hello (firmware not
+// trusted). Every other (state, event) pair must be refused.
 var valid = map[[2]int]State{
 	{int(Unprovisioned), int(ButtonPressed)}:           ReadyToPair,
 	{int(Unprovisioned), int(ConsoleProvision)}:        ReadyToPair,
 	{int(ReadyToPair), int(SessionExpired)}:            Unprovisioned,
 	{int(ReadyToPair), int(SessionStartFailed)}:        Unprovisioned,
 	{int(ReadyToPair), int(ConfigReceived)}:            PairingReceived,
+	{int(ReadyToPair), int(CentralRefused)}:            ProvisioningFailed,
 	{int(PairingReceived), int(ValidationPassed)}:      ApplyingConfig,
 	{int(PairingReceived), int(ValidationFailed)}:      ProvisioningFailed,
 	{int(ApplyingConfig), int(ApplySucceeded)}:         TestingConnection,
