@@ -23,6 +23,7 @@ var commands = []struct{ name, synopsis string }{
 	{"devices import", "zm-central devices import [flags] FILE...\n  add enrollment records (JSON or CSV) to the inventory"},
 	{"devices list", "zm-central devices list [flags]\n  the inventory (--json: one JSON object per line)"},
 	{"devices revoke", "zm-central devices revoke [flags] DEVICE-ID\n  refuse every pairing and renewal of the device from now on, and revoke its\n  certificates (the CRL lists them)"},
+	{"devices decommission", "zm-central devices decommission [flags] DEVICE-ID\n  take the device out of service: revoke its certificates; at its next EST\n  check-in the device wipes its provisioning (not its identity) and shows\n  Decommissioned; a new pairing brings it back"},
 	{"devices label", "zm-central devices label [flags] DEVICE-ID LABEL\n  set the label pushed to the device"},
 	{"devices verify-audit", "zm-central devices verify-audit [flags] DEVICE-ID FILE\n  verify a device's exported audit log (its console's `audit export`, captured)\n  against its enrollment record: hashes, chain, gaps and signed checkpoints;\n  audited; exits 1 when it does not verify"},
 	{"devices replace", "zm-central devices replace --reason TEXT [flags] FILE\n  give an enrolled device the keys of its new enrollment record (TPM or board\n  replaced); the old keys are kept and refused from then on; audited"},
@@ -109,6 +110,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return cmdDevicesList(ctx, rest[1:], stdout)
 		case "revoke":
 			return cmdDevicesRevoke(ctx, rest[1:], stdout)
+		case "decommission":
+			return cmdDevicesDecommission(ctx, rest[1:], stdout)
 		case "label":
 			return cmdDevicesLabel(ctx, rest[1:], stdout)
 		case "replace":

@@ -123,6 +123,8 @@ func cmdDevicesList(ctx context.Context, args []string, stdout io.Writer) error 
 			status := "active"
 			if d.Revoked() {
 				status = "revoked " + d.RevokedAt.Format(time.RFC3339)
+			} else if !d.DecommissionedAt.IsZero() {
+				status = "decommissioned " + d.DecommissionedAt.Format(time.RFC3339)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Serial, d.FirmwareVersion, d.Label, status, d.ImportedAt.Format(time.RFC3339))
 		}
@@ -144,27 +146,64 @@ func cmdDevicesRevoke(ctx context.Context, args []string, stdout io.Writer) erro
 		// Its certificates too, so that the CRL lists them and the
 		// monitoring server refuses the device. Run again after an
 		// interruption, it revokes the rest.
-		certs, err := st.Certificates(ctx, id)
+		n, err := revokeDeviceCertificates(ctx, st, id, "device revoked")
 		if err != nil {
 			return err
-		}
-		n := 0
-		for _, c := range certs {
-			if c.State == store.CertificateRevoked {
-				continue
-			}
-			if err := st.RevokeCertificate(ctx, c.Serial, store.ReasonCessationOfOperation); err != nil {
-				return err
-			}
-			if err := st.Audit(ctx, store.AuditRecord{Actor: cliActor, Event: "certificate.revoked", DeviceID: id,
-				Detail: fmt.Sprintf("serial=%s reason=%s (device revoked)", c.Serial, store.ReasonCessationOfOperation)}); err != nil {
-				return err
-			}
-			n++
 		}
 		fmt.Fprintf(stdout, "device %s revoked, and %d certificate(s) of it\n", id, n)
 		return nil
 	})
+}
+
+// cmdDevicesDecommission takes a device out of service: its certificates
+// are revoked (cessation of operation), and the EST server tells the
+// device at its next check-in to wipe its provisioning (docs/lifecycle.md,
+// Decommissioning). The device stays in the inventory, enrolled: a new
+// pairing brings it back.
+func cmdDevicesDecommission(ctx context.Context, args []string, stdout io.Writer) error {
+	var f dbFlags
+	fs := newCommand("devices decommission", &f)
+	return withStore(ctx, fs, &f, args, 1, 1, func(st store.Store) error {
+		id := fs.Arg(0)
+		at, err := st.DecommissionDevice(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := st.Audit(ctx, store.AuditRecord{Actor: cliActor, Event: "device.decommissioned", DeviceID: id,
+			Detail: "at=" + at.UTC().Format(time.RFC3339) + "; the device is told to wipe its provisioning at its next EST request"}); err != nil {
+			return err
+		}
+		n, err := revokeDeviceCertificates(ctx, st, id, "device decommissioned")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "device %s decommissioned, and %d certificate(s) of it revoked; it wipes its provisioning at its next check-in\n", id, n)
+		return nil
+	})
+}
+
+// revokeDeviceCertificates revokes every certificate of device id not yet
+// revoked (cessation of operation), each audited; why goes in the audit.
+func revokeDeviceCertificates(ctx context.Context, st store.Store, id, why string) (int, error) {
+	certs, err := st.Certificates(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range certs {
+		if c.State == store.CertificateRevoked {
+			continue
+		}
+		if err := st.RevokeCertificate(ctx, c.Serial, store.ReasonCessationOfOperation); err != nil {
+			return n, err
+		}
+		if err := st.Audit(ctx, store.AuditRecord{Actor: cliActor, Event: "certificate.revoked", DeviceID: id,
+			Detail: fmt.Sprintf("serial=%s reason=%s (%s)", c.Serial, store.ReasonCessationOfOperation, why)}); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 func cmdDevicesLabel(ctx context.Context, args []string, stdout io.Writer) error {

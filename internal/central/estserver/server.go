@@ -26,8 +26,10 @@ const (
 	ProblemUnknownCertificate  = "urn:zmonitor:problem:certificate-unknown"
 	ProblemRevoked             = "urn:zmonitor:problem:certificate-revoked"
 	ProblemDeviceRevoked       = "urn:zmonitor:problem:device-revoked"
-	ProblemBadRequest          = "urn:zmonitor:problem:bad-request"
-	ProblemInternal            = "urn:zmonitor:problem:internal"
+	// ProblemDecommissioned: the device must wipe its provisioning.
+	ProblemDecommissioned = est.ProblemDeviceDecommissioned
+	ProblemBadRequest     = "urn:zmonitor:problem:bad-request"
+	ProblemInternal       = "urn:zmonitor:problem:internal"
 )
 
 // Store is the part of the Central Station's store EST uses.
@@ -210,19 +212,27 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, leaf *x509
 		s.cfg.Log.Error("EST: read certificate", "serial", serial, "err", err)
 		s.problem(w, now, http.StatusInternalServerError, ProblemInternal, "certificate lookup failed")
 		return c, false
-	case c.State == store.CertificateRevoked:
-		s.audit(ctx, c.DeviceID, "est.refused", fmt.Sprintf("serial=%s revoked (%s)", serial, c.Reason))
-		s.problem(w, now, http.StatusForbidden, ProblemRevoked, "certificate revoked: contact biomedical engineering")
-		return c, false
 	case c.DeviceID != leaf.Subject.CommonName:
 		s.problem(w, now, http.StatusForbidden, ProblemUnknownCertificate, "certificate recorded for another device")
 		return c, false
 	}
+	// Decommissioning comes first: it revoked the certificate, and the
+	// device must hear why.
 	d, err := s.cfg.Store.Device(ctx, c.DeviceID)
 	switch {
 	case err != nil:
 		s.cfg.Log.Error("EST: read device", "device", c.DeviceID, "err", err)
 		s.problem(w, now, http.StatusInternalServerError, ProblemInternal, "device lookup failed")
+		return c, false
+	case d.Decommissioned(c.IssuedAt):
+		s.audit(ctx, c.DeviceID, "device.decommission_delivered", fmt.Sprintf("serial=%s: the device was told to wipe its provisioning", serial))
+		s.problem(w, now, http.StatusForbidden, ProblemDecommissioned, "device decommissioned: it wipes its provisioning")
+		return c, false
+	}
+	switch {
+	case c.State == store.CertificateRevoked:
+		s.audit(ctx, c.DeviceID, "est.refused", fmt.Sprintf("serial=%s revoked (%s)", serial, c.Reason))
+		s.problem(w, now, http.StatusForbidden, ProblemRevoked, "certificate revoked: contact biomedical engineering")
 		return c, false
 	case d.Revoked():
 		s.audit(ctx, c.DeviceID, "est.refused", "device revoked, serial="+serial)

@@ -254,6 +254,16 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		version: 8,
+		name:    "device decommissioning (devices decommission)",
+		common: []string{
+			// When an operator decommissioned the device: its certificates
+			// issued before then are revoked, and the EST server tells the
+			// device to wipe itself (docs/lifecycle.md).
+			`ALTER TABLE devices ADD COLUMN decommissioned_at {{TIME}}`,
+		},
+	},
 }
 
 // SchemaVersion is the version the migrations bring a database to.

@@ -74,19 +74,20 @@ func mustAffect(res sql.Result, err error) error {
 
 // --- devices
 
-const deviceColumns = `device_id, device_serial, identity_spki, payload_spki, firmware_version, label, imported_at, revoked_at, attestation_key`
+const deviceColumns = `device_id, device_serial, identity_spki, payload_spki, firmware_version, label, imported_at, revoked_at, attestation_key, decommissioned_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanDevice(r scanner) (Device, error) {
 	var d Device
 	var imported int64
-	var revoked sql.NullInt64
-	if err := r.Scan(&d.ID, &d.Serial, &d.IdentitySPKI, &d.PayloadSPKI, &d.FirmwareVersion, &d.Label, &imported, &revoked, &d.AttestationKey); err != nil {
+	var revoked, decommissioned sql.NullInt64
+	if err := r.Scan(&d.ID, &d.Serial, &d.IdentitySPKI, &d.PayloadSPKI, &d.FirmwareVersion, &d.Label, &imported, &revoked, &d.AttestationKey, &decommissioned); err != nil {
 		return Device{}, err
 	}
 	d.ImportedAt = fromMicros(imported)
 	d.RevokedAt = fromNullMicros(revoked)
+	d.DecommissionedAt = fromNullMicros(decommissioned)
 	return d, nil
 }
 
@@ -184,6 +185,17 @@ func (s *sqlStore) RevokeDevice(ctx context.Context, id string) error {
 		return fmt.Errorf("revoke device %q: %w", id, err)
 	}
 	return nil
+}
+
+func (s *sqlStore) DecommissionDevice(ctx context.Context, id string) (time.Time, error) {
+	if err := mustAffect(s.exec(ctx, `UPDATE devices SET decommissioned_at = COALESCE(decommissioned_at, ?) WHERE device_id = ?`, s.nowMicros(), id)); err != nil {
+		return time.Time{}, fmt.Errorf("decommission device %q: %w", id, err)
+	}
+	d, err := s.Device(ctx, id)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("decommission device %q: %w", id, err)
+	}
+	return d.DecommissionedAt, nil
 }
 
 func (s *sqlStore) SetDeviceLabel(ctx context.Context, id, label string) error {

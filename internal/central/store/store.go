@@ -42,6 +42,12 @@ type Store interface {
 	Devices(ctx context.Context) ([]Device, error)
 	// RevokeDevice marks a device revoked (idempotent).
 	RevokeDevice(ctx context.Context, id string) error
+	// DecommissionDevice records that an operator decommissioned the
+	// device (idempotent: the first time stays) and returns that time.
+	// The caller revokes its certificates; the EST server tells the
+	// device at its next request authenticated by a certificate issued
+	// before then.
+	DecommissionDevice(ctx context.Context, id string) (time.Time, error)
 	// ReplaceDevice gives an enrolled device new keys (and serial and
 	// firmware version) from a new enrollment record: its TPM or board was
 	// replaced. It is explicit and needs a reason: the old keys are kept
@@ -265,6 +271,17 @@ type Device struct {
 	AttestationKey []byte
 	ImportedAt     time.Time
 	RevokedAt      time.Time // zero if not revoked
+	// DecommissionedAt is when an operator decommissioned the device
+	// (zero if never). A pairing after it brings the device back into
+	// service: its certificates are issued later.
+	DecommissionedAt time.Time
+}
+
+// Decommissioned reports whether the certificate issued at issuedAt was
+// issued before the device was decommissioned: the device must wipe
+// itself.
+func (d Device) Decommissioned(issuedAt time.Time) bool {
+	return !d.DecommissionedAt.IsZero() && !issuedAt.After(d.DecommissionedAt)
 }
 
 // Revoked reports whether the device was revoked.

@@ -19,6 +19,14 @@ const (
 	PathSimpleReenroll = "/simplereenroll"
 )
 
+// ProblemDeviceDecommissioned is the RFC 9457 problem type (status 403)
+// with which the Central Station's EST server answers any request
+// authenticated by a certificate of a device an operator decommissioned
+// (`zm-central devices decommission`). The device, having verified the
+// server against its provisioning's CA, wipes its provisioning and shows
+// "Decommissioned" (docs/lifecycle.md, Decommissioning).
+const ProblemDeviceDecommissioned = "urn:zmonitor:problem:device-decommissioned"
+
 // Media types (RFC 7030 §4.1.3, §4.2.1, §4.2.3).
 const (
 	TypeCSR       = "application/pkcs10"
