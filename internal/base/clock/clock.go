@@ -44,10 +44,11 @@ type Wall struct {
 
 	mu      sync.Mutex
 	adopted bool
-	base    time.Time // adopted wall time
-	at      time.Time // clock.Now() when adopted (monotonic)
-	floor   time.Time // last known good time (zero: none)
-	floorAt time.Time // clock.Now() when the floor was observed (monotonic)
+	base    time.Time           // adopted wall time
+	at      time.Time           // clock.Now() when adopted (monotonic)
+	floor   time.Time           // last known good time (zero: none)
+	floorAt time.Time           // clock.Now() when the floor was observed (monotonic)
+	held    map[string]heldTime // jumps beyond MaxStep awaiting another source (ObserveFrom)
 }
 
 // NewWall returns a Wall over c. buildTime is the floor below which the
@@ -95,7 +96,8 @@ func (w *Wall) floorNow(now time.Time) time.Time {
 // from an authenticated source (the Date of a server's answer over a
 // verified TLS connection, the not-before of a certificate its CA just
 // issued, a verified payload's timestamp) or read back from its own
-// settings at boot. The floor never goes backwards: an earlier t changes
+// settings at boot. Times from servers go through ObserveFrom, which
+// bounds how far one server may move it. The floor never goes backwards: an earlier t changes
 // nothing. It reports whether the floor rose, so that the caller persists
 // it.
 func (w *Wall) Observe(t time.Time) bool {
@@ -108,7 +110,7 @@ func (w *Wall) Observe(t time.Time) bool {
 	if !t.After(w.floorNow(now)) {
 		return false
 	}
-	w.floor, w.floorAt = t.Round(0).UTC(), now
+	w.raise(t.Round(0).UTC(), now)
 	return true
 }
 

@@ -86,6 +86,9 @@ type Options struct {
 	// Renewal is when the client certificate is renewed and how failures
 	// are retried (renew.DefaultPolicy's fields where zero).
 	Renewal renew.Policy
+	// CheckIn is how often a PROVISIONED device with an EST server checks
+	// in with it (DefaultCheckIn when zero).
+	CheckIn time.Duration
 	// ESTTimeout bounds each EST request (estclient.DefaultTimeout when
 	// zero).
 	ESTTimeout time.Duration
@@ -215,6 +218,7 @@ type Engine struct {
 	current   *settings.Provisioning
 	check     conncheck.Last // the last connection test of current
 	renewal   renewal        // the certificate renewal of current
+	checkin   checkIn        // the periodic check-in of current
 
 	// snapshot is read by Status without a round trip to the owner.
 	snapMu       sync.Mutex
@@ -263,6 +267,9 @@ func New(o Options, d Deps) (*Engine, error) {
 		o.RefusalInterval = DefaultRefusalInterval
 	}
 	o.Renewal = o.Renewal.WithDefaults()
+	if o.CheckIn <= 0 {
+		o.CheckIn = DefaultCheckIn
+	}
 	e := &Engine{
 		opts:    o,
 		d:       d,
@@ -394,6 +401,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-timerC(e.renewal.timer):
 			e.renewal.timer = nil
 			e.renewalDue()
+		case <-timerC(e.checkin.timer):
+			e.checkin.timer = nil
+			e.checkInDue()
 		}
 		e.recordRefusals(false)
 		e.publish()
@@ -440,6 +450,7 @@ func (e *Engine) boot(ctx context.Context) {
 		e.check = conncheck.Last{Verdict: conncheck.Checking, Server: e.current.ServerHost()}
 		go e.recheckConnection(ctx, e.current)
 		e.scheduleRenewal()
+		e.scheduleCheckIn(0) // at once: a decommissioning, the second clock source
 	}
 	// Sign the endpoint's certificate now, off the boot path, so the first
 	// press does not wait for the TPM.
@@ -477,6 +488,7 @@ func (e *Engine) trace(step string) {
 func (e *Engine) shutdown() {
 	e.stopTimers()
 	e.stopRenewal()
+	e.stopCheckIn()
 	e.closeEndpoint()
 	e.recordRefusals(true)
 	if e.refuseT != nil {

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"context"
+	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -128,9 +130,20 @@ func (e *Engine) startRenewal(actor string) {
 func (e *Engine) renewDeps() renew.Deps {
 	return renew.Deps{
 		Keys: e.d.Keys, Settings: e.d.Settings,
-		ConnTest: renew.CheckConnection(e.connConfig(conncheck.Config{})),
-		Now:      e.wallNow, Observe: e.observe, Dial: e.d.Dial, Rand: e.d.Rand,
+		ConnTest: e.monitoringTest(renew.CheckConnection(e.connConfig(conncheck.Config{}))),
+		Now:      e.wallNow, Observe: func(t time.Time) { e.observeFrom(sourceEST, t) }, Dial: e.d.Dial, Rand: e.d.Rand,
 		Record: e.record, Timeout: e.opts.ESTTimeout,
+	}
+}
+
+// monitoringTest has the clock learn a renewal's connection test's Date as
+// the monitoring server's (the rest of a renewal's times are the EST
+// server's).
+func (e *Engine) monitoringTest(test renew.ConnTest) renew.ConnTest {
+	return func(ctx context.Context, serverURL string, caDER, certDER []byte, key crypto.Signer) (time.Time, error) {
+		date, err := test(ctx, serverURL, caDER, certDER, key)
+		e.observeFrom(sourceMonitoring, date)
+		return time.Time{}, err
 	}
 }
 
@@ -147,6 +160,10 @@ func (e *Engine) renewed(cur *settings.Provisioning, res renew.Result, err error
 		}
 		e.record(audit.Event{Event: "RENEWAL_FAILED", Code: failure.CodeOf(err).String(), Reason: fmt.Sprintf("attempt %d: %v", e.renewal.failures, err)})
 		e.log.Warn("certificate renewal failed", "attempt", e.renewal.failures, "err", err)
+		if decommissioned(err) && e.current == cur && e.st == state.Provisioned {
+			e.handle(state.Decommission, "central-station", err)
+			return
+		}
 		e.scheduleRenewal()
 		e.show()
 		return
@@ -181,13 +198,41 @@ func (e *Engine) renewed(cur *settings.Provisioning, res renew.Result, err error
 	}
 }
 
-// observe gives the clock a time learnt from an authenticated source,
-// persists it when it raised the last known good time, and has the
-// renewal look at the clock again. Safe from any goroutine.
+// observe gives the clock a time learnt from a source it trusts without a
+// bound (a verified payload's timestamp), persists it when it raised the
+// last known good time, and has the renewal look at the clock again. Safe
+// from any goroutine.
 func (e *Engine) observe(t time.Time) {
 	if t.IsZero() || !e.d.Wall.Observe(t) {
 		return
 	}
+	e.clockRaised()
+}
+
+// Sources of the times servers give (clock.Wall.ObserveFrom): two must
+// agree on a jump beyond clock.MaxStep.
+const (
+	sourceMonitoring = "monitoring"
+	sourceEST        = "est"
+)
+
+// observeFrom gives the clock a time a server gave over a verified TLS
+// connection. A jump beyond clock.MaxStep that no other server
+// corroborated yet is held and audited. Safe from any goroutine.
+func (e *Engine) observeFrom(source string, t time.Time) {
+	switch e.d.Wall.ObserveFrom(source, t) {
+	case clock.Raised:
+		e.clockRaised()
+	case clock.Held:
+		now, _ := e.d.Wall.Now()
+		e.record(audit.Event{Event: "CLOCK_JUMP_HELD", Reason: fmt.Sprintf("%s server says %s, %s ahead of %s (more than %s): waiting for another server to agree",
+			source, t.UTC().Format(time.RFC3339), t.Sub(now).Round(time.Second), now.Format(time.RFC3339), clock.MaxStep)})
+	}
+}
+
+// clockRaised persists the raised last known good time and has the
+// renewal look at the clock again.
+func (e *Engine) clockRaised() {
 	if err := e.d.Settings.SaveLastKnownTime(e.d.Wall.Floor()); err != nil {
 		e.log.Warn("save last known time", "err", err)
 	}

@@ -51,7 +51,14 @@ func (n notifying) Record(ev audit.Event) error {
 
 func startFleetEngine(t *testing.T, d *fleet.Device) *fleetEngine {
 	t.Helper()
-	f := &fleetEngine{t: t, dev: d, clk: clocktest.New(time.Now()), disp: &display{ch: make(chan screen.View, 1<<16)}, rec: make(chan struct{}, 1)}
+	return startFleetEngineAhead(t, d, 0)
+}
+
+// startFleetEngineAhead is startFleetEngine with the device's own clock
+// ahead by ahead (its RTC says so: no server has to).
+func startFleetEngineAhead(t *testing.T, d *fleet.Device, ahead time.Duration) *fleetEngine {
+	t.Helper()
+	f := &fleetEngine{t: t, dev: d, clk: clocktest.New(time.Now().Add(ahead)), disp: &display{ch: make(chan screen.View, 1<<16)}, rec: make(chan struct{}, 1)}
 	cur := d.Current(t)
 	var err error
 	f.eng, err = engine.New(engine.Options{
@@ -99,7 +106,7 @@ func (f *fleetEngine) waitView(ok func(screen.View) bool) screen.View {
 
 // The --clock-offset drill in one process: the Central Station's clock is
 // 9 months ahead; the device learns it from the connection check after
-// boot, finds its certificate due, renews with a new key in slot B, and
+// boot, corroborated by its check-in with the EST server (clock.MaxStep), finds its certificate due, renews with a new key in slot B, and
 // stays PROVISIONED on the new pair.
 func TestRenewalWhenTheClockSaysSo(t *testing.T) {
 	s := fleet.NewStation(t, pgtest.SQLiteDSN(t))
@@ -151,8 +158,9 @@ func TestRenewalFailingNearExpiryWarns(t *testing.T) {
 	old := d.Current(t)
 	cert, _ := x509.ParseCertificate(old.ClientCertDER)
 	s.StopEST()
-	s.SetOffset(time.Until(cert.NotAfter) - 10*24*time.Hour) // 10 days left
-	f := startFleetEngine(t, d)
+	// 10 days left by the device's own clock: with the EST server down,
+	// no second server could corroborate a server's jump (clock.MaxStep).
+	f := startFleetEngineAhead(t, d, time.Until(cert.NotAfter)-10*24*time.Hour)
 	f.waitFor("RENEWAL_FAILED", 1)
 	v := f.waitView(func(v screen.View) bool { return v.Notice != "" })
 	if v.State != state.Provisioned || !strings.Contains(v.Notice, "renewal failing") || !strings.Contains(v.Notice, cert.NotAfter.UTC().Format("2006-01-02")) {
@@ -185,8 +193,7 @@ func TestRenewalFailingFarFromExpiryDoesNotWarn(t *testing.T) {
 	d := s.NewDevice(t, "ZM-001")
 	old := d.Current(t)
 	s.StopEST()
-	s.SetOffset(273 * 24 * time.Hour) // due, 124 days left
-	f := startFleetEngine(t, d)
+	f := startFleetEngineAhead(t, d, 273*24*time.Hour) // due, 124 days left
 	v := f.waitFor("RENEWAL_FAILED", 1)
 	st := f.eng.Status()
 	if st.Renewal.Failures != 1 || st.Renewal.Warn || st.State != state.Provisioned {

@@ -84,6 +84,12 @@ func (e *Engine) enter(s state.State, ev state.Event, cause error) *followUp {
 			// refuses it, and this screen says for how long.
 			return &followUp{ev: state.ButtonPressed, actor: "button"}
 		}
+	case state.Decommissioned:
+		if f := e.wipeForDecommission(cause); f != nil {
+			return f
+		}
+		e.lastErr = nil
+		e.expired = false
 	case state.ReadyToPair:
 		e.trace("state change recorded")
 		if err := e.startSession(); err != nil {
@@ -104,7 +110,7 @@ func (e *Engine) enter(s state.State, ev state.Event, cause error) *followUp {
 		e.emit()
 		e.startConnectionTest()
 	case state.Provisioned:
-		if ev == state.FactoryResetFailed {
+		if ev == state.FactoryResetFailed || ev == state.DecommissionFailed {
 			// Nothing was erased: the committed provisioning stays, and
 			// status says why the reset did not happen.
 			e.lastErr = cause
@@ -128,6 +134,7 @@ func (e *Engine) enter(s state.State, ev state.Event, cause error) *followUp {
 		e.closeEndpoint()
 		e.renewal = renewal{}
 		e.scheduleRenewal()
+		e.scheduleCheckIn(e.opts.CheckIn)
 	case state.ProvisioningFailed:
 		e.lastErr = cause
 		code := failure.CodeOf(cause)

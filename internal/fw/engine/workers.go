@@ -27,7 +27,7 @@ func (e *Engine) recheckConnection(ctx context.Context, p *settings.Provisioning
 	key, err := e.keyOf(p)
 	if err == nil {
 		res, err = e.connect(ctx, p.ServerURL, p.CACertDER, p.ClientCertDER, key)
-		e.observe(res.Date)
+		e.observeFrom(sourceMonitoring, res.Date)
 	}
 	e.post(func() {
 		if e.current != p {
@@ -178,7 +178,7 @@ func (e *Engine) startConnectionTest() {
 	v, key, gen, ctx := e.verified, e.clientKey, e.sessGen, e.ctx
 	go func() {
 		res, err := e.connect(ctx, v.ServerURL.String(), v.CACert.Raw, v.ClientCert.Raw, key)
-		e.observe(res.Date)
+		e.observeFrom(sourceMonitoring, res.Date)
 		var cur settings.Provisioning
 		if err == nil {
 			cur, err = e.commit(key)

@@ -169,7 +169,7 @@ func (r *Renderer) Render(v View, w, h int) (*Frame, error) {
 	switch {
 	case v.Fault != fault.None:
 		r.fault(f, v)
-	case v.State == state.Unprovisioned:
+	case v.State == state.Unprovisioned, v.State == state.Decommissioned:
 		r.unprovisioned(f, v)
 	case v.State == state.ReadyToPair:
 		err = r.readyToPair(f, v)
@@ -351,7 +351,11 @@ func labelOf(v View) string {
 // ---- screens ----
 
 func (r *Renderer) unprovisioned(f *Frame, v View) {
-	box, dc := r.page(f, v, "Not provisioned", slate)
+	header := "Not provisioned"
+	if v.State == state.Decommissioned {
+		header = "Decommissioned"
+	}
+	box, dc := r.page(f, v, header, slate)
 	h := f.Img.Rect.Dy()
 	big, mid, small := h/9, h/13, h/17
 	items := []item{{text: labelOf(v), kind: bold, max: big, min: 14, color: ink, wrap: true}}
@@ -370,11 +374,18 @@ func (r *Renderer) unprovisioned(f *Frame, v View) {
 		items = append(items,
 			item{text: "Pairing code expired", kind: bold, max: mid, min: 12, color: red, wrap: true},
 			item{text: pressNewCode, kind: bold, max: mid, min: 14, color: blue, wrap: true})
+	case v.State == state.Decommissioned:
+		items = append(items,
+			item{text: DecommissionedText, kind: bold, max: mid, min: 12, color: ink, wrap: true},
+			item{text: "Press Enable Provisioning to pair it again", kind: bold, max: mid, min: 14, color: blue, wrap: true})
 	default:
 		items = append(items, item{text: "Press Enable Provisioning", kind: bold, max: big, min: 14, color: blue, wrap: true})
 	}
 	r.body(f, dc, box, items)
 }
+
+// DecommissionedText is what the DECOMMISSIONED screen says happened.
+const DecommissionedText = "Taken out of service by the hospital. Its configuration was erased."
 
 // What a press of the Enable Provisioning button does, as the screens say it.
 const (

@@ -102,7 +102,7 @@ func (v View) timerText() string {
 		return ""
 	case v.State == state.ReadyToPair:
 		return FormatCountdown(v.Remaining)
-	case (v.State == state.Unprovisioned || v.State == state.ProvisioningFailed) && v.Locked > 0:
+	case (v.State == state.Unprovisioned || v.State == state.Decommissioned || v.State == state.ProvisioningFailed) && v.Locked > 0:
 		return FormatCountdown(v.Locked)
 	}
 	return ""

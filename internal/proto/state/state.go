@@ -18,10 +18,14 @@ const (
 	TestingConnection  State = 5
 	Provisioned        State = 6
 	ProvisioningFailed State = 7
+	// Decommissioned: an operator decommissioned the device and it wiped
+	// its provisioning (docs/lifecycle.md). Like UNPROVISIONED, a press
+	// pairs it again.
+	Decommissioned State = 8
 )
 
 // All lists every state in order.
-var All = []State{Unprovisioned, ReadyToPair, PairingReceived, ApplyingConfig, TestingConnection, Provisioned, ProvisioningFailed}
+var All = []State{Unprovisioned, ReadyToPair, PairingReceived, ApplyingConfig, TestingConnection, Provisioned, ProvisioningFailed, Decommissioned}
 
 var stateNames = map[State]string{
 	Unprovisioned:      "UNPROVISIONED",
@@ -31,6 +35,7 @@ var stateNames = map[State]string{
 	TestingConnection:  "TESTING_CONNECTION",
 	Provisioned:        "PROVISIONED",
 	ProvisioningFailed: "PROVISIONING_FAILED",
+	Decommissioned:     "DECOMMISSIONED",
 }
 
 // String returns the spec's name, e.g. "READY_TO_PAIR".
@@ -75,10 +80,12 @@ const (
 	SessionStartFailed  Event = 12 // entering READY_TO_PAIR could not open the session or the port
 	FactoryResetFailed  Event = 13 // entering UNPROVISIONED by a factory reset could not erase the settings
 	CentralRefused      Event = 14 // the Central Station refused the device after its hello (devicewire.Refusal)
+	Decommission        Event = 15 // the Central Station answered that an operator decommissioned the device
+	DecommissionFailed  Event = 16 // entering DECOMMISSIONED could not erase the settings
 )
 
 // AllEvents lists every event in order.
-var AllEvents = []Event{ButtonPressed, ConsoleProvision, SessionExpired, ConfigReceived, ValidationPassed, ValidationFailed, ApplySucceeded, ApplyFailed, ConnectionSucceeded, ConnectionFailed, FactoryReset, SessionStartFailed, FactoryResetFailed, CentralRefused}
+var AllEvents = []Event{ButtonPressed, ConsoleProvision, SessionExpired, ConfigReceived, ValidationPassed, ValidationFailed, ApplySucceeded, ApplyFailed, ConnectionSucceeded, ConnectionFailed, FactoryReset, SessionStartFailed, FactoryResetFailed, CentralRefused, Decommission, DecommissionFailed}
 
 var eventNames = map[Event]string{
 	ButtonPressed:       "BUTTON_PRESSED",
@@ -95,6 +102,8 @@ var eventNames = map[Event]string{
 	SessionStartFailed:  "SESSION_START_FAILED",
 	FactoryResetFailed:  "FACTORY_RESET_FAILED",
 	CentralRefused:      "CENTRAL_REFUSED",
+	Decommission:        "DECOMMISSION",
+	DecommissionFailed:  "DECOMMISSION_FAILED",
 }
 
 func (e Event) String() string {
@@ -128,7 +137,7 @@ var (
 // refusal); Next never panics.
 func Next(s State, e Event, f Facts) (State, error) {
 	switch {
-	case s == Unprovisioned && (e == ButtonPressed || e == ConsoleProvision):
+	case (s == Unprovisioned || s == Decommissioned) && (e == ButtonPressed || e == ConsoleProvision):
 		if e == ConsoleProvision && !f.ConsoleMayProvision {
 			return s, fmt.Errorf("%s in %s: %w", e, s, ErrNotAllowed)
 		}
@@ -159,6 +168,10 @@ func Next(s State, e Event, f Facts) (State, error) {
 	case s == Provisioned && e == FactoryReset:
 		return Unprovisioned, nil
 	case s == Unprovisioned && e == FactoryResetFailed:
+		return Provisioned, nil // nothing was erased: the provisioning stays
+	case s == Provisioned && e == Decommission:
+		return Decommissioned, nil
+	case s == Decommissioned && e == DecommissionFailed:
 		return Provisioned, nil // nothing was erased: the provisioning stays
 	}
 	return s, fmt.Errorf("%s in %s: %w", e, s, ErrInvalid)

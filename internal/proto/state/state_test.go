@@ -26,6 +26,10 @@ var valid = map[[2]int]State{
 	{int(ProvisioningFailed), int(ButtonPressed)}:      Unprovisioned,
 	{int(Provisioned), int(FactoryReset)}:              Unprovisioned,
 	{int(Unprovisioned), int(FactoryResetFailed)}:      Provisioned,
+	{int(Provisioned), int(Decommission)}:              Decommissioned,
+	{int(Decommissioned), int(DecommissionFailed)}:     Provisioned,
+	{int(Decommissioned), int(ButtonPressed)}:          ReadyToPair,
+	{int(Decommissioned), int(ConsoleProvision)}:       ReadyToPair,
 }
 
 func TestEveryStateEventPair(t *testing.T) {
@@ -68,6 +72,17 @@ func TestFactsGateEnteringReadyToPair(t *testing.T) {
 	}
 	if got, err := Next(Unprovisioned, ConsoleProvision, Facts{ConsoleMayProvision: true, LockedOut: true}); !errors.Is(err, ErrLockedOut) || got != Unprovisioned {
 		t.Errorf("locked out console: %s, %v", got, err)
+	}
+}
+
+// A decommissioned device pairs again like an unprovisioned one, under the
+// same lockout.
+func TestDecommissionedPairsAgainUnderTheLockout(t *testing.T) {
+	if got, err := Next(Decommissioned, ButtonPressed, Facts{LockedOut: true}); !errors.Is(err, ErrLockedOut) || got != Decommissioned {
+		t.Errorf("locked out button: %s, %v", got, err)
+	}
+	if got, err := Next(Decommissioned, ConsoleProvision, Facts{}); !errors.Is(err, ErrNotAllowed) || got != Decommissioned {
+		t.Errorf("console provisioning without permission: %s, %v", got, err)
 	}
 }
 
