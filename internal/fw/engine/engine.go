@@ -219,6 +219,7 @@ type Engine struct {
 	check     conncheck.Last // the last connection test of current
 	renewal   renewal        // the certificate renewal of current
 	checkin   checkIn        // the periodic check-in of current
+	fellBack  string         // PROVISIONED screen's notice after a re-provisioning fell back
 
 	// snapshot is read by Status without a round trip to the owner.
 	snapMu       sync.Mutex

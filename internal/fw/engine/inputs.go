@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/zmonitor/firmware/internal/base/clock"
 	"github.com/zmonitor/firmware/internal/fw/audit"
 	"github.com/zmonitor/firmware/internal/proto/state"
 )
@@ -45,30 +44,14 @@ func (e *Engine) ConsoleProvision() error {
 }
 
 // ErrNoConfirmation is returned when a factory reset was not confirmed.
-var ErrNoConfirmation = errors.New("factory reset not confirmed by a button press")
+var ErrNoConfirmation = errors.New("not confirmed by a button press")
 
 // FactoryReset waits up to the reset window for a physical button press,
 // then forgets the provisioning (settings and client key). The identity and
 // payload keys stay: the device remains enrolled.
 func (e *Engine) FactoryReset(ctx context.Context) error {
-	wait := make(chan struct{})
-	var t clock.Timer
-	if err := e.do(func() {
-		e.resetWait = wait
-		t = e.d.Clock.NewTimer(e.opts.FactoryResetWindow)
-		e.record(audit.Event{Event: "FACTORY_RESET_REQUESTED", Actor: "console"})
-	}); err != nil {
+	if err := e.confirmByButton(ctx, "FACTORY_RESET"); err != nil {
 		return err
-	}
-	select {
-	case <-wait:
-		t.Stop()
-	case <-t.C():
-		_ = e.do(func() { e.resetWait = nil; e.record(audit.Event{Event: "FACTORY_RESET_TIMED_OUT", Actor: "console"}) })
-		return ErrNoConfirmation
-	case <-ctx.Done():
-		_ = e.do(func() { e.resetWait = nil })
-		return ctx.Err()
 	}
 	var err error
 	if derr := e.do(func() {

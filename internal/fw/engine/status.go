@@ -101,6 +101,9 @@ func (e *Engine) view() screen.View {
 		}
 	case state.Provisioned:
 		v.Notice = e.renewalNotice()
+		if v.Notice == "" {
+			v.Notice = e.fellBack
+		}
 	case state.ProvisioningFailed:
 		v.Failure = failure.CodeOf(e.lastErr)
 		if v.Failure == failure.None {

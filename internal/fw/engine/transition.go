@@ -9,7 +9,7 @@ import (
 
 func (e *Engine) facts() state.Facts {
 	locked, _ := e.lockout.Locked(e.d.Clock.Now())
-	return state.Facts{LockedOut: locked, ConsoleMayProvision: e.opts.ConsoleMayProvision}
+	return state.Facts{LockedOut: locked, ConsoleMayProvision: e.opts.ConsoleMayProvision, Fallback: e.current != nil}
 }
 
 // followUp is an event that entering a state raises at once: entering
@@ -92,6 +92,9 @@ func (e *Engine) enter(s state.State, ev state.Event, cause error) *followUp {
 		e.expired = false
 	case state.ReadyToPair:
 		e.trace("state change recorded")
+		if ev == state.Reprovision {
+			e.startReprovision()
+		}
 		if err := e.startSession(); err != nil {
 			e.record(audit.Event{Event: "PAIRING_START_FAILED", Code: failure.CodeOf(err).String(), Reason: err.Error()})
 			return &followUp{ev: state.SessionStartFailed, cause: err}
@@ -116,6 +119,12 @@ func (e *Engine) enter(s state.State, ev state.Event, cause error) *followUp {
 			e.lastErr = cause
 			break
 		}
+		if ev != state.ConnectionSucceeded {
+			// A re-provisioning ended without a new provisioning.
+			e.fallBack(ev, cause)
+			break
+		}
+		e.fellBack = ""
 		if e.sess != nil {
 			if err := e.sess.Consume(); err != nil {
 				e.record(audit.Event{Event: "SESSION_CONSUME_FAILED", Reason: err.Error()})
@@ -149,6 +158,10 @@ func (e *Engine) enter(s state.State, ev state.Event, cause error) *followUp {
 		e.verified = nil
 		e.step = ""
 		e.record(audit.Event{Event: "PROVISIONING_FAILED", Code: code.String(), Reason: code.Title() + "; " + code.UserAction()})
+		if e.current != nil {
+			// A re-provisioning: back to the committed provisioning.
+			return &followUp{ev: state.FallBack, cause: cause}
+		}
 		e.show() // the screen says it before the tablet does
 		e.finishProgress()
 		e.endSession()

@@ -104,6 +104,7 @@ func (e *Engine) validated(gen int, v *payload.Verified, err error) {
 
 func (e *Engine) startApply() {
 	v, p, gen := e.verified, e.pending, e.sessGen
+	slot, _ := e.pairingSlot()
 	go func() {
 		key := p.key
 		var imported keys.ClientKey
@@ -127,7 +128,7 @@ func (e *Engine) startApply() {
 				DeviceID:      v.DeviceID,
 				CACertDER:     v.CACert.Raw,
 				ClientCertDER: v.ClientCert.Raw,
-				ClientKeyRef:  ClientKeyRef,
+				ClientKeyRef:  slot.Ref(),
 				ConfigVersion: v.ConfigVersion,
 				ProvisionedAt: wall,
 				ClockTrusted:  trusted,
@@ -176,31 +177,46 @@ func (e *Engine) applied(gen int, key, imported keys.ClientKey, err error) {
 
 func (e *Engine) startConnectionTest() {
 	v, key, gen, ctx := e.verified, e.clientKey, e.sessGen, e.ctx
+	slot, fallback := e.pairingSlot()
 	go func() {
 		res, err := e.connect(ctx, v.ServerURL.String(), v.CACert.Raw, v.ClientCert.Raw, key)
 		e.observeFrom(sourceMonitoring, res.Date)
 		var cur settings.Provisioning
 		if err == nil {
-			cur, err = e.commit(key)
+			cur, err = e.commit(key, slot, fallback)
 		}
 		e.post(func() { e.connected(gen, cur, err) })
 	}()
 }
 
-// commit makes the provisioning permanent: the client key first, then the
-// settings in one transaction. If the settings fail the key is forgotten,
-// so the device is never left half-provisioned.
-func (e *Engine) commit(key keys.ClientKey) (settings.Provisioning, error) {
-	if err := key.Commit(); err != nil {
+// commit makes the provisioning permanent: the client key to slot first,
+// then the settings in one transaction. If the settings fail the key is
+// forgotten, so the device is never left half-provisioned. A
+// re-provisioning (fallback: the slot of the provisioning still
+// committed) keeps the fallback's key until the settings have switched,
+// then evicts it; a power cut before the switch leaves the fallback in
+// force (the boot evicts the new slot's key), after it the new pair.
+func (e *Engine) commit(key keys.ClientKey, slot keys.Slot, fallback *keys.Slot) (settings.Provisioning, error) {
+	if fallback != nil {
+		if err := e.d.Keys.ForgetClientKeyAt(slot); err != nil {
+			return settings.Provisioning{}, failure.New(failure.ApplyFailed, "clear key slot "+slot.String(), err)
+		}
+	}
+	if err := key.CommitTo(slot); err != nil {
 		return settings.Provisioning{}, failure.New(failure.ApplyFailed, "commit client key", err)
 	}
 	if err := e.d.Settings.Commit(); err != nil {
-		_ = e.d.Keys.ForgetClientKey()
+		_ = e.d.Keys.ForgetClientKeyAt(slot)
 		return settings.Provisioning{}, failure.New(failure.ApplyFailed, "commit settings", err)
 	}
 	cur, ok, err := e.d.Settings.Current()
 	if err != nil || !ok {
 		return settings.Provisioning{}, failure.Errorf(failure.ApplyFailed, "commit settings", "committed settings unreadable: %v", err)
+	}
+	if fallback != nil {
+		if err := e.d.Keys.ForgetClientKeyAt(*fallback); err != nil {
+			e.record(audit.Event{Event: "REPROVISION_OLD_KEY_LEFT", Reason: fmt.Sprintf("slot %s: %v (the next boot evicts it)", fallback, err)})
+		}
 	}
 	return cur, nil
 }

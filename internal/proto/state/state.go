@@ -82,10 +82,12 @@ const (
 	CentralRefused      Event = 14 // the Central Station refused the device after its hello (devicewire.Refusal)
 	Decommission        Event = 15 // the Central Station answered that an operator decommissioned the device
 	DecommissionFailed  Event = 16 // entering DECOMMISSIONED could not erase the settings
+	Reprovision         Event = 17 // confirmed re-provisioning of a provisioned device (console + button)
+	FallBack            Event = 18 // a re-provisioning failed: the previous provisioning is kept
 )
 
 // AllEvents lists every event in order.
-var AllEvents = []Event{ButtonPressed, ConsoleProvision, SessionExpired, ConfigReceived, ValidationPassed, ValidationFailed, ApplySucceeded, ApplyFailed, ConnectionSucceeded, ConnectionFailed, FactoryReset, SessionStartFailed, FactoryResetFailed, CentralRefused, Decommission, DecommissionFailed}
+var AllEvents = []Event{ButtonPressed, ConsoleProvision, SessionExpired, ConfigReceived, ValidationPassed, ValidationFailed, ApplySucceeded, ApplyFailed, ConnectionSucceeded, ConnectionFailed, FactoryReset, SessionStartFailed, FactoryResetFailed, CentralRefused, Decommission, DecommissionFailed, Reprovision, FallBack}
 
 var eventNames = map[Event]string{
 	ButtonPressed:       "BUTTON_PRESSED",
@@ -104,6 +106,8 @@ var eventNames = map[Event]string{
 	CentralRefused:      "CENTRAL_REFUSED",
 	Decommission:        "DECOMMISSION",
 	DecommissionFailed:  "DECOMMISSION_FAILED",
+	Reprovision:         "REPROVISION",
+	FallBack:            "FALL_BACK",
 }
 
 func (e Event) String() string {
@@ -122,6 +126,10 @@ type Facts struct {
 	// ConsoleMayProvision is the board profile's permission for the console
 	// to start provisioning.
 	ConsoleMayProvision bool
+	// Fallback is set while a re-provisioning runs: the previous
+	// provisioning is still committed, and a pairing that ends without a
+	// new one returns to it (PROVISIONED) instead of UNPROVISIONED.
+	Fallback bool
 }
 
 // Errors returned by Next. Both mean the event is refused and the state
@@ -146,6 +154,9 @@ func Next(s State, e Event, f Facts) (State, error) {
 		}
 		return ReadyToPair, nil
 	case s == ReadyToPair && (e == SessionExpired || e == SessionStartFailed):
+		if f.Fallback {
+			return Provisioned, nil
+		}
 		return Unprovisioned, nil
 	case s == ReadyToPair && e == ConfigReceived:
 		return PairingReceived, nil
@@ -169,6 +180,10 @@ func Next(s State, e Event, f Facts) (State, error) {
 		return Unprovisioned, nil
 	case s == Unprovisioned && e == FactoryResetFailed:
 		return Provisioned, nil // nothing was erased: the provisioning stays
+	case s == Provisioned && e == Reprovision:
+		return ReadyToPair, nil
+	case s == ProvisioningFailed && e == FallBack:
+		return Provisioned, nil
 	case s == Provisioned && e == Decommission:
 		return Decommissioned, nil
 	case s == Decommissioned && e == DecommissionFailed:

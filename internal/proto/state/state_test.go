@@ -30,6 +30,8 @@ var valid = map[[2]int]State{
 	{int(Decommissioned), int(DecommissionFailed)}:     Provisioned,
 	{int(Decommissioned), int(ButtonPressed)}:          ReadyToPair,
 	{int(Decommissioned), int(ConsoleProvision)}:       ReadyToPair,
+	{int(Provisioned), int(Reprovision)}:               ReadyToPair,
+	{int(ProvisioningFailed), int(FallBack)}:           Provisioned,
 }
 
 func TestEveryStateEventPair(t *testing.T) {
@@ -83,6 +85,16 @@ func TestDecommissionedPairsAgainUnderTheLockout(t *testing.T) {
 	}
 	if got, err := Next(Decommissioned, ConsoleProvision, Facts{}); !errors.Is(err, ErrNotAllowed) || got != Decommissioned {
 		t.Errorf("console provisioning without permission: %s, %v", got, err)
+	}
+}
+
+// A re-provisioning whose session ends without a new provisioning goes
+// back to the previous one.
+func TestFallbackReturnsToProvisioned(t *testing.T) {
+	for _, e := range []Event{SessionExpired, SessionStartFailed} {
+		if got, err := Next(ReadyToPair, e, Facts{Fallback: true}); err != nil || got != Provisioned {
+			t.Errorf("Next(READY_TO_PAIR, %s) with a fallback = %s, %v; want PROVISIONED", e, got, err)
+		}
 	}
 }
 
