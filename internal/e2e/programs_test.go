@@ -36,6 +36,9 @@ type programs struct {
 	serveLog                           string
 	stopServe                          func()
 	board                              *harness.Device
+	// moreGuestFwd are guest ports boot forwards besides the monitoring
+	// and EST servers' (another server URL for a re-provisioning).
+	moreGuestFwd []qemu.GuestFwd
 	// measured: the board attests its firmware (qemu-virt-secure), so
 	// serve runs without the development flag.
 	measured bool
@@ -172,8 +175,8 @@ func (p *programs) boot() *harness.Device {
 	defer cancel()
 	b, err := qemu.Start(bctx, qemu.Config{Kernel: e.kernel, Initrd: initrd, StateDir: t.TempDir(),
 		HostFwd: []qemu.HostFwd{{GuestPort: harness.ProvisioningPort, HostPort: p.devPort}},
-		GuestFwd: []qemu.GuestFwd{{GuestPort: harness.MonitorGuestPort, HostPort: p.monPort},
-			{GuestPort: harness.ESTGuestPort, HostPort: p.estPort}},
+		GuestFwd: append([]qemu.GuestFwd{{GuestPort: harness.MonitorGuestPort, HostPort: p.monPort},
+			{GuestPort: harness.ESTGuestPort, HostPort: p.estPort}}, p.moreGuestFwd...),
 		Append: "zmonitor.device_id=" + programsDeviceID + " zmonitor.serial=SN-2026-000001"})
 	if err != nil {
 		t.Fatalf("start board: %v", err)

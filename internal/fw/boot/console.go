@@ -118,6 +118,9 @@ func (d *consoleDevice) lifecycle(s engine.Status) []string {
 	return append(out, l)
 }
 
+// Reprovision implements console.Reprovisioner.
+func (d *consoleDevice) Reprovision(ctx context.Context) error { return d.d.eng.Reprovision(ctx) }
+
 // Renew implements console.Renewer.
 func (d *consoleDevice) Renew() error { return d.d.eng.RenewNow("console") }
 

@@ -42,6 +42,7 @@ func (c *Console) commands() []command {
 		{"reboot", "", "restart the device", c.reboot},
 		{"factory-reset", "", "erase provisioning; confirm with the button", c.factoryReset},
 		{"renew", "", "renew the client certificate now (EST; outcome in status and audit)", c.renew},
+		{"reprovision", "", "pair again, keeping this provisioning until the new one works; confirm with the button", c.reprovision},
 	}
 }
 
@@ -330,6 +331,24 @@ func (c *Console) factoryReset(ctx context.Context, args []string) string {
 	if msg, ok := noArgs("factory-reset", args); !ok {
 		return msg
 	}
+	return c.confirmed(ctx, "factory-reset", "factory reset", c.dev.FactoryReset, "factory reset done; the device is unprovisioned\n")
+}
+
+func (c *Console) reprovision(ctx context.Context, args []string) string {
+	if msg, ok := noArgs("reprovision", args); !ok {
+		return msg
+	}
+	r, ok := c.dev.(Reprovisioner)
+	if !ok {
+		return "error: reprovision: this device cannot be re-provisioned\n"
+	}
+	return c.confirmed(ctx, "reprovision", "re-provisioning", r.Reprovision,
+		"pairing open; the current provisioning stays until the new one passes its connection test\n")
+}
+
+// confirmed runs do, which waits for the physical button until its
+// context ends (the confirmation timeout), and says how it went.
+func (c *Console) confirmed(ctx context.Context, cmd, what string, do func(context.Context) error, done string) string {
 	secs := int(c.o.ConfirmTimeout.Round(time.Second) / time.Second)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -345,14 +364,14 @@ func (c *Console) factoryReset(ctx context.Context, args []string) string {
 		case <-ctx.Done():
 		}
 	}()
-	err := c.dev.FactoryReset(ctx)
+	err := do(ctx)
 	switch {
 	case err == nil:
-		return "factory reset done; the device is unprovisioned\n"
+		return done
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-		return fmt.Sprintf("factory reset cancelled: no button press within %d s\n", secs)
+		return fmt.Sprintf("%s cancelled: no button press within %d s\n", what, secs)
 	}
-	return errLine("factory-reset", err)
+	return errLine(cmd, err)
 }
 
 // countdown formats d as m:ss, rounded up to the second (as on the screen).

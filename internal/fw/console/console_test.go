@@ -72,6 +72,10 @@ func (d *fakeDevice) FactoryReset(ctx context.Context) error {
 	}
 }
 
+// Reprovision implements Reprovisioner like FactoryReset: it counts as a
+// reset and "wipes" only after the press.
+func (d *fakeDevice) Reprovision(ctx context.Context) error { return d.FactoryReset(ctx) }
+
 // script is an io.ReadWriter whose reads return the chunks in turn (a nil
 // chunk is a read of 0 bytes and no error, as a serial timeout may give),
 // then io.EOF; writes are collected, at most maxWrite bytes at a time.
@@ -392,8 +396,21 @@ type pipeRW struct {
 	io.Writer
 }
 
+// factory-reset and reprovision wait for the button, each with its own
+// words.
 func TestFactoryReset(t *testing.T) {
-	for _, pressed := range []bool{true, false} {
+	for _, cmd := range []struct{ line, done, cancelled string }{
+		{"factory-reset", "factory reset done", "factory reset cancelled: no button press within 10 s"},
+		{"reprovision", "pairing open; the current provisioning stays until the new one passes its connection test", "re-provisioning cancelled: no button press within 10 s"},
+	} {
+		for _, pressed := range []bool{true, false} {
+			testConfirmed(t, cmd.line, cmd.done, cmd.cancelled, pressed)
+		}
+	}
+}
+
+func testConfirmed(t *testing.T, line, doneText, cancelled string, pressed bool) {
+	{
 		dev := newFake(t)
 		clk := clocktest.New(time.Unix(0, 0))
 		inR, inW := io.Pipe()
@@ -434,19 +451,19 @@ func TestFactoryReset(t *testing.T) {
 			}
 			t.Fatalf("output ended before %q", want)
 		}
-		if _, err := inW.Write([]byte("factory-reset\r")); err != nil {
+		if _, err := inW.Write([]byte(line + "\r")); err != nil {
 			t.Fatal(err)
 		}
 		expect("press the Enable Provisioning button within 10 s to confirm")
 		if pressed {
 			dev.press <- struct{}{}
-			expect("factory reset done")
+			expect(doneText)
 		} else {
 			if clk.Timers() != 1 { // armed before the prompt was written
 				t.Fatalf("%d timers armed", clk.Timers())
 			}
 			clk.Advance(10 * time.Second)
-			expect("factory reset cancelled: no button press within 10 s")
+			expect(cancelled)
 		}
 		inW.Close()
 		if err := <-done; err != nil {

@@ -84,6 +84,16 @@ type Renewer interface {
 	Renew() error
 }
 
+// Reprovisioner is a Device that can be paired again while its
+// provisioning stays in force (console `reprovision`,
+// docs/lifecycle.md).
+type Reprovisioner interface {
+	// Reprovision waits, until ctx is done, for the physical Enable
+	// Provisioning button to confirm, then opens pairing; the committed
+	// provisioning stays until a new one passes its connection test.
+	Reprovision(ctx context.Context) error
+}
+
 // Setting is one configuration entry.
 type Setting struct {
 	Name, Value string

@@ -97,7 +97,10 @@ func TestReprovisionFailureFallsBack(t *testing.T) {
 	r.mustSucceed(r.pair())
 	old := r.committed()
 	q := r.reprovision()
-	_, _ = r.provision(q, func(c *pusher.Config) { c.ServerURL = "https://127.0.0.1:1" })
+	// The tablet hears the failure, not the fallback's PROVISIONED.
+	if out, _ := r.provision(q, func(c *pusher.Config) { c.ServerURL = "https://127.0.0.1:1" }); out.State != "PROVISIONING_FAILED" || out.Code != failure.ConnectionFailed {
+		t.Errorf("the Central Station's outcome of a failed re-provisioning: %+v", out)
+	}
 	v := r.waitView("back on PROVISIONED with the notice", func(v screen.View) bool {
 		return v.State == state.Provisioned && strings.Contains(v.Notice, "Re-provisioning failed")
 	})

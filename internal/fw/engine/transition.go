@@ -159,7 +159,9 @@ func (e *Engine) enter(s state.State, ev state.Event, cause error) *followUp {
 		e.step = ""
 		e.record(audit.Event{Event: "PROVISIONING_FAILED", Code: code.String(), Reason: code.Title() + "; " + code.UserAction()})
 		if e.current != nil {
-			// A re-provisioning: back to the committed provisioning.
+			// A re-provisioning: the Central Station hears the failure,
+			// then the device goes back to the committed provisioning.
+			e.finishProgress()
 			return &followUp{ev: state.FallBack, cause: cause}
 		}
 		e.show() // the screen says it before the tablet does

@@ -75,13 +75,13 @@ var entries = []entry{
 		minimalOnly(t, c.text, minimal)
 		runScript(t, w, c, minimal, "", 0, []string{"Central Station created in DIR"})
 	}},
-	{doc: "zm-central devices import FILE... | list [--json] | revoke ID | label ID LABEL", check: func(t *testing.T, e *env, c command) {
+	{doc: "zm-central devices import FILE... | list [--json] | revoke ID | decommission ID | label ID LABEL", check: func(t *testing.T, e *env, c command) {
 		// Run in the Central Station's directory: --dir defaults to it.
 		w := e.work(t)
 		w.central()
 		w.device()
-		runSynopsis(t, w, c, "cd DIR && zm-central devices import ../ZM-001.json && zm-central devices label ZM-001 ICU-MON-04 && zm-central devices list && zm-central devices list --json && zm-central devices revoke ZM-001 && zm-central devices list", "", 0,
-			[]string{"ZM-001: added", "1 added", "ICU-MON-04", `"deviceId":"ZM-001"`, "revoked"})
+		runSynopsis(t, w, c, "cd DIR && zm-central devices import ../ZM-001.json && zm-central devices label ZM-001 ICU-MON-04 && zm-central devices list && zm-central devices list --json && zm-central devices decommission ZM-001 && zm-central devices list && zm-central devices revoke ZM-001 && zm-central devices list", "", 0,
+			[]string{"ZM-001: added", "1 added", "ICU-MON-04", `"deviceId":"ZM-001"`, "device ZM-001 decommissioned, and 0 certificate(s) of it revoked", "decommissioned 20", "revoked"})
 		// Flags may follow the arguments.
 		runScript(t, w, c, "zm-central devices label ZM-001 ICU-MON-05 --dir DIR && zm-central devices list --dir DIR", "", 0, []string{"ICU-MON-05"})
 	}},

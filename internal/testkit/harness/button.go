@@ -142,37 +142,51 @@ func (d *Device) WaitStateFor(ctx context.Context, want string, limit time.Durat
 // UNPROVISIONED. The console runs one command at a time, so the press is
 // confirmed by the command's own answer first and the audit record after.
 func (d *Device) FactoryResetConfirmed(ctx context.Context) error {
+	return d.confirmed(ctx, "factory-reset", "factory reset", factoryResetEndRE, "factory reset done", "UNPROVISIONED")
+}
+
+// ReprovisionConfirmed runs the console's reprovision and confirms it with
+// a button press, then waits for READY_TO_PAIR.
+func (d *Device) ReprovisionConfirmed(ctx context.Context) error {
+	return d.confirmed(ctx, "reprovision", "reprovision", reprovisionEndRE, "pairing open", "READY_TO_PAIR")
+}
+
+// confirmed runs a console command that waits for the button, presses it
+// at the prompt, and checks the answer starts with done and the device
+// reaches state.
+func (d *Device) confirmed(ctx context.Context, line, what string, end *regexp.Regexp, done, state string) error {
 	mark, err := d.AuditMark(ctx)
 	if err != nil {
-		return fmt.Errorf("factory reset: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := d.SendLine("factory-reset"); err != nil {
-		return fmt.Errorf("factory reset: %w", err)
+	if err := d.SendLine(line); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	if _, err := d.Expect(wctx, factoryResetAskRE); err != nil {
-		return d.Failure(fmt.Sprintf("factory reset: no confirmation prompt: %v", err))
+	if _, err := d.Expect(wctx, confirmAskRE); err != nil {
+		return d.Failure(fmt.Sprintf("%s: no confirmation prompt: %v", what, err))
 	}
 	if err := d.pressRaw(wctx); err != nil {
-		return fmt.Errorf("factory reset: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	m, err := d.ExpectSubmatch(wctx, factoryResetEndRE)
+	m, err := d.ExpectSubmatch(wctx, end)
 	if err != nil {
-		return d.Failure(fmt.Sprintf("factory reset: no answer after the press: %v", err))
+		return d.Failure(fmt.Sprintf("%s: no answer after the press: %v", what, err))
 	}
-	if !strings.HasPrefix(m[0], "factory reset done") {
-		return d.Failure(fmt.Sprintf("factory reset: %q", strings.TrimSpace(m[0])))
+	if !strings.HasPrefix(m[0], done) {
+		return d.Failure(fmt.Sprintf("%s: %q", what, strings.TrimSpace(m[0])))
 	}
 	if err := d.waitPressSeen(ctx, mark); err != nil {
-		return fmt.Errorf("factory reset: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	return d.WaitStateFor(ctx, "UNPROVISIONED", 30*time.Second)
+	return d.WaitStateFor(ctx, state, 30*time.Second)
 }
 
 var (
-	factoryResetAskRE = regexp.MustCompile(`press the Enable Provisioning button within \d+ s to confirm`)
+	confirmAskRE      = regexp.MustCompile(`press the Enable Provisioning button within \d+ s to confirm`)
 	factoryResetEndRE = regexp.MustCompile(`factory reset done[^\n]*|factory reset cancelled[^\n]*|error: factory-reset[^\n]*`)
+	reprovisionEndRE  = regexp.MustCompile(`pairing open[^\n]*|re-provisioning cancelled[^\n]*|error: reprovision[^\n]*`)
 )
 
 // ConsoleTail is how much of the console log a failure message shows.
