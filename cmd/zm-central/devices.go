@@ -146,7 +146,7 @@ func cmdDevicesRevoke(ctx context.Context, args []string, stdout io.Writer) erro
 		// Its certificates too, so that the CRL lists them and the
 		// monitoring server refuses the device. Run again after an
 		// interruption, it revokes the rest.
-		n, err := revokeDeviceCertificates(ctx, st, id, "device revoked")
+		n, err := store.RevokeDeviceCertificates(ctx, st, cliActor, id, "device revoked")
 		if err != nil {
 			return err
 		}
@@ -173,7 +173,7 @@ func cmdDevicesDecommission(ctx context.Context, args []string, stdout io.Writer
 			Detail: "at=" + at.UTC().Format(time.RFC3339) + "; the device is told to wipe its provisioning at its next EST request"}); err != nil {
 			return err
 		}
-		n, err := revokeDeviceCertificates(ctx, st, id, "device decommissioned")
+		n, err := store.RevokeDeviceCertificates(ctx, st, cliActor, id, "device decommissioned")
 		if err != nil {
 			return err
 		}
@@ -182,29 +182,6 @@ func cmdDevicesDecommission(ctx context.Context, args []string, stdout io.Writer
 	})
 }
 
-// revokeDeviceCertificates revokes every certificate of device id not yet
-// revoked (cessation of operation), each audited; why goes in the audit.
-func revokeDeviceCertificates(ctx context.Context, st store.Store, id, why string) (int, error) {
-	certs, err := st.Certificates(ctx, id)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, c := range certs {
-		if c.State == store.CertificateRevoked {
-			continue
-		}
-		if err := st.RevokeCertificate(ctx, c.Serial, store.ReasonCessationOfOperation); err != nil {
-			return n, err
-		}
-		if err := st.Audit(ctx, store.AuditRecord{Actor: cliActor, Event: "certificate.revoked", DeviceID: id,
-			Detail: fmt.Sprintf("serial=%s reason=%s (%s)", c.Serial, store.ReasonCessationOfOperation, why)}); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
-}
 
 func cmdDevicesLabel(ctx context.Context, args []string, stdout io.Writer) error {
 	var f dbFlags

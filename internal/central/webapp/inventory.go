@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/zmonitor/firmware/internal/central/store"
 	"github.com/zmonitor/firmware/internal/proto/ident"
@@ -128,6 +129,47 @@ func (a *App) revokeDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.auditDevice(r, "device.revoke", d.ID, "")
+	// Its certificates too, as zm-central devices revoke does: the CRL
+	// lists them and the monitoring server refuses the device.
+	if _, err := store.RevokeDeviceCertificates(r.Context(), a.st, userOf(r).ID, d.ID, "device revoked"); err != nil {
+		a.internalError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/operator/devices", http.StatusSeeOther)
+}
+
+// decommissionDevice takes a device out of service, as zm-central devices
+// decommission does: its certificates are revoked and the EST server tells
+// the device at its next check-in to wipe its provisioning (its identity
+// stays: a new pairing brings it back). Asked for confirmation first.
+func (a *App) decommissionDevice(w http.ResponseWriter, r *http.Request) {
+	var d store.Device
+	ok := a.confirmed(w, r, func() (confirmView, bool) {
+		d, ok := a.deviceOr404(w, r)
+		return confirmView{
+			Question: "Decommission device " + d.ID + "?",
+			Effect:   "Its certificates are revoked now; at its next check-in (within the hour) the monitor wipes its provisioning and shows Decommissioned. It stays enrolled: pairing it again brings it back.",
+			Button:   "Yes, decommission " + d.ID,
+			Cancel:   "/operator/devices",
+		}, ok
+	})
+	if !ok {
+		return
+	}
+	d, ok = a.deviceOr404(w, r)
+	if !ok {
+		return
+	}
+	at, err := a.st.DecommissionDevice(r.Context(), d.ID)
+	if err != nil {
+		a.internalError(w, r, err)
+		return
+	}
+	a.auditDevice(r, "device.decommissioned", d.ID, "at="+at.UTC().Format(time.RFC3339)+"; the device is told to wipe its provisioning at its next EST request")
+	if _, err := store.RevokeDeviceCertificates(r.Context(), a.st, userOf(r).ID, d.ID, "device decommissioned"); err != nil {
+		a.internalError(w, r, err)
+		return
+	}
 	http.Redirect(w, r, "/operator/devices", http.StatusSeeOther)
 }
 

@@ -138,6 +138,24 @@ func TestOperatorInventory(t *testing.T) {
 		tb.submit("#import")
 		tb.waitText("#import-result", "Nothing imported")
 
+		// ZM-103 and ZM-101 each hold a certificate, which revoking and
+		// decommissioning must revoke too.
+		for i, id := range []string{"ZM-103", "ZM-101"} {
+			k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(0xc1 + i)), Subject: pkix.Name{CommonName: id}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+			der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+			if err := s.st.RecordCertificate(ctx, id, "p-"+id, der); err != nil {
+				t.Fatal(err)
+			}
+		}
+		certState := func(id string) store.CertificateState {
+			cs, err := s.st.Certificates(ctx, id)
+			if err != nil || len(cs) != 1 {
+				t.Fatalf("certificates of %s: %v %v", id, cs, err)
+			}
+			return cs[0].State
+		}
+
 		// Label ZM-101, revoke ZM-103.
 		if err := chromedp.Do(tb.ctx, chromedp.SetValue(chromedp.CSS(`[data-device="ZM-101"] input[name=label]`), "ICU-MON-07")); err != nil {
 			t.Fatal(err)
@@ -157,6 +175,24 @@ func TestOperatorInventory(t *testing.T) {
 		if d, err := s.st.Device(ctx, "ZM-103"); err != nil || !d.Revoked() {
 			t.Errorf("ZM-103 not revoked (%v)", err)
 		}
+		if st := certState("ZM-103"); st != store.CertificateRevoked {
+			t.Errorf("ZM-103's certificate is %s after the device was revoked, want revoked", st)
+		}
+		// Decommission ZM-101: asked first, then its certificate revoked
+		// and the date recorded for the EST server to tell the device.
+		notDecommissioned := func() {
+			if d, _ := s.st.Device(ctx, "ZM-101"); !d.DecommissionedAt.IsZero() {
+				t.Fatal("ZM-101 decommissioned before the operator confirmed")
+			}
+		}
+		tb.revokeConfirmed(`[data-device="ZM-101"] form[action$="/decommission"] button`, "Decommission device ZM-101?", "/operator/devices", notDecommissioned)
+		tb.waitText(`[data-device="ZM-101"] h3`, "decommissioned")
+		if d, err := s.st.Device(ctx, "ZM-101"); err != nil || d.DecommissionedAt.IsZero() || d.Revoked() {
+			t.Errorf("ZM-101 after decommissioning: %+v %v", d, err)
+		}
+		if st := certState("ZM-101"); st != store.CertificateRevoked {
+			t.Errorf("ZM-101's certificate is %s after decommissioning, want revoked", st)
+		}
 		if _, err := s.st.Device(ctx, "ZM-102"); err == nil {
 			t.Error("the refused record ZM-102 is in the inventory")
 		}
@@ -168,7 +204,7 @@ func TestOperatorInventory(t *testing.T) {
 		if got := tb.text("h1"); got != "Label not accepted" {
 			t.Errorf("a 65-byte label: page %q", got)
 		}
-		for _, e := range []string{"device.import", "device.import_refused", "device.label", "device.revoke"} {
+		for _, e := range []string{"device.import", "device.import_refused", "device.label", "device.revoke", "device.decommissioned", "certificate.revoked"} {
 			if !s.audited(e, op.ID) {
 				t.Errorf("no %s by %s in %v", e, op.ID, s.auditEvents())
 			}
@@ -276,7 +312,7 @@ func (tb *tablet) linkShown() string {
 // post.
 var (
 	operatorPages   = []string{"/operator/devices", "/operator/technicians", "/operator/pairings", "/operator/pairings/PAIRING", "/operator/audit", "/operator/audit.jsonl", "/operator/audit.csv", "/operator/certificates", "/operator/status"}
-	operatorActions = []string{"/operator/devices/import", "/operator/devices/ZM-001/label", "/operator/devices/ZM-001/revoke",
+	operatorActions = []string{"/operator/devices/import", "/operator/devices/ZM-001/label", "/operator/devices/ZM-001/revoke", "/operator/devices/ZM-001/decommission",
 		"/operator/technicians", "/operator/technicians/TECH/enroll", "/operator/technicians/TECH/revoke", "/operator/passkeys/KEY/revoke"}
 )
 

@@ -46,6 +46,7 @@ func (a *App) routes() {
 	m.HandleFunc("POST /operator/devices/import", op(a.importDevices))
 	m.HandleFunc("POST /operator/devices/{id}/label", op(a.labelDevice))
 	m.HandleFunc("POST /operator/devices/{id}/revoke", op(a.revokeDevice))
+	m.HandleFunc("POST /operator/devices/{id}/decommission", op(a.decommissionDevice))
 	m.HandleFunc("GET /operator/technicians", op(a.techniciansPage))
 	m.HandleFunc("POST /operator/technicians", op(a.addTechnician))
 	m.HandleFunc("POST /operator/technicians/{id}/enroll", op(a.newEnrollmentLink))
