@@ -182,7 +182,6 @@ func cmdDevicesDecommission(ctx context.Context, args []string, stdout io.Writer
 	})
 }
 
-
 func cmdDevicesLabel(ctx context.Context, args []string, stdout io.Writer) error {
 	var f dbFlags
 	fs := newCommand("devices label", &f)
