@@ -75,13 +75,7 @@ func TestForeignIndexAtTheAnchorIsMismatch(t *testing.T) {
 // every later write one NV_Write: the one NV write per anchor update that
 // internal/fw/audit batches.
 func TestAuditAnchorCommandCount(t *testing.T) {
-	be := startSwtpm(t, false)
-	counter := tpmcount.New(be.open(t), nil)
-	s, err := New(counter, provision)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, counter := countedSwtpm(t)
 	step := func(what string, want int, f func() error) {
 		t.Helper()
 		counter.Reset()
@@ -103,13 +97,7 @@ func TestAuditAnchorCommandCount(t *testing.T) {
 // BenchmarkAuditAnchorWrite measures one anchor update (NV_Write) on swtpm
 // over its unix socket, and reading the anchor at boot.
 func BenchmarkAuditAnchorWrite(b *testing.B) {
-	be := startSwtpm(b, false)
-	counter := tpmcount.New(be.open(b), nil)
-	s, err := New(counter, provision)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s, counter := countedSwtpm(b)
 	if err := s.WriteAuditAnchor(0, [32]byte{}); err != nil {
 		b.Fatal(err)
 	}

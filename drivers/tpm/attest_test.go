@@ -148,13 +148,7 @@ func TestQuoteCoversPCR4And7WithTheNonce(t *testing.T) {
 // swtpm (unix socket): the quote of PCR 4 and 7 (ReadPublic of the
 // attestation key, PCR_Read, Quote). TestHelloQuoteCommandCount pins it.
 func BenchmarkHelloQuote(b *testing.B) {
-	be := startSwtpm(b, false)
-	counter := tpmcount.New(be.open(b), nil)
-	s, err := New(counter, provision)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s, counter := countedSwtpm(b)
 	if _, err := s.AttestationKey(); err != nil {
 		b.Fatal(err)
 	}
@@ -174,13 +168,7 @@ func BenchmarkHelloQuote(b *testing.B) {
 }
 
 func TestHelloQuoteCommandCount(t *testing.T) {
-	be := startSwtpm(t, false)
-	counter := tpmcount.New(be.open(t), nil)
-	s, err := New(counter, provision)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, counter := countedSwtpm(t)
 	counter.Reset()
 	if _, err := s.AttestationKey(); err != nil {
 		t.Fatal(err)

@@ -49,13 +49,7 @@ func onePairing(tb testing.TB, s *Store, peer *ecdh.PublicKey) {
 // iteration on swtpm (unix socket) and reports the commands per pairing and
 // the mean time of each command kind (ns/<command>).
 func BenchmarkPairingTPMWork(b *testing.B) {
-	be := startSwtpm(b, false)
-	counter := tpmcount.New(be.open(b), nil)
-	s, err := New(counter, provision)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s, counter := countedSwtpm(b)
 	eph, _ := ecdh.P256().GenerateKey(rand.Reader)
 	onePairing(b, s, eph.PublicKey()) // steady state: a committed key exists
 	counter.Reset()
@@ -77,13 +71,7 @@ func BenchmarkPairingTPMWork(b *testing.B) {
 // TestPairingCommandCount pins the number of TPM commands one pairing costs,
 // so a change that adds round trips is noticed.
 func TestPairingCommandCount(t *testing.T) {
-	be := startSwtpm(t, false)
-	counter := tpmcount.New(be.open(t), nil)
-	s, err := New(counter, provision)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, counter := countedSwtpm(t)
 	eph, _ := ecdh.P256().GenerateKey(rand.Reader)
 	onePairing(t, s, eph.PublicKey())
 	counter.Reset()
@@ -94,4 +82,18 @@ func TestPairingCommandCount(t *testing.T) {
 	if got := counter.Total(); got != 32 {
 		t.Errorf("one pairing = %d TPM commands, want 32:\n%s", got, counter)
 	}
+}
+
+// countedSwtpm is a provisioned Store on a fresh swtpm (unix socket) whose
+// TPM commands counter counts; it is closed when tb ends.
+func countedSwtpm(tb testing.TB) (*Store, *tpmcount.Counter) {
+	tb.Helper()
+	be := startSwtpm(tb, false)
+	counter := tpmcount.New(be.open(tb), nil)
+	s, err := New(counter, provision)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s, counter
 }

@@ -1,6 +1,7 @@
 package webapp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -107,35 +108,19 @@ func (a *App) labelDevice(w http.ResponseWriter, r *http.Request) {
 // revokeDevice revokes a device: no pairing with it from then on.
 // It asks for confirmation first (confirmed).
 func (a *App) revokeDevice(w http.ResponseWriter, r *http.Request) {
-	var d store.Device
-	ok := a.confirmed(w, r, func() (confirmView, bool) {
-		d, ok := a.deviceOr404(w, r)
+	a.deviceAction(w, r, func(id string) confirmView {
 		return confirmView{
-			Question: "Revoke device " + d.ID + "?",
-			Effect:   "No technician can provision " + d.ID + " from then on. This cannot be undone: to use it again, import its enrollment record again.",
-			Button:   "Yes, revoke " + d.ID,
-			Cancel:   "/operator/devices",
-		}, ok
+			Question: "Revoke device " + id + "?",
+			Effect:   "No technician can provision " + id + " from then on. This cannot be undone: to use it again, import its enrollment record again.",
+			Button:   "Yes, revoke " + id,
+		}
+	}, func(ctx context.Context, d store.Device) (string, error) {
+		if err := a.st.RevokeDevice(ctx, d.ID); err != nil {
+			return "", err
+		}
+		a.auditDevice(r, "device.revoke", d.ID, "")
+		return "device revoked", nil
 	})
-	if !ok {
-		return
-	}
-	d, ok = a.deviceOr404(w, r)
-	if !ok {
-		return
-	}
-	if err := a.st.RevokeDevice(r.Context(), d.ID); err != nil {
-		a.internalError(w, r, err)
-		return
-	}
-	a.auditDevice(r, "device.revoke", d.ID, "")
-	// Its certificates too, as zm-central devices revoke does: the CRL
-	// lists them and the monitoring server refuses the device.
-	if _, err := store.RevokeDeviceCertificates(r.Context(), a.st, userOf(r).ID, d.ID, "device revoked"); err != nil {
-		a.internalError(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/operator/devices", http.StatusSeeOther)
 }
 
 // decommissionDevice takes a device out of service, as zm-central devices
@@ -143,30 +128,46 @@ func (a *App) revokeDevice(w http.ResponseWriter, r *http.Request) {
 // the device at its next check-in to wipe its provisioning (its identity
 // stays: a new pairing brings it back). Asked for confirmation first.
 func (a *App) decommissionDevice(w http.ResponseWriter, r *http.Request) {
-	var d store.Device
+	a.deviceAction(w, r, func(id string) confirmView {
+		return confirmView{
+			Question: "Decommission device " + id + "?",
+			Effect:   "Its certificates are revoked now; at its next check-in (within the hour) the monitor wipes its provisioning and shows Decommissioned. It stays enrolled: pairing it again brings it back.",
+			Button:   "Yes, decommission " + id,
+		}
+	}, func(ctx context.Context, d store.Device) (string, error) {
+		at, err := a.st.DecommissionDevice(ctx, d.ID)
+		if err != nil {
+			return "", err
+		}
+		a.auditDevice(r, "device.decommissioned", d.ID, "at="+at.UTC().Format(time.RFC3339)+"; the device is told to wipe its provisioning at its next EST request")
+		return "device decommissioned", nil
+	})
+}
+
+// deviceAction is an operator's action that takes a device out of use:
+// confirmed first (ask names the device), then do, then every certificate
+// of the device revoked, as zm-central devices revoke and decommission do
+// (the CRL lists them and the monitoring server refuses the device); do
+// returns why, for the certificates' audit records.
+func (a *App) deviceAction(w http.ResponseWriter, r *http.Request, ask func(id string) confirmView, do func(context.Context, store.Device) (string, error)) {
 	ok := a.confirmed(w, r, func() (confirmView, bool) {
 		d, ok := a.deviceOr404(w, r)
-		return confirmView{
-			Question: "Decommission device " + d.ID + "?",
-			Effect:   "Its certificates are revoked now; at its next check-in (within the hour) the monitor wipes its provisioning and shows Decommissioned. It stays enrolled: pairing it again brings it back.",
-			Button:   "Yes, decommission " + d.ID,
-			Cancel:   "/operator/devices",
-		}, ok
+		v := ask(d.ID)
+		v.Cancel = "/operator/devices"
+		return v, ok
 	})
 	if !ok {
 		return
 	}
-	d, ok = a.deviceOr404(w, r)
+	d, ok := a.deviceOr404(w, r)
 	if !ok {
 		return
 	}
-	at, err := a.st.DecommissionDevice(r.Context(), d.ID)
-	if err != nil {
-		a.internalError(w, r, err)
-		return
+	why, err := do(r.Context(), d)
+	if err == nil {
+		_, err = store.RevokeDeviceCertificates(r.Context(), a.st, userOf(r).ID, d.ID, why)
 	}
-	a.auditDevice(r, "device.decommissioned", d.ID, "at="+at.UTC().Format(time.RFC3339)+"; the device is told to wipe its provisioning at its next EST request")
-	if _, err := store.RevokeDeviceCertificates(r.Context(), a.st, userOf(r).ID, d.ID, "device decommissioned"); err != nil {
+	if err != nil {
 		a.internalError(w, r, err)
 		return
 	}
